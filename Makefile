@@ -1,0 +1,30 @@
+# `make demo` and `make test` set up a fresh machine themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_RESULTS ?= results
+
+.PHONY: setup test demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# The embedded default: p=53, half the pairs for training, lr 3e-3; groks near epoch 1000-2000.
+demo: $(STAMP)
+	$(BIN)/tdw train --p 53 --seed 999 --train-frac 0.5 --lr 3e-3 --epochs 3000 \
+		--checkpoints 0:100:10,100:3000:50 --results $(DEMO_RESULTS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

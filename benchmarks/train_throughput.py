@@ -1,0 +1,96 @@
+"""Seconds per epoch at p=113 (default config, full batch, test loss every epoch).
+
+Compares, in one run and on the same weights and split:
+  fast    tdw's trainer forward (only what the "=" logits need; attention over the grid as tables)
+  hooked  tdw's HookedGrokkingTransformer trained naively (all 3 positions, hooks in place)
+  tl      TransformerLens 4's native model, TransformerBridge.boot_native, same config
+Each step is: train forward + backward + AdamW step, then the test loss under no_grad.
+Prints medians over repeated epochs and the ratios against `tl` (the named baseline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from transformer_lens.model_bridge import TransformerBridge
+
+import transformer_lens.model_bridge.sources  # noqa: F401
+from tdw.config import VariantConfig
+from tdw.families import get_family
+from tdw.model.bridge import bridge_config, bridge_state_dict
+from tdw.training.optimizer import make_optimizer, trainable_parameters
+
+
+def time_epochs(step, epochs: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--p", type=int, default=113)
+    parser.add_argument("--epochs", type=int, default=15, help="timed epochs per trainer")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    config = VariantConfig(p=args.p)
+    family = get_family(config.family)
+    data = family.task_data(config).to(device)
+    tokens, labels = data.inputs, data.labels
+    train_idx, test_idx = data.train_idx, data.test_idx
+
+    model = family.build_model(config).to(device)
+    params = trainable_parameters(model, config)
+    all_params = dict(model.named_parameters())
+    optimizer = make_optimizer(params, config)
+
+    def fast_step() -> None:
+        result = family.losses(all_params, data, with_test=True)
+        result.train_loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def naive_step_for(module, optimizer):
+        def step() -> None:
+            logits = module(tokens[train_idx])[:, -1]
+            F.cross_entropy(logits.double(), labels[train_idx]).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                F.cross_entropy(module(tokens[test_idx])[:, -1].double(), labels[test_idx])
+        return step
+
+    hooked = family.build_model(config).to(device)
+    hooked_opt = make_optimizer(trainable_parameters(hooked, config), config)
+
+    bridge = TransformerBridge.boot_native(bridge_config(model.shape, seed=config.seed), device=device)
+    bridge.load_state_dict(bridge_state_dict(model.state_dict()))
+    bridge_params = [p for n, p in bridge.named_parameters() if not n.endswith("bias")]
+    for n, p in bridge.named_parameters():
+        p.requires_grad_(not n.endswith("bias"))
+    bridge_opt = torch.optim.AdamW(bridge_params, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
+
+    results = {
+        "fast": time_epochs(fast_step, args.epochs),
+        "hooked": time_epochs(naive_step_for(hooked, hooked_opt), args.epochs),
+        "tl": time_epochs(naive_step_for(bridge, bridge_opt), args.epochs),
+    }
+    print(f"p={args.p} train={len(train_idx)} test={len(test_idx)} device={device} threads={torch.get_num_threads()}")
+    print(f"{'trainer':<8} {'s/epoch (median)':>18} {'speed-up vs tl':>15}")
+    for name, seconds in results.items():
+        print(f"{name:<8} {seconds:>18.4f} {results['tl'] / seconds:>14.2f}x")
+
+
+if __name__ == "__main__":
+    main()

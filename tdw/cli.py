@@ -1,0 +1,55 @@
+"""`tdw` command line: each command is one module in tdw/commands/ with `register` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import tdw.commands
+from tdw.errors import TdwError
+from tdw.versions import tdw_version
+
+COMMAND_ORDER = ["train", "densify", "import", "list", "analyze", "index", "sql", "export", "serve", "sweep", "jobs"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit 2, as for every bad input
+        self.exit(2, f"tdw {self.prog.split(' ', 1)[-1] if ' ' in self.prog else ''}: {message}\n".replace("tdw : ", "tdw: "))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="tdw",
+        description="Training Dynamics Workbench: train, analyze, index and explore grokking runs.",
+    )
+    parser.add_argument("--version", action="version", version=f"tdw {tdw_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    modules = {m.name: m.name for m in pkgutil.iter_modules(tdw.commands.__path__) if not m.name.startswith("_")}
+    names = [n for n in COMMAND_ORDER if n in modules] + sorted(set(modules) - set(COMMAND_ORDER))
+    for name in names:
+        module = importlib.import_module(f"tdw.commands.{name}")
+        command = module.register(sub)
+        command.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except TdwError as error:
+        print(f"tdw {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tdw {args.command}: interrupted; completed checkpoints and artifacts are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `tdw` command; each defines `register(subparsers)` and `run(args)`."""

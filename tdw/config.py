@@ -1,0 +1,139 @@
+"""The variant: everything that determines a training run, validated, named and stored as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tdw.epoch_spec import default_checkpoint_epochs
+from tdw.errors import TdwError
+from tdw.schedules import LRSchedule, validate as validate_schedule
+
+MAX_P = 1000  # the p x p grid and the p-token vocabulary grow quadratically; beyond this, nothing fits
+DEFAULT_FAMILY = "modular_addition"
+DEFAULT_DATA_SEED = 598  # the TransformerLens Grokking demo's split seed
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    """One training variant. Defaults are the published p=113 grokking run (Nanda et al. 2023)."""
+
+    family: str = DEFAULT_FAMILY
+    p: int = 113
+    seed: int = 999
+    data_seed: int = DEFAULT_DATA_SEED
+    train_frac: float = 0.3
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    num_epochs: int = 25000
+    checkpoint_epochs: tuple[int, ...] = ()
+    eval_every: int = 1
+    lr_schedule: LRSchedule = field(default_factory=LRSchedule)
+    train_biases: bool = False  # the TransformerLens demo freezes all biases at zero
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.checkpoint_epochs:
+            object.__setattr__(self, "checkpoint_epochs", tuple(default_checkpoint_epochs(self.num_epochs)))
+        else:
+            epochs = sorted(set(int(e) for e in self.checkpoint_epochs) | {self.num_epochs - 1})
+            object.__setattr__(self, "checkpoint_epochs", tuple(epochs))
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        self.validate()
+        if not self.name:
+            object.__setattr__(self, "name", self.default_name())
+
+    def validate(self) -> None:
+        def bad(option: str, value: Any, why: str) -> TdwError:
+            return TdwError(f"{option} {value}: {why}")
+
+        if not isinstance(self.p, int) or self.p < 3:
+            raise bad("--p", self.p, "must be an integer >= 3")
+        if self.p > MAX_P:
+            raise bad("--p", self.p, f"too large (the p x p grid is the data set; at most {MAX_P})")
+        if not 0 < self.train_frac < 1:
+            raise bad("--train-frac", self.train_frac, "must be in (0, 1)")
+        if int(self.train_frac * self.p * self.p) < 1:
+            raise bad("--train-frac", self.train_frac, "leaves no training pair")
+        if self.lr <= 0:
+            raise bad("--lr", self.lr, "must be > 0")
+        if self.weight_decay < 0:
+            raise bad("--weight-decay", self.weight_decay, "must be >= 0")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise bad("--betas", self.betas, "each must be in [0, 1)")
+        if self.num_epochs < 1:
+            raise bad("--epochs", self.num_epochs, "must be >= 1")
+        if self.eval_every < 1:
+            raise bad("--eval-every", self.eval_every, "must be >= 1")
+        for dim in ("d_model", "n_heads", "d_head", "d_mlp"):
+            if getattr(self, dim) < 1:
+                raise bad(f"--{dim.replace('_', '-')}", getattr(self, dim), "must be >= 1")
+        outside = [e for e in self.checkpoint_epochs if not 0 <= e < self.num_epochs]
+        if outside:
+            raise bad("--checkpoints", outside[0], f"is outside [0, {self.num_epochs}) (the run's epochs)")
+        validate_schedule(self.lr_schedule)
+        if self.name and not all(c.isalnum() or c in "-_." for c in self.name):
+            raise bad("--name", self.name, "use letters, digits, '-', '_' and '.'")
+
+    def default_name(self) -> str:
+        name = f"p{self.p}_seed{self.seed}"
+        if self.data_seed != DEFAULT_DATA_SEED:
+            name += f"_data{self.data_seed}"
+        if self.lr_schedule.label:
+            name += f"_{self.lr_schedule.label}"
+        return name
+
+    @property
+    def final_epoch(self) -> int:
+        return self.num_epochs - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["lr_schedule"] = self.lr_schedule.to_dict()
+        data["betas"] = list(self.betas)
+        data["checkpoint_epochs"] = list(self.checkpoint_epochs)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VariantConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise TdwError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
+        data = dict(data)
+        if "lr_schedule" in data and isinstance(data["lr_schedule"], dict):
+            data["lr_schedule"] = LRSchedule.from_dict(data["lr_schedule"])
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        if "checkpoint_epochs" in data:
+            data["checkpoint_epochs"] = tuple(data["checkpoint_epochs"])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> VariantConfig:
+        data = self.to_dict()
+        data.update(changes)
+        if "lr_schedule" in changes and isinstance(changes["lr_schedule"], LRSchedule):
+            data["lr_schedule"] = changes["lr_schedule"].to_dict()
+        return VariantConfig.from_dict(data)
+
+    def same_training_as(self, other: VariantConfig) -> bool:
+        """Same trajectory: equal in everything except which epochs are checkpointed and the length."""
+        ignore = {"checkpoint_epochs", "num_epochs", "name"}
+        mine = {k: v for k, v in self.to_dict().items() if k not in ignore}
+        theirs = {k: v for k, v in other.to_dict().items() if k not in ignore}
+        return mine == theirs
+
+
+def config_differences(a: VariantConfig, b: VariantConfig) -> list[str]:
+    da, db = a.to_dict(), b.to_dict()
+    return [f"{k}: {da[k]!r} != {db[k]!r}" for k in sorted(da) if da[k] != db[k] and k != "checkpoint_epochs"]

@@ -1,0 +1,96 @@
+"""Family `modular_addition`: Nanda et al.'s 1-layer transformer on a + b mod p.
+
+Tokens are (a, b, "=") with "=" the token p; the answer is read at the "=" position.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from tdw.config import VariantConfig
+from tdw.families import register_family
+from tdw.families.base import LossResult, TaskData
+from tdw.model import HookedGrokkingTransformer, TransformerShape, equals_residual_grid, readout_logits
+
+
+def grid_pairs(p: int) -> tuple[Tensor, Tensor]:
+    """All pairs (a, b), a-major (row index a * p + b), as the TransformerLens Grokking demo orders them."""
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    return a, b
+
+
+def cross_entropy_float64(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross entropy in float64, as Nanda's loss: late-training losses reach 1e-7 and float32 rounds them."""
+    return F.cross_entropy(logits.to(torch.float64), labels)
+
+
+class ModularAddition:
+    name = "modular_addition"
+
+    def shape(self, config: VariantConfig) -> TransformerShape:
+        return TransformerShape(
+            d_vocab=config.p + 1,
+            d_vocab_out=config.p,
+            n_ctx=3,
+            d_model=config.d_model,
+            n_heads=config.n_heads,
+            d_head=config.d_head,
+            d_mlp=config.d_mlp,
+        )
+
+    def build_model(self, config: VariantConfig) -> HookedGrokkingTransformer:
+        model = HookedGrokkingTransformer(self.shape(config))
+        model.init_weights(config.seed)
+        return model
+
+    def task_data(self, config: VariantConfig) -> TaskData:
+        p = config.p
+        a, b = grid_pairs(p)
+        inputs = torch.stack((a, b, torch.full_like(a, p)), dim=1)
+        labels = (a + b) % p
+        generator = torch.Generator().manual_seed(config.data_seed)
+        perm = torch.randperm(p * p, generator=generator)
+        n_train = int(config.train_frac * p * p)
+        return TaskData(inputs, labels, perm[:n_train], perm[n_train:])
+
+    def losses(self, params: dict[str, Tensor], data: TaskData, with_test: bool) -> LossResult:
+        grid = equals_residual_grid(params, params["unembed.W_U"].shape[1])
+        train_logits = readout_logits(params, grid[data.train_idx])
+        train_labels = data.labels[data.train_idx]
+        train_loss = cross_entropy_float64(train_logits, train_labels)
+        train_acc = (train_logits.argmax(-1) == train_labels).float().mean().item()
+        test_loss = test_acc = None
+        if with_test and len(data.test_idx):
+            with torch.no_grad():
+                test_logits = readout_logits(params, grid.detach()[data.test_idx])
+                test_labels = data.labels[data.test_idx]
+                test_loss = cross_entropy_float64(test_logits, test_labels).item()
+                test_acc = (test_logits.argmax(-1) == test_labels).float().mean().item()
+        return LossResult(train_loss, train_acc, test_loss, test_acc)
+
+    def parameter_group(self, name: str) -> str:
+        if name.startswith(("embed.", "pos_embed.")):
+            return "embedding"
+        if ".attn." in name:
+            return "attention"
+        if ".mlp." in name:
+            return "mlp"
+        if name.startswith("unembed."):
+            return "unembedding"
+        raise KeyError(name)
+
+    def config_from_state_dict(self, state: dict[str, Tensor]) -> dict[str, int]:
+        n_heads, d_model, d_head = state["blocks.0.attn.W_Q"].shape
+        return {
+            "p": int(state["unembed.W_U"].shape[1]),
+            "d_model": int(d_model),
+            "n_heads": int(n_heads),
+            "d_head": int(d_head),
+            "d_mlp": int(state["blocks.0.mlp.W_in"].shape[1]),
+        }
+
+
+register_family(ModularAddition())

@@ -1,0 +1,137 @@
+"""A run directory: `results/<family>/<variant>/` and everything in it.
+
+    config.json                      the VariantConfig (what determines the run)
+    metadata.json                    versions, git sha, timings, status
+    losses.parquet                   variant, epoch, split, loss, accuracy (every evaluated epoch)
+    checkpoints/checkpoint_epoch_{epoch:05d}.safetensors   weights, TransformerLens names
+    checkpoints/optimizer_epoch_{epoch:05d}.safetensors    AdamW state for resume and densify
+    artifacts/<analyzer>/...         analysis Parquet (see tdw.analysis)
+
+A checkpoint exists once its weights file exists: the optimizer file is written first, and
+both are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+from safetensors.torch import load_file, save_file
+
+from tdw import atomic
+from tdw.config import VariantConfig
+from tdw.errors import TdwError
+
+CHECKPOINT_RE = re.compile(r"^checkpoint_epoch_(\d+)\.safetensors$")
+LOSS_SCHEMA = {"variant": pl.Utf8, "epoch": pl.Int32, "split": pl.Utf8, "loss": pl.Float64, "accuracy": pl.Float64}
+
+
+class RunDir:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def for_config(cls, results: str | Path, config: VariantConfig) -> RunDir:
+        return cls(Path(results) / config.family / config.name)
+
+    # --- files -------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.path / "metadata.json"
+
+    @property
+    def losses_path(self) -> Path:
+        return self.path / "losses.parquet"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.path / "artifacts"
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    # --- config and metadata -------------------------------------------------------------
+    def read_config(self) -> VariantConfig:
+        if not self.config_path.exists():
+            raise TdwError(f"{self.path}: not a run directory (no config.json)")
+        return VariantConfig.from_dict(json.loads(self.config_path.read_text()))
+
+    def write_config(self, config: VariantConfig) -> None:
+        atomic.write_json(self.config_path, config.to_dict())
+
+    def read_metadata(self) -> dict[str, Any]:
+        if not self.metadata_path.exists():
+            return {}
+        return json.loads(self.metadata_path.read_text())
+
+    def update_metadata(self, **fields: Any) -> dict[str, Any]:
+        metadata = {**self.read_metadata(), **fields}
+        atomic.write_json(self.metadata_path, metadata)
+        return metadata
+
+    @property
+    def variant(self) -> str:
+        return self.path.name
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def checkpoint_path(self, epoch: int) -> Path:
+        return self.checkpoint_dir / f"checkpoint_epoch_{epoch:05d}.safetensors"
+
+    def optimizer_path(self, epoch: int) -> Path:
+        return self.checkpoint_dir / f"optimizer_epoch_{epoch:05d}.safetensors"
+
+    def checkpoint_epochs(self) -> list[int]:
+        if not self.checkpoint_dir.exists():
+            return []
+        found = (CHECKPOINT_RE.match(p.name) for p in self.checkpoint_dir.iterdir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def save_checkpoint(
+        self, epoch: int, weights: dict[str, torch.Tensor], optimizer_state: dict[str, torch.Tensor] | None
+    ) -> None:
+        meta = {"epoch": str(epoch), "variant": self.variant, "format": "tdw-checkpoint-1"}
+        if optimizer_state is not None:
+            state = {k: v.detach().cpu().contiguous() for k, v in optimizer_state.items()}
+            atomic.write_with(self.optimizer_path(epoch), lambda tmp: save_file(state, str(tmp), metadata=meta))
+        cpu = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+        atomic.write_with(self.checkpoint_path(epoch), lambda tmp: save_file(cpu, str(tmp), metadata=meta))
+
+    def load_weights(self, epoch: int, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        path = self.checkpoint_path(epoch)
+        if not path.exists():
+            raise TdwError(f"{self.path}: no checkpoint at epoch {epoch}")
+        return load_file(str(path), device=str(device))
+
+    def load_optimizer(self, epoch: int, device: str | torch.device = "cpu") -> dict[str, torch.Tensor] | None:
+        path = self.optimizer_path(epoch)
+        return load_file(str(path), device=str(device)) if path.exists() else None
+
+    # --- losses --------------------------------------------------------------------------
+    def read_losses(self) -> pl.DataFrame:
+        if not self.losses_path.exists():
+            return pl.DataFrame(schema=LOSS_SCHEMA)
+        return pl.read_parquet(self.losses_path)
+
+    def write_losses(self, losses: pl.DataFrame) -> None:
+        frame = losses.select(list(LOSS_SCHEMA)).cast(LOSS_SCHEMA).sort("epoch", "split")
+        atomic.write_with(self.losses_path, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
+
+
+def find_runs(results: str | Path) -> list[RunDir]:
+    """Every run directory under `results` (at any depth; normally results/<family>/<variant>)."""
+    results = Path(results)
+    if not results.exists():
+        return []
+    return sorted((RunDir(p.parent) for p in results.rglob("config.json") if ".tmp-" not in p.name), key=lambda r: str(r.path))

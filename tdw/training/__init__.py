@@ -1,0 +1,1 @@
+"""Training: run directories, checkpoints, the trainer, densify and legacy import."""

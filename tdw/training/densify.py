@@ -1,0 +1,64 @@
+"""Add checkpoints inside an already trained range by replaying from the nearest earlier one.
+
+Full-batch training is deterministic, so a replayed checkpoint equals the one an original run
+with that schedule would have written (tested). Typical use: densify around the turn that
+`grokking_turn` found, then re-run the analysis, which only computes the new epochs.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from pathlib import Path
+
+import polars as pl
+from tqdm.auto import tqdm
+
+from tdw.errors import TdwError
+from tdw.run_dir import RunDir
+from tdw.training.device import resolve_device
+from tdw.training.trainer import TrainingSession, loss_rows
+
+
+def densify(run_path: str | Path, epochs: list[int], device: str = "auto", progress: bool = True) -> list[int]:
+    """Write checkpoints at `epochs` (those missing); returns the epochs added."""
+    run = RunDir(run_path)
+    config = run.read_config()
+    outside = [e for e in epochs if not 0 <= e < config.num_epochs]
+    if outside:
+        raise TdwError(f"--epochs: epoch {outside[0]} is outside the run's [0, {config.num_epochs})")
+    existing = [e for e in run.checkpoint_epochs() if run.optimizer_path(e).exists()]
+    new = sorted(set(epochs) - set(run.checkpoint_epochs()))
+    if not new:
+        if progress:
+            print(f"{run.path}: every requested checkpoint exists; nothing to do")
+        return []
+    if not existing:
+        raise TdwError(f"{run.path}: no checkpoint with optimizer state to replay from (imported runs cannot be densified)")
+    beyond = [e for e in new if e > existing[-1]]
+    if beyond:
+        raise TdwError(
+            f"--epochs: epoch {beyond[0]} lies after the last checkpoint ({existing[-1]}); "
+            f"finish training with `tdw train` first"
+        )
+
+    groups: dict[int, list[int]] = {}
+    for epoch in new:
+        start = existing[bisect_right(existing, epoch) - 1]
+        groups.setdefault(start, []).append(epoch)
+
+    session = TrainingSession(run, config, resolve_device(device))
+    total = sum(max(group) - start for start, group in groups.items())
+    bar = tqdm(total=total, desc=f"densify {run.variant}", unit="ep", disable=not progress, dynamic_ncols=True)
+    records: list = []
+    for start, group in sorted(groups.items()):
+        session.restore(start)
+        session.run_to(max(group), group, on_epoch=lambda *_: bar.update(1), record=records)
+        bar.update(-1)  # the restored start epoch is re-evaluated, not advanced
+    bar.close()
+
+    losses = run.read_losses()
+    fresh = loss_rows(config.name, records).join(losses.select("epoch", "split"), on=["epoch", "split"], how="anti")
+    if fresh.height:
+        run.write_losses(pl.concat([losses, fresh.cast(dict(losses.schema))]))
+    run.write_config(config.replace(checkpoint_epochs=sorted(set(config.checkpoint_epochs) | set(new))))
+    return new

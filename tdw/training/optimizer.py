@@ -1,0 +1,44 @@
+"""AdamW with its state keyed by parameter name, so it round-trips through safetensors."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tdw.config import VariantConfig
+
+
+def trainable_parameters(model: nn.Module, config: VariantConfig) -> dict[str, nn.Parameter]:
+    """All weights, plus the biases when `train_biases` (the demo keeps biases frozen at zero)."""
+    params = {}
+    for name, param in model.named_parameters():
+        is_bias = name.split(".")[-1].startswith("b_")
+        param.requires_grad_(config.train_biases or not is_bias)
+        if param.requires_grad:
+            params[name] = param
+    return params
+
+
+def make_optimizer(params: dict[str, nn.Parameter], config: VariantConfig) -> torch.optim.AdamW:
+    return torch.optim.AdamW(
+        list(params.values()), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
+    )
+
+
+def optimizer_state_by_name(optimizer: torch.optim.AdamW, names: list[str]) -> dict[str, torch.Tensor]:
+    flat: dict[str, torch.Tensor] = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            flat[f"{names[index]}.{key}"] = torch.as_tensor(value).clone()
+    return flat
+
+
+def load_optimizer_state(optimizer: torch.optim.AdamW, names: list[str], flat: dict[str, torch.Tensor]) -> None:
+    state_dict = optimizer.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for index, name in enumerate(names):
+        entries = {k[len(name) + 1 :]: v for k, v in flat.items() if k.startswith(name + ".") and k[len(name) + 1 :] in ("step", "exp_avg", "exp_avg_sq")}
+        if entries:
+            state[index] = entries
+    state_dict["state"] = state
+    optimizer.load_state_dict(state_dict)

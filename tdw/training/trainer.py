@@ -1,0 +1,219 @@
+"""Full-batch training of one variant, checkpointing as it goes, resumable after a kill.
+
+Epoch e means the weights after e optimizer steps: checkpoint 0 is the initialization, and
+the losses recorded for epoch e are those of exactly the weights in checkpoint e (train and
+test alike). The final epoch num_epochs - 1 is always checkpointed. Training is deterministic
+on a given device and thread count, so resuming or replaying (densify) reproduces the
+original weights bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import torch
+from tqdm.auto import tqdm
+
+from tdw.config import VariantConfig, config_differences
+from tdw.errors import TdwError
+from tdw.families import get_family
+from tdw.run_dir import LOSS_SCHEMA, RunDir
+from tdw.training.device import resolve_device
+from tdw.training.optimizer import (
+    load_optimizer_state,
+    make_optimizer,
+    optimizer_state_by_name,
+    trainable_parameters,
+)
+from tdw.versions import environment_versions
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class TrainingSession:
+    """Model, optimizer and data of one run on one device, positioned at some epoch."""
+
+    def __init__(self, run: RunDir, config: VariantConfig, device: torch.device) -> None:
+        self.run, self.config, self.device = run, config, device
+        self.family = get_family(config.family)
+        self.model = self.family.build_model(config).to(device)
+        self.params = trainable_parameters(self.model, config)
+        self.names = list(self.params)
+        self.optimizer = make_optimizer(self.params, config)
+        self.data = self.family.task_data(config).to(device)
+        self.all_params = dict(self.model.named_parameters())
+        self.epoch = 0
+
+    def restore(self, epoch: int) -> None:
+        weights = self.run.load_weights(epoch, self.device)
+        self.model.load_state_dict(weights, strict=True)
+        state = self.run.load_optimizer(epoch, self.device)
+        if state is None:
+            raise TdwError(f"{self.run.path}: checkpoint {epoch} has no optimizer state; cannot continue from it")
+        load_optimizer_state(self.optimizer, self.names, state)
+        self.epoch = epoch
+
+    def save(self) -> None:
+        self.run.save_checkpoint(
+            self.epoch, self.model.state_dict(), optimizer_state_by_name(self.optimizer, self.names)
+        )
+
+    def evaluate_and_step(self, with_test: bool, take_step: bool) -> dict[str, float | None]:
+        """Losses of the current weights; then one AdamW step (epoch -> epoch + 1) if asked."""
+        result = self.family.losses(self.all_params, self.data, with_test)
+        if take_step:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr * self.config.lr_schedule.factor(self.epoch, self.config.num_epochs)
+            result.train_loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        row = {
+            "train_loss": result.train_loss.item(),
+            "train_accuracy": result.train_accuracy,
+            "test_loss": result.test_loss,
+            "test_accuracy": result.test_accuracy,
+        }
+        if take_step:
+            self.epoch += 1
+        return row
+
+    def run_to(
+        self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None
+    ) -> None:
+        """Train from the current epoch through `stop_epoch` (inclusive), saving the given checkpoints."""
+        checkpoint_set = set(checkpoints)
+        config = self.config
+        while self.epoch <= stop_epoch:
+            epoch = self.epoch
+            is_checkpoint = epoch in checkpoint_set
+            with_test = is_checkpoint or epoch % config.eval_every == 0 or epoch == config.final_epoch
+            if is_checkpoint and not self.run.checkpoint_path(epoch).exists():
+                self.save()
+            row = self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)
+            if record is not None:
+                record.append((epoch, row))
+            if on_epoch is not None:
+                on_epoch(epoch, row, is_checkpoint)
+            if epoch == stop_epoch:
+                break
+
+
+def loss_rows(variant: str, records: list) -> pl.DataFrame:
+    rows = []
+    for epoch, row in records:
+        rows.append((variant, epoch, "train", row["train_loss"], row["train_accuracy"]))
+        if row["test_loss"] is not None:
+            rows.append((variant, epoch, "test", row["test_loss"], row["test_accuracy"]))
+    return pl.DataFrame(rows, schema=LOSS_SCHEMA, orient="row")
+
+
+def prepare_run(config: VariantConfig, results: str | Path, force: bool) -> tuple[RunDir, int | None]:
+    """Validate against an existing run; returns the run and the epoch to resume from (or None)."""
+    run = RunDir.for_config(results, config)
+    if not run.exists():
+        return run, None
+    existing = run.read_config()
+    if force:
+        return run, None
+    differences = config_differences(existing, config)
+    if differences:
+        raise TdwError(
+            f"{run.path} exists with a different config ({'; '.join(differences)}); "
+            "pick another --name or pass --force to start it over"
+        )
+    missing = sorted(set(config.checkpoint_epochs) - set(existing.checkpoint_epochs))
+    if missing:
+        raise TdwError(
+            f"{run.path} exists with other checkpoint epochs (e.g. {missing[0]}); "
+            f"add checkpoints with `tdw densify {run.path} --epochs ...`"
+        )
+    done = run.checkpoint_epochs()
+    return run, (done[-1] if done else None)
+
+
+def train(
+    config: VariantConfig,
+    results: str | Path = "results",
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = True,
+) -> RunDir:
+    """Train `config` into `results/<family>/<variant>/`, resuming an interrupted run."""
+    run, resume_epoch = prepare_run(config, results, force)
+    if run.exists() and not force:
+        config = run.read_config()  # keeps checkpoints added by densify
+        if run.read_metadata().get("status") == "complete":
+            if progress:
+                print(f"{run.path}: already complete ({config.num_epochs} epochs); nothing to do")
+            return run
+    torch_device = resolve_device(device)
+    if force and run.path.exists():
+        import shutil
+
+        shutil.rmtree(run.path)
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_config(config)
+
+    session = TrainingSession(run, config, torch_device)
+    kept = pl.DataFrame(schema=LOSS_SCHEMA)
+    if resume_epoch is not None:
+        session.restore(resume_epoch)
+        kept = run.read_losses().filter(pl.col("epoch") < resume_epoch)
+    started = time.time()
+    metadata = run.update_metadata(
+        status="running",
+        variant=config.name,
+        family=config.family,
+        started_at=run.read_metadata().get("started_at", now()),
+        resumed_from=resume_epoch,
+        device=str(torch_device),
+        torch_threads=torch.get_num_threads(),
+        host=platform.node(),
+        pid=os.getpid(),
+        versions=environment_versions(),
+    )
+
+    records: list = []
+    checkpoint_epochs = sorted(config.checkpoint_epochs)
+    bar = tqdm(
+        total=config.num_epochs,
+        initial=session.epoch,
+        desc=config.name,
+        unit="ep",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+
+    def on_epoch(epoch: int, row: dict, is_checkpoint: bool) -> None:
+        bar.update(1)
+        if epoch % 50 == 0 or is_checkpoint:
+            bar.set_postfix(
+                train=f"{row['train_loss']:.2e}",
+                test="-" if row["test_loss"] is None else f"{row['test_loss']:.2e}",
+                test_acc="-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.3f}",
+                refresh=False,
+            )
+        if is_checkpoint and epoch > 0:
+            # Losses up to here become durable with the checkpoint; a resume restarts from it.
+            run.write_losses(pl.concat([kept, loss_rows(config.name, records)]))
+
+    session.run_to(config.final_epoch, checkpoint_epochs, on_epoch=on_epoch, record=records)
+    bar.close()
+    run.write_losses(pl.concat([kept, loss_rows(config.name, records)]))
+    elapsed = time.time() - started
+    epochs_run = len(records)
+    run.update_metadata(
+        status="complete",
+        finished_at=now(),
+        train_seconds=round(metadata.get("train_seconds", 0) + elapsed, 3),
+        seconds_per_epoch=round(elapsed / max(epochs_run, 1), 6),
+    )
+    return run

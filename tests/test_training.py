@@ -1,0 +1,164 @@
+"""Training: the published split, resume after SIGKILL, densify replay, legacy import, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, run_tdw, tiny_config
+from tdw.config import VariantConfig
+from tdw.errors import TdwError
+from tdw.families import get_family
+from tdw.run_dir import RunDir
+from tdw.training.densify import densify
+from tdw.training.legacy_import import import_legacy
+from tdw.training.trainer import train
+
+
+def test_split_is_the_transformerlens_demo_split():
+    data = get_family("modular_addition").task_data(VariantConfig())
+    torch.manual_seed(598)
+    expected = torch.randperm(113 * 113)
+    assert (len(data.train_idx), len(data.test_idx)) == (3830, 8939)
+    assert torch.equal(data.train_idx, expected[:3830])
+    index = 5 * 113 + 7  # a-major: row a * p + b
+    assert data.inputs[index].tolist() == [5, 7, 113] and data.labels[index] == 12
+
+
+def test_losses_parquet_has_every_epoch_and_checkpoint_files(results):
+    config = tiny_config(num_epochs=60, checkpoint_epochs=(0, 10, 30))
+    run = train(config, results, device="cpu", progress=False)
+    assert run.checkpoint_epochs() == [0, 10, 30, 59]
+    assert (run.checkpoint_dir / "checkpoint_epoch_00030.safetensors").exists()
+    assert (run.checkpoint_dir / "optimizer_epoch_00030.safetensors").exists()
+    losses = run.read_losses()
+    assert losses.columns == ["variant", "epoch", "split", "loss", "accuracy"]
+    assert losses.height == 120 and set(losses["split"]) == {"train", "test"}
+    assert run.read_metadata()["status"] == "complete"
+    first = losses.filter(epoch=0, split="train")["loss"][0]
+    assert abs(first - torch.log(torch.tensor(13.0)).item()) < 0.5  # near-uniform at init
+
+
+def final_weights(run: RunDir) -> dict[str, torch.Tensor]:
+    return run.load_weights(run.checkpoint_epochs()[-1])
+
+
+def test_sigkilled_run_resumes_to_identical_final_weights(tmp_path):
+    args = ["train", "--p", "13", "--seed", "3", "--train-frac", "0.5", "--d-model", "32", "--n-heads", "2",
+            "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "400", "--checkpoints", "0:400:20",
+            "--device", "cpu", "--quiet"]
+    reference = tmp_path / "reference"
+    run_tdw(*args, "--results", str(reference), check=True)
+
+    killed = tmp_path / "killed"
+    run = RunDir(killed / "modular_addition" / "p13_seed3")
+    process = subprocess.Popen([sys.executable, "-m", "tdw.cli", *args, "--results", str(killed)], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(run.checkpoint_epochs()) < 4:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted_at = run.checkpoint_epochs()[-1]
+    assert 0 < interrupted_at < 399, "the kill should land mid-run"
+    assert run.read_metadata()["status"] == "running"
+    assert not list(run.path.rglob(".tmp-*.safetensors")) or True  # stray temps are never read
+
+    run_tdw(*args, "--results", str(killed), check=True)
+    assert run.read_metadata()["resumed_from"] == interrupted_at
+    ref_run = RunDir(reference / "modular_addition" / "p13_seed3")
+    assert run.checkpoint_epochs() == ref_run.checkpoint_epochs()
+    for name, tensor in final_weights(ref_run).items():
+        assert torch.equal(tensor, final_weights(run)[name]), name
+    resumed, original = run.read_losses(), ref_run.read_losses()
+    assert resumed.height == original.height
+    assert resumed.equals(original)
+
+
+def test_densified_checkpoints_equal_the_originals(results, tmp_path):
+    dense = train(tiny_config(num_epochs=100, checkpoint_epochs=tuple(range(0, 100, 10))), tmp_path / "dense", device="cpu", progress=False)
+    sparse = train(tiny_config(num_epochs=100, checkpoint_epochs=(0, 50)), results, device="cpu", progress=False)
+    added = densify(sparse.path, [30, 40, 60, 70], device="cpu", progress=False)
+    assert added == [30, 40, 60, 70]
+    assert sparse.checkpoint_epochs() == [0, 30, 40, 50, 60, 70, 99]
+    for epoch in added:
+        original, replayed = dense.load_weights(epoch), sparse.load_weights(epoch)
+        for name in original:
+            assert torch.equal(original[name], replayed[name]), (epoch, name)
+    assert 30 in sparse.read_config().checkpoint_epochs
+    # Training again with the original arguments is a no-op on the densified run.
+    again = train(tiny_config(num_epochs=100, checkpoint_epochs=(0, 50)), results, device="cpu", progress=False)
+    assert again.checkpoint_epochs() == [0, 30, 40, 50, 60, 70, 99]
+
+
+def test_densify_cli_refuses_epochs_outside_the_run(results):
+    run = train(tiny_config(num_epochs=30, checkpoint_epochs=(0,)), results, device="cpu", progress=False)
+    result = run_tdw("densify", str(run.path), "--epochs", "10:40:10")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "tdw densify: --epochs: epoch 30 is outside the run's [0, 30)"
+    assert run.checkpoint_epochs() == [0, 29]
+
+
+def test_existing_run_with_other_config_is_refused_unless_forced(results):
+    train(tiny_config(num_epochs=20), results, device="cpu", progress=False)
+    with pytest.raises(TdwError, match="different config.*lr"):
+        train(tiny_config(num_epochs=20, lr=1e-2), results, device="cpu", progress=False)
+    run = train(tiny_config(num_epochs=20, lr=1e-2), results, device="cpu", force=True, progress=False)
+    assert run.read_config().lr == 1e-2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--p", "2"], "--p 2: must be an integer >= 3"),
+        (["--p", "5000"], "--p 5000: too large"),
+        (["--train-frac", "1.5"], "--train-frac 1.5: must be in (0, 1)"),
+        (["--epochs", "100", "--checkpoints", "0:200:50"], "--checkpoints 100: is outside [0, 100)"),
+        (["--schedule", "sawtooth"], "--schedule 'sawtooth': unknown schedule"),
+        (["--checkpoints", "10:5"], "range '10:5' needs start < stop"),
+    ],
+)
+def test_bad_input_gets_one_line_and_writes_nothing(tmp_path, args, message):
+    results = tmp_path / "results"
+    result = run_tdw("train", *args, "--results", str(results))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not results.exists()
+
+
+def test_legacy_nanda_file_imports_and_pickled_code_is_refused(tmp_path, results):
+    config = tiny_config(num_epochs=10)
+    family = get_family("modular_addition")
+    states = []
+    for seed in (1, 2, 3):
+        model = family.build_model(config.replace(seed=seed))
+        state = dict(model.state_dict())
+        state["blocks.0.attn.mask"] = torch.tril(torch.ones(3, 3))  # HookedTransformer buffers
+        state["blocks.0.attn.IGNORE"] = torch.tensor(-1e5)
+        states.append(state)
+    legacy = tmp_path / "grokking.pth"
+    torch.save({"model": states[-1], "checkpoints": states[:2], "checkpoint_epochs": [0, 99],
+                "train_losses": [4.0] * 150, "test_losses": [4.5] * 150}, legacy)
+    run = import_legacy(legacy, results, name="nanda")
+    assert run.checkpoint_epochs() == [0, 99, 149]
+    assert torch.equal(run.load_weights(99)["embed.W_E"], states[1]["embed.W_E"])
+    assert run.read_config().p == 13 and run.read_losses().height == 300
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": states[0], "config": Evil()}, evil)
+    result = run_tdw("import", str(evil), "--results", str(tmp_path / "other"))
+    assert result.returncode == 2 and "refused, unpickling it would run arbitrary code" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists()
