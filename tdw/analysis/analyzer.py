@@ -1,0 +1,43 @@
+"""What an analyzer is: a name, a version, what it consumes, and the tables it emits.
+
+Every table is long format. The pipeline prepends `variant` and `epoch`; an analyzer returns
+its own key columns and a `value` column. Per-checkpoint analyzers see one CheckpointContext;
+trajectory analyzers see every checkpoint of the run at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from tdw.analysis.context import CheckpointContext, RunContext
+
+Requirement = Literal["weights", "activations", "trajectory"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One output table: its key columns (after variant, epoch) and their Polars types."""
+
+    keys: dict[str, pl.DataType]
+    value_type: pl.DataType = field(default_factory=pl.Float32)
+    value_column: str = "value"
+
+
+class Analyzer:
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    requires: ClassVar[Requirement] = "weights"
+    hooks: ClassVar[tuple[str, ...]] = ()  # activation hooks it reads, for names_filter
+    tables: ClassVar[dict[str, TableSpec]]
+    description: ClassVar[str] = ""
+
+    def analyze(self, ctx: CheckpointContext) -> dict[str, pl.DataFrame]:
+        raise NotImplementedError
+
+    def analyze_run(self, ctx: RunContext) -> dict[str, pl.DataFrame]:
+        """Trajectory analyzers only: frames include an `epoch` column."""
+        raise NotImplementedError

@@ -1,0 +1,55 @@
+"""attention: per head, the attention from "=" to a and to b over the grid, and each head's
+frequency specialization (fraction of the map's variance per frequency)."""
+
+import polars as pl
+import torch
+
+from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analysis.fourier import frequency_fractions_2d
+from tdw.analyzers import register
+
+HOOK = "blocks.0.attn.hook_pattern"
+SOURCES = ("a", "b")
+
+
+def attention_maps(cache, p: int) -> torch.Tensor:
+    """[head, source(a, b), a, b]: attention paid from "=" (query 2) to key 0 (a) and key 1 (b)."""
+    pattern = cache[HOOK][:, :, 2, :2]  # [pair, head, source]
+    return pattern.permute(1, 2, 0).reshape(pattern.shape[1], 2, p, p)
+
+
+@register
+class Attention(Analyzer):
+    name = "attention"
+    description = "attention from '=' to a and to b per head over the grid; per-head frequency fractions"
+    requires = "activations"
+    hooks = (HOOK,)
+    tables = {
+        "attention": TableSpec({"head": pl.Int8, "source": pl.Utf8, "a": pl.Int16, "b": pl.Int16}),
+        "attention_freq": TableSpec({"head": pl.Int8, "frequency": pl.Int16}),
+    }
+
+    def analyze(self, ctx):
+        p = ctx.p
+        maps = attention_maps(ctx.cache, p).float()
+        n_heads = maps.shape[0]
+        head, source, a, b = torch.meshgrid(torch.arange(n_heads), torch.arange(2), torch.arange(p), torch.arange(p), indexing="ij")
+        attention = pl.DataFrame(
+            {
+                "head": head.flatten().numpy(),
+                "source": [SOURCES[i] for i in source.flatten().tolist()],
+                "a": a.flatten().numpy(),
+                "b": b.flatten().numpy(),
+                "value": maps.flatten().numpy(),
+            }
+        )
+        fractions = frequency_fractions_2d(maps[:, 0].double()).float()  # the a-attention map of each head
+        n_freq = fractions.shape[1]
+        freq = pl.DataFrame(
+            {
+                "head": torch.arange(n_heads).repeat_interleave(n_freq).numpy(),
+                "frequency": torch.arange(1, n_freq + 1).repeat(n_heads).numpy(),
+                "value": fractions.flatten().numpy(),
+            }
+        )
+        return {"attention": attention, "attention_freq": freq}

@@ -1,0 +1,41 @@
+"""neuron_freq: per neuron, the fraction of its activation variance over the grid explained by
+each frequency's 2D Fourier terms (REQ_006), and each neuron's best frequency."""
+
+import polars as pl
+import torch
+
+from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analysis.fourier import frequency_fractions_2d
+from tdw.analyzers import register
+
+HOOK = "blocks.0.mlp.hook_post"
+
+
+def neuron_maps(cache, p: int) -> torch.Tensor:
+    """Post-ReLU activations at "=" as maps [neuron, a, b]."""
+    return cache[HOOK][:, -1, :].T.reshape(-1, p, p)
+
+
+@register
+class NeuronFreq(Analyzer):
+    name = "neuron_freq"
+    description = "fraction of each neuron's variance explained by each frequency; best frequency per neuron"
+    requires = "activations"
+    hooks = (HOOK,)
+    tables = {
+        "neuron_freq": TableSpec({"neuron": pl.Int16, "frequency": pl.Int16}),
+        "neuron_best_freq": TableSpec({"neuron": pl.Int16, "frequency": pl.Int16}),
+    }
+
+    def analyze(self, ctx):
+        fractions = frequency_fractions_2d(neuron_maps(ctx.cache, ctx.p).double()).float()  # [neuron, freq]
+        n_neurons, n_freq = fractions.shape
+        neuron = torch.arange(n_neurons).repeat_interleave(n_freq)
+        frequency = torch.arange(1, n_freq + 1).repeat(n_neurons)
+        best_fraction, best = fractions.max(dim=1)
+        return {
+            "neuron_freq": pl.DataFrame({"neuron": neuron.numpy(), "frequency": frequency.numpy(), "value": fractions.flatten().numpy()}),
+            "neuron_best_freq": pl.DataFrame(
+                {"neuron": torch.arange(n_neurons).numpy(), "frequency": (best + 1).numpy(), "value": best_fraction.numpy()}
+            ),
+        }

@@ -1,0 +1,74 @@
+"""trajectory: PCA of the flattened parameters over all checkpoints (REQ_029/REQ_032).
+
+Per group (all, embedding, attention, mlp, unembedding): PC1..PC3 coordinates per epoch, the
+explained-variance ratios, and parameter velocity ||theta_i - theta_{i-1}|| / (epoch_i -
+epoch_{i-1}), so an uneven checkpoint schedule does not create spikes. Sign convention: each
+principal axis points so that its largest-magnitude loading is positive (deterministic).
+"""
+
+import polars as pl
+import torch
+
+from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analyzers import register
+
+GROUPS = ("all", "embedding", "attention", "mlp", "unembedding")
+N_COMPONENTS = 3
+
+
+def pca(points: torch.Tensor, n_components: int = N_COMPONENTS) -> tuple[torch.Tensor, torch.Tensor]:
+    """points [n, dim] -> (coordinates [n, k], explained variance ratio [k]), deterministic signs."""
+    centered = points.double() - points.double().mean(0)
+    u, s, vt = torch.linalg.svd(centered, full_matrices=False)
+    k = min(n_components, vt.shape[0])
+    axes = vt[:k]
+    signs = torch.sign(axes.gather(1, axes.abs().argmax(1, keepdim=True))).flatten()
+    signs[signs == 0] = 1
+    axes = axes * signs[:, None]
+    variance = s.pow(2)
+    ratio = variance[:k] / variance.sum().clamp_min(1e-300)
+    return centered @ axes.T, ratio
+
+
+def velocity(points: torch.Tensor, epochs: list[int]) -> torch.Tensor:
+    """Distance moved per epoch between consecutive checkpoints; the first checkpoint has none (NaN)."""
+    steps = (points[1:].double() - points[:-1].double()).norm(dim=1)
+    gaps = torch.tensor(epochs[1:], dtype=torch.float64) - torch.tensor(epochs[:-1], dtype=torch.float64)
+    return torch.cat((torch.tensor([float("nan")], dtype=torch.float64), steps / gaps))
+
+
+@register
+class Trajectory(Analyzer):
+    name = "trajectory"
+    description = "PCA of flattened parameters over checkpoints (all and per group), explained variance, velocity"
+    requires = "trajectory"
+    tables = {
+        "trajectory": TableSpec({"group": pl.Utf8, "component": pl.Utf8}),
+        "trajectory_variance": TableSpec({"group": pl.Utf8, "component": pl.Int8}),
+    }
+
+    def analyze_run(self, ctx):
+        flat: dict[str, list[torch.Tensor]] = {g: [] for g in GROUPS}
+        for epoch in ctx.epochs:
+            weights = ctx.weights(epoch)
+            by_group: dict[str, list[torch.Tensor]] = {g: [] for g in GROUPS}
+            for name in sorted(weights):
+                by_group[ctx.family.parameter_group(name)].append(weights[name].flatten())
+            for group in GROUPS[1:]:
+                flat[group].append(torch.cat(by_group[group]))
+            flat["all"].append(torch.cat([flat[g][-1] for g in GROUPS[1:]]))
+        rows, variance_rows = [], []
+        last = ctx.epochs[-1]
+        for group in GROUPS:
+            points = torch.stack(flat[group])
+            coords, ratio = pca(points)
+            speed = velocity(points, ctx.epochs)
+            for i, epoch in enumerate(ctx.epochs):
+                for c in range(coords.shape[1]):
+                    rows.append((epoch, group, f"pc{c + 1}", float(coords[i, c])))
+                rows.append((epoch, group, "velocity", float(speed[i])))
+            variance_rows += [(last, group, c + 1, float(r)) for c, r in enumerate(ratio)]
+        return {
+            "trajectory": pl.DataFrame(rows, schema=["epoch", "group", "component", "value"], orient="row"),
+            "trajectory_variance": pl.DataFrame(variance_rows, schema=["epoch", "group", "component", "value"], orient="row"),
+        }

@@ -1,0 +1,38 @@
+"""tdw analyze: run analyzers over a run's checkpoints into tidy Parquet."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    cmd = sub.add_parser(
+        "analyze",
+        help="analyze a run's checkpoints",
+        description="Run analyzers over every checkpoint (one load and at most one forward pass per "
+        "checkpoint) into RUN/artifacts/<table>/*.parquet. Re-running skips what is up to date.",
+    )
+    cmd.add_argument("run", help="run directory, e.g. results/modular_addition/p53_seed999")
+    cmd.add_argument("--analyzers", default=None, help="comma-separated analyzer names (default: all; see --list)")
+    cmd.add_argument("--epochs", default=None, help="only these checkpoint epochs: list and start:stop:step ranges")
+    cmd.add_argument("--force", action="store_true", help="recompute even up-to-date artifacts")
+    cmd.add_argument("--device", default="cpu", help="cpu or cuda")
+    cmd.add_argument("--list", action="store_true", help="list the analyzers and exit")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    from tdw.analysis import AnalysisPipeline
+    from tdw.analyzers import all_analyzers
+    from tdw.epoch_spec import parse_epoch_spec
+
+    if args.list:
+        for name, analyzer in all_analyzers().items():
+            print(f"{name:<22} v{analyzer.version}  {analyzer.requires:<11} {analyzer.description}")
+        return 0
+    names = [n.strip() for n in args.analyzers.split(",") if n.strip()] if args.analyzers else None
+    epochs = parse_epoch_spec(args.epochs, "--epochs") if args.epochs else None
+    report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet)
+    print(report.summary())
+    return 0
