@@ -1,5 +1,12 @@
 """Analysis: turn checkpoints into tidy Parquet facts. See pipeline.py and tdw/analyzers/."""
 
-from tdw.analysis.pipeline import AnalysisPipeline
+
+def __getattr__(name: str):
+    if name == "AnalysisPipeline":  # lazy: analyzers import tdw.analysis.analyzer at load time
+        from tdw.analysis.pipeline import AnalysisPipeline
+
+        return AnalysisPipeline
+    raise AttributeError(name)
+
 
 __all__ = ["AnalysisPipeline"]

@@ -51,7 +51,7 @@ class NeuronActivations(Analyzer):
                     "neuron": torch.arange(codes.shape[0]).numpy(),
                     "lo": lo.numpy(),
                     "hi": hi.numpy(),
-                    "codes": pl.Series(codes.numpy().tolist(), dtype=pl.List(pl.UInt8)),
+                    "codes": pl.Series(codes.numpy()).cast(pl.List(pl.UInt8)),
                 }
             )
         }

@@ -1,0 +1,83 @@
+"""Analysis throughput on a p=113 run: the pipeline against a naive loop, in one run.
+
+The run has N checkpoints of the default p=113 model (random init per checkpoint: the cost of
+analysis does not depend on whether the weights have grokked). Reports seconds per checkpoint
+for the pipeline (one load and one shared forward pass per checkpoint) and for the naive loop
+that gives every analyzer its own checkpoint load, model build and full-cache forward pass (the
+seeds' earlier design), plus artifact bytes per checkpoint and the extrapolated size of a
+50-checkpoint run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from tdw.analysis import AnalysisPipeline
+from tdw.analysis.context import CheckpointContext, RunContext
+from tdw.analyzers import all_analyzers
+from tdw.config import VariantConfig
+from tdw.families import get_family
+from tdw.run_dir import RunDir
+
+
+def make_run(root: Path, checkpoints: int) -> RunDir:
+    config = VariantConfig(p=113, num_epochs=checkpoints * 100, checkpoint_epochs=tuple(range(0, checkpoints * 100, 100)))
+    run = RunDir.for_config(root, config)
+    run.path.mkdir(parents=True)
+    run.write_config(config)
+    family = get_family(config.family)
+    for i, epoch in enumerate(config.checkpoint_epochs):
+        model = family.build_model(config.replace(seed=i))
+        run.save_checkpoint(epoch, model.state_dict(), None)
+    return run
+
+
+def naive(run: RunDir) -> None:
+    config = run.read_config()
+    family = get_family(config.family)
+    for analyzer in all_analyzers().values():
+        if analyzer.requires == "trajectory":
+            analyzer.analyze_run(RunContext(run, config, family, run.checkpoint_epochs()))
+            continue
+        for epoch in run.checkpoint_epochs():
+            data = family.task_data(config)
+            model = family.build_model(config)
+            weights = run.load_weights(epoch)
+            model.load_state_dict(weights)
+            ctx = CheckpointContext(run, config, family, data, epoch, weights, model)
+            with torch.no_grad():
+                ctx.logits, ctx.cache = model.run_with_cache(data.inputs)
+                analyzer.analyze(ctx)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", type=int, default=10)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="tdw-bench-"))
+    try:
+        run = make_run(root, args.checkpoints)
+        start = time.perf_counter()
+        report = AnalysisPipeline(run.path).run(progress=False)
+        pipeline_s = (time.perf_counter() - start) / args.checkpoints
+        size = sum(f.stat().st_size for f in run.artifacts_dir.rglob("*.parquet"))
+        start = time.perf_counter()
+        naive(run)
+        naive_s = (time.perf_counter() - start) / args.checkpoints
+        print(f"p=113, {args.checkpoints} checkpoints, {len(all_analyzers())} analyzers, threads={torch.get_num_threads()}")
+        print(f"pipeline: {pipeline_s:.2f} s/checkpoint ({report.forward_passes} forward passes)")
+        print(f"naive:    {naive_s:.2f} s/checkpoint")
+        print(f"speed-up: {naive_s / pipeline_s:.2f}x")
+        print(f"artifacts: {size / args.checkpoints / 1e6:.2f} MB/checkpoint; 50 checkpoints ~ {size / args.checkpoints * 50 / 1e9:.2f} GB")
+    finally:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+-- variant_summary: one row per variant for cross-variant tables and papers.
+-- Outlier: a robust z-score |x - median| / (1.4826 * MAD) > 3.5 on any of turn_to_grok,
+-- final specialized fraction, max key-frequency cos/sin imbalance, key frequency count, across
+-- variants (needs 3+ variants; the seeds' p101/seed999 kind of anomaly).
+-- Columns: variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch,
+--          turn_to_grok, final_train_loss, final_test_loss, key_frequencies, key_frequency_count,
+--          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier
+create or replace view variant_summary as
+with final_loss as (
+    select variant,
+           arg_max(loss, epoch) filter (where split = 'train') as final_train_loss,
+           arg_max(loss, epoch) filter (where split = 'test') as final_test_loss
+    from losses group by variant
+), keys as (
+    select variant, list(frequency order by frequency) as key_frequencies, count(*) as key_frequency_count
+    from key_frequencies group by variant
+), imbalance as (
+    select k.variant, max(c.imbalance) as max_cos_sin_imbalance
+    from key_frequencies k join cos_sin_balance c using (variant, epoch, frequency) group by k.variant
+), spec as (
+    select variant, arg_max(specialized_fraction, epoch) as specialized_fraction
+    from neuron_specialization group by variant
+), pr as (
+    select p.variant, min(p.participation_ratio) as pr_w_in_min,
+           arg_min(p.participation_ratio, abs(p.epoch - t.turn_epoch)) as pr_w_in_at_turn
+    from participation_ratio p left join grokking_turn t using (variant)
+    where p.matrix = 'W_in' group by p.variant
+), base as (
+    select v.variant, v.family, v.p, v.seed, v.status, t.memorization_epoch, t.turn_epoch, t.grok_epoch,
+           t.turn_to_grok, f.final_train_loss, f.final_test_loss, k.key_frequencies,
+           coalesce(k.key_frequency_count, 0) as key_frequency_count, s.specialized_fraction,
+           pr.pr_w_in_at_turn, pr.pr_w_in_min, i.max_cos_sin_imbalance
+    from variants v
+    left join grokking_turn t using (variant) left join final_loss f using (variant)
+    left join keys k using (variant) left join imbalance i using (variant)
+    left join spec s using (variant) left join pr using (variant)
+), scored as (
+    select *, (select count(*) from base) as n_variants,
+           median(turn_to_grok) over () as m1, median(specialized_fraction) over () as m2,
+           median(max_cos_sin_imbalance) over () as m3, median(key_frequency_count) over () as m4
+    from base
+), mad as (
+    select *, median(abs(turn_to_grok - m1)) over () as d1, median(abs(specialized_fraction - m2)) over () as d2,
+           median(abs(max_cos_sin_imbalance - m3)) over () as d3, median(abs(key_frequency_count - m4)) over () as d4
+    from scored
+)
+select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok,
+       final_train_loss, final_test_loss, key_frequencies, key_frequency_count, specialized_fraction,
+       pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
+       n_variants >= 3 and (
+           coalesce(abs(turn_to_grok - m1) / nullif(1.4826 * d1, 0), 0) > 3.5
+           or coalesce(abs(specialized_fraction - m2) / nullif(1.4826 * d2, 0), 0) > 3.5
+           or coalesce(abs(max_cos_sin_imbalance - m3) / nullif(1.4826 * d3, 0), 0) > 3.5
+           or coalesce(abs(key_frequency_count - m4) / nullif(1.4826 * d4, 0), 0) > 3.5
+           or (grok_epoch is null and (select count(*) from base b where b.grok_epoch is not null) >= 2)
+       ) as outlier
+from mad order by p, seed, variant;

@@ -1,0 +1,36 @@
+"""tdw sql: one read-only query over the warehouse, printed or exported."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    cmd = sub.add_parser(
+        "sql",
+        help="run a read-only SQL query",
+        description="Run one read-only query (SELECT/WITH/EXPLAIN) over the warehouse views, e.g. "
+        "tdw sql \"select * from variant_summary\" --format latex --out table.tex",
+    )
+    cmd.add_argument("query", help="the SQL query")
+    cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse file")
+    cmd.add_argument("--format", default="table", choices=["table", "csv", "json", "parquet", "markdown", "latex"], help="output format")
+    cmd.add_argument("--out", default=None, help="write to this file (atomically) instead of stdout")
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    from tdw.errors import TdwError
+    from tdw.warehouse.export import export
+    from tdw.warehouse.query import query
+
+    if args.format == "parquet" and args.out is None:
+        raise TdwError("--format parquet: needs --out FILE")
+    frame = query(args.query, args.db)
+    data = export(frame, args.format, args.out)
+    if data is not None:
+        sys.stdout.write(data.decode())
+    else:
+        print(f"wrote {frame.height} rows to {args.out}", file=sys.stderr)
+    return 0

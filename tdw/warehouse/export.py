@@ -1,0 +1,71 @@
+"""Query results for papers and tools: table, csv, json, parquet, markdown, latex (booktabs)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import polars as pl
+
+from tdw import atomic
+from tdw.errors import TdwError
+
+FORMATS = ("table", "csv", "json", "parquet", "markdown", "latex")
+
+
+def cell(value: object, latex: bool = False) -> str:
+    if value is None:
+        return "" if not latex else "--"
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, list):
+        text = ", ".join(cell(v) for v in value)
+    else:
+        text = str(value)
+    if latex:
+        for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+            text = text.replace(char, escaped)
+    return text
+
+
+def to_markdown(frame: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(frame: pl.DataFrame) -> str:
+    """A booktabs tabular: numbers right-aligned, text left-aligned, specials escaped."""
+    align = "".join("r" if dtype.is_numeric() else "l" for dtype in frame.dtypes)
+    lines = [f"\\begin{{tabular}}{{{align}}}", "\\toprule", " & ".join(cell(c, True) for c in frame.columns) + r" \\", "\\midrule"]
+    lines += [" & ".join(cell(v, True) for v in row) + r" \\" for row in frame.iter_rows()]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def render(frame: pl.DataFrame, fmt: str) -> bytes:
+    if fmt == "table":
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            return (str(frame) + "\n").encode()
+    if fmt == "csv":
+        flat = frame.with_columns(pl.col(c).cast(pl.List(pl.Utf8)).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List))
+        return flat.write_csv().encode()
+    if fmt == "json":
+        return frame.write_json().encode()
+    if fmt == "markdown":
+        return to_markdown(frame).encode()
+    if fmt == "latex":
+        return to_latex(frame).encode()
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, compression="zstd")
+        return buffer.getvalue()
+    raise TdwError(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
+
+
+def export(frame: pl.DataFrame, fmt: str, out: str | Path | None) -> bytes | None:
+    data = render(frame, fmt)
+    if out is None:
+        return data
+    atomic.write_bytes(out, data)
+    return None

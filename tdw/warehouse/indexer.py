@@ -1,0 +1,169 @@
+"""`tdw index`: build the warehouse aside, then swap it in atomically.
+
+Heavy data stays in Parquet: artifact tables are views over absolute globs of the runs'
+artifact files; only small tables (runs, checkpoints, losses, catalog copies) are
+materialized. The new file is built under a temp name in the same folder and renamed over the
+old one, so a reader holding the old file keeps reading it undisturbed and a new reader gets
+the complete new one; a killed indexer leaves the old warehouse intact. Nothing changed since
+the last index (run fingerprints and sql/ unchanged) means nothing is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from tdw import atomic
+from tdw.analyzers import all_analyzers
+from tdw.analysis.artifacts import tidy
+from tdw.errors import TdwError
+from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
+from tdw.warehouse.catalog import Catalog, NamedSchedule
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+DEFAULT_DB = Path("warehouse/tdw.duckdb")
+
+
+@dataclass
+class IndexReport:
+    runs: int
+    changed: list[str]
+    seconds: float
+    rebuilt: bool
+
+    def summary(self) -> str:
+        if not self.rebuilt:
+            return f"warehouse up to date ({self.runs} runs); nothing to do"
+        return f"indexed {self.runs} runs ({len(self.changed)} new or changed) in {self.seconds:.2f} s"
+
+
+def sql_files(sql_dir: Path = SQL_DIR) -> list[Path]:
+    return sorted(sql_dir.rglob("*.sql"))
+
+
+def run_fingerprint(run: RunDir) -> str:
+    digest = hashlib.sha1()
+    for path in sorted([run.config_path, run.metadata_path, run.losses_path, *run.checkpoint_dir.glob("checkpoint_*"),
+                        *run.artifacts_dir.rglob("*.parquet")]):
+        if path.exists() and ".tmp-" not in path.name:
+            stat = path.stat()
+            digest.update(f"{path.relative_to(run.path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def sql_fingerprint(files: list[Path]) -> str:
+    return hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
+def run_rows(runs: list[RunDir]) -> pl.DataFrame:
+    rows = []
+    for run in runs:
+        c = run.read_config()
+        rows.append({
+            "family": c.family, "variant": c.name, "p": c.p, "seed": c.seed, "data_seed": c.data_seed,
+            "train_frac": c.train_frac, "lr": c.lr, "weight_decay": c.weight_decay,
+            "schedule": json.dumps(c.lr_schedule.to_dict()), "schedule_label": c.lr_schedule.label,
+            "num_epochs": c.num_epochs, "d_model": c.d_model, "d_mlp": c.d_mlp, "n_heads": c.n_heads,
+            "status": run.read_metadata().get("status", "unknown"), "path": str(run.path.resolve()),
+        })
+    return pl.DataFrame(rows, schema={
+        "family": pl.Utf8, "variant": pl.Utf8, "p": pl.Int32, "seed": pl.Int64, "data_seed": pl.Int64,
+        "train_frac": pl.Float64, "lr": pl.Float64, "weight_decay": pl.Float64, "schedule": pl.Utf8,
+        "schedule_label": pl.Utf8, "num_epochs": pl.Int32, "d_model": pl.Int32, "d_mlp": pl.Int32,
+        "n_heads": pl.Int32, "status": pl.Utf8, "path": pl.Utf8,
+    })
+
+
+def empty_table_sql(table: str, spec) -> str:
+    """A typed, empty relation for an artifact table no run has produced yet."""
+    frame = tidy(pl.DataFrame({k: [] for k in ["variant", "epoch", *spec.keys, spec.value_column]}), spec, "", None)
+    return frame.clear()
+
+
+def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog) -> None:
+    runs_frame = run_rows(runs)
+    con.register("runs_frame", runs_frame.to_arrow())
+    con.execute("create table src_runs as select * from runs_frame")
+    checkpoints = pl.DataFrame(
+        [(r.read_config().name, e) for r in runs for e in r.checkpoint_epochs()],
+        schema={"variant": pl.Utf8, "epoch": pl.Int32}, orient="row",
+    )
+    con.register("checkpoints_frame", checkpoints.to_arrow())
+    con.execute("create table src_checkpoints as select * from checkpoints_frame")
+    loss_files = [str(r.losses_path.resolve()) for r in runs if r.losses_path.exists()]
+    if loss_files:
+        con.execute("create table src_losses as select * from read_parquet($files)", {"files": loss_files})
+    else:
+        con.register("empty_losses", pl.DataFrame(schema=LOSS_SCHEMA).to_arrow())
+        con.execute("create table src_losses as select * from empty_losses")
+    for analyzer in all_analyzers().values():
+        for table, spec in analyzer.tables.items():
+            globs = sorted({str(r.artifacts_dir.resolve() / table / "*.parquet") for r in runs if (r.artifacts_dir / table).exists()})
+            if globs:
+                files = ", ".join(f"'{g}'" for g in globs)
+                con.execute(f"create view {table} as select * from read_parquet([{files}], union_by_name = true)")
+            else:
+                con.register(f"empty_{table}", empty_table_sql(table, spec).to_arrow())
+                con.execute(f"create table {table} as select * from empty_{table}")
+    schedules = catalog.rows(NamedSchedule)
+    frame = pl.DataFrame({"name": [s["name"] for s in schedules], "spec": [json.dumps(s["spec"]) for s in schedules]},
+                         schema={"name": pl.Utf8, "spec": pl.Utf8})
+    con.register("schedules_frame", frame.to_arrow())
+    con.execute("create table catalog_schedules as select * from schedules_frame")
+
+
+def apply_sql(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    for path in files:
+        try:
+            con.execute(path.read_text())
+        except duckdb.Error as error:
+            raise TdwError(f"{path}: {str(error).splitlines()[0]}") from None
+
+
+def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, force: bool = False) -> IndexReport:
+    started = time.perf_counter()
+    results, db = Path(results), Path(db)
+    if not results.exists():
+        raise TdwError(f"--results {results}: no such directory")
+    runs = find_runs(results)
+    names = [r.read_config().name for r in runs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise TdwError(f"{results}: variant name {duplicates[0]!r} is used by two runs; rename one")
+    catalog = Catalog(db.with_name("catalog.sqlite"))
+    files = sql_files()
+    current = {r.read_config().name: run_fingerprint(r) for r in runs}
+    current["__sql__"] = sql_fingerprint(files)
+    previous = catalog.run_fingerprints()
+    if db.exists() and previous == current and not force:
+        return IndexReport(len(runs), [], time.perf_counter() - started, rebuilt=False)
+
+    changed = sorted(k for k in current if previous.get(k) != current[k] and k != "__sql__")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(db) as tmp:
+        tmp.unlink()  # DuckDB wants to create the file itself
+        con = duckdb.connect(str(tmp))
+        try:
+            create_sources(con, runs, catalog)
+            apply_sql(con, files)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        wal = Path(str(tmp) + ".wal")
+        if wal.exists():
+            wal.unlink()
+    catalog.record_runs(
+        [{"variant": k, "family": "", "path": "", "status": "", "fingerprint": v} for k, v in current.items() if k == "__sql__"]
+        + [{"variant": r.read_config().name, "family": r.read_config().family, "path": str(r.path.resolve()),
+            "status": r.read_metadata().get("status", "unknown"), "fingerprint": current[r.read_config().name]} for r in runs]
+    )
+    catalog.dispose()
+    os.sync() if hasattr(os, "sync") else None
+    return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True)

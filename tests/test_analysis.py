@@ -1,0 +1,168 @@
+"""Analyzers give known answers; the pipeline shares work, resumes and honours versions."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+import torch
+
+from conftest import run_tdw, tiny_config
+from tdw.analysis import AnalysisPipeline
+from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
+from tdw.analyzers import all_analyzers
+from tdw.analyzers.coarseness import coarseness_metrics
+from tdw.analyzers.embedding_fourier import fourier_norm_frame
+from tdw.analyzers.neuron_activations import dequantize, quantize
+from tdw.analyzers.progress import key_frequencies
+from tdw.analyzers.trajectory import pca, velocity
+from tdw.training.trainer import train
+
+P = 13
+
+
+def test_planted_embedding_frequencies_are_recovered():
+    x = torch.arange(P, dtype=torch.float64)
+    planted = {3: ("cos", 2.0), 5: ("sin", 1.0)}
+    W_E = torch.zeros(P, 8, dtype=torch.float64)
+    W_E[:, 0] = 2.0 * torch.cos(2 * math.pi * 3 * x / P)
+    W_E[:, 1] = 1.0 * torch.sin(2 * math.pi * 5 * x / P)
+    frame = fourier_norm_frame(W_E, P)
+    strong = frame.filter(pl.col("value") > 1e-4).sort("frequency")
+    assert strong.select("frequency", "component").rows() == [(3, "cos"), (5, "sin")]
+    # norm of a*cos over p tokens is a*sqrt(p/2)
+    assert strong["value"].to_list() == pytest.approx([2.0 * math.sqrt(P / 2), math.sqrt(P / 2)], rel=1e-5)
+    assert key_frequencies(W_E.float(), P) == sorted(planted)
+
+
+def test_neuron_built_as_cos_of_a_plus_b_is_explained_by_its_frequency():
+    a = torch.arange(P, dtype=torch.float64)[:, None]
+    b = torch.arange(P, dtype=torch.float64)[None, :]
+    w = 2 * math.pi * 4 / P
+    maps = torch.stack((torch.cos(w * (a + b)), torch.relu(torch.cos(w * (a + b)) + 0.3)))
+    fractions = frequency_fractions_2d(maps)
+    assert fractions.shape == (2, P // 2)
+    assert fractions[0, 3] > 0.99 and fractions[0].sum() == pytest.approx(1.0, abs=1e-9)
+    assert fractions[1].argmax() == 3  # ReLU adds harmonics, the fundamental still dominates
+
+
+def test_fourier_basis_is_orthonormal():
+    basis, labels = fourier_basis(P)
+    assert torch.allclose(basis @ basis.T, torch.eye(P), atol=1e-6)
+    assert labels[0] == (0, "const") and labels[-1] == (6, "sin")
+
+
+def test_known_singular_values_are_reported_per_matrix():
+    from types import SimpleNamespace
+
+    from tdw.analyzers.singular_values import SingularValues
+    from tdw.families import get_family
+
+    generator = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(32, 32, generator=generator, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(64, 64, generator=generator, dtype=torch.float64))
+    known = torch.linspace(10, 0.5, 32, dtype=torch.float64)
+    weights = get_family("modular_addition").build_model(tiny_config()).state_dict()
+    weights["blocks.0.mlp.W_in"] = (u @ torch.diag(known) @ v[:, :32].T).float()  # [d_model 32, d_mlp 64]
+    frame = SingularValues().analyze(SimpleNamespace(weights=weights))["singular_values"]
+    w_in = frame.filter(matrix="W_in", head=-1).sort("index")["value"].to_numpy()
+    assert w_in == pytest.approx(known.numpy(), rel=1e-5)
+    assert frame.filter(matrix="W_Q", head=1).height == 16  # per-head [d_model 32, d_head 16]
+    assert frame.filter(matrix="W_O", head=-1).height == 32  # stacked [head * d_head, d_model]
+
+
+def test_velocity_is_normalized_by_the_epoch_gap():
+    # constant speed 2 per epoch along one axis, on a very uneven schedule: no spikes
+    epochs = [0, 1, 2, 10, 100, 1000]
+    points = torch.tensor([[2.0 * e, 0.0] for e in epochs])
+    speed = velocity(points, epochs)
+    assert math.isnan(speed[0]) and torch.allclose(speed[1:], torch.full((5,), 2.0, dtype=torch.float64))
+
+
+def test_pca_sign_convention_is_deterministic():
+    points = torch.randn(20, 6, generator=torch.Generator().manual_seed(3))
+    coords, ratio = pca(points)
+    mirrored, _ = pca(-points)  # same axes after the sign rule, so every coordinate flips
+    assert torch.allclose(mirrored, -coords, atol=1e-9)
+    again, _ = pca(points.clone())
+    assert torch.equal(again, coords)
+    assert ratio.sum() <= 1 + 1e-9 and (ratio[:-1] >= ratio[1:]).all()
+
+
+def test_coarseness_separates_blobs_from_fine_grids():
+    x = torch.arange(P * 4, dtype=torch.float64)
+    blob = torch.outer(torch.sin(math.pi * x / len(x)), torch.sin(math.pi * x / len(x)))
+    grid = torch.outer(torch.cos(math.pi * x), torch.cos(math.pi * x))  # checkerboard: highest frequency
+    metrics = coarseness_metrics(torch.stack((blob, grid)))
+    assert metrics[0, 0] > 0.9 and metrics[1, 0] < 0.01  # fft_low_freq
+    assert metrics[0, 1] > 0.9 and metrics[1, 1] < 0.1  # variance_kept
+    assert metrics[1, 2] > metrics[0, 2]  # gradient
+
+
+def test_gini_known_values():
+    assert gini(torch.ones(10)) == pytest.approx(0.0)
+    assert gini(torch.tensor([0.0, 0.0, 0.0, 1.0])) == pytest.approx(0.75)
+
+
+def test_quantized_activation_maps_round_trip_within_one_level():
+    maps = torch.randn(3, P, P)
+    codes, lo, hi = quantize(maps)
+    back = dequantize(codes[1].tolist(), float(lo[1]), float(hi[1]), P)
+    assert abs(back - maps[1].numpy()).max() <= float(hi[1] - lo[1]) / 255 / 2 + 1e-6
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("analysis") / "results"
+    config = tiny_config(p=23, train_frac=0.6, d_model=64, n_heads=4, d_head=16, d_mlp=128, lr=1e-2,
+                         num_epochs=900, checkpoint_epochs=(0, 100, 300, 500, 700))
+    return train(config, results, device="cpu", progress=False)
+
+
+def test_pipeline_writes_every_table_and_second_call_does_nothing(trained_run):
+    pipeline = AnalysisPipeline(trained_run.path)
+    report = pipeline.run(progress=False)
+    checkpoints = len(trained_run.checkpoint_epochs())
+    per_checkpoint = [a for a in all_analyzers().values() if a.requires != "trajectory"]
+    assert report.checkpoint_loads == checkpoints and report.forward_passes == checkpoints
+    tables = {t for a in all_analyzers().values() for t in a.tables}
+    assert {p.name for p in trained_run.artifacts_dir.iterdir()} == tables
+    assert len(report.written) == checkpoints * sum(len(a.tables) for a in per_checkpoint) + 2
+    again = AnalysisPipeline(trained_run.path).run(progress=False)
+    assert again.written == [] and again.summary().startswith("nothing to do")
+    frame = pl.read_parquet(trained_run.artifacts_dir / "neuron_freq" / "epoch_00300.parquet")
+    assert frame.columns == ["variant", "epoch", "neuron", "frequency", "value"]
+    assert frame.height == 128 * 11 and frame["value"].dtype == pl.Float32
+    assert frame.select("neuron", "frequency").rows() == sorted(frame.select("neuron", "frequency").rows())
+
+
+def test_weight_only_analyzers_need_no_forward_pass(trained_run):
+    report = AnalysisPipeline(trained_run.path).run(["singular_values", "embedding_fourier"], force=True, progress=False)
+    assert report.forward_passes == 0 and report.checkpoint_loads == len(trained_run.checkpoint_epochs())
+
+
+def test_newer_analyzer_version_invalidates_older_artifacts(trained_run, monkeypatch):
+    analyzer = all_analyzers()["embedding_fourier"]
+    AnalysisPipeline(trained_run.path).run(["embedding_fourier"], progress=False)
+    monkeypatch.setattr(type(analyzer), "version", analyzer.version + 1)
+    report = AnalysisPipeline(trained_run.path).run(["embedding_fourier"], progress=False)
+    assert len(report.written) == len(trained_run.checkpoint_epochs())
+
+
+def test_restricted_loss_falls_below_test_loss_after_grokking(trained_run):
+    AnalysisPipeline(trained_run.path).run(["progress"], progress=False)
+    progress = pl.read_parquet(trained_run.artifacts_dir / "progress" / "*.parquet")
+    losses = trained_run.read_losses().filter(split="test")
+    final = trained_run.checkpoint_epochs()[-1]
+    test_loss = losses.filter(epoch=final)["loss"][0]
+    restricted = progress.filter(epoch=final, measure="restricted_loss")["value"][0]
+    assert losses.filter(epoch=final)["accuracy"][0] > 0.95, "the fixture run should grok"
+    assert restricted < test_loss
+
+
+def test_analyze_cli_bad_input_is_one_line(trained_run):
+    result = run_tdw("analyze", str(trained_run.path), "--analyzers", "nope")
+    assert result.returncode == 2 and result.stderr.strip().startswith("tdw analyze: --analyzers: unknown analyzer 'nope'")
+    result = run_tdw("analyze", str(trained_run.path), "--epochs", "5")
+    assert result.returncode == 2 and "no checkpoint at epoch 5" in result.stderr
