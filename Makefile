@@ -18,13 +18,20 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The embedded default: p=53, half the pairs for training, lr 3e-3; groks near epoch 1000-2000.
+DEMO_RUN := $(DEMO_RESULTS)/modular_addition/p53_seed999
+DEMO_DB ?= warehouse/tdw.duckdb
+
+# The embedded default: p=53, half the pairs for training, lr 3e-3; turns near epoch 1100, groks by ~1800.
 demo: $(STAMP)
 	$(BIN)/tdw train --p 53 --seed 999 --train-frac 0.5 --lr 3e-3 --epochs 3000 \
 		--checkpoints 0:100:10,100:3000:50 --results $(DEMO_RESULTS)
+	$(BIN)/tdw analyze $(DEMO_RUN)
+	$(BIN)/tdw index --results $(DEMO_RESULTS) --db $(DEMO_DB)
+	$(BIN)/tdw sql --db $(DEMO_DB) "select variant, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok, key_frequencies, specialized_fraction from variant_summary"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/analysis_throughput.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -11,10 +11,15 @@ with test as (
     from losses where split = 'test'
 ), windowed as (
     select *, greatest(1, n_rows // 100)::int as k from test
+), cumulative as (
+    select *, sum(log_loss) over (partition by variant order by epoch rows unbounded preceding) as running
+    from windowed
 ), smoothed as (
-    select w.*, (select avg(t.log_loss) from windowed t
-                 where t.variant = w.variant and t.rn between w.rn - w.k and w.rn + w.k) as smoothed
-    from windowed w
+    -- mean over rows rn-k .. rn+k (clipped at the ends) from differences of the running sum
+    select *, (coalesce(lead(running, k) over v, max(running) over (partition by variant))
+               - coalesce(lag(running, k + 1) over v, 0))
+              / (least(rn + k, n_rows) - greatest(rn - k - 1, 0)) as smoothed
+    from cumulative window v as (partition by variant order by epoch)
 ), sloped as (
     select *, (lead(smoothed, k) over v - lag(smoothed, k) over v)
               / nullif(lead(epoch, k) over v - lag(epoch, k) over v, 0) as slope

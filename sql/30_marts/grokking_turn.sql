@@ -1,8 +1,8 @@
 -- grokking_turn: when did each variant memorize, turn and grok? One row per variant.
 --   memorization_epoch  first epoch with train accuracy >= 0.99
 --   grok_epoch          first epoch with test accuracy >= 0.99 that stays >= 0.99 to the end
---   steepest_epoch      where the smoothed log test loss falls fastest (after memorization, up to
---                       the grok epoch plus 10% of the remaining run)
+--   steepest_epoch      first epoch where the smoothed log test loss falls at >= 90% of its fastest
+--                       rate (after memorization, up to the grok epoch plus 10% of the remaining run)
 --   turn_epoch          onset of the sustained test-loss drop: the epoch of most negative curvature
 --                       (the knee) of the smoothed log test loss within the uninterrupted stretch of
 --                       negative curvature that ends at the steepest point (so the transient spike
@@ -28,13 +28,20 @@ with acc as (
                 and l.epoch > coalesce(a.last_miss, -1))
            end as grok_epoch
     from acc a
-), steepest as (
-    select g.variant,
-           (select arg_min(s.epoch, s.slope) from int_test_loss__smoothed s
-            where s.variant = g.variant and s.slope is not null
-              and s.epoch >= coalesce(g.memorization_epoch, 0)
-              and s.epoch <= g.grok_epoch + (g.last_test_epoch - g.grok_epoch) / 10) as steepest_epoch
+), window_ as (
+    select g.variant, g.memorization_epoch,
+           g.grok_epoch + (g.last_test_epoch - g.grok_epoch) / 10 as search_end,
+           (select min(s.slope) from int_test_loss__smoothed s
+            where s.variant = g.variant and s.epoch >= coalesce(g.memorization_epoch, 0)
+              and s.epoch <= g.grok_epoch + (g.last_test_epoch - g.grok_epoch) / 10) as min_slope
     from grok g where g.grok_epoch is not null
+), steepest as (
+    -- first epoch falling at >= 90% of the steepest rate (a straight drop has many ties)
+    select w.variant,
+           (select min(s.epoch) from int_test_loss__smoothed s
+            where s.variant = w.variant and s.epoch >= coalesce(w.memorization_epoch, 0)
+              and s.epoch <= w.search_end and s.slope <= 0.9 * w.min_slope) as steepest_epoch
+    from window_ w
 ), peak as (
     select st.*, (select min(s.slope) from int_test_loss__smoothed s
                   where s.variant = st.variant and s.epoch = st.steepest_epoch) as steepest_slope,
@@ -45,10 +52,14 @@ with acc as (
 ), accelerating as (
     -- the sustained drop is the uninterrupted stretch of negative curvature that ends at the
     -- steepest point; it starts after the last epoch with curvature >= 0 before it
+    -- (curvature counts as non-negative above 1e-3 of the strongest bend: float noise on a
+    -- straight stretch is not a start)
     select pk.*,
            (select max(s.epoch) from int_test_loss__smoothed s
             where s.variant = pk.variant and s.epoch > pk.peak_epoch and s.epoch < pk.steepest_epoch
-              and s.curvature >= 0) as drop_start_epoch
+              and s.curvature > 1e-3 * (select max(abs(s2.curvature)) from int_test_loss__smoothed s2
+                                        where s2.variant = pk.variant and s2.epoch > pk.peak_epoch
+                                          and s2.epoch <= pk.steepest_epoch)) as drop_start_epoch
     from peak pk
 ), turn as (
     select a.*,

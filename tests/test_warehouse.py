@@ -1,0 +1,181 @@
+"""Warehouse views on hand-made fixture runs with known answers, on a real DuckDB."""
+
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import polars as pl
+import pytest
+
+from conftest import run_tdw, tiny_config
+from tdw.analysis.analyzer import TableSpec
+from tdw.analysis.artifacts import artifact_path, tidy, write_artifact
+from tdw.analyzers import all_analyzers
+from tdw.errors import TdwError
+from tdw.run_dir import LOSS_SCHEMA, RunDir
+from tdw.warehouse import build_index, query
+
+
+def make_run(results, name: str, p: int, seed: int, test_log_loss, test_acc, train_acc, epochs: int) -> RunDir:
+    config = tiny_config(p=p, seed=seed, num_epochs=epochs, checkpoint_epochs=(0,), name=name)
+    run = RunDir.for_config(results, config)
+    run.path.mkdir(parents=True)
+    run.write_config(config)
+    run.update_metadata(status="complete")
+    rows = []
+    for e in range(epochs):
+        rows.append((name, e, "train", 1e-3, train_acc(e)))
+        rows.append((name, e, "test", 10 ** test_log_loss(e), test_acc(e)))
+    run.write_losses(pl.DataFrame(rows, schema=LOSS_SCHEMA, orient="row"))
+    return run
+
+
+def knee_curve(turn: int, steep_end: int):
+    """log10 test loss: flat at 1 until `turn`, linear down to -2 at `steep_end`, flat after."""
+    def f(e: int) -> float:
+        if e < turn:
+            return 1.0
+        if e < steep_end:
+            return 1.0 - 3.0 * (e - turn) / (steep_end - turn)
+        return -2.0
+    return f
+
+
+def put(run: RunDir, analyzer_name: str, table: str, epoch: int, frame: pl.DataFrame) -> None:
+    analyzer = all_analyzers()[analyzer_name]
+    spec: TableSpec = analyzer.tables[table]
+    write_artifact(artifact_path(run.artifacts_dir, table, epoch), tidy(frame, spec, run.variant, epoch), analyzer, table)
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    results = tmp_path / "results"
+    grokker = make_run(results, "p13_seed1", 13, 1, knee_curve(1000, 1500),
+                       lambda e: 1.0 if e >= 1300 else 0.3, lambda e: 1.0 if e >= 100 else 0.5, 3000)
+    never = make_run(results, "p13_seed2", 13, 2, lambda e: 1.0, lambda e: 0.3, lambda e: 1.0 if e >= 100 else 0.5, 3000)
+    # spectra with known participation ratio: s = (3, 1, 1, 1) -> PR = 12^2 / (81 + 3) = 144 / 84
+    for run in (grokker, never):
+        put(run, "singular_values", "singular_values", 0, pl.DataFrame(
+            {"matrix": ["W_in"] * 4 + ["W_U"] * 2, "head": [-1] * 6, "index": [0, 1, 2, 3, 0, 1], "value": [3.0, 1, 1, 1, 2.0, 2.0]}))
+        put(run, "embedding_fourier", "embedding_fourier", 0, pl.DataFrame(
+            {"frequency": [f for f in range(1, 7) for _ in (0, 1)], "component": ["cos", "sin"] * 6,
+             "value": [6.0, 1.0, 0.1, 0.1, 0.1, 0.1, 3.0, 3.0, 0.1, 0.1, 0.1, 0.1]}))
+        put(run, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
+            {"neuron": [0, 1, 2, 3], "frequency": [1, 1, 4, 2], "value": [0.9, 0.95, 0.5, 0.86]}))
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+    build_index(results, db)
+    return results, db
+
+
+def test_grokking_turn_on_a_hand_made_knee(warehouse):
+    _, db = warehouse
+    turn = query("select * from grokking_turn order by variant", db)
+    g = turn.row(0, named=True)
+    assert g["memorization_epoch"] == 100 and g["grok_epoch"] == 1300
+    k = 3000 // 100  # smoothing half-window in epochs
+    assert abs(g["turn_epoch"] - 1000) <= k, g
+    assert g["turn_to_grok"] == 1300 - g["turn_epoch"]
+    assert abs(g["cleanup_end_epoch"] - 1500) <= 2 * k
+    never = turn.row(1, named=True)
+    assert never["turn_epoch"] is None and never["grok_epoch"] is None and never["memorization_epoch"] == 100
+
+
+def test_participation_ratio_and_gap_of_known_spectra(warehouse):
+    _, db = warehouse
+    pr = query("select * from participation_ratio where variant = 'p13_seed1' order by matrix", db)
+    w_in = pr.filter(matrix="W_in").row(0, named=True)
+    assert w_in["participation_ratio"] == pytest.approx(144 / 84)
+    assert w_in["spectral_gap"] == pytest.approx(3.0) and w_in["gap_index"] == 1 and w_in["top_singular_value"] == 3.0
+    assert pr.filter(matrix="W_U")["participation_ratio"][0] == pytest.approx(2.0)
+
+
+def test_frequency_views(warehouse):
+    _, db = warehouse
+    keys = query("select frequency from key_frequencies where variant = 'p13_seed1' order by frequency", db)
+    assert keys["frequency"].to_list() == [1, 4]
+    balance = query("select frequency, imbalance from cos_sin_balance where variant = 'p13_seed1' and frequency in (1, 4) order by 1", db)
+    assert balance["imbalance"].to_list() == pytest.approx([6.0, 1.0])
+    top = query("select frequency from dominant_frequencies where variant = 'p13_seed1' and rank = 1", db)
+    assert top["frequency"].to_list() == [1]
+    spec = query("select * from neuron_specialization where variant = 'p13_seed1'", db).row(0, named=True)
+    assert spec["specialized_fraction"] == 0.75 and spec["clusters"] == 2
+
+
+def test_variant_summary_has_one_row_per_variant_with_unique_keys(warehouse):
+    _, db = warehouse
+    summary = query("select * from variant_summary", db)
+    assert summary["variant"].to_list() == ["p13_seed1", "p13_seed2"]
+    row = summary.row(0, named=True)
+    assert row["key_frequencies"] == [1, 4] and row["key_frequency_count"] == 2
+    assert row["pr_w_in_min"] == pytest.approx(144 / 84) and row["max_cos_sin_imbalance"] == pytest.approx(6.0)
+    for view, keys in [("grokking_turn", "variant"), ("participation_ratio", "variant, epoch, matrix"),
+                       ("dominant_frequencies", "variant, epoch, frequency"), ("neuron_specialization", "variant, epoch")]:
+        dupes = query(f"select count(*) - count(distinct ({keys})) as d from {view}", db)["d"][0]
+        nulls = query(f"select count(*) as n from {view} where variant is null", db)["n"][0]
+        assert dupes == 0 and nulls == 0, view
+
+
+def test_sql_is_read_only_with_one_line_errors(warehouse):
+    _, db = warehouse
+    before = db.read_bytes()
+    for sql, message in [
+        ("delete from variants", "only read queries are allowed (SELECT, WITH, EXPLAIN); this is DELETE"),
+        ("select * form variants", "syntax error at or near \"variants\" (line 1, column 15)"),
+        ("select * from no_such_view", "Table with name no_such_view does not exist"),
+        ("create table x as select 1", "this is CREATE"),
+    ]:
+        result = run_tdw("sql", "--db", str(db), sql)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert db.read_bytes() == before
+
+
+def test_exports_for_papers(warehouse, tmp_path):
+    _, db = warehouse
+    latex = run_tdw("sql", "--db", str(db), "select variant, grok_epoch from grokking_turn order by 1", "--format", "latex", check=True).stdout
+    assert latex.splitlines()[:4] == ["\\begin{tabular}{lr}", "\\toprule", "variant & grok\\_epoch \\\\", "\\midrule"]
+    assert "p13\\_seed1 & 1300 \\\\" in latex and "p13\\_seed2 & -- \\\\" in latex and latex.rstrip().endswith("\\end{tabular}")
+    out = tmp_path / "summary.parquet"
+    run_tdw("sql", "--db", str(db), "select * from variant_summary", "--format", "parquet", "--out", str(out), check=True)
+    assert pl.read_parquet(out).height == 2
+    csv = run_tdw("sql", "--db", str(db), "select variant, key_frequencies from variant_summary", "--format", "csv", check=True).stdout
+    assert csv.splitlines()[1] == "p13_seed1,1;4"
+
+
+def test_incremental_index_and_reader_during_index(warehouse, tmp_path):
+    results, db = warehouse
+    assert build_index(results, db).rebuilt is False  # nothing changed: nothing done
+    reader = duckdb.connect(str(db), read_only=True)
+    assert reader.sql("select count(*) from variants").fetchall()[0][0] == 2
+    make_run(results, "p13_seed3", 13, 3, knee_curve(500, 800), lambda e: 1.0 if e >= 700 else 0.3, lambda e: 1.0, 1000)
+    errors = []
+
+    def keep_reading():
+        try:
+            for _ in range(50):
+                reader.sql("select count(*) from grokking_turn").fetchall()
+        except Exception as error:  # noqa: BLE001 - any failure of the reader fails the test
+            errors.append(error)
+
+    thread = threading.Thread(target=keep_reading)
+    thread.start()
+    report = build_index(results, db)
+    thread.join()
+    assert errors == [] and report.rebuilt and report.changed == ["p13_seed3"]
+    assert reader.sql("select count(*) from variants").fetchall()[0][0] == 2  # the old snapshot, intact
+    reader.close()
+    assert query("select count(*) as n from variants", db)["n"][0] == 3
+
+
+def test_connect_gives_a_read_only_polars_friendly_connection(warehouse):
+    import tdw
+
+    _, db = warehouse
+    con = tdw.connect(str(db))
+    assert con.sql("select count(*) as n from variants").pl()["n"][0] == 2
+    with pytest.raises(duckdb.Error):
+        con.execute("create table t as select 1")
+    con.close()
+    with pytest.raises(TdwError, match="no warehouse there"):
+        tdw.connect(str(db) + ".missing")
