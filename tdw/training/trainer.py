@@ -86,7 +86,8 @@ class TrainingSession:
         return row
 
     def run_to(
-        self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None
+        self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None,
+        before_checkpoint=None,
     ) -> None:
         """Train from the current epoch through `stop_epoch` (inclusive), saving the given checkpoints."""
         checkpoint_set = set(checkpoints)
@@ -96,6 +97,8 @@ class TrainingSession:
             is_checkpoint = epoch in checkpoint_set
             with_test = is_checkpoint or epoch % config.eval_every == 0 or epoch == config.final_epoch
             if is_checkpoint and not self.run.checkpoint_path(epoch).exists():
+                if before_checkpoint is not None:
+                    before_checkpoint(epoch)  # e.g. make the losses of epochs < epoch durable first
                 self.save()
             row = self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)
             if record is not None:
@@ -201,11 +204,16 @@ def train(
                 test_acc="-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.3f}",
                 refresh=False,
             )
-        if is_checkpoint and epoch > 0:
-            # Losses up to here become durable with the checkpoint; a resume restarts from it.
+
+    def before_checkpoint(epoch: int) -> None:
+        # Losses of every epoch before a checkpoint are on disk before the checkpoint exists,
+        # so resuming from any checkpoint (which keeps rows < its epoch) loses no row.
+        if records:
             run.write_losses(pl.concat([kept, loss_rows(config.name, records)]))
 
-    session.run_to(config.final_epoch, checkpoint_epochs, on_epoch=on_epoch, record=records)
+    session.run_to(
+        config.final_epoch, checkpoint_epochs, on_epoch=on_epoch, record=records, before_checkpoint=before_checkpoint
+    )
     bar.close()
     run.write_losses(pl.concat([kept, loss_rows(config.name, records)]))
     elapsed = time.time() - started
