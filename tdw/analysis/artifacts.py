@@ -5,7 +5,6 @@ analyzer's name and version in the Parquet key-value metadata.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
@@ -77,6 +76,3 @@ def read_table(artifacts_dir: Path, table: str) -> pl.DataFrame:
     files = sorted((artifacts_dir / table).glob("*.parquet"))
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
 
-
-def describe(metadata: dict[str, str]) -> str:
-    return json.dumps(metadata, sort_keys=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import torch
@@ -23,10 +23,8 @@ class CheckpointContext:
     epoch: int
     weights: dict[str, Tensor]
     model: torch.nn.Module
-    final_weights_loader: object = None
     logits: Tensor | None = None  # [pair, pos, d_vocab_out] over the full grid, when activations were asked
     cache: ActivationCache | None = None
-    _final: dict[str, Tensor] | None = field(default=None, repr=False)
 
     @property
     def p(self) -> int:

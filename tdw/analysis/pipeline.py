@@ -74,7 +74,8 @@ class AnalysisPipeline:
             targets = sorted(set(epochs))
         else:
             targets = available
-        sweep_temp_files(self.run_dir.artifacts_dir) if self.run_dir.artifacts_dir.exists() else None
+        if self.run_dir.artifacts_dir.exists():
+            sweep_temp_files(self.run_dir.artifacts_dir)
 
         per_checkpoint = [a for a in chosen if a.requires != "trajectory"]
         trajectory = [a for a in chosen if a.requires == "trajectory"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,5 +164,4 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
             "status": r.read_metadata().get("status", "unknown"), "fingerprint": current[r.read_config().name]} for r in runs]
     )
     catalog.dispose()
-    os.sync() if hasattr(os, "sync") else None
     return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True)
