@@ -3,6 +3,7 @@
 -- log10(test loss) over +-k rows, k = greatest(1, rows / 100) (1% of the curve); slope and
 -- curvature are centered differences over k rows of the smoothed curve.
 -- Columns: variant, epoch, log_loss, smoothed, slope, curvature, k
+-- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view int_test_loss__smoothed as
 with test as (
     select variant, epoch, log10(greatest(loss, 1e-12)) as log_loss,

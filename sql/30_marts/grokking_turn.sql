@@ -13,6 +13,7 @@
 -- A variant that never groks has NULL turn, grok and cleanup (no guess).
 -- Columns: variant, memorization_epoch, turn_epoch, steepest_epoch, grok_epoch, cleanup_end_epoch,
 --          turn_to_grok, final_test_accuracy
+-- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view grokking_turn as
 with acc as (
     select variant,

@@ -2,6 +2,7 @@
 -- frequencies whose embedding norm^2 exceeds 3x the median norm^2, the 8 largest at most (the
 -- same rule as the `progress` analyzer's key frequencies).
 -- Columns: variant, epoch, frequency, norm, rank
+-- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view key_frequencies as
 with final as (
     select variant, max(epoch) as epoch from embedding_fourier group by variant

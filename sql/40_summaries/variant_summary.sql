@@ -5,6 +5,7 @@
 -- Columns: variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch,
 --          turn_to_grok, final_train_loss, final_test_loss, key_frequencies, key_frequency_count,
 --          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier
+-- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view variant_summary as
 with final_loss as (
     select variant,

@@ -20,11 +20,17 @@ Requirement = Literal["weights", "activations", "trajectory"]
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One output table: its key columns (after variant, epoch) and their Polars types."""
+    """One output table: its key columns (after variant, epoch) and their Polars types.
+
+    `warehouse` says how `tdw index` exposes it: "table" copies the rows into DuckDB (sorted by
+    variant and epoch, so a slice reads a few blocks); "parquet" leaves them in the artifact files
+    behind a view, for tables too large to copy (p x p maps per neuron or head).
+    """
 
     keys: dict[str, pl.DataType]
     value_type: pl.DataType = field(default_factory=pl.Float32)
     value_column: str = "value"
+    warehouse: Literal["table", "parquet"] = "table"
 
 
 class Analyzer:

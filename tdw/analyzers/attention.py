@@ -25,7 +25,7 @@ class Attention(Analyzer):
     requires = "activations"
     hooks = (HOOK,)
     tables = {
-        "attention": TableSpec({"head": pl.Int8, "source": pl.Utf8, "a": pl.Int16, "b": pl.Int16}),
+        "attention": TableSpec({"head": pl.Int8, "source": pl.Utf8, "a": pl.Int16, "b": pl.Int16}, warehouse="parquet"),
         "attention_freq": TableSpec({"head": pl.Int8, "frequency": pl.Int16}),
     }
 

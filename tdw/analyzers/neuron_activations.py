@@ -39,7 +39,8 @@ class NeuronActivations(Analyzer):
     row_group_size = 16
     tables = {
         "neuron_activations": TableSpec(
-            {"neuron": pl.Int16, "lo": pl.Float32, "hi": pl.Float32}, value_type=pl.List(pl.UInt8), value_column="codes"
+            {"neuron": pl.Int16, "lo": pl.Float32, "hi": pl.Float32}, value_type=pl.List(pl.UInt8), value_column="codes",
+            warehouse="parquet",
         )
     }
 

@@ -1,8 +1,12 @@
 """`tdw index`: build the warehouse aside, then swap it in atomically.
 
-Heavy data stays in Parquet: artifact tables are views over absolute globs of the runs'
-artifact files; only small tables (runs, checkpoints, losses, catalog copies) are
-materialized. The new file is built under a temp name in the same folder and renamed over the
+Artifact tables are copied into DuckDB (run by run, in epoch order, so zone maps make a
+(variant, epoch) slice read a few blocks); rows of runs unchanged since the last index are
+copied from the previous warehouse rather than re-read from Parquet. The very large tables
+(per-neuron and per-head p x p maps) stay in Parquet behind a view with one branch per run.
+SQL files marked `-- materialized: table` become tables. Measured in
+benchmarks/warehouse_scale.py: over 3,300 files a view pays for opening every file on each
+query, a table does not. The new file is built under a temp name in the same folder and renamed over the
 old one, so a reader holding the old file keeps reading it undisturbed and a new reader gets
 the complete new one; a killed indexer leaves the old warehouse intact. Nothing changed since
 the last index (run fingerprints and sql/ unchanged) means nothing is done.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +66,12 @@ def sql_fingerprint(files: list[Path]) -> str:
     return hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
+def schema_fingerprint() -> str:
+    """The artifact tables and their types: rows copied from the previous warehouse must match."""
+    specs = sorted((table, repr(spec)) for a in all_analyzers().values() for table, spec in a.tables.items())
+    return hashlib.sha1(repr(specs).encode()).hexdigest()
+
+
 def run_rows(runs: list[RunDir]) -> pl.DataFrame:
     rows = []
     for run in runs:
@@ -86,7 +97,51 @@ def empty_table_sql(table: str, spec) -> str:
     return frame.clear()
 
 
-def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog) -> None:
+def artifact_files(run: RunDir, table: str) -> list[str]:
+    folder = run.artifacts_dir / table
+    return sorted(str(f.resolve()) for f in folder.glob("*.parquet") if ".tmp-" not in f.name) if folder.exists() else []
+
+
+def sql_list(items: list[str]) -> str:
+    return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+
+
+def create_artifact_table(con: duckdb.DuckDBPyConnection, table: str, spec, runs: list[RunDir],
+                          reusable: set[str]) -> None:
+    """Copy a table's rows into DuckDB, run by run in epoch order (so zone maps prune slices).
+    Rows of runs unchanged since the previous warehouse are copied from it instead of re-read."""
+    con.register(f"empty_{table}", empty_table_sql(table, spec).to_arrow())
+    con.execute(f"create table {table} as select * from empty_{table}")
+    con.unregister(f"empty_{table}")
+    if reusable:
+        con.execute(f"insert into {table} by name select * from previous.{table} where variant in "
+                    f"(select unnest($variants))", {"variants": sorted(reusable)})
+    for run in runs:
+        files = artifact_files(run, table)
+        if files and run.read_config().name not in reusable:
+            con.execute(f"insert into {table} by name select * from read_parquet({sql_list(files)}, union_by_name = true)")
+
+
+def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs: list[RunDir]) -> None:
+    """A view over the Parquet files: one branch per run with its variant as a constant, so a
+    filter on variant drops the other runs' branches before any file is opened."""
+    branches = []
+    for run in runs:
+        files = artifact_files(run, table)
+        if files:
+            variant = run.read_config().name.replace("'", "''")
+            branches.append(f"select '{variant}' as variant, * exclude (variant) "
+                            f"from read_parquet({sql_list(files)}, union_by_name = true)")
+    if branches:
+        con.execute(f"create view {table} as " + "\nunion all ".join(branches))
+    else:
+        con.register(f"empty_{table}", empty_table_sql(table, spec).to_arrow())
+        con.execute(f"create table {table} as select * from empty_{table}")
+        con.unregister(f"empty_{table}")
+
+
+def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog,
+                   reusable: set[str]) -> None:
     runs_frame = run_rows(runs)
     con.register("runs_frame", runs_frame.to_arrow())
     con.execute("create table src_runs as select * from runs_frame")
@@ -98,19 +153,19 @@ def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
     con.execute("create table src_checkpoints as select * from checkpoints_frame")
     loss_files = [str(r.losses_path.resolve()) for r in runs if r.losses_path.exists()]
     if loss_files:
-        con.execute("create table src_losses as select * from read_parquet($files)", {"files": loss_files})
+        con.execute("create table src_losses as select * from read_parquet($files) order by variant, epoch, split",
+                    {"files": loss_files})
     else:
         con.register("empty_losses", pl.DataFrame(schema=LOSS_SCHEMA).to_arrow())
         con.execute("create table src_losses as select * from empty_losses")
+    previous_tables = {row[0] for row in con.execute(
+        "select table_name from duckdb_tables() where database_name = 'previous'").fetchall()} if reusable else set()
     for analyzer in all_analyzers().values():
         for table, spec in analyzer.tables.items():
-            globs = sorted({str(r.artifacts_dir.resolve() / table / "*.parquet") for r in runs if (r.artifacts_dir / table).exists()})
-            if globs:
-                files = ", ".join(f"'{g}'" for g in globs)
-                con.execute(f"create view {table} as select * from read_parquet([{files}], union_by_name = true)")
+            if spec.warehouse == "table":
+                create_artifact_table(con, table, spec, runs, reusable if table in previous_tables else set())
             else:
-                con.register(f"empty_{table}", empty_table_sql(table, spec).to_arrow())
-                con.execute(f"create table {table} as select * from empty_{table}")
+                create_artifact_view(con, table, spec, runs)
     schedules = catalog.rows(NamedSchedule)
     frame = pl.DataFrame({"name": [s["name"] for s in schedules], "spec": [json.dumps(s["spec"]) for s in schedules]},
                          schema={"name": pl.Utf8, "spec": pl.Utf8})
@@ -118,10 +173,23 @@ def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
     con.execute("create table catalog_schedules as select * from schedules_frame")
 
 
+MATERIALIZED = re.compile(r"^--\s*materialized:\s*table\b", re.MULTILINE)
+VIEW_NAME = re.compile(r"create\s+or\s+replace\s+view\s+(\w+)", re.IGNORECASE)
+
+
 def apply_sql(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """Create each file's view in order; a file whose header says `-- materialized: table`
+    becomes a table (computed once at index time; for what the dashboard reads often)."""
     for path in files:
+        text = path.read_text()
         try:
-            con.execute(path.read_text())
+            con.execute(text)
+            name = VIEW_NAME.search(text)
+            if MATERIALIZED.search(text) and name:
+                view = name.group(1)
+                con.execute(f"create table {view}__materialized as select * from {view}")
+                con.execute(f"drop view {view}")
+                con.execute(f"alter table {view}__materialized rename to {view}")
         except duckdb.Error as error:
             raise TdwError(f"{path}: {str(error).splitlines()[0]}") from None
 
@@ -140,17 +208,24 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
     files = sql_files()
     current = {r.read_config().name: run_fingerprint(r) for r in runs}
     current["__sql__"] = sql_fingerprint(files)
+    current["__schema__"] = schema_fingerprint()
     previous = catalog.run_fingerprints()
     if db.exists() and previous == current and not force:
         return IndexReport(len(runs), [], time.perf_counter() - started, rebuilt=False)
 
-    changed = sorted(k for k in current if previous.get(k) != current[k] and k != "__sql__")
+    changed = sorted(k for k in current if previous.get(k) != current[k] and not k.startswith("__"))
     db.parent.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_path(db) as tmp:
         tmp.unlink()  # DuckDB wants to create the file itself
         con = duckdb.connect(str(tmp))
         try:
-            create_sources(con, runs, catalog)
+            reusable = set()
+            if db.exists() and previous.get("__schema__") == current["__schema__"]:
+                con.execute(f"attach '{db.resolve()}' as previous (read_only)")
+                reusable = {r.read_config().name for r in runs if previous.get(r.read_config().name) == current[r.read_config().name]}
+            create_sources(con, runs, catalog, reusable)
+            if db.exists() and reusable:
+                con.execute("detach previous")
             apply_sql(con, files)
             con.execute("checkpoint")
         finally:
@@ -159,7 +234,7 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
         if wal.exists():
             wal.unlink()
     catalog.record_runs(
-        [{"variant": k, "family": "", "path": "", "status": "", "fingerprint": v} for k, v in current.items() if k == "__sql__"]
+        [{"variant": k, "family": "", "path": "", "status": "", "fingerprint": v} for k, v in current.items() if k.startswith("__")]
         + [{"variant": r.read_config().name, "family": r.read_config().family, "path": str(r.path.resolve()),
             "status": r.read_metadata().get("status", "unknown"), "fingerprint": current[r.read_config().name]} for r in runs]
     )
