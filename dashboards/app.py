@@ -1,0 +1,140 @@
+"""The tdw dashboard. `tdw serve` runs it; so does `panel serve dashboards/app.py --args --db FILE`
+(or TDW_DB=FILE). Sidebar: the global state (variant, epoch, neuron, head, brushed range), page
+navigation, figure export and the application version; main area: the selected page."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import holoviews as hv
+import panel as pn
+
+from dashboards.pages import PAGES
+from dashboards.state import WorkbenchState
+from dashboards.store import WarehouseStore
+from dashboards.views import all_views
+from tdw.versions import git_sha, tdw_version
+
+hv.extension("bokeh", "matplotlib", logo=False)
+hv.Store.set_current_backend("bokeh")
+hv.opts.defaults(
+    hv.opts.Curve(tools=["hover", "xbox_select"], line_width=2),
+    hv.opts.Image(tools=["hover"]),
+    hv.opts.Points(tools=["hover"]),
+    hv.opts.Bars(tools=["hover"]),
+)
+pn.extension("tabulator", notifications=True, design="bootstrap")
+
+
+def version_line() -> str:
+    sha = git_sha()
+    return f"tdw {tdw_version()}" + (f" ({sha})" if sha else "")
+
+
+def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
+    variant = pn.widgets.Select.from_param(state.param.variant, name="Variant", css_classes=["variant-select"])
+    slider = pn.widgets.DiscreteSlider(name="Epoch", options=state.checkpoint_epochs or [0], value=state.epoch,
+                                       css_classes=["epoch-slider"], sizing_mode="stretch_width")
+    typed = pn.widgets.IntInput(name="Type an epoch (snaps to a checkpoint)", value=state.epoch, css_classes=["epoch-input"])
+    neuron = pn.widgets.IntInput.from_param(state.param.neuron, name="Neuron", css_classes=["neuron-input"])
+    head = pn.widgets.IntInput.from_param(state.param.head, name="Head", css_classes=["head-input"])
+    brushed = pn.pane.Markdown("", css_classes=["brushed-range"])
+    clear = pn.widgets.Button(name="Clear brushed range", button_type="light", css_classes=["clear-range"])
+    clear.on_click(lambda _: setattr(state, "epoch_range", None))
+
+    def on_epochs(*_):
+        epochs = state.checkpoint_epochs or [0]
+        slider.options = epochs
+        slider.value = state.epoch if state.epoch in epochs else epochs[-1]
+
+    def on_epoch(*_):
+        if slider.value != state.epoch and state.epoch in slider.options:
+            slider.value = state.epoch
+        typed.value = state.epoch
+
+    def on_range(*_):
+        r = state.epoch_range
+        brushed.object = f"Brushed epochs: {r[0]:.0f} to {r[1]:.0f}" if r else "Brush a range with box select on any over-epochs plot"
+
+    state.param.watch(on_epochs, "checkpoint_epochs")
+    state.param.watch(on_epoch, "epoch")
+    state.param.watch(on_range, "epoch_range")
+    slider.param.watch(lambda e: state.go_to_epoch(e.new), "value")
+    typed.param.watch(lambda e: state.go_to_epoch(e.new) if e.new is not None else None, "value")
+    on_range()
+
+    pages = pn.widgets.RadioButtonGroup.from_param(state.param.page, orientation="vertical", button_type="light",
+                                                   sizing_mode="stretch_width", css_classes=["page-nav"])
+    return [pn.pane.Markdown(f"**{version_line()}**", css_classes=["app-version"]), pages, variant, slider, typed,
+            neuron, head, brushed, clear, export_controls(store, state)]
+
+
+def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
+    from tdw.export import FORMATS, _render_bytes  # figures are drawn off-screen by matplotlib
+
+    choice = pn.widgets.Select(name="View", options=list(all_views()), value="loss_curves")
+    fmt = pn.widgets.Select(name="Format", options=list(FORMATS), value="png")
+
+    def make():
+        from tdw.export import _backend_lock
+
+        with _backend_lock:
+            data = _render_bytes(store, choice.value, state.variant, state.epoch, state.neuron, state.head, fmt.value, 4, None)
+        return io.BytesIO(data)
+
+    download = pn.widgets.FileDownload(callback=make, filename="figure.png", label="Export figure", button_type="primary",
+                                       css_classes=["export-figure"])
+    fmt.param.watch(lambda e: setattr(download, "filename", f"{choice.value}.{e.new}"), "value")
+    choice.param.watch(lambda e: setattr(download, "filename", f"{e.new}.{fmt.value}"), "value")
+    return pn.Card(choice, fmt, download, title="Export", collapsed=True)
+
+
+def build_app(db: str | Path, results: str | Path = "results") -> pn.template.BaseTemplate:
+    store = WarehouseStore(db)
+    state = WorkbenchState()
+
+    def load_variant(*_):
+        if state.variant is None:
+            return
+        epochs = store.checkpoint_epochs(state.variant)
+        state.checkpoint_epochs = epochs
+        counts = store.counts(state.variant)
+        state.param.neuron.bounds = (0, max(0, counts["neurons"] - 1))
+        state.param.head.bounds = (0, max(0, counts["heads"] - 1))
+        state.neuron = min(state.neuron, max(0, counts["neurons"] - 1))
+        state.head = min(state.head, max(0, counts["heads"] - 1))
+        if state.epoch not in epochs and epochs:
+            state.epoch = epochs[-1]
+
+    state.param.watch(load_variant, "variant")
+    state.set_variants(store.variant_names())
+    load_variant()
+
+    built: dict[str, pn.viewable.Viewable] = {}
+
+    def page(name: str):
+        if name not in built:
+            module = __import__(f"dashboards.pages.{name.lower()}", fromlist=["build"])
+            built[name] = module.build(store, state)
+        return built[name]
+
+    template = pn.template.BootstrapTemplate(title="tdw: Training Dynamics Workbench", sidebar=sidebar(store, state),
+                                             collapsed_sidebar=False, sidebar_width=300)
+    template.main.append(pn.panel(pn.bind(page, state.param.page), sizing_mode="stretch_width"))
+    if pn.state.location is not None:
+        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "page": "page"})
+    return template
+
+
+def database_argument() -> str:
+    args = sys.argv[1:]
+    if "--db" in args and args.index("--db") + 1 < len(args):
+        return args[args.index("--db") + 1]
+    return os.environ.get("TDW_DB", "warehouse/tdw.duckdb")
+
+
+if __name__.startswith("bokeh_app") or __name__ == "__main__":
+    build_app(database_argument()).servable()

@@ -1,0 +1,40 @@
+"""The one piece of state every view shares: which variant, epoch, neuron and head a researcher is
+looking at, and the brushed epoch range. Widgets write it, clicks on plots write it, views read it;
+no callback ever touches a plot directly."""
+
+from __future__ import annotations
+
+import bisect
+
+import param
+
+
+class WorkbenchState(param.Parameterized):
+    variant = param.Selector(default=None, objects=[], doc="the variant on the Variant page")
+    epoch = param.Integer(default=0, bounds=(0, None), doc="the selected checkpoint epoch")
+    neuron = param.Integer(default=0, bounds=(0, None), doc="the neuron of the heatmap")
+    head = param.Integer(default=0, bounds=(0, None), doc="the attention head")
+    epoch_range = param.Range(default=None, allow_None=True, doc="epochs brushed on any over-epochs plot")
+    checkpoint_epochs = param.List(default=[], item_type=int, doc="the variant's checkpoints: what the epoch snaps to")
+    page = param.Selector(default="Variant", objects=["Variant", "Compare", "SQL", "Train", "Analyze"])
+    compare = param.ListSelector(default=[], objects=[], doc="variants overlaid on the Compare page")
+    align_at_turn = param.Boolean(default=False, doc="plot compared variants against epoch - turn epoch")
+
+    def snap(self, epoch: float) -> int:
+        """The checkpoint epoch nearest to `epoch` (a click or a typed value)."""
+        epochs = self.checkpoint_epochs
+        if not epochs:
+            return max(0, int(round(epoch)))
+        i = bisect.bisect_left(epochs, epoch)
+        candidates = epochs[max(0, i - 1): i + 1]
+        return min(candidates, key=lambda e: (abs(e - epoch), e))
+
+    def go_to_epoch(self, epoch: float) -> None:
+        self.epoch = self.snap(epoch)
+
+    def set_variants(self, names: list[str]) -> None:
+        self.param.variant.objects = names
+        self.param.compare.objects = names
+        if self.variant not in names:
+            self.variant = names[0] if names else None
+        self.compare = [v for v in self.compare if v in names] or names[: min(4, len(names))]

@@ -1,0 +1,162 @@
+"""The dashboard's only door to data: named SQL queries over the warehouse views.
+
+One long-lived read-only DuckDB connection per store (DuckDB caches what it has read); when
+`tdw index` swaps a new warehouse file in, the next query notices the new inode and reopens, so
+results of finished jobs appear without restarting the server. Query results are cached per
+warehouse generation: moving the epoch back and forth never queries twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from tdw.errors import TdwError
+from tdw.warehouse.query import connect, query
+
+CACHE_SIZE = 512
+
+
+class WarehouseStore:
+    def __init__(self, db: str | Path) -> None:
+        self.db = Path(db)
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._generation: tuple[int, int] | None = None
+        self._cache: OrderedDict[tuple, pl.DataFrame] = OrderedDict()
+
+    # --- plumbing ------------------------------------------------------------------------
+    def generation(self) -> tuple[int, int] | None:
+        try:
+            stat = self.db.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        generation = self.generation()
+        if generation is None:
+            raise TdwError(f"--db {self.db}: no warehouse there; run `tdw index` first")
+        if self._con is None or generation != self._generation:
+            if self._con is not None:
+                self._con.close()
+            self._con = connect(self.db)
+            self._generation = generation
+            self._cache.clear()
+        return self._con
+
+    def frame(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Run a named query of this module (trusted SQL, bound parameters), cached."""
+        with self._lock:
+            con = self._connection()
+            key = (sql, tuple(sorted((params or {}).items())))
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            result = con.sql(sql, params=params or None).pl()
+            self._cache[key] = result
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+            return result
+
+    def user_query(self, sql: str) -> pl.DataFrame:
+        """A query typed by the user: read-only checks and one-line errors, as `tdw sql`."""
+        return query(sql, self.db)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    # --- variants and epochs -------------------------------------------------------------
+    def variant_summary(self) -> pl.DataFrame:
+        return self.frame("select * from variant_summary")
+
+    def variant_names(self) -> list[str]:
+        return self.frame("select variant from variants order by p, seed, variant")["variant"].to_list()
+
+    def variant(self, variant: str) -> dict[str, Any]:
+        rows = self.frame("select * from variants where variant = $v", {"v": variant}).to_dicts()
+        return rows[0] if rows else {}
+
+    def checkpoint_epochs(self, variant: str) -> list[int]:
+        return self.frame("select epoch from checkpoints where variant = $v order by epoch", {"v": variant})["epoch"].to_list()
+
+    def turn(self, variant: str) -> dict[str, Any]:
+        rows = self.frame("select * from grokking_turn where variant = $v", {"v": variant}).to_dicts()
+        return rows[0] if rows else {}
+
+    # --- over epochs ---------------------------------------------------------------------
+    def losses(self, variant: str) -> pl.DataFrame:
+        return self.frame("select epoch, split, loss, accuracy from losses where variant = $v order by split, epoch", {"v": variant})
+
+    def embedding_norms(self, variant: str) -> pl.DataFrame:
+        return self.frame("select epoch, frequency, norm, rank from dominant_frequencies where variant = $v "
+                          "order by epoch, frequency", {"v": variant})
+
+    def key_frequencies(self, variant: str) -> list[int]:
+        return self.frame("select frequency from key_frequencies where variant = $v order by frequency",
+                          {"v": variant})["frequency"].to_list()
+
+    def specialization(self, variant: str) -> pl.DataFrame:
+        return self.frame("select * from neuron_specialization where variant = $v order by epoch", {"v": variant})
+
+    def participation(self, variant: str) -> pl.DataFrame:
+        return self.frame("select epoch, matrix, participation_ratio, spectral_gap, gap_index, top_singular_value "
+                          "from participation_ratio where variant = $v order by matrix, epoch", {"v": variant})
+
+    def coarseness(self, variant: str) -> pl.DataFrame:
+        return self.frame("select epoch, unit_kind, metric, avg(value) as value from coarseness where variant = $v "
+                          "group by all order by unit_kind, metric, epoch", {"v": variant})
+
+    def trajectory(self, variant: str, group: str = "all") -> pl.DataFrame:
+        return self.frame(
+            "pivot (select epoch, component, value from trajectory where variant = $v and \"group\" = $g) "
+            "on component in ('pc1', 'pc2', 'pc3', 'velocity') using first(value) order by epoch",
+            {"v": variant, "g": group})
+
+    def flatness(self, variant: str) -> pl.DataFrame:
+        return self.frame("select epoch, radius, statistic, value from flatness where variant = $v "
+                          "order by radius, statistic, epoch", {"v": variant})
+
+    def progress(self, variant: str) -> pl.DataFrame:
+        return self.frame("select epoch, measure, value from progress where variant = $v order by measure, epoch", {"v": variant})
+
+    # --- at one epoch --------------------------------------------------------------------
+    def neuron_best(self, variant: str, epoch: int) -> pl.DataFrame:
+        return self.frame("select neuron, frequency, value from neuron_best_freq where variant = $v and epoch = $e "
+                          "order by frequency, value desc, neuron", {"v": variant, "e": epoch})
+
+    def neuron_freq(self, variant: str, epoch: int) -> pl.DataFrame:
+        return self.frame("select neuron, frequency, value from neuron_freq where variant = $v and epoch = $e "
+                          "order by neuron, frequency", {"v": variant, "e": epoch})
+
+    def neuron_map(self, variant: str, epoch: int, neuron: int) -> np.ndarray | None:
+        """The neuron's activation over the (a, b) grid, dequantized."""
+        rows = self.frame("select lo, hi, codes from neuron_activations where variant = $v and epoch = $e and neuron = $n",
+                          {"v": variant, "e": epoch, "n": neuron}).to_dicts()
+        if not rows:
+            return None
+        codes = np.asarray(rows[0]["codes"], dtype=np.float32)
+        p = int(round(np.sqrt(codes.size)))
+        return (rows[0]["lo"] + codes / 255.0 * (rows[0]["hi"] - rows[0]["lo"])).reshape(p, p)
+
+    def attention_map(self, variant: str, epoch: int, head: int, source: str = "a") -> pl.DataFrame:
+        return self.frame("select a, b, value from attention where variant = $v and epoch = $e and head = $h "
+                          "and source = $s order by a, b", {"v": variant, "e": epoch, "h": head, "s": source})
+
+    def spectrum(self, variant: str, epoch: int) -> pl.DataFrame:
+        return self.frame("select matrix, index, value from singular_values where variant = $v and epoch = $e "
+                          "and head = -1 order by matrix, index", {"v": variant, "e": epoch})
+
+    def counts(self, variant: str) -> dict[str, int]:
+        """Neurons and heads of the variant's model, for the sidebar's bounds."""
+        info = self.variant(variant)
+        return {"neurons": int(info.get("d_mlp") or 0), "heads": int(info.get("n_heads") or 0)}

@@ -1,0 +1,63 @@
+"""View registry. A view is one function from query results to a HoloViews element, in its own
+file, registered with `@view(...)`: adding a view is adding a file. Views set only options both
+HoloViews backends understand (title, labels, log axes, colors), so the same function draws the
+live Bokeh plot and the exported matplotlib figure; sizes and tools belong to the page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Literal
+
+if TYPE_CHECKING:
+    import holoviews as hv
+
+    from dashboards.state import WorkbenchState
+    from dashboards.store import WarehouseStore
+
+Need = Literal["epoch", "neuron", "head"]
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    title: str
+    group: str  # the section of the Variant page it sits in
+    render: Callable[..., "hv.Element"]  # render(store, variant, **needs)
+    needs: tuple[Need, ...] = ()  # state beyond the variant that it depends on
+    over_epochs: bool = False  # x is the epoch: gets the epoch marker, the brushed range, click-to-set-epoch
+    on_tap: Callable[["WarehouseStore", "WorkbenchState", float, float], None] | None = None
+    caption: Callable[..., str] | None = None  # a line above the plot, from the same arguments as render
+    backend: Literal["bokeh", "matplotlib"] = "bokeh"  # matplotlib only where Bokeh cannot draw it (3D)
+    order: int = 100
+
+
+VIEWS: dict[str, View] = {}
+
+
+def view(name: str, title: str, group: str, **options) -> Callable:
+    def decorate(render: Callable) -> Callable:
+        if name in VIEWS:
+            raise ValueError(f"view {name!r} registered twice")
+        VIEWS[name] = View(name=name, title=title, group=group, render=render, **options)
+        return render
+
+    return decorate
+
+
+def all_views() -> dict[str, View]:
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    return dict(sorted(VIEWS.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def get_view(name: str) -> View:
+    views = all_views()
+    if name not in views:
+        from tdw.errors import TdwError
+
+        raise TdwError(f"view {name!r}: unknown; choose from {', '.join(views)}")
+    return views[name]

@@ -1,0 +1,20 @@
+"""Attention from "=" to the first operand for every (a, b) at the epoch, for the selected head."""
+
+import holoviews as hv
+import numpy as np
+
+from dashboards.views import view
+from dashboards.views._common import no_data
+
+
+@view("attention_map", "Attention", group="Attention", needs=("epoch", "head"), order=40,
+      caption=lambda store, variant, epoch, head: f"Head {head} at epoch {epoch}: attention from '=' to a")
+def attention_map(store, variant: str, epoch: int, head: int):
+    frame = store.attention_map(variant, epoch, head)
+    title = f"Head {head} attention to a, epoch {epoch}"
+    if frame.is_empty():
+        return no_data(title)
+    p = int(frame["a"].max()) + 1
+    grid = frame["value"].to_numpy().reshape(p, p)
+    return hv.Image(np.flipud(grid), bounds=(0, 0, p, p), kdims=["b", "a"], vdims=["attention"]).opts(
+        title=title, cmap="viridis", colorbar=True, clim=(0, 1))

@@ -1,0 +1,25 @@
+"""Embedding norm of each key frequency over epochs (the final checkpoint's key frequencies,
+plus the strongest other frequency in gray): when the Fourier features appear."""
+
+import holoviews as hv
+import polars as pl
+
+from dashboards.views import view
+from dashboards.views._common import no_data
+
+TITLE = "Key frequencies: embedding norm"
+
+
+@view("frequency_norms", TITLE, group="Frequencies", over_epochs=True, order=20)
+def frequency_norms(store, variant: str):
+    frame = store.embedding_norms(variant)
+    if frame.is_empty():
+        return no_data(TITLE)
+    keys = store.key_frequencies(variant)
+    others = (frame.filter(~pl.col("frequency").is_in(keys)).group_by("epoch").agg(pl.col("norm").max()).sort("epoch"))
+    elements = [hv.Curve((others["epoch"].to_numpy(), others["norm"].to_numpy()), "epoch", "norm",
+                         label="strongest other").opts(color="lightgray")]
+    for k in keys:
+        part = frame.filter(pl.col("frequency") == k)
+        elements.append(hv.Curve((part["epoch"].to_numpy(), part["norm"].to_numpy()), "epoch", "norm", label=f"k={k}"))
+    return hv.Overlay(elements).opts(title=TITLE, xlabel="epoch", ylabel="norm", show_legend=True)

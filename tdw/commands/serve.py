@@ -1,0 +1,35 @@
+"""tdw serve: the Panel dashboard over the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    cmd = sub.add_parser("serve", help="serve the dashboard",
+                         description="Serve the Panel dashboard (dashboards/app.py) over the warehouse.")
+    cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse file")
+    cmd.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    cmd.add_argument("--address", default="localhost", help="interface to listen on (0.0.0.0 for all)")
+    cmd.add_argument("--results", default="results", help="results directory (for the Train and Analyze pages)")
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tdw.errors import TdwError
+
+    if not Path(args.db).exists():
+        raise TdwError(f"--db {args.db}: no warehouse there; run `tdw index` first")
+    if not 0 < args.port < 65536:
+        raise TdwError(f"--port {args.port}: must be in 1..65535")
+    import panel as pn
+
+    from dashboards.app import build_app
+
+    print(f"tdw dashboard: http://{args.address}:{args.port}/ (warehouse {args.db}; Ctrl-C stops)", flush=True)
+    pn.serve({"/": lambda: build_app(args.db, results=args.results)}, port=args.port, address=args.address, show=False,
+             websocket_origin=[f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"],
+             title="tdw", print_url=False)
+    return 0

@@ -1,0 +1,109 @@
+"""Figures for papers, without a browser: any dashboard view as PNG, SVG or PDF (HoloViews'
+matplotlib backend), an animated GIF over epochs, or standalone interactive HTML (Bokeh, with
+its JavaScript inlined so the file works offline). The same view functions draw the dashboard,
+so an exported figure is the plot the researcher was looking at.
+
+    import tdw.export
+    tdw.export.figure("neuron_heatmap", "p53_seed999", epoch=1800, neuron=7, out="n7.png")
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from tdw import atomic
+from tdw.errors import TdwError
+
+FORMATS = ("png", "svg", "pdf", "gif", "html")
+_backend_lock = threading.Lock()
+
+
+def _holoviews():
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # noqa: F401  (registers the backends)
+    import holoviews.plotting.mpl  # noqa: F401
+
+    return hv
+
+
+MATPLOTLIB_SIZE = {"fig_inches": (7, 4.5), "aspect": "auto"}
+
+
+def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, head: int, backend: str):
+    """The view's element for these selections, options set for `backend`."""
+    from dashboards.views import get_view
+
+    hv = _holoviews()
+    view = get_view(name)
+    if variant not in store.variant_names():
+        raise TdwError(f"--variant {variant}: not in the warehouse; known: {', '.join(store.variant_names())}")
+    epochs = store.checkpoint_epochs(variant)
+    if epoch is None:
+        epoch = epochs[-1] if epochs else 0
+    elif epochs and epoch not in epochs:
+        raise TdwError(f"--epoch {epoch}: {variant} has no checkpoint there (nearest: "
+                       f"{min(epochs, key=lambda e: abs(e - epoch))})")
+    needs = {"epoch": epoch, "neuron": neuron, "head": head}
+    previous = hv.Store.current_backend
+    hv.Store.set_current_backend(backend if view.backend == "bokeh" else view.backend)
+    try:
+        element = view.render(store, variant, **{k: needs[k] for k in view.needs})
+        if view.over_epochs and backend == "matplotlib":
+            element = element * hv.VLine(epoch).opts(color="black", linestyle="--")
+        if backend == "matplotlib" and view.backend == "bokeh":
+            element = element.opts(**MATPLOTLIB_SIZE)
+    finally:
+        hv.Store.set_current_backend(previous)
+    return view, element
+
+
+def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, neuron: int = 0, head: int = 0,
+           db: str | Path = "warehouse/tdw.duckdb", fps: int = 4, epochs: list[int] | None = None) -> Path:
+    """Write one view to `out`; the format comes from the suffix (png, svg, pdf, gif, html).
+    A GIF animates the view over `epochs` (default: every checkpoint, at most 60 frames)."""
+    from dashboards.store import WarehouseStore
+
+    out = Path(out)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise TdwError(f"--out {out}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    store = WarehouseStore(db)
+    try:
+        with _backend_lock:
+            data = _render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs)
+    finally:
+        store.close()
+    atomic.write_bytes(out, data)
+    return out
+
+
+def _render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs) -> bytes:
+    import tempfile
+
+    hv = _holoviews()
+    with tempfile.TemporaryDirectory(prefix="tdw-export-") as tmp:
+        target = Path(tmp) / f"figure.{fmt}"
+        if fmt == "html":
+            view, element = render_view(store, name, variant, epoch, neuron, head, "bokeh")
+            if view.backend != "bokeh":
+                raise TdwError(f"view {name}: drawn by matplotlib only; export it as png, svg, pdf or gif")
+            hv.save(element.opts(width=700, height=420), target, backend="bokeh", resources="inline", title=f"{name} {variant}")
+        elif fmt == "gif":
+            frames = {}
+            available = store.checkpoint_epochs(variant)
+            chosen = epochs or available[:: max(1, len(available) // 60)]
+            for e in chosen:
+                _, frames[e] = render_view(store, name, variant, e, neuron, head, "matplotlib")
+            if not frames:
+                raise TdwError(f"{variant}: no checkpoints to animate")
+            previous = hv.Store.current_backend
+            hv.Store.set_current_backend("matplotlib")
+            try:
+                hv.save(hv.HoloMap(frames, kdims="epoch"), target, backend="matplotlib", fmt="gif", fps=fps)
+            finally:
+                hv.Store.set_current_backend(previous)
+        else:
+            _, element = render_view(store, name, variant, epoch, neuron, head, "matplotlib")
+            hv.save(element, target, backend="matplotlib", fmt=fmt)
+        return target.read_bytes()

@@ -1,0 +1,97 @@
+"""A real study for dashboard tests, and the served app driven by Playwright in Debian's chromium.
+
+Nothing here downloads a browser: Playwright launches /usr/bin/chromium (installed by .ci/run)
+with the flags this closed network needs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import REPO, run_tdw, tiny_config
+
+CHROMIUM = os.environ.get("TDW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def build_study(root: Path, seeds=(3, 4)) -> Path:
+    """Two tiny variants, trained, fully analyzed and indexed: a warehouse with every view's data."""
+    results, db = root / "results", root / "warehouse" / "tdw.duckdb"
+    for seed in seeds:
+        config = tiny_config(seed=seed, num_epochs=200)
+        run_tdw("train", "--p", str(config.p), "--seed", str(seed), "--train-frac", "0.5", "--d-model", "32",
+                "--n-heads", "2", "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "200",
+                "--checkpoints", "0:200:25", "--results", str(results), "--quiet", check=True)
+        run_tdw("analyze", str(results / "modular_addition" / config.name), "--quiet", check=True)
+    run_tdw("index", "--results", str(results), "--db", str(db), check=True)
+    return db
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(db: Path, results: Path | None = None, timeout: float = 90):
+    """`tdw serve` in a subprocess; yields its URL once it answers."""
+    port = free_port()
+    args = [sys.executable, "-m", "tdw.cli", "serve", "--db", str(db), "--port", str(port)]
+    if results is not None:
+        args += ["--results", str(results)]
+    log = open(db.parent / f"serve-{port}.log", "w")
+    process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=30).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"tdw serve did not come up:\n{(db.parent / f'serve-{port}.log').read_text()}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@contextmanager
+def browser_page():
+    """A Playwright page in headless Debian chromium; collects JavaScript errors in page.errors."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(f"pageerror: {error}"))
+        page.on("console", lambda msg: page.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_idle(page, settle_ms: int = 400, timeout_ms: int = 30000) -> None:
+    """Wait until Panel reports no pending server round trip, then a short settle for Bokeh to paint."""
+    page.wait_for_function(
+        "() => window.Bokeh && Bokeh.documents.length > 0 && !document.querySelector('.pn-busy, .pn-loading')",
+        timeout=timeout_ms)
+    page.wait_for_timeout(settle_ms)

@@ -1,0 +1,167 @@
+"""The dashboard as a person uses it: the served app in headless Debian chromium (Playwright), on a
+real warehouse of two tiny trained and analyzed variants. Plus figure export without a browser."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from tests.conftest import run_tdw
+from tests.dashboard_harness import browser_page, build_study, served, wait_idle
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return build_study(tmp_path_factory.mktemp("dashboard-study"))
+
+
+@pytest.fixture(scope="module")
+def app_url(study):
+    with served(study) as url:
+        yield url
+
+
+def caption(page, view: str) -> str:
+    return page.locator(f".caption-{view}").first.inner_text()
+
+
+def input_value(page, css: str) -> str:
+    return page.locator(f".{css} input").first.input_value()
+
+
+def plot_box(page, view: str):
+    """The bounding box of the view's Bokeh canvas."""
+    canvas = page.locator(f".view-{view} canvas").first
+    canvas.wait_for(state="visible", timeout=30000)
+    return canvas.bounding_box()
+
+
+def test_every_page_loads_without_javascript_errors(app_url, tmp_path):
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        assert "tdw" in page.locator(".app-version").first.inner_text()
+        page.screenshot(path=str(tmp_path / "variant.png"), full_page=True)
+        for name in ("Compare", "SQL", "Train", "Analyze", "Variant"):
+            page.locator(".page-nav").get_by_text(name, exact=True).click()
+            wait_idle(page, 1000)
+            page.screenshot(path=str(tmp_path / f"{name.lower()}.png"), full_page=True)
+        assert page.errors == []
+
+
+def test_moving_the_epoch_slider_redraws_the_epoch_views(app_url, tmp_path):
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        before_caption = caption(page, "frequencies_at_epoch")
+        before_pixels = page.locator(".view-frequencies_at_epoch").first.screenshot()
+        handle = page.locator(".epoch-slider .noUi-handle").first
+        handle.focus()
+        handle.press("Home")  # first checkpoint: epoch 0
+        wait_idle(page, 1500)
+        assert input_value(page, "epoch-input") == "0"
+        assert caption(page, "frequencies_at_epoch") == "Embedding Fourier norms at epoch 0"
+        assert caption(page, "frequencies_at_epoch") != before_caption
+        handle.press("ArrowRight")
+        wait_idle(page, 1500)
+        assert caption(page, "frequencies_at_epoch") == "Embedding Fourier norms at epoch 25"
+        after_pixels = page.locator(".view-frequencies_at_epoch").first.screenshot()
+        assert after_pixels != before_pixels
+        page.screenshot(path=str(tmp_path / "after-slider.png"), full_page=True)
+        assert page.errors == []
+
+
+def test_clicking_the_loss_curve_moves_the_epoch(app_url):
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        typed = page.locator(".epoch-input input").first
+        typed.fill("0")
+        typed.press("Enter")
+        wait_idle(page, 1000)
+        assert input_value(page, "epoch-input") == "0"
+        box = plot_box(page, "loss_curves")
+        # the frame spans most of the canvas; a click at 60% of its width lands mid-training
+        page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+        wait_idle(page, 1500)
+        epoch = int(input_value(page, "epoch-input"))
+        assert epoch in range(25, 200, 25), epoch  # snapped to a checkpoint, moved from 0
+        assert caption(page, "frequencies_at_epoch") == f"Embedding Fourier norms at epoch {epoch}"
+        assert page.errors == []
+
+
+def test_clicking_a_neuron_in_the_clusters_opens_its_heatmap(app_url):
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        before = caption(page, "neuron_heatmap")
+        assert before.startswith("Neuron 0 at epoch")
+        box = plot_box(page, "neuron_clusters")
+        page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.3)
+        wait_idle(page, 1500)
+        after = caption(page, "neuron_heatmap")
+        neuron = int(input_value(page, "neuron-input"))
+        assert neuron != 0 and after.startswith(f"Neuron {neuron} at epoch"), (before, after)
+        assert page.errors == []
+
+
+def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_path):
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        assert page.locator(".variant-select select").first.input_value() == "p13_seed3"
+        page.locator(".page-nav").get_by_text("Compare", exact=True).click()
+        wait_idle(page, 1500)
+        page.locator(".variant-summary .tabulator-row").nth(1).locator(".tabulator-cell").first.click()
+        wait_idle(page, 1500)
+        assert page.locator(".variant-select select").first.input_value() == "p13_seed4"
+        assert page.locator(".caption-neuron_heatmap").first.is_visible()  # back on the Variant page
+
+        page.locator(".page-nav").get_by_text("SQL", exact=True).click()
+        wait_idle(page, 1000)
+        editor = page.locator(".sql-editor textarea").first
+        editor.fill("select variant, count(*) as checkpoints from checkpoints group by variant order by variant")
+        page.locator(".sql-run button").first.click()
+        wait_idle(page, 1000)
+        assert page.locator(".sql-status").first.inner_text() == "2 rows x 2 columns"
+        assert "p13_seed4" in page.locator(".sql-result").first.inner_text()
+        editor.fill("drop table src_runs")
+        page.locator(".sql-run button").first.click()
+        wait_idle(page, 1000)
+        assert "only read queries are allowed" in page.locator(".sql-error").first.inner_text()
+        page.screenshot(path=str(tmp_path / "sql.png"), full_page=True)
+        assert page.errors == []
+
+
+@pytest.mark.parametrize("suffix, magic", [("png", b"\x89PNG"), ("svg", b"<?xml"), ("pdf", b"%PDF")])
+def test_export_figure_formats(study, tmp_path, suffix, magic):
+    import tdw.export
+
+    out = tdw.export.figure("neuron_heatmap", "p13_seed3", tmp_path / f"n.{suffix}", epoch=100, neuron=5, db=study)
+    assert out.read_bytes().startswith(magic)
+
+
+def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, tmp_path):
+    result = run_tdw("export", "figure", "spectrum", "--variant", "p13_seed3", "--db", str(study),
+                     "--out", str(tmp_path / "s.gif"), check=True)
+    assert "wrote" in result.stderr
+    gif = Image.open(io.BytesIO((tmp_path / "s.gif").read_bytes()))
+    assert gif.n_frames == 9  # checkpoints 0, 25, ..., 175 and the last epoch 199
+    run_tdw("export", "figure", "loss_curves", "--variant", "p13_seed3", "--db", str(study),
+            "--out", str(tmp_path / "loss.html"), check=True)
+    html = (tmp_path / "loss.html").read_text()
+    assert "Bokeh" in html and not re.search(r"<script[^>]+src=\"https?://", html)
+
+
+def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
+    for args, needle in [
+        (["no_such_view", "--variant", "p13_seed3"], "view 'no_such_view': unknown"),
+        (["spectrum", "--variant", "p99_seed1"], "--variant p99_seed1: not in the warehouse"),
+        (["spectrum", "--variant", "p13_seed3", "--epoch", "13"], "--epoch 13: p13_seed3 has no checkpoint there"),
+    ]:
+        result = run_tdw("export", "figure", *args, "--db", str(study), "--out", str(tmp_path / "x.png"))
+        assert result.returncode == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
