@@ -26,7 +26,7 @@ hv.opts.defaults(
     hv.opts.Points(tools=["hover"]),
     hv.opts.Bars(tools=["hover"]),
 )
-pn.extension("tabulator", notifications=True, design="bootstrap")
+pn.extension("tabulator", design="bootstrap")
 
 
 def version_line() -> str:
@@ -68,7 +68,8 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
 
     pages = pn.widgets.RadioButtonGroup.from_param(state.param.page, orientation="vertical", button_type="light",
                                                    sizing_mode="stretch_width", css_classes=["page-nav"])
-    return [pn.pane.Markdown(f"**{version_line()}**", css_classes=["app-version"]), pages, variant, slider, typed,
+    busy = pn.pane.Markdown(pn.bind(lambda b: "working…" if b else "ready", pn.state.param.busy), css_classes=["server-status"])
+    return [pn.pane.Markdown(f"**{version_line()}**", css_classes=["app-version"]), busy, pages, variant, slider, typed,
             neuron, head, brushed, clear, export_controls(store, state)]
 
 
@@ -92,11 +93,11 @@ def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
     return pn.Card(choice, fmt, download, title="Export", collapsed=True)
 
 
-def build_app(db: str | Path, results: str | Path = "results") -> pn.template.BaseTemplate:
+def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
     store = WarehouseStore(db)
     state = WorkbenchState()
 
-    def load_variant(*_):
+    def load_variant(*_, first_load: bool = False):
         if state.variant is None:
             return
         epochs = store.checkpoint_epochs(state.variant)
@@ -106,12 +107,12 @@ def build_app(db: str | Path, results: str | Path = "results") -> pn.template.Ba
         state.param.head.bounds = (0, max(0, counts["heads"] - 1))
         state.neuron = min(state.neuron, max(0, counts["neurons"] - 1))
         state.head = min(state.head, max(0, counts["heads"] - 1))
-        if state.epoch not in epochs and epochs:
-            state.epoch = epochs[-1]
+        if epochs and (state.epoch not in epochs or first_load):
+            state.epoch = epochs[-1]  # open a variant where it ended up
 
     state.param.watch(load_variant, "variant")
     state.set_variants(store.variant_names())
-    load_variant()
+    load_variant(first_load=True)
 
     built: dict[str, pn.viewable.Viewable] = {}
 
@@ -121,12 +122,16 @@ def build_app(db: str | Path, results: str | Path = "results") -> pn.template.Ba
             built[name] = module.build(store, state)
         return built[name]
 
-    template = pn.template.BootstrapTemplate(title="tdw: Training Dynamics Workbench", sidebar=sidebar(store, state),
-                                             collapsed_sidebar=False, sidebar_width=300)
-    template.main.append(pn.panel(pn.bind(page, state.param.page), sizing_mode="stretch_width"))
+    # the sidebar stays in view while the page scrolls (sticky), and folds away with one click
+    toggle = pn.widgets.Toggle(name="☰ controls", value=True, button_type="light", css_classes=["sidebar-toggle"], width=120)
+    controls = pn.Column(*sidebar(store, state), width=290, visible=toggle, css_classes=["sidebar"])
+    side = pn.Column(toggle, controls, styles={"position": "sticky", "top": "0", "align-self": "flex-start",
+                                               "max-height": "100vh", "overflow-y": "auto"})
+    main = pn.Column(pn.pane.Markdown("## tdw: Training Dynamics Workbench", margin=(0, 10)),
+                     pn.panel(pn.bind(page, state.param.page), sizing_mode="stretch_width"), sizing_mode="stretch_width")
     if pn.state.location is not None:
         pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "page": "page"})
-    return template
+    return pn.Row(side, main, sizing_mode="stretch_width")
 
 
 def database_argument() -> str:

@@ -26,20 +26,26 @@ def brushed_span(epoch_range) -> hv.VSpan:
     return hv.VSpan(*epoch_range).opts(color="gold", alpha=0.25)
 
 
+def listener(*streams: hv.streams.Stream) -> hv.DynamicMap:
+    """An empty layer that owns the plot's pointer streams. HoloViews links a stream declared on a
+    DynamicMap's own `streams` reliably (a `source=` on a bound DynamicMap is never subscribed in
+    the browser), and the subscribers, not this callback, act on the events."""
+    return hv.DynamicMap(lambda **_: hv.Points([]), streams=list(streams))
+
+
 def over_epochs_pane(view: View, store: WarehouseStore, state: WorkbenchState) -> hv.DynamicMap:
     base = hv.DynamicMap(pn.bind(view.render, store, variant=state.param.variant))
     marker = hv.DynamicMap(pn.bind(epoch_marker, epoch=state.param.epoch))
     span = hv.DynamicMap(pn.bind(brushed_span, epoch_range=state.param.epoch_range))
-    tap = hv.streams.Tap(source=base)
+    tap, bounds = hv.streams.Tap(), hv.streams.BoundsX()
     tap.add_subscriber(lambda x, y: state.go_to_epoch(x) if x is not None else None)
-    bounds = hv.streams.BoundsX(source=base)
 
     def brush(boundsx):
         if boundsx and boundsx[0] is not None:
             state.epoch_range = (float(boundsx[0]), float(boundsx[1]))
 
     bounds.add_subscriber(brush)
-    return (base * span * marker).opts(**PLOT_SIZE)
+    return (base * span * marker * listener(tap, bounds)).opts(**PLOT_SIZE)
 
 
 def at_epoch_pane(view: View, store: WarehouseStore, state: WorkbenchState, visible: param.Parameter) -> hv.DynamicMap:
@@ -56,8 +62,9 @@ def at_epoch_pane(view: View, store: WarehouseStore, state: WorkbenchState, visi
                     **{need: state.param[need] for need in view.needs})
     dmap = hv.DynamicMap(bound)
     if view.on_tap is not None:
-        tap = hv.streams.Tap(source=dmap)
+        tap = hv.streams.Tap()
         tap.add_subscriber(lambda x, y: view.on_tap(store, state, x, y) if x is not None else None)
+        dmap = dmap * listener(tap)
     return dmap.opts(**PLOT_SIZE) if view.backend == "bokeh" else dmap
 
 

@@ -59,7 +59,9 @@ class WarehouseStore:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            result = con.sql(sql, params=params or None).pl()
+            # plotting libraries expect 64-bit numbers (Bokeh's bar code breaks on int16)
+            result = con.sql(sql, params=params or None).pl().with_columns(
+                pl.col(pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16).cast(pl.Int64), pl.col(pl.Float32).cast(pl.Float64))
             self._cache[key] = result
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)

@@ -89,9 +89,29 @@ def browser_page():
             browser.close()
 
 
-def wait_idle(page, settle_ms: int = 400, timeout_ms: int = 30000) -> None:
-    """Wait until Panel reports no pending server round trip, then a short settle for Bokeh to paint."""
-    page.wait_for_function(
-        "() => window.Bokeh && Bokeh.documents.length > 0 && !document.querySelector('.pn-busy, .pn-loading')",
-        timeout=timeout_ms)
+def pane_text(page, css: str) -> str:
+    """Text of a Panel pane (its content lives in the element's shadow root)."""
+    return page.locator(f".{css} div").first.inner_text()
+
+
+def wait_idle(page, settle_ms: int = 300, timeout_ms: int = 60000) -> None:
+    """Wait until the server says it is idle (the sidebar's status), then let Bokeh paint."""
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=timeout_ms)
+    page.wait_for_timeout(200)  # let a just-sent event reach the server and mark it busy
+    poll(lambda: pane_text(page, "server-status") == "ready", timeout_ms / 1000, page)
     page.wait_for_timeout(settle_ms)
+
+
+def poll(condition, timeout_s: float = 30, page=None, message: str = ""):
+    """Wait until condition() is truthy; the browser keeps working meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting: {message or condition}")
+        if page is not None:
+            page.wait_for_timeout(100)
+        else:
+            time.sleep(0.1)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import run_tdw
-from tests.dashboard_harness import browser_page, build_study, served, wait_idle
+from tests.dashboard_harness import browser_page, build_study, pane_text, poll, served, wait_idle
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,12 @@ def app_url(study):
         yield url
 
 
+def text(page, css: str) -> str:
+    return pane_text(page, css)
+
+
 def caption(page, view: str) -> str:
-    return page.locator(f".caption-{view}").first.inner_text()
+    return text(page, f"caption-{view}")
 
 
 def input_value(page, css: str) -> str:
@@ -36,6 +40,8 @@ def plot_box(page, view: str):
     """The bounding box of the view's Bokeh canvas."""
     canvas = page.locator(f".view-{view} canvas").first
     canvas.wait_for(state="visible", timeout=30000)
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     return canvas.bounding_box()
 
 
@@ -43,7 +49,7 @@ def test_every_page_loads_without_javascript_errors(app_url, tmp_path):
     with browser_page() as page:
         page.goto(app_url)
         wait_idle(page, 1500)
-        assert "tdw" in page.locator(".app-version").first.inner_text()
+        assert "tdw" in text(page, "app-version")
         page.screenshot(path=str(tmp_path / "variant.png"), full_page=True)
         for name in ("Compare", "SQL", "Train", "Analyze", "Variant"):
             page.locator(".page-nav").get_by_text(name, exact=True).click()
@@ -86,7 +92,8 @@ def test_clicking_the_loss_curve_moves_the_epoch(app_url):
         box = plot_box(page, "loss_curves")
         # the frame spans most of the canvas; a click at 60% of its width lands mid-training
         page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
-        wait_idle(page, 1500)
+        poll(lambda: input_value(page, "epoch-input") != "0", 30, page, "the epoch to move")
+        wait_idle(page)
         epoch = int(input_value(page, "epoch-input"))
         assert epoch in range(25, 200, 25), epoch  # snapped to a checkpoint, moved from 0
         assert caption(page, "frequencies_at_epoch") == f"Embedding Fourier norms at epoch {epoch}"
@@ -101,7 +108,8 @@ def test_clicking_a_neuron_in_the_clusters_opens_its_heatmap(app_url):
         assert before.startswith("Neuron 0 at epoch")
         box = plot_box(page, "neuron_clusters")
         page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.3)
-        wait_idle(page, 1500)
+        poll(lambda: input_value(page, "neuron-input") != "0", 30, page, "the neuron to change")
+        wait_idle(page)
         after = caption(page, "neuron_heatmap")
         neuron = int(input_value(page, "neuron-input"))
         assert neuron != 0 and after.startswith(f"Neuron {neuron} at epoch"), (before, after)
@@ -115,7 +123,7 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         assert page.locator(".variant-select select").first.input_value() == "p13_seed3"
         page.locator(".page-nav").get_by_text("Compare", exact=True).click()
         wait_idle(page, 1500)
-        page.locator(".variant-summary .tabulator-row").nth(1).locator(".tabulator-cell").first.click()
+        page.locator(".variant-summary .tabulator-row").nth(1).locator(".tabulator-cell[tabulator-field=variant]").click()
         wait_idle(page, 1500)
         assert page.locator(".variant-select select").first.input_value() == "p13_seed4"
         assert page.locator(".caption-neuron_heatmap").first.is_visible()  # back on the Variant page
@@ -126,12 +134,13 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         editor.fill("select variant, count(*) as checkpoints from checkpoints group by variant order by variant")
         page.locator(".sql-run button").first.click()
         wait_idle(page, 1000)
-        assert page.locator(".sql-status").first.inner_text() == "2 rows x 2 columns"
-        assert "p13_seed4" in page.locator(".sql-result").first.inner_text()
+        assert text(page, "sql-status") == "2 rows x 2 columns"
+        cells = lambda field: page.locator(f".sql-result .tabulator-cell[tabulator-field={field}]").all_inner_texts()
+        assert cells("variant") == ["p13_seed3", "p13_seed4"] and cells("checkpoints") == ["9", "9"]
         editor.fill("drop table src_runs")
         page.locator(".sql-run button").first.click()
         wait_idle(page, 1000)
-        assert "only read queries are allowed" in page.locator(".sql-error").first.inner_text()
+        assert "only read queries are allowed" in text(page, "sql-error")
         page.screenshot(path=str(tmp_path / "sql.png"), full_page=True)
         assert page.errors == []
 

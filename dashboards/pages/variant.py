@@ -17,7 +17,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         sections.setdefault(view.group, []).append(view)
     cards = []
     for group, views in sections.items():
-        card = pn.Card(title=group, collapsed=False, sizing_mode="stretch_width", css_classes=[f"section-{group.lower()}"])
+        card = pn.Card(title=group, collapsed=any(v.collapsed for v in views), sizing_mode="stretch_width", css_classes=["section-" + group.lower().replace(" ", "-")])
         card.objects = [pn.FlexBox(*[view_pane(v, store, state, card.param.collapsed) for v in views])]
         cards.append(card)
     return pn.Column(*cards, sizing_mode="stretch_width")

@@ -31,6 +31,7 @@ class View:
     on_tap: Callable[["WarehouseStore", "WorkbenchState", float, float], None] | None = None
     caption: Callable[..., str] | None = None  # a line above the plot, from the same arguments as render
     backend: Literal["bokeh", "matplotlib"] = "bokeh"  # matplotlib only where Bokeh cannot draw it (3D)
+    collapsed: bool = False  # its section starts closed (costly views nobody needs at every step)
     order: int = 100
 
 

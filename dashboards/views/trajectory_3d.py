@@ -7,7 +7,8 @@ from dashboards.views import view
 from dashboards.views._common import no_data
 
 
-@view("trajectory_3d", "Trajectory 3D", group="Trajectory", needs=("epoch",), order=64, backend="matplotlib")
+@view("trajectory_3d", "Trajectory 3D", group="Trajectory 3D", needs=("epoch",), order=68,
+      backend="matplotlib", collapsed=True)
 def trajectory_3d(store, variant: str, epoch: int):
     frame = store.trajectory(variant)
     title = f"PC1 / PC2 / PC3, epoch {epoch}"
