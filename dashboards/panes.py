@@ -1,13 +1,14 @@
 """How a registered view becomes a live pane: bound to the shared state, with the epoch marker,
 the brushed range and click-to-navigate on over-epochs plots. Only panes whose section is open
-re-render when the state moves; the over-epochs curves themselves never re-render on an epoch
-change (only their marker does)."""
+re-render when the state moves; the over-epochs figures never re-render on an epoch change
+(their marker and band are Bokeh annotations moved in place)."""
 
 from __future__ import annotations
 
 import holoviews as hv
 import panel as pn
 import param
+from bokeh.models import BoxAnnotation, Span
 
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
@@ -16,14 +17,38 @@ from dashboards.views import View
 PLOT_SIZE = {"width": 470, "height": 300}
 
 
-def epoch_marker(epoch: int) -> hv.VLine:
-    return hv.VLine(epoch).opts(color="black", line_dash="dashed", line_width=1)
+class EpochAnnotations:
+    """The selected epoch (a dashed line) and the brushed range (a shaded band) on every
+    over-epochs figure, as Bokeh models moved in place: an epoch change sends a two-number patch
+    to the browser instead of re-plotting a dozen figures."""
 
+    def __init__(self, state: WorkbenchState) -> None:
+        self.state = state
+        self.spans: list[Span] = []
+        self.boxes: list[BoxAnnotation] = []
+        state.param.watch(self.move, ["epoch", "epoch_range"])
 
-def brushed_span(epoch_range) -> hv.VSpan:
-    if not epoch_range:
-        return hv.VSpan(0, 0).opts(alpha=0)
-    return hv.VSpan(*epoch_range).opts(color="gold", alpha=0.25)
+    def hook(self, plot, element) -> None:
+        figure = plot.state
+        if "tdw-epoch-annotations" in figure.tags:
+            return
+        figure.tags = [*figure.tags, "tdw-epoch-annotations"]
+        span = Span(location=self.state.epoch, dimension="height", line_color="black", line_dash="dashed", line_width=1)
+        box = BoxAnnotation(fill_color="gold", fill_alpha=0.25, line_alpha=0, visible=False)
+        figure.add_layout(span)
+        figure.add_layout(box)
+        self.spans.append(span)
+        self.boxes.append(box)
+        self.move()
+
+    def move(self, *_) -> None:
+        epoch_range = self.state.epoch_range
+        for span in self.spans:
+            span.location = self.state.epoch
+        for box in self.boxes:
+            box.visible = bool(epoch_range)
+            if epoch_range:
+                box.left, box.right = epoch_range
 
 
 def listener(*streams: hv.streams.Stream) -> hv.DynamicMap:
@@ -33,10 +58,9 @@ def listener(*streams: hv.streams.Stream) -> hv.DynamicMap:
     return hv.DynamicMap(lambda **_: hv.Points([]), streams=list(streams))
 
 
-def over_epochs_pane(view: View, store: WarehouseStore, state: WorkbenchState) -> hv.DynamicMap:
+def over_epochs_pane(view: View, store: WarehouseStore, state: WorkbenchState,
+                     annotations: EpochAnnotations) -> hv.DynamicMap:
     base = hv.DynamicMap(pn.bind(view.render, store, variant=state.param.variant))
-    marker = hv.DynamicMap(pn.bind(epoch_marker, epoch=state.param.epoch))
-    span = hv.DynamicMap(pn.bind(brushed_span, epoch_range=state.param.epoch_range))
     tap, bounds = hv.streams.Tap(), hv.streams.BoundsX()
     tap.add_subscriber(lambda x, y: state.go_to_epoch(x) if x is not None else None)
 
@@ -45,7 +69,7 @@ def over_epochs_pane(view: View, store: WarehouseStore, state: WorkbenchState) -
             state.epoch_range = (float(boundsx[0]), float(boundsx[1]))
 
     bounds.add_subscriber(brush)
-    return (base * span * marker * listener(tap, bounds)).opts(**PLOT_SIZE)
+    return (base * listener(tap, bounds)).opts(hooks=[annotations.hook], **PLOT_SIZE)
 
 
 def at_epoch_pane(view: View, store: WarehouseStore, state: WorkbenchState, visible: param.Parameter) -> hv.DynamicMap:
@@ -77,9 +101,10 @@ def caption_pane(view: View, store: WarehouseStore, state: WorkbenchState) -> pn
     return pn.pane.Markdown(bound, css_classes=[f"caption-{view.name}"], margin=(0, 10))
 
 
-def view_pane(view: View, store: WarehouseStore, state: WorkbenchState, visible: param.Parameter) -> pn.Column:
+def view_pane(view: View, store: WarehouseStore, state: WorkbenchState, visible: param.Parameter,
+              annotations: EpochAnnotations) -> pn.Column:
     if view.over_epochs:
-        plot = over_epochs_pane(view, store, state)
+        plot = over_epochs_pane(view, store, state, annotations)
     else:
         plot = at_epoch_pane(view, store, state, visible)
     pane = pn.pane.HoloViews(plot, backend=view.backend, css_classes=[f"view-{view.name}"], linked_axes=False,
