@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 import torch
@@ -148,8 +149,11 @@ def train(
     device: str = "auto",
     force: bool = False,
     progress: bool = True,
+    on_progress: Callable[[int, dict], None] | None = None,
 ) -> RunDir:
-    """Train `config` into `results/<family>/<variant>/`, resuming an interrupted run."""
+    """Train `config` into `results/<family>/<variant>/`, resuming an interrupted run.
+    `on_progress(epoch, losses)` is called every epoch; an exception from it stops training at
+    once, leaving the run resumable from its last checkpoint (how jobs are cancelled)."""
     run, resume_epoch = prepare_run(config, results, force)
     if run.exists() and not force:
         config = run.read_config()  # keeps checkpoints added by densify
@@ -197,6 +201,8 @@ def train(
 
     def on_epoch(epoch: int, row: dict, is_checkpoint: bool) -> None:
         bar.update(1)
+        if on_progress is not None:
+            on_progress(epoch, row)
         if epoch % 50 == 0 or is_checkpoint:
             bar.set_postfix(
                 train=f"{row['train_loss']:.2e}",

@@ -8,6 +8,7 @@ extension that must be downloaded, which this tool does not rely on.)
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,10 +40,28 @@ class Job(Base):
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String)  # train | analyze | index | sweep
+    variant: Mapped[str | None] = mapped_column(String, nullable=True)
+    sweep_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     params: Mapped[dict] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String, default="queued")
-    progress: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String, default="queued")  # queued running done failed cancelling cancelled
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # epochs trained or checkpoints analyzed
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # latest losses, for live curves
+    host: Mapped[str | None] = mapped_column(String, nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     error: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
+JOB_STATES = ("queued", "running", "done", "failed", "cancelling", "cancelled")
+
+
+def heartbeat_timeout_s() -> float:
+    """A running job silent this long has lost its worker (workers beat every 2 s)."""
+    return float(os.environ.get("TDW_HEARTBEAT_TIMEOUT", "30"))
 
 
 class Catalog:
@@ -50,6 +69,11 @@ class Catalog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("pragma journal_mode=wal")  # readers never block the workers' writes
+            columns = {row[1] for row in connection.exec_driver_sql("pragma table_info(jobs)")}
+            if columns and not {c.name for c in Job.__table__.columns} <= columns:
+                connection.exec_driver_sql("drop table jobs")  # a catalog from before job tracking
         Base.metadata.create_all(self.engine)
 
     def run_fingerprints(self) -> dict[str, str]:
@@ -71,3 +95,55 @@ class Catalog:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+    # --- jobs ------------------------------------------------------------------------------
+    def create_job(self, kind: str, params: dict, variant: str | None = None, total: int = 0,
+                   sweep_id: int | None = None) -> int:
+        with Session(self.engine) as session, session.begin():
+            job = Job(kind=kind, params=params, variant=variant, total=total, sweep_id=sweep_id, state="queued",
+                      progress=0, created_at=datetime.now(timezone.utc))
+            session.add(job)
+            session.flush()
+            return job.id
+
+    def update_job(self, job_id: int, **fields) -> str:
+        """Set fields (and the heartbeat); returns the job's state, so a worker sees a cancel."""
+        with Session(self.engine) as session, session.begin():
+            job = session.get(Job, job_id)
+            if job is None:
+                raise KeyError(job_id)
+            for key, value in fields.items():
+                setattr(job, key, value)
+            job.heartbeat_at = datetime.now(timezone.utc)
+            return job.state
+
+    def jobs(self, limit: int | None = None) -> list[dict]:
+        """Every job, newest first; a running job without a recent heartbeat is marked failed."""
+        now = datetime.now(timezone.utc)
+        with Session(self.engine) as session, session.begin():
+            query = select(Job).order_by(Job.id.desc())
+            if limit:
+                query = query.limit(limit)
+            rows = list(session.scalars(query))
+            for job in rows:
+                beat = job.heartbeat_at
+                if beat is not None and beat.tzinfo is None:
+                    beat = beat.replace(tzinfo=timezone.utc)
+                if job.state in ("running", "cancelling") and beat is not None and (now - beat).total_seconds() > heartbeat_timeout_s():
+                    job.state = "failed"
+                    job.error = f"worker lost: no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC (host {job.host}, pid {job.pid})"
+                    job.finished_at = now
+            return [{c.name: getattr(job, c.name) for c in Job.__table__.columns} for job in rows]
+
+    def cancel_job(self, job_id: int) -> str:
+        with Session(self.engine) as session, session.begin():
+            job = session.get(Job, job_id)
+            if job is None:
+                raise KeyError(job_id)
+            if job.state == "queued":
+                job.state = "cancelled"
+                job.finished_at = datetime.now(timezone.utc)
+            elif job.state == "running":
+                job.state = "cancelling"  # the worker stops at its next heartbeat
+            return job.state

@@ -171,6 +171,13 @@ def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
                          schema={"name": pl.Utf8, "spec": pl.Utf8})
     con.register("schedules_frame", frame.to_arrow())
     con.execute("create table catalog_schedules as select * from schedules_frame")
+    jobs = pl.DataFrame([{k: v for k, v in job.items() if k not in ("params", "metrics")} for job in catalog.jobs()],
+                        schema={"id": pl.Int64, "kind": pl.Utf8, "variant": pl.Utf8, "sweep_id": pl.Int64, "state": pl.Utf8,
+                                "progress": pl.Int64, "total": pl.Int64, "host": pl.Utf8, "pid": pl.Int64,
+                                "created_at": pl.Datetime, "started_at": pl.Datetime, "heartbeat_at": pl.Datetime,
+                                "finished_at": pl.Datetime, "error": pl.Utf8}, orient="row")
+    con.register("jobs_frame", jobs.to_arrow())
+    con.execute("create table catalog_jobs as select * from jobs_frame")
 
 
 MATERIALIZED = re.compile(r"^--\s*materialized:\s*table\b", re.MULTILINE)

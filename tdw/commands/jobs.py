@@ -1,0 +1,51 @@
+"""tdw jobs: list the catalog's jobs (a dead worker shows as failed), or cancel one."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    cmd = sub.add_parser("jobs", help="list or cancel training and analysis jobs",
+                         description="List jobs (newest first) or cancel one: tdw jobs, tdw jobs cancel 12")
+    cmd.add_argument("action", nargs="?", default="list", choices=["list", "cancel"])
+    cmd.add_argument("job_id", nargs="?", type=int, help="job to cancel")
+    cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse (jobs live in its catalog.sqlite)")
+    cmd.add_argument("--limit", type=int, default=50)
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import polars as pl
+
+    from tdw.errors import TdwError
+    from tdw.warehouse.catalog import Catalog
+
+    path = Path(args.db).with_name("catalog.sqlite")
+    if not path.exists():
+        raise TdwError(f"--db {args.db}: no job catalog beside it ({path}); run a sweep first")
+    catalog = Catalog(path)
+    try:
+        if args.action == "cancel":
+            if args.job_id is None:
+                raise TdwError("jobs cancel: which job? tdw jobs cancel ID")
+            try:
+                state = catalog.cancel_job(args.job_id)
+            except KeyError:
+                raise TdwError(f"job {args.job_id}: no such job") from None
+            print(f"job {args.job_id}: {state}")
+            return 0
+        rows = catalog.jobs(args.limit)
+        frame = pl.DataFrame([{
+            "id": r["id"], "kind": r["kind"], "variant": r["variant"] or "", "state": r["state"],
+            "progress": f"{r['progress']}/{r['total']}" if r["total"] else str(r["progress"]),
+            "host": r["host"] or "", "started": f"{r['started_at']:%H:%M:%S}" if r["started_at"] else "",
+            "error": (r["error"] or "").splitlines()[0] if r["error"] else "",
+        } for r in rows])
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=70, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+            print(frame if rows else "no jobs")
+        return 0
+    finally:
+        catalog.dispose()

@@ -1,0 +1,80 @@
+"""A sweep: validate every grid point, skip complete runs, record one job per variant, run them
+on an executor, and re-index after each finished job so results show up in the warehouse (and
+the dashboard) while the rest still run. A failed job is reported and never stops the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tdw.config import VariantConfig
+from tdw.jobs.executors import get_executor
+from tdw.jobs.worker import JobOutcome
+from tdw.run_dir import RunDir
+from tdw.training.trainer import prepare_run
+from tdw.warehouse.catalog import Catalog
+
+
+@dataclass
+class SweepReport:
+    sweep_id: int
+    skipped: list[str] = field(default_factory=list)
+    outcomes: list[JobOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[JobOutcome]:
+        return [o for o in self.outcomes if o.state != "done"]
+
+    def summary(self) -> str:
+        done = sum(o.state == "done" for o in self.outcomes)
+        lines = [f"sweep {self.sweep_id}: {done} done, {len(self.failed)} failed or cancelled, "
+                 f"{len(self.skipped)} already complete"]
+        lines += [f"  job {o.job_id} {o.variant}: {o.state}: {(o.error or '').splitlines()[0]}" for o in self.failed]
+        return "\n".join(lines)
+
+
+def is_complete(run: RunDir, analyze: bool) -> bool:
+    if not run.exists() or run.read_metadata().get("status") != "complete":
+        return False
+    return not analyze or (run.artifacts_dir.exists() and any(run.artifacts_dir.iterdir()))
+
+
+def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path, executor: str = "local",
+              workers: int = 1, address: str | None = None, analyze: bool = False, index: bool = True,
+              on_outcome: Callable[[JobOutcome], None] | None = None) -> SweepReport:
+    results, db = Path(results), Path(db)
+    for config in configs:
+        prepare_run(config, results, force=False)  # a clash with an existing run is one line, before anything runs
+    runner = get_executor(executor, workers, address)
+    catalog = Catalog(db.with_name("catalog.sqlite"))
+    try:
+        todo = [c for c in configs if not is_complete(RunDir.for_config(results, c), analyze)]
+        sweep_id = catalog.create_job("sweep", {"variants": [c.name for c in configs], "executor": executor,
+                                                "workers": workers, "analyze": analyze}, total=len(todo))
+        report = SweepReport(sweep_id, skipped=[c.name for c in configs if c not in todo])
+        jobs = []
+        for config in todo:
+            params = {"config": config.to_dict(), "results": str(results.resolve()), "analyze": analyze}
+            job_id = catalog.create_job("train", params, variant=config.name, total=config.num_epochs, sweep_id=sweep_id)
+            jobs.append((job_id, "train", params))
+        catalog.update_job(sweep_id, state="running")
+        for outcome in runner.run(jobs, str(catalog.path.resolve())):
+            report.outcomes.append(outcome)
+            catalog.update_job(sweep_id, progress=len(report.outcomes))
+            if index and outcome.state == "done":
+                from tdw.warehouse.indexer import build_index
+
+                build_index(results, db)
+            if on_outcome:
+                on_outcome(outcome)
+        if index and not jobs and not db.exists():
+            from tdw.warehouse.indexer import build_index
+
+            build_index(results, db)
+        catalog.update_job(sweep_id, state="failed" if report.failed else "done",
+                           error=report.summary() if report.failed else None)
+        return report
+    finally:
+        runner.close()
+        catalog.dispose()

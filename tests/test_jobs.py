@@ -1,0 +1,115 @@
+"""Sweeps and jobs end to end: a grid on the local pool and on a local Ray of 2 CPUs, results in
+variant_summary, complete runs skipped, a killed worker detected by its heartbeat and resumed on
+re-submission, a cancel, and bad input refused before anything starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tdw.run_dir import RunDir, find_runs
+from tdw.warehouse.catalog import Catalog
+from tdw.warehouse.query import query
+from tests.conftest import REPO, run_tdw
+
+TINY = ["--p", "13", "--train-frac", "0.5", "--d-model", "32", "--d-mlp", "64", "--n-heads", "2", "--d-head", "16"]
+
+
+def sweep(tmp_path, *args, env=None):
+    return subprocess.run([sys.executable, "-m", "tdw.cli", "sweep", *TINY, "--results", str(tmp_path / "results"),
+                           "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), *args],
+                          capture_output=True, text=True, cwd=REPO, env=env)
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_sweep_runs_the_grid_indexes_it_and_skips_complete_runs(tmp_path, executor):
+    result = sweep(tmp_path, "--seed", "1,2", "--epochs", "60", "--checkpoints", "0:60:20", "--workers", "2",
+                   "--executor", executor)
+    assert result.returncode == 0, result.stderr
+    assert "2 done, 0 failed or cancelled, 0 already complete" in result.stdout
+    summary = query("select variant, status from variant_summary order by variant", tmp_path / "warehouse" / "tdw.duckdb")
+    assert summary.to_dicts() == [{"variant": "p13_seed1", "status": "complete"}, {"variant": "p13_seed2", "status": "complete"}]
+    jobs = query("select variant, state, progress, total from catalog_jobs where kind = 'train' order by variant",
+                 tmp_path / "warehouse" / "tdw.duckdb")
+    assert jobs.to_dicts() == [{"variant": f"p13_seed{s}", "state": "done", "progress": 60, "total": 60} for s in (1, 2)]
+    again = sweep(tmp_path, "--seed", "1,2", "--epochs", "60", "--checkpoints", "0:60:20")
+    assert "0 done, 0 failed or cancelled, 2 already complete" in again.stdout
+
+
+def wait_for_job(catalog: Catalog, variant: str, minimum_progress: int, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [j for j in catalog.jobs() if j["variant"] == variant and j["state"] == "running"]
+        if rows and rows[0]["progress"] >= minimum_progress:
+            return rows[0]
+        time.sleep(0.2)
+    raise AssertionError(f"{variant} never reached progress {minimum_progress}")
+
+
+def test_a_killed_worker_shows_as_failed_and_resubmitting_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("TDW_HEARTBEAT_TIMEOUT", "4")
+    env = dict(os.environ)
+    args = ["--seed", "5", "--epochs", "3000", "--checkpoints", "0:3000:100"]
+    process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, *args, "--results", str(tmp_path / "results"),
+                                "--db", str(tmp_path / "warehouse" / "tdw.duckdb")], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    catalog = Catalog(tmp_path / "warehouse" / "catalog.sqlite") if (tmp_path / "warehouse").exists() else None
+    deadline = time.monotonic() + 60
+    while catalog is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (tmp_path / "warehouse" / "catalog.sqlite").exists():
+            catalog = Catalog(tmp_path / "warehouse" / "catalog.sqlite")
+    job = wait_for_job(catalog, "p13_seed5", 300)
+    os.killpg(process.pid, signal.SIGKILL)  # the sweep and its worker die without a word
+    process.wait()
+    time.sleep(5)
+    listed = run_tdw("jobs", "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True).stdout
+    row = next(j for j in catalog.jobs() if j["id"] == job["id"])
+    assert row["state"] == "failed" and row["error"].startswith("worker lost: no heartbeat"), row
+    assert "worker lost" in listed
+    (run,) = find_runs(tmp_path / "results")
+    reached = run.checkpoint_epochs()[-1]
+    assert 0 < reached < 2999
+
+    result = sweep(tmp_path, *args, env=env)
+    assert result.returncode == 0, result.stderr
+    metadata = RunDir(run.path).read_metadata()
+    assert metadata["status"] == "complete" and metadata["resumed_from"] == reached
+    catalog.dispose()
+
+
+def test_cancel_stops_a_running_job_and_the_sweep_reports_it(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, "--seed", "6", "--epochs", "20000",
+                                "--checkpoints", "0:20000:1000", "--results", str(tmp_path / "results"),
+                                "--db", str(tmp_path / "warehouse" / "tdw.duckdb")], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "warehouse" / "catalog.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    catalog = Catalog(tmp_path / "warehouse" / "catalog.sqlite")
+    job = wait_for_job(catalog, "p13_seed6", 50)
+    cancelled = run_tdw("jobs", "cancel", str(job["id"]), "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True)
+    assert cancelled.stdout.strip() == f"job {job['id']}: cancelling"
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and "0 done, 1 failed or cancelled" in out
+    assert next(j for j in catalog.jobs() if j["id"] == job["id"])["state"] == "cancelled"
+    catalog.dispose()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "1,x"], "--seed 'x': "),
+    (["--train-frac", "0.5,1.5"], "--train-frac 1.5: "),
+    (["--executor", "slurm"], "--executor slurm: unknown; use one of local, ray"),
+    (["--executor", "ray", "--address", "127.0.0.1:9"], "--address 127.0.0.1:9: cannot reach a Ray cluster there"),
+])
+def test_bad_sweep_input_is_one_line_before_anything_starts(tmp_path, args, message):
+    result = sweep(tmp_path, *(["--seed", "1"] if "--seed" not in args else []), "--epochs", "20", *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("tdw sweep: "), result.stderr
+    assert not (tmp_path / "results").exists()
