@@ -94,7 +94,7 @@ def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
 
 
 def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
-    store = WarehouseStore(db)
+    store = WarehouseStore(db, results)
     state = WorkbenchState()
 
     def load_variant(*_, first_load: bool = False):
@@ -113,6 +113,18 @@ def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
     state.param.watch(load_variant, "variant")
     state.set_variants(store.variant_names())
     load_variant(first_load=True)
+
+    seen = {"generation": store.generation()}
+
+    def watch_warehouse():
+        # a finished job re-indexes; pick the new warehouse up without a restart
+        if store.generation() != seen["generation"]:
+            seen["generation"] = store.generation()
+            state.set_variants(store.variant_names())
+            state.generation += 1
+
+    if pn.state.curdoc is not None:
+        pn.state.add_periodic_callback(watch_warehouse, period=2000)
 
     built: dict[str, pn.viewable.Viewable] = {}
 

@@ -19,6 +19,7 @@ class WorkbenchState(param.Parameterized):
     page = param.Selector(default="Variant", objects=["Variant", "Compare", "SQL", "Train", "Analyze"])
     compare = param.ListSelector(default=[], objects=[], doc="variants overlaid on the Compare page")
     align_at_turn = param.Boolean(default=False, doc="plot compared variants against epoch - turn epoch")
+    generation = param.Integer(default=0, doc="bumped when `tdw index` swaps in a new warehouse")
 
     def snap(self, epoch: float) -> int:
         """The checkpoint epoch nearest to `epoch` (a click or a typed value)."""

@@ -18,14 +18,26 @@ import numpy as np
 import polars as pl
 
 from tdw.errors import TdwError
-from tdw.warehouse.query import connect, query
+from tdw.warehouse.query import query
 
 CACHE_SIZE = 512
 
 
+def open_generation(db: Path) -> duckdb.DuckDBPyConnection:
+    """A fresh read-only view of the file as it is now. A plain `duckdb.connect(path)` may hand back
+    the process's cached instance of the file that was swapped out (alive while any relation of
+    it is); attaching to a new in-memory database always opens the file anew."""
+    con = duckdb.connect(":memory:")
+    escaped = str(db.resolve()).replace("'", "''")
+    con.execute(f"attach '{escaped}' as warehouse (read_only)")
+    con.execute("use warehouse")
+    return con
+
+
 class WarehouseStore:
-    def __init__(self, db: str | Path) -> None:
+    def __init__(self, db: str | Path, results: str | Path = "results") -> None:
         self.db = Path(db)
+        self.results = Path(results)  # where jobs launched from the dashboard write their runs
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._generation: tuple[int, int] | None = None
@@ -46,7 +58,7 @@ class WarehouseStore:
         if self._con is None or generation != self._generation:
             if self._con is not None:
                 self._con.close()
-            self._con = connect(self.db)
+            self._con = open_generation(self.db)
             self._generation = generation
             self._cache.clear()
         return self._con
@@ -157,6 +169,31 @@ class WarehouseStore:
     def spectrum(self, variant: str, epoch: int) -> pl.DataFrame:
         return self.frame("select matrix, index, value from singular_values where variant = $v and epoch = $e "
                           "and head = -1 order by matrix, index", {"v": variant, "e": epoch})
+
+    def jobs(self, limit: int = 30) -> list[dict]:
+        """Live job state from the catalog (SQLite, written by the workers as they run)."""
+        from tdw.warehouse.catalog import Catalog
+
+        path = self.db.with_name("catalog.sqlite")
+        if not path.exists():
+            return []
+        catalog = Catalog(path)
+        try:
+            return catalog.jobs(limit)
+        finally:
+            catalog.dispose()
+
+    def analysis_coverage(self) -> pl.DataFrame:
+        """Per variant and analyzer: checkpoints analyzed out of checkpoints trained."""
+        from tdw.analyzers import all_analyzers
+
+        parts = [f"select '{name}' as analyzer, variant, count(distinct epoch) as analyzed from {next(iter(a.tables))} group by variant"
+                 for name, a in all_analyzers().items() if a.requires != "trajectory"]
+        return self.frame(
+            "with done as (" + " union all ".join(parts) + "), ckpt as (select variant, count(*) as checkpoints from checkpoints group by variant) "
+            "select v.variant, v.path, a.analyzer, coalesce(d.analyzed, 0) as analyzed, c.checkpoints "
+            "from variants v join ckpt c using (variant) cross join (select distinct analyzer from done) a "
+            "left join done d on d.variant = v.variant and d.analyzer = a.analyzer order by v.variant, a.analyzer")
 
     def counts(self, variant: str) -> dict[str, int]:
         """Neurons and heads of the variant's model, for the sidebar's bounds."""

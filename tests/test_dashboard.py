@@ -9,6 +9,7 @@ import re
 import pytest
 from PIL import Image
 
+from tdw.warehouse.query import query
 from tests.conftest import run_tdw
 from tests.dashboard_harness import browser_page, build_study, pane_text, poll, served, wait_idle
 
@@ -174,3 +175,39 @@ def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
         result = run_tdw("export", "figure", *args, "--db", str(study), "--out", str(tmp_path / "x.png"))
         assert result.returncode == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tmp_path):
+    """The issue's acceptance: launch a 4-variant sweep from the dashboard, watch it, and find it in
+    variant_summary and the Compare page without restarting anything."""
+    root = tmp_path / "study"
+    db = build_study(root, seeds=(3,))
+    with served(db, results=root / "results") as url, browser_page() as page:
+        page.goto(url)
+        wait_idle(page, 1000)
+        page.locator(".page-nav").get_by_text("Train", exact=True).click()
+        wait_idle(page, 1000)
+        for css, value in [("train-p", "13"), ("train-seed", "x")]:
+            page.locator(f".{css} input").first.fill(value)
+            page.locator(f".{css} input").first.press("Enter")
+        page.locator(".train-launch button").first.click()
+        poll(lambda: "--seed 'x'" in text(page, "train-error"), 20, page, "a validation message")
+        for css, value in [("train-seed", "11,12,13,14"), ("train-epochs", "80"), ("train-checkpoints", "0:80:20"),
+                           ("train-model", "32,64,2,16")]:
+            page.locator(f".{css} input").first.fill(value)
+            page.locator(f".{css} input").first.press("Enter")
+        page.locator(".train-analyze input").first.uncheck()
+        page.locator(".train-launch button").first.click()
+        poll(lambda: text(page, "train-launched").startswith("Launched a sweep of 4 variants"), 20, page, "the launch")
+        states = lambda: page.locator(".train-jobs .tabulator-cell[tabulator-field=state]").all_inner_texts()
+        poll(lambda: "running" in states() or states().count("done") >= 4, 120, page, "a running job")
+        page.screenshot(path=str(tmp_path / "train-running.png"), full_page=True)
+        poll(lambda: states().count("done") == 5, 300, page, "the sweep to finish")  # 4 jobs and the sweep
+        summary = query("select variant from variant_summary order by variant", db)["variant"].to_list()
+        assert summary == ["p13_seed11", "p13_seed12", "p13_seed13", "p13_seed14", "p13_seed3"]
+        page.locator(".page-nav").get_by_text("Compare", exact=True).click()
+        wait_idle(page, 1000)
+        page.locator(".variant-summary").first.scroll_into_view_if_needed()  # Tabulator renders visible rows only
+        cells = lambda: page.locator(".variant-summary .tabulator-cell[tabulator-field=variant]").all_inner_texts()
+        poll(lambda: len(cells()) == 5, 30, page, f"the new variants on the Compare page ({cells()})")
+        assert page.errors == []

@@ -21,10 +21,18 @@ def summary_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Ta
                                  css_classes=["variant-summary"], pagination=None, height=min(400, 60 + 32 * len(frame)))
 
     def open_variant(event):
-        state.variant = frame["variant"].iloc[event.row]
+        state.variant = table.value["variant"].iloc[event.row]
         state.page = "Variant"
 
     table.on_click(open_variant)
+
+    def refresh(*_):
+        fresh = store.variant_summary().to_pandas()
+        fresh["key_frequencies"] = fresh["key_frequencies"].map(lambda ks: ", ".join(map(str, ks)) if ks is not None else "")
+        table.value = fresh
+        table.height = min(400, 60 + 32 * len(fresh))
+
+    state.param.watch(refresh, "generation")
     return table
 
 

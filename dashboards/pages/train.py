@@ -1,7 +1,72 @@
-"""Train page: placeholder until the jobs layer lands."""
+"""Train: a form for one variant or a grid (comma-separated values), validated as you launch
+(one clear line per bad value), run as a `tdw sweep` in the background, with live progress and
+loss curves. Finished jobs are indexed by the sweep, and the app picks the new warehouse up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
 
 import panel as pn
 
+from dashboards.jobs_panel import JobMonitor
+from dashboards.state import WorkbenchState
+from dashboards.store import WarehouseStore
+from tdw.errors import TdwError
+from tdw.jobs.grid import expand, parse_values
 
-def build(store, state):
-    return pn.pane.Markdown("Training jobs are launched with `tdw sweep` (see the README).")
+
+def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
+    fields = {
+        "p": pn.widgets.TextInput(name="p (prime moduli)", value="53", css_classes=["train-p"]),
+        "seed": pn.widgets.TextInput(name="seeds", value="1,2", css_classes=["train-seed"]),
+        "lr": pn.widgets.TextInput(name="learning rates", value="0.003", css_classes=["train-lr"]),
+        "train_frac": pn.widgets.TextInput(name="train fraction", value="0.5", css_classes=["train-frac"]),
+        "epochs": pn.widgets.TextInput(name="epochs", value="3000", css_classes=["train-epochs"]),
+    }
+    checkpoints = pn.widgets.TextInput(name="checkpoints", value="0:100:10,100:3000:100", css_classes=["train-checkpoints"])
+    extra = pn.widgets.TextInput(name="model (d_model, d_mlp, n_heads, d_head)", value="128,512,4,32", css_classes=["train-model"])
+    analyze = pn.widgets.Checkbox(name="analyze after training", value=True, css_classes=["train-analyze"])
+    workers = pn.widgets.IntInput(name="workers", value=2, start=1, end=32, css_classes=["train-workers"])
+    launch = pn.widgets.Button(name="Launch sweep", button_type="primary", css_classes=["train-launch"])
+    message = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["train-error"])
+    launched = pn.pane.Markdown("", css_classes=["train-launched"])
+    monitor = JobMonitor(store, ("train", "sweep"), "train-jobs")
+
+    def grid_arguments() -> list[str]:
+        args = []
+        grid = {}
+        for key, widget in fields.items():
+            grid[key] = parse_values(key, widget.value)
+            args += [f"--{key.replace('_', '-')}", widget.value]
+        model = [v.strip() for v in extra.value.split(",")]
+        if len(model) != 4:
+            raise TdwError(f"model {extra.value!r}: give d_model, d_mlp, n_heads, d_head")
+        for key, value in zip(("d_model", "d_mlp", "n_heads", "d_head"), model):
+            grid[key] = parse_values(key, value)
+            args += [f"--{key.replace('_', '-')}", value]
+        configs = expand(grid, checkpoints.value or None)  # every variant validated before launch
+        return args + (["--checkpoints", checkpoints.value] if checkpoints.value else []), len(configs)
+
+    def on_launch(_):
+        try:
+            args, count = grid_arguments()
+        except TdwError as error:
+            message.object, message.visible = str(error), True
+            return
+        message.visible = False
+        command = [sys.executable, "-m", "tdw.cli", "sweep", *args, "--workers", str(workers.value),
+                   "--results", str(store.results), "--db", str(store.db)] + (["--analyze"] if analyze.value else [])
+        logs = store.db.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        with open(log, "w") as out:
+            subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        launched.object = f"Launched a sweep of {count} variants (log: {log})."
+
+    launch.on_click(on_launch)
+    return pn.Column(
+        pn.pane.Markdown("### Train a variant or a grid (comma-separated values)"),
+        pn.Row(*fields.values()), pn.Row(checkpoints, extra, workers), pn.Row(analyze, launch), message, launched,
+        pn.pane.Markdown("### Jobs"), monitor.table, monitor.curves, sizing_mode="stretch_width")

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--device", default="cpu", help="cpu or cuda")
     cmd.add_argument("--list", action="store_true", help="list the analyzers and exit")
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    cmd.add_argument("--job-db", default=None, metavar="DB",
+                     help="run as a job tracked in the catalog beside this warehouse, and re-index it when done "
+                     "(what the dashboard's Analyze page does)")
     return cmd
 
 
@@ -33,6 +36,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()] if args.analyzers else None
     epochs = parse_epoch_spec(args.epochs, "--epochs") if args.epochs else None
+    if args.job_db:
+        from tdw.jobs.sweep import run_analysis_job
+
+        outcome = run_analysis_job(args.run, args.job_db, names, epochs)
+        print(f"job {outcome.job_id} {outcome.variant}: {outcome.state}" + (f": {outcome.error.splitlines()[0]}" if outcome.error else ""))
+        return 0 if outcome.state == "done" else 1
     report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet)
     print(report.summary())
     return 0

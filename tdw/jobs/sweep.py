@@ -10,7 +10,7 @@ from typing import Callable
 
 from tdw.config import VariantConfig
 from tdw.jobs.executors import get_executor
-from tdw.jobs.worker import JobOutcome
+from tdw.jobs.worker import Heartbeat, JobOutcome
 from tdw.run_dir import RunDir
 from tdw.training.trainer import prepare_run
 from tdw.warehouse.catalog import Catalog
@@ -59,15 +59,17 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
             job_id = catalog.create_job("train", params, variant=config.name, total=config.num_epochs, sweep_id=sweep_id)
             jobs.append((job_id, "train", params))
         catalog.update_job(sweep_id, state="running")
-        for outcome in runner.run(jobs, str(catalog.path.resolve())):
-            report.outcomes.append(outcome)
-            catalog.update_job(sweep_id, progress=len(report.outcomes))
-            if index and outcome.state == "done":
-                from tdw.warehouse.indexer import build_index
+        with Heartbeat(catalog, sweep_id) as beat:  # the sweep beats too, so only a dead one goes stale
+            for outcome in runner.run(jobs, str(catalog.path.resolve())):
+                report.outcomes.append(outcome)
+                beat.progress = len(report.outcomes)
+                if index and outcome.state == "done":
+                    from tdw.warehouse.indexer import build_index
 
-                build_index(results, db)
-            if on_outcome:
-                on_outcome(outcome)
+                    build_index(results, db)
+                if on_outcome:
+                    on_outcome(outcome)
+            beat.flush()
         if index and not jobs and not db.exists():
             from tdw.warehouse.indexer import build_index
 
@@ -78,3 +80,26 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
     finally:
         runner.close()
         catalog.dispose()
+
+
+def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] | None = None,
+                     epochs: list[int] | None = None) -> JobOutcome:
+    """Analyze one run as a catalog job in this process, then re-index its results folder."""
+    from tdw.errors import TdwError
+    from tdw.jobs.worker import run_job
+    from tdw.warehouse.indexer import build_index
+
+    run, db = RunDir(run_path), Path(db)
+    if not run.exists():
+        raise TdwError(f"{run_path}: not a run directory (no config.json)")
+    catalog = Catalog(db.with_name("catalog.sqlite"))
+    try:
+        job_id = catalog.create_job("analyze", {"run": str(run.path.resolve()), "analyzers": analyzers, "epochs": epochs},
+                                    variant=run.read_config().name, total=len(run.checkpoint_epochs()))
+    finally:
+        catalog.dispose()
+    outcome = run_job(job_id, "analyze", {"run": str(run.path.resolve()), "analyzers": analyzers, "epochs": epochs,
+                                          "variant": run.read_config().name}, str(db.with_name("catalog.sqlite").resolve()))
+    if outcome.state == "done":
+        build_index(run.path.parent.parent, db)
+    return outcome

@@ -111,4 +111,7 @@ def train_job(params: dict, heartbeat: Heartbeat) -> None:
 def analyze_job(params: dict, heartbeat: Heartbeat) -> None:
     from tdw.analysis import AnalysisPipeline
 
+    from tdw.run_dir import RunDir
+
     AnalysisPipeline(params["run"]).run(params.get("analyzers"), params.get("epochs"), progress=False)
+    heartbeat.progress = len(RunDir(params["run"]).checkpoint_epochs())
