@@ -20,6 +20,7 @@ test: $(STAMP)
 
 DEMO_RUN := $(DEMO_RESULTS)/modular_addition/p53_seed999
 DEMO_DB ?= warehouse/tdw.duckdb
+DEMO_PORT ?= 5006
 
 # The embedded default: p=53, half the pairs for training, lr 3e-3; turns near epoch 1100, groks by ~1800.
 demo: $(STAMP)
@@ -28,10 +29,14 @@ demo: $(STAMP)
 	$(BIN)/tdw analyze $(DEMO_RUN)
 	$(BIN)/tdw index --results $(DEMO_RESULTS) --db $(DEMO_DB)
 	$(BIN)/tdw sql --db $(DEMO_DB) "select variant, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok, key_frequencies, specialized_fraction from variant_summary"
+	$(BIN)/tdw serve --db $(DEMO_DB) --results $(DEMO_RESULTS) --port $(DEMO_PORT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/analysis_throughput.py
+	$(BIN)/python benchmarks/warehouse_scale.py
+	$(BIN)/python benchmarks/sweep_throughput.py
+	$(BIN)/python benchmarks/dashboard_latency.py --db $(DEMO_DB)
 
 clean:
 	rm -rf $(VENV) *.egg-info
