@@ -29,6 +29,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     extra = pn.widgets.TextInput(name="model (d_model, d_mlp, n_heads, d_head)", value="128,512,4,32", css_classes=["train-model"])
     analyze = pn.widgets.Checkbox(name="analyze after training", value=True, css_classes=["train-analyze"])
     workers = pn.widgets.IntInput(name="workers", value=2, start=1, end=32, css_classes=["train-workers"])
+    executor = pn.widgets.Select(name="executor", options=["local", "ray"], value="local", css_classes=["train-executor"])
     launch = pn.widgets.Button(name="Launch sweep", button_type="primary", css_classes=["train-launch"])
     message = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["train-error"])
     launched = pn.pane.Markdown("", css_classes=["train-launched"])
@@ -56,7 +57,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
             message.object, message.visible = str(error), True
             return
         message.visible = False
-        command = [sys.executable, "-m", "tdw.cli", "sweep", *args, "--workers", str(workers.value),
+        command = [sys.executable, "-m", "tdw.cli", "sweep", *args, "--workers", str(workers.value), "--executor", executor.value,
                    "--results", str(store.results), "--db", str(store.db)] + (["--analyze"] if analyze.value else [])
         logs = store.db.parent / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -68,5 +69,5 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     launch.on_click(on_launch)
     return pn.Column(
         pn.pane.Markdown("### Train a variant or a grid (comma-separated values)"),
-        pn.Row(*fields.values()), pn.Row(checkpoints, extra, workers), pn.Row(analyze, launch), message, launched,
+        pn.Row(*fields.values()), pn.Row(checkpoints, extra, workers, executor), pn.Row(analyze, launch), message, launched,
         pn.pane.Markdown("### Jobs"), monitor.table, monitor.curves, sizing_mode="stretch_width")
