@@ -74,16 +74,14 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
 
 
 def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
-    from tdw.export import FORMATS, _render_bytes  # figures are drawn off-screen by matplotlib
+    from tdw.export import FORMATS, backend_lock, render_bytes  # figures are drawn off-screen by matplotlib
 
     choice = pn.widgets.Select(name="View", options=list(all_views()), value="loss_curves")
     fmt = pn.widgets.Select(name="Format", options=list(FORMATS), value="png")
 
     def make():
-        from tdw.export import _backend_lock
-
-        with _backend_lock:
-            data = _render_bytes(store, choice.value, state.variant, state.epoch, state.neuron, state.head, fmt.value, 4, None)
+        with backend_lock:
+            data = render_bytes(store, choice.value, state.variant, state.epoch, state.neuron, state.head, fmt.value, 4, None)
         return io.BytesIO(data)
 
     download = pn.widgets.FileDownload(callback=make, filename="figure.png", label="Export figure", button_type="primary",

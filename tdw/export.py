@@ -16,7 +16,7 @@ from tdw import atomic
 from tdw.errors import TdwError
 
 FORMATS = ("png", "svg", "pdf", "gif", "html")
-_backend_lock = threading.Lock()
+backend_lock = threading.Lock()
 
 
 def _holoviews():
@@ -70,15 +70,15 @@ def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, n
         raise TdwError(f"--out {out}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     store = WarehouseStore(db)
     try:
-        with _backend_lock:
-            data = _render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs)
+        with backend_lock:
+            data = render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs)
     finally:
         store.close()
     atomic.write_bytes(out, data)
     return out
 
 
-def _render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs) -> bytes:
+def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs) -> bytes:
     import tempfile
 
     hv = _holoviews()
