@@ -59,6 +59,18 @@ def frequency_fractions_2d(maps: Float[Tensor, "unit a b"]) -> Float[Tensor, "un
     return torch.stack(fractions, dim=1) / total.clamp_min(1e-30)[:, None]
 
 
+def fractions_frame(fractions: Float[Tensor, "unit frequency"], unit: str):
+    """Long format (unit, frequency 1.., value) of a [unit, frequency] fraction matrix."""
+    import polars as pl
+
+    n_units, n_freq = fractions.shape
+    return pl.DataFrame({
+        unit: torch.arange(n_units).repeat_interleave(n_freq).numpy(),
+        "frequency": torch.arange(1, n_freq + 1).repeat(n_units).numpy(),
+        "value": fractions.flatten().numpy(),
+    })
+
+
 def gini(values: Tensor) -> float:
     """Gini coefficient of non-negative values: 0 spread evenly, near 1 concentrated in one."""
     v = values.flatten().double().abs().sort().values

@@ -5,7 +5,7 @@ import polars as pl
 import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
-from tdw.analysis.fourier import frequency_fractions_2d
+from tdw.analysis.fourier import fractions_frame, frequency_fractions_2d
 from tdw.analyzers import register
 
 HOOK = "blocks.0.attn.hook_pattern"
@@ -44,12 +44,5 @@ class Attention(Analyzer):
             }
         )
         fractions = frequency_fractions_2d(maps[:, 0].double()).float()  # the a-attention map of each head
-        n_freq = fractions.shape[1]
-        freq = pl.DataFrame(
-            {
-                "head": torch.arange(n_heads).repeat_interleave(n_freq).numpy(),
-                "frequency": torch.arange(1, n_freq + 1).repeat(n_heads).numpy(),
-                "value": fractions.flatten().numpy(),
-            }
-        )
+        freq = fractions_frame(fractions, "head")
         return {"attention": attention, "attention_freq": freq}

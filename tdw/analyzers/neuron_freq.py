@@ -5,7 +5,7 @@ import polars as pl
 import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
-from tdw.analysis.fourier import frequency_fractions_2d
+from tdw.analysis.fourier import fractions_frame, frequency_fractions_2d
 from tdw.analyzers import register
 
 HOOK = "blocks.0.mlp.hook_post"
@@ -29,13 +29,10 @@ class NeuronFreq(Analyzer):
 
     def analyze(self, ctx):
         fractions = frequency_fractions_2d(neuron_maps(ctx.cache, ctx.p).double()).float()  # [neuron, freq]
-        n_neurons, n_freq = fractions.shape
-        neuron = torch.arange(n_neurons).repeat_interleave(n_freq)
-        frequency = torch.arange(1, n_freq + 1).repeat(n_neurons)
         best_fraction, best = fractions.max(dim=1)
         return {
-            "neuron_freq": pl.DataFrame({"neuron": neuron.numpy(), "frequency": frequency.numpy(), "value": fractions.flatten().numpy()}),
+            "neuron_freq": fractions_frame(fractions, "neuron"),
             "neuron_best_freq": pl.DataFrame(
-                {"neuron": torch.arange(n_neurons).numpy(), "frequency": (best + 1).numpy(), "value": best_fraction.numpy()}
+                {"neuron": torch.arange(fractions.shape[0]).numpy(), "frequency": (best + 1).numpy(), "value": best_fraction.numpy()}
             ),
         }

@@ -37,8 +37,11 @@ def parse_values(key: str, raw: Any) -> list:
     for item in items:
         try:
             values.append(parse(item.strip() if isinstance(item, str) else item))
-        except (ValueError, TypeError, TdwError) as error:
+        except TdwError as error:
             raise TdwError(f"--{key.replace('_', '-')} {item!r}: {error}") from None
+        except (ValueError, TypeError):
+            kind = "an integer" if parse is int else "a number"
+            raise TdwError(f"--{key.replace('_', '-')} {item!r}: not {kind}") from None
     if not values:
         raise TdwError(f"--{key.replace('_', '-')}: no values")
     return values
