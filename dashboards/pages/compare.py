@@ -14,9 +14,15 @@ from dashboards.views import all_views
 SIZE = {"width": 620, "height": 340}
 
 
-def summary_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Tabulator:
-    frame = store.variant_summary().to_pandas()  # Tabulator takes pandas
+def summary_frame(store: WarehouseStore):
+    """variant_summary as pandas (Tabulator takes pandas), key frequencies as text."""
+    frame = store.variant_summary().to_pandas()
     frame["key_frequencies"] = frame["key_frequencies"].map(lambda ks: ", ".join(map(str, ks)) if ks is not None else "")
+    return frame
+
+
+def summary_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Tabulator:
+    frame = summary_frame(store)
     table = pn.widgets.Tabulator(frame, disabled=True, show_index=False, selectable=1, sizing_mode="stretch_width",
                                  css_classes=["variant-summary"], pagination=None, height=min(400, 60 + 32 * len(frame)))
 
@@ -27,8 +33,7 @@ def summary_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Ta
     table.on_click(open_variant)
 
     def refresh(*_):
-        fresh = store.variant_summary().to_pandas()
-        fresh["key_frequencies"] = fresh["key_frequencies"].map(lambda ks: ", ".join(map(str, ks)) if ks is not None else "")
+        fresh = summary_frame(store)
         table.value = fresh
         table.height = min(400, 60 + 32 * len(fresh))
 
