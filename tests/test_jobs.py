@@ -26,11 +26,14 @@ def sweep(tmp_path, *args, env=None):
                           capture_output=True, text=True, cwd=REPO, env=env)
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
-def test_sweep_runs_the_grid_indexes_it_and_skips_complete_runs(tmp_path, executor):
+@pytest.mark.parametrize("executor, stack", [("local", "1"), ("ray", "2")])
+def test_sweep_runs_the_grid_indexes_it_and_skips_complete_runs(tmp_path, executor, stack):
     result = sweep(tmp_path, "--seed", "1,2", "--epochs", "60", "--checkpoints", "0:60:20", "--workers", "2",
-                   "--executor", executor)
+                   "--executor", executor, "--stack", stack)
     assert result.returncode == 0, result.stderr
+    trainers = {r.variant: (r.read_metadata()["trainer"], r.read_metadata().get("stack_size")) for r in find_runs(tmp_path / "results")}
+    expected = ("single", None) if stack == "1" else ("stacked", 2)
+    assert trainers == {"p13_seed1": expected, "p13_seed2": expected}
     assert "2 done, 0 failed or cancelled, 0 already complete" in result.stdout
     summary = query("select variant, status from variant_summary order by variant", tmp_path / "warehouse" / "tdw.duckdb")
     assert summary.to_dicts() == [{"variant": "p13_seed1", "status": "complete"}, {"variant": "p13_seed2", "status": "complete"}]
@@ -101,10 +104,38 @@ def test_cancel_stops_a_running_job_and_the_sweep_reports_it(tmp_path):
     catalog.dispose()
 
 
+def test_cancelling_one_member_of_a_stack_leaves_the_other_training_and_resubmitting_resumes_it(tmp_path):
+    args = ["--seed", "6,7", "--epochs", "4000", "--checkpoints", "0:4000:100", "--stack", "2"]
+    process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, *args, "--results", str(tmp_path / "results"),
+                                "--db", str(tmp_path / "warehouse" / "tdw.duckdb")], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "warehouse" / "catalog.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    catalog = Catalog(tmp_path / "warehouse" / "catalog.sqlite")
+    job = wait_for_job(catalog, "p13_seed6", 50)
+    run_tdw("jobs", "cancel", str(job["id"]), "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True)
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 1 and "1 done, 1 failed or cancelled" in out, out + err
+    states = {j["variant"]: (j["state"], j["progress"]) for j in catalog.jobs() if j["kind"] == "train"}
+    assert states["p13_seed6"][0] == "cancelled" and states["p13_seed6"][1] < 4000
+    assert states["p13_seed7"] == ("done", 4000)
+    cancelled = RunDir(tmp_path / "results" / "modular_addition" / "p13_seed6")
+    reached = cancelled.checkpoint_epochs()[-1]
+    assert cancelled.read_metadata()["status"] == "running" and reached < 3999
+
+    again = sweep(tmp_path, *args)
+    assert again.returncode == 0 and "1 done, 0 failed or cancelled, 1 already complete" in again.stdout, again.stderr
+    metadata = cancelled.read_metadata()
+    assert metadata["status"] == "complete" and metadata["resumed_from"] == reached and metadata["trainer"] == "stacked"
+    catalog.dispose()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--seed", "1,x"], "--seed 'x': "),
     (["--train-frac", "0.5,1.5"], "--train-frac 1.5: "),
     (["--executor", "slurm"], "--executor slurm: unknown; use one of local, ray"),
+    (["--stack", "0"], "--stack 0: expected auto or a number of variants >= 1"),
     (["--executor", "ray", "--address", "127.0.0.1:9"], "--address 127.0.0.1:9: cannot reach a Ray cluster there"),
 ])
 def test_bad_sweep_input_is_one_line_before_anything_starts(tmp_path, args, message):

@@ -23,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--executor", default=None, help="local (default) or ray")
     cmd.add_argument("--workers", type=int, default=None, help="parallel jobs (default 1)")
     cmd.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    cmd.add_argument("--device", default=None, help="auto (default: cuda when there is one), cpu or cuda")
+    cmd.add_argument("--stack", default=None,
+                     help="train up to N same-shape variants as one stacked model (one forward for all); "
+                     "auto (default): all of them on a GPU, none on a CPU, where separate workers are as fast")
     cmd.add_argument("--results", default=None, help="results directory (default results)")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse (its catalog.sqlite tracks the jobs)")
     cmd.add_argument("--no-index", action="store_true", help="do not re-index after each job")
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers or settings.get("workers", 1), address=args.address or settings.get("address"),
         analyze=bool(args.analyze if args.analyze is not None else settings.get("analyze", False)),
         index=not args.no_index,
+        device=args.device or settings.get("device", "auto"), stack=args.stack or settings.get("stack", "auto"),
         on_outcome=lambda o: print(f"job {o.job_id} {o.variant}: {o.state} ({o.seconds:.0f} s)", file=sys.stderr, flush=True),
     )
     print(report.summary())

@@ -43,6 +43,11 @@ class Family(Protocol):
     def task_data(self, config: VariantConfig) -> TaskData:
         """Every input the task has, its labels and the split drawn from `config.data_seed`."""
 
+    def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
+                   with_test: bool) -> tuple[Tensor, ...]:
+        """(train loss with grad, train accuracy[, test loss, test accuracy]) as 0-d tensors.
+        A pure tensor function, so the stacked trainer can `torch.func.vmap` it over S runs."""
+
     def losses(self, params: dict[str, Tensor], data: TaskData, with_test: bool) -> LossResult:
         """Train loss (with grad) and metrics through the family's fast forward."""
 

@@ -56,20 +56,27 @@ class ModularAddition:
         n_train = int(config.train_frac * p * p)
         return TaskData(inputs, labels, perm[:n_train], perm[n_train:])
 
+    def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
+                   with_test: bool) -> tuple[Tensor, ...]:
+        grid = equals_residual_grid(params, params["unembed.W_U"].shape[-1])
+        train_logits = readout_logits(params, grid[train_idx])
+        train_labels = labels[train_idx]
+        terms = (cross_entropy_float64(train_logits, train_labels),
+                 (train_logits.argmax(-1) == train_labels).to(torch.float64).mean())
+        if not with_test:
+            return terms
+        test_logits = readout_logits(params, grid.detach()[test_idx]).detach()
+        test_labels = labels[test_idx]
+        return terms + (cross_entropy_float64(test_logits, test_labels),
+                        (test_logits.argmax(-1) == test_labels).to(torch.float64).mean())
+
     def losses(self, params: dict[str, Tensor], data: TaskData, with_test: bool) -> LossResult:
-        grid = equals_residual_grid(params, params["unembed.W_U"].shape[1])
-        train_logits = readout_logits(params, grid[data.train_idx])
-        train_labels = data.labels[data.train_idx]
-        train_loss = cross_entropy_float64(train_logits, train_labels)
-        train_acc = (train_logits.argmax(-1) == train_labels).float().mean().item()
+        with_test = with_test and len(data.test_idx) > 0
+        terms = self.loss_terms(params, data.labels, data.train_idx, data.test_idx, with_test)
         test_loss = test_acc = None
-        if with_test and len(data.test_idx):
-            with torch.no_grad():
-                test_logits = readout_logits(params, grid.detach()[data.test_idx])
-                test_labels = data.labels[data.test_idx]
-                test_loss = cross_entropy_float64(test_logits, test_labels).item()
-                test_acc = (test_logits.argmax(-1) == test_labels).float().mean().item()
-        return LossResult(train_loss, train_acc, test_loss, test_acc)
+        if with_test:
+            test_loss, test_acc = terms[2].item(), terms[3].item()
+        return LossResult(terms[0], terms[1].item(), test_loss, test_acc)
 
     def parameter_group(self, name: str) -> str:
         if name.startswith(("embed.", "pos_embed.")):

@@ -22,6 +22,9 @@ PARAMETERS: dict[str, tuple[str, Any]] = {
 }
 
 
+SWEEP_SETTINGS = ("analyze", "executor", "workers", "address", "device", "stack", "checkpoints", "results")
+
+
 def parse_values(key: str, raw: Any) -> list:
     """'97,101' or [97, 101] or 97 -> parsed values; a bad one names the key and the value."""
     if key not in PARAMETERS:
@@ -47,16 +50,27 @@ def parse_values(key: str, raw: Any) -> list:
     return values
 
 
+# Swept parameters the default variant name leaves out get a suffix, so lr=1e-3,3e-3 gives
+# p113_seed1_lr0.001 and p113_seed1_lr0.003 rather than two runs fighting over one directory.
+NAME_SUFFIX = {"lr": "lr", "weight_decay": "wd", "train_frac": "frac", "d_model": "dm", "d_mlp": "dmlp",
+               "n_heads": "h", "d_head": "dh"}
+
+
 def expand(grid: dict[str, list], checkpoints: str | None = None) -> list[VariantConfig]:
     """Every combination, each validated; duplicates (same variant name) are an error."""
     keys = list(grid)
+    suffixed = [k for k in keys if k in NAME_SUFFIX and len(grid[k]) > 1]
     configs = []
     for combination in itertools.product(*(grid[k] for k in keys)):
         changes = {PARAMETERS[k][0]: v for k, v in zip(keys, combination)}
         epochs = changes.get("num_epochs", VariantConfig.num_epochs)
         if checkpoints:
             changes["checkpoint_epochs"] = tuple(e for e in parse_epoch_spec(checkpoints, "--checkpoints") if e < epochs)
-        configs.append(VariantConfig(**changes))  # validation names the bad option and value
+        config = VariantConfig(**changes)  # validation names the bad option and value
+        if suffixed:
+            values = dict(zip(keys, combination))
+            config = config.replace(name=config.name + "".join(f"_{NAME_SUFFIX[k]}{values[k]:g}" for k in suffixed))
+        configs.append(config)
     names = [c.name for c in configs]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
@@ -65,7 +79,7 @@ def expand(grid: dict[str, list], checkpoints: str | None = None) -> list[Varian
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """[grid] holds parameter lists; [sweep] may set analyze, executor, workers, checkpoints, results."""
+    """[grid] holds parameter lists; [sweep] may set any of SWEEP_SETTINGS."""
     path = Path(path)
     try:
         document = tomllib.loads(path.read_text())
@@ -75,6 +89,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise TdwError(f"{path}: {error}") from None
     if "grid" not in document:
         raise TdwError(f"{path}: needs a [grid] table, e.g. p = [97, 113] and seed = [1, 2]")
+    unknown = sorted(set(document.get("sweep", {})) - set(SWEEP_SETTINGS))
+    if unknown:
+        raise TdwError(f"{path}: [sweep] {unknown[0]!r} is not a setting; use {', '.join(SWEEP_SETTINGS)}")
     return document
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Callable
 
 from tdw.config import VariantConfig
+from tdw.errors import TdwError
 from tdw.jobs.executors import get_executor
 from tdw.jobs.worker import Heartbeat, JobOutcome
 from tdw.run_dir import RunDir
+from tdw.training.device import resolve_device
+from tdw.training.stacked import stack_key
 from tdw.training.trainer import prepare_run
 from tdw.warehouse.catalog import Catalog
 
@@ -40,27 +43,64 @@ def is_complete(run: RunDir, analyze: bool) -> bool:
     return not analyze or (run.artifacts_dir.exists() and any(run.artifacts_dir.iterdir()))
 
 
+def parse_stack(raw: str | int) -> int | str:
+    """`--stack auto|N`: how many same-shape variants one worker trains as one stacked model."""
+    if raw == "auto":
+        return raw
+    try:
+        size = int(raw)
+    except (TypeError, ValueError):
+        raise TdwError(f"--stack {raw}: expected auto or a number of variants >= 1") from None
+    if size < 1:
+        raise TdwError(f"--stack {raw}: expected auto or a number of variants >= 1")
+    return size
+
+
+def stack_tasks(configs: list[VariantConfig], stack: int | str, device: str) -> list[list[VariantConfig]]:
+    """Group same-shape variants into stacks. `auto` stacks every same-shape variant on a GPU,
+    where one run leaves the device idle, and none on a CPU, where separate workers are as fast
+    (benchmarks/sweep_throughput.py measures both)."""
+    size = (len(configs) if device == "cuda" else 1) if stack == "auto" else int(stack)
+    groups: dict[tuple, list[VariantConfig]] = {}
+    for config in configs:
+        groups.setdefault(stack_key(config), []).append(config)
+    tasks = []
+    for group in groups.values():
+        chunks = -(-len(group) // size)
+        tasks += [group[i::chunks] for i in range(chunks)]
+    return tasks
+
+
 def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path, executor: str = "local",
               workers: int = 1, address: str | None = None, analyze: bool = False, index: bool = True,
-              on_outcome: Callable[[JobOutcome], None] | None = None) -> SweepReport:
+              on_outcome: Callable[[JobOutcome], None] | None = None, device: str = "auto",
+              stack: int | str = "auto") -> SweepReport:
     results, db = Path(results), Path(db)
     for config in configs:
         prepare_run(config, results, force=False)  # a clash with an existing run is one line, before anything runs
+    device = resolve_device(device).type
+    stack = parse_stack(stack)
     runner = get_executor(executor, workers, address)
     catalog = Catalog(db.with_name("catalog.sqlite"))
     try:
         todo = [c for c in configs if not is_complete(RunDir.for_config(results, c), analyze)]
         sweep_id = catalog.create_job("sweep", {"variants": [c.name for c in configs], "executor": executor,
-                                                "workers": workers, "analyze": analyze}, total=len(todo))
+                                                "workers": workers, "analyze": analyze, "device": device,
+                                                "stack": stack}, total=len(todo))
         report = SweepReport(sweep_id, skipped=[c.name for c in configs if c not in todo])
-        jobs = []
-        for config in todo:
-            params = {"config": config.to_dict(), "results": str(results.resolve()), "analyze": analyze}
-            job_id = catalog.create_job("train", params, variant=config.name, total=config.num_epochs, sweep_id=sweep_id)
-            jobs.append((job_id, "train", params))
+        tasks = []
+        for stacked in stack_tasks(todo, stack, device):
+            task = []
+            for config in stacked:
+                params = {"config": config.to_dict(), "results": str(results.resolve()), "analyze": analyze,
+                          "device": device, "stacked_with": len(stacked)}
+                job_id = catalog.create_job("train", params, variant=config.name, total=config.num_epochs,
+                                            sweep_id=sweep_id)
+                task.append((job_id, "train", params))
+            tasks.append(task)
         catalog.update_job(sweep_id, state="running")
         with Heartbeat(catalog, sweep_id) as beat:  # the sweep beats too, so only a dead one goes stale
-            for outcome in runner.run(jobs, str(catalog.path.resolve())):
+            for outcome in runner.run(tasks, str(catalog.path.resolve())):
                 report.outcomes.append(outcome)
                 beat.progress = len(report.outcomes)
                 if index and outcome.state == "done":
@@ -70,7 +110,7 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
                 if on_outcome:
                     on_outcome(outcome)
             beat.flush()
-        if index and not jobs and not db.exists():
+        if index and not tasks and not db.exists():
             from tdw.warehouse.indexer import build_index
 
             build_index(results, db)
@@ -85,7 +125,6 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
 def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] | None = None,
                      epochs: list[int] | None = None) -> JobOutcome:
     """Analyze one run as a catalog job in this process, then re-index its results folder."""
-    from tdw.errors import TdwError
     from tdw.jobs.worker import run_job
     from tdw.warehouse.indexer import build_index
 

@@ -59,15 +59,41 @@ class Heartbeat:
             self.cancelled.set()
 
 
-def run_job(job_id: int, kind: str, params: dict, catalog_path: str) -> JobOutcome:
+Job = tuple[int, str, dict]  # (catalog id, kind, parameters)
+
+
+def run_task(task: list[Job], catalog_path: str) -> list[JobOutcome]:
+    """What an executor runs: one job, or several train jobs of one shape trained as one stack."""
+    if len(task) == 1:
+        return [run_job(*task[0], catalog_path)]
+    return run_stacked_train_jobs(task, catalog_path)
+
+
+def job_variant(params: dict) -> str:
+    return params.get("config", {}).get("name") or params.get("variant", "")
+
+
+def mark_running(catalog: Catalog, job_id: int) -> None:
+    catalog.update_job(job_id, state="running", host=platform.node(), pid=os.getpid(),
+                       started_at=datetime.now(timezone.utc), error=None)
+
+
+def failure_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+
+
+def set_worker_threads() -> None:
     import torch
 
     torch.set_num_threads(int(os.environ.get("TDW_WORKER_THREADS", "1")))
+
+
+def run_job(job_id: int, kind: str, params: dict, catalog_path: str) -> JobOutcome:
+    set_worker_threads()
     catalog = Catalog(catalog_path)
     started = time.perf_counter()
-    variant = params.get("config", {}).get("name") or params.get("variant", "")
-    catalog.update_job(job_id, state="running", host=platform.node(), pid=os.getpid(),
-                       started_at=datetime.now(timezone.utc), error=None)
+    variant = job_variant(params)
+    mark_running(catalog, job_id)
     try:
         with Heartbeat(catalog, job_id) as heartbeat:
             if kind == "train":
@@ -81,10 +107,74 @@ def run_job(job_id: int, kind: str, params: dict, catalog_path: str) -> JobOutco
     except JobCancelled:
         state, error = "cancelled", "cancelled by the user; re-submit to resume from the last checkpoint"
     except Exception as exc:  # a failed job is reported, never raised into the sweep
-        state, error = "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        state, error = "failed", failure_text(exc)
     catalog.update_job(job_id, state=state, error=error, finished_at=datetime.now(timezone.utc))
     catalog.dispose()
     return JobOutcome(job_id, variant, state, error, time.perf_counter() - started)
+
+
+def report_epoch(heartbeat: Heartbeat, epoch: int, row: dict) -> None:
+    heartbeat.progress = epoch + 1
+    if epoch % 10 == 0:
+        heartbeat.metrics = {"epoch": epoch, "train_loss": row["train_loss"], "test_loss": row["test_loss"],
+                             "test_accuracy": row["test_accuracy"]}
+
+
+def run_stacked_train_jobs(task: list[Job], catalog_path: str) -> list[JobOutcome]:
+    """Train the task's variants as one stack; each job keeps its own progress, cancel and
+    outcome. A cancelled member leaves the stack and the others go on; an error fails them all."""
+    from tdw.analysis import AnalysisPipeline
+    from tdw.config import VariantConfig
+    from tdw.training.stacked import train_stacked
+
+    set_worker_threads()
+    catalog = Catalog(catalog_path)
+    started = time.perf_counter()
+    configs = [VariantConfig.from_dict(params["config"]) for _, _, params in task]
+    for job_id, _, _ in task:
+        mark_running(catalog, job_id)
+    heartbeats = [Heartbeat(catalog, job_id) for job_id, _, _ in task]
+    states: list[tuple[str, str | None]] = []
+    cancel_note = "cancelled by the user; re-submit to resume from the last checkpoint"
+
+    def member_cancelled(i: int) -> bool:
+        """Asked once per member after each batch of epochs; a yes takes it out of the stack now."""
+        if not heartbeats[i].cancelled.is_set():
+            return False
+        heartbeats[i].__exit__(None, None, None)
+        catalog.update_job(task[i][0], state="cancelled", error=cancel_note, finished_at=datetime.now(timezone.utc))
+        return True
+
+    try:
+        for beat in heartbeats:
+            beat.__enter__()
+        runs = train_stacked(configs, task[0][2]["results"], device=task[0][2].get("device", "cpu"), progress=False,
+                             on_progress=lambda i, epoch, row: report_epoch(heartbeats[i], epoch, row),
+                             cancelled=member_cancelled)
+        for (job_id, _, params), run, config, beat in zip(task, runs, configs, heartbeats):
+            if run.read_metadata().get("status") != "complete":
+                states.append(("cancelled", cancel_note))
+                continue
+            beat.progress = config.num_epochs
+            try:
+                if params.get("analyze"):
+                    AnalysisPipeline(run.path).run(progress=False)
+                states.append(("done", None))
+            except Exception as exc:  # one member's analysis failing fails only that job
+                states.append(("failed", failure_text(exc)))
+    except Exception as exc:
+        states = [("failed", failure_text(exc))] * len(task)
+    finally:
+        for beat in heartbeats:
+            beat.__exit__(None, None, None)
+            beat.flush()
+    elapsed = time.perf_counter() - started
+    outcomes = []
+    for (job_id, _, params), (state, error) in zip(task, states):
+        catalog.update_job(job_id, state=state, error=error, finished_at=datetime.now(timezone.utc))
+        outcomes.append(JobOutcome(job_id, job_variant(params), state, error, elapsed))
+    catalog.dispose()
+    return outcomes
 
 
 def train_job(params: dict, heartbeat: Heartbeat) -> None:
@@ -95,10 +185,7 @@ def train_job(params: dict, heartbeat: Heartbeat) -> None:
     config = VariantConfig.from_dict(params["config"])
 
     def on_progress(epoch: int, row: dict) -> None:
-        heartbeat.progress = epoch + 1
-        if epoch % 10 == 0:
-            heartbeat.metrics = {"epoch": epoch, "train_loss": row["train_loss"], "test_loss": row["test_loss"],
-                                 "test_accuracy": row["test_accuracy"]}
+        report_epoch(heartbeat, epoch, row)
         if heartbeat.cancelled.is_set():
             raise JobCancelled()
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from tdw.errors import TdwError
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
-from tdw.training.trainer import TrainingSession, loss_rows
+from tdw.training.trainer import TrainingSession, loss_rows, trained_stacked
 
 
 def densify(run_path: str | Path, epochs: list[int], device: str = "auto", progress: bool = True) -> list[int]:
@@ -46,7 +46,12 @@ def densify(run_path: str | Path, epochs: list[int], device: str = "auto", progr
         start = existing[bisect_right(existing, epoch) - 1]
         groups.setdefault(start, []).append(epoch)
 
-    session = TrainingSession(run, config, resolve_device(device))
+    if trained_stacked(run):
+        from tdw.training.stacked import StackedSession
+
+        session = StackedSession([run], [config], resolve_device(device))
+    else:
+        session = TrainingSession(run, config, resolve_device(device))
     total = sum(max(group) - start for start, group in groups.items())
     bar = tqdm(total=total, desc=f"densify {run.variant}", unit="ep", disable=not progress, dynamic_ncols=True)
     records: list = []

@@ -13,6 +13,7 @@ import os
 import platform
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -143,6 +144,68 @@ def prepare_run(config: VariantConfig, results: str | Path, force: bool) -> tupl
     return run, (done[-1] if done else None)
 
 
+@dataclass
+class OpenedRun:
+    """A run made ready to train: its config (with densify's additions), the epoch it resumes
+    from (None: from the initialization) and the losses of the epochs before that."""
+
+    run: RunDir
+    config: VariantConfig
+    resume_epoch: int | None
+    kept_losses: pl.DataFrame
+    metadata: dict
+
+
+def open_run(config: VariantConfig, results: str | Path, force: bool, device: torch.device,
+             progress: bool, **metadata_fields) -> OpenedRun | None:
+    """Validate, (re)create and mark the run as running; None when it is already complete."""
+    run, resume_epoch = prepare_run(config, results, force)
+    if run.exists() and not force:
+        config = run.read_config()  # keeps checkpoints added by densify
+        if run.read_metadata().get("status") == "complete":
+            if progress:
+                print(f"{run.path}: already complete ({config.num_epochs} epochs); nothing to do")
+            return None
+    if force and run.path.exists():
+        import shutil
+
+        shutil.rmtree(run.path)
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_config(config)
+    kept = pl.DataFrame(schema=LOSS_SCHEMA)
+    if resume_epoch is not None:
+        kept = run.read_losses().filter(pl.col("epoch") < resume_epoch)
+    metadata = run.update_metadata(
+        status="running",
+        variant=config.name,
+        family=config.family,
+        started_at=run.read_metadata().get("started_at", now()),
+        resumed_from=resume_epoch,
+        device=str(device),
+        torch_threads=torch.get_num_threads(),
+        host=platform.node(),
+        pid=os.getpid(),
+        versions=environment_versions(),
+        **metadata_fields,
+    )
+    return OpenedRun(run, config, resume_epoch, kept, metadata)
+
+
+def finish_run(opened: OpenedRun, records: list, elapsed: float) -> None:
+    opened.run.write_losses(pl.concat([opened.kept_losses, loss_rows(opened.config.name, records)]))
+    opened.run.update_metadata(
+        status="complete",
+        finished_at=now(),
+        train_seconds=round(opened.metadata.get("train_seconds", 0) + elapsed, 3),
+        seconds_per_epoch=round(elapsed / max(len(records), 1), 6),
+    )
+
+
+def trained_stacked(run: RunDir) -> bool:
+    """Runs trained by the stacked trainer resume and replay with it, so they stay bit-exact."""
+    return run.exists() and run.read_metadata().get("trainer") == "stacked"
+
+
 def train(
     config: VariantConfig,
     results: str | Path = "results",
@@ -154,39 +217,20 @@ def train(
     """Train `config` into `results/<family>/<variant>/`, resuming an interrupted run.
     `on_progress(epoch, losses)` is called every epoch; an exception from it stops training at
     once, leaving the run resumable from its last checkpoint (how jobs are cancelled)."""
-    run, resume_epoch = prepare_run(config, results, force)
-    if run.exists() and not force:
-        config = run.read_config()  # keeps checkpoints added by densify
-        if run.read_metadata().get("status") == "complete":
-            if progress:
-                print(f"{run.path}: already complete ({config.num_epochs} epochs); nothing to do")
-            return run
+    if not force and trained_stacked(RunDir.for_config(results, config)):
+        from tdw.training.stacked import train_stacked
+
+        callback = None if on_progress is None else (lambda _member, epoch, row: on_progress(epoch, row))
+        return train_stacked([config], results, device, progress=progress, on_progress=callback)[0]
     torch_device = resolve_device(device)
-    if force and run.path.exists():
-        import shutil
-
-        shutil.rmtree(run.path)
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_config(config)
-
+    opened = open_run(config, results, force, torch_device, progress, trainer="single")
+    if opened is None:
+        return RunDir.for_config(results, config)
+    run, config = opened.run, opened.config
     session = TrainingSession(run, config, torch_device)
-    kept = pl.DataFrame(schema=LOSS_SCHEMA)
-    if resume_epoch is not None:
-        session.restore(resume_epoch)
-        kept = run.read_losses().filter(pl.col("epoch") < resume_epoch)
+    if opened.resume_epoch is not None:
+        session.restore(opened.resume_epoch)
     started = time.time()
-    metadata = run.update_metadata(
-        status="running",
-        variant=config.name,
-        family=config.family,
-        started_at=run.read_metadata().get("started_at", now()),
-        resumed_from=resume_epoch,
-        device=str(torch_device),
-        torch_threads=torch.get_num_threads(),
-        host=platform.node(),
-        pid=os.getpid(),
-        versions=environment_versions(),
-    )
 
     records: list = []
     checkpoint_epochs = sorted(config.checkpoint_epochs)
@@ -204,30 +248,25 @@ def train(
         if on_progress is not None:
             on_progress(epoch, row)
         if epoch % 50 == 0 or is_checkpoint:
-            bar.set_postfix(
-                train=f"{row['train_loss']:.2e}",
-                test="-" if row["test_loss"] is None else f"{row['test_loss']:.2e}",
-                test_acc="-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.3f}",
-                refresh=False,
-            )
+            bar.set_postfix(**loss_postfix(row), refresh=False)
 
     def before_checkpoint(epoch: int) -> None:
         # Losses of every epoch before a checkpoint are on disk before the checkpoint exists,
         # so resuming from any checkpoint (which keeps rows < its epoch) loses no row.
         if records:
-            run.write_losses(pl.concat([kept, loss_rows(config.name, records)]))
+            run.write_losses(pl.concat([opened.kept_losses, loss_rows(config.name, records)]))
 
     session.run_to(
         config.final_epoch, checkpoint_epochs, on_epoch=on_epoch, record=records, before_checkpoint=before_checkpoint
     )
     bar.close()
-    run.write_losses(pl.concat([kept, loss_rows(config.name, records)]))
-    elapsed = time.time() - started
-    epochs_run = len(records)
-    run.update_metadata(
-        status="complete",
-        finished_at=now(),
-        train_seconds=round(metadata.get("train_seconds", 0) + elapsed, 3),
-        seconds_per_epoch=round(elapsed / max(epochs_run, 1), 6),
-    )
+    finish_run(opened, records, time.time() - started)
     return run
+
+
+def loss_postfix(row: dict) -> dict[str, str]:
+    return {
+        "train": f"{row['train_loss']:.2e}",
+        "test": "-" if row["test_loss"] is None else f"{row['test_loss']:.2e}",
+        "test_acc": "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.3f}",
+    }

@@ -8,13 +8,14 @@ import importlib
 from typing import Iterator, Protocol
 
 from tdw.errors import TdwError
-from tdw.jobs.worker import JobOutcome
+from tdw.jobs.worker import Job, JobOutcome
 
 EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
-    def run(self, jobs: list[tuple[int, str, dict]], catalog_path: str) -> Iterator[JobOutcome]: ...
+    def run(self, tasks: list[list[Job]], catalog_path: str) -> Iterator[JobOutcome]:
+        """Run each task (one job, or train jobs to stack) on one worker; yield outcomes as they finish."""
 
     def close(self) -> None: ...
 

@@ -6,21 +6,22 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterator
 
-from tdw.jobs.worker import JobOutcome, run_job
+from tdw.jobs.worker import Job, JobOutcome, run_task
 
 
 class LocalExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
-    def run(self, jobs: list[tuple[int, str, dict]], catalog_path: str) -> Iterator[JobOutcome]:
+    def run(self, tasks: list[list[Job]], catalog_path: str) -> Iterator[JobOutcome]:
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_job, job_id, kind, params, catalog_path): job_id for job_id, kind, params in jobs}
+            futures = {pool.submit(run_task, task, catalog_path): task for task in tasks}
             for future in as_completed(futures):
                 try:
-                    yield future.result()
+                    yield from future.result()
                 except Exception as error:  # the worker process itself died
-                    yield JobOutcome(futures[future], "", "failed", f"worker died: {error}")
+                    for job_id, _, _ in futures[future]:
+                        yield JobOutcome(job_id, "", "failed", f"worker died: {error}")
 
     def close(self) -> None:
         pass

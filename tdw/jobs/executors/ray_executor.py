@@ -6,25 +6,27 @@ from __future__ import annotations
 from typing import Iterator
 
 from tdw.errors import TdwError
-from tdw.jobs.worker import JobOutcome, run_job
+from tdw.jobs.worker import Job, JobOutcome, run_task
 
 
 class RayExecutor:
     def __init__(self, ray, started_here: bool) -> None:
         self.ray = ray
         self.started_here = started_here
-        self.remote_job = ray.remote(num_cpus=1, max_retries=0)(run_job)
+        self.remote_task = ray.remote(num_cpus=1, max_retries=0)(run_task)
 
-    def run(self, jobs: list[tuple[int, str, dict]], catalog_path: str) -> Iterator[JobOutcome]:
-        pending = {self.remote_job.remote(job_id, kind, params, catalog_path): job_id for job_id, kind, params in jobs}
+    def run(self, tasks: list[list[Job]], catalog_path: str) -> Iterator[JobOutcome]:
+        pending = {self.remote_task.options(num_gpus=1 if task[0][2].get("device") == "cuda" else 0)
+                   .remote(task, catalog_path): task for task in tasks}
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
-                job_id = pending.pop(ref)
+                task = pending.pop(ref)
                 try:
-                    yield self.ray.get(ref)
+                    yield from self.ray.get(ref)
                 except Exception as error:  # the task's worker died
-                    yield JobOutcome(job_id, "", "failed", f"ray task failed: {str(error).splitlines()[0]}")
+                    for job_id, _, _ in task:
+                        yield JobOutcome(job_id, "", "failed", f"ray task failed: {str(error).splitlines()[0]}")
 
     def close(self) -> None:
         if self.started_here:

@@ -1,0 +1,294 @@
+"""Several runs of one shape trained as one model: weights stacked on a leading axis, one
+forward and one backward for all of them (the family's loss `torch.func.vmap`-ed over the
+stack), and AdamW applied to the stacks with each run's own lr, weight decay, betas and schedule.
+
+Why: a p=113 step is a few dozen small kernels, so on a GPU one run leaves the device mostly
+idle and S stacked runs cost little more than one. On a CPU the arithmetic dominates and
+separate worker processes do as well (benchmarks/sweep_throughput.py has the figures).
+
+Each member keeps its own run directory in the ordinary format (safetensors weights and
+optimizer state, losses, metadata), so analysis, the warehouse and `tdw train` see plain runs.
+Members may differ in seed, data seed, lr, weight decay, betas and schedule; everything that
+sets a tensor's shape or the epoch loop must match (`stack_key`). A member's row of every
+stacked matmul is computed exactly as in a stack of one, so resuming or densifying a member on
+its own (a stack of one) reproduces its weights bit for bit on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterable
+
+import polars as pl
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from tdw.config import VariantConfig
+from tdw.errors import TdwError
+from tdw.families import get_family
+from tdw.run_dir import RunDir
+from tdw.training.device import resolve_device
+from tdw.training.optimizer import trainable_parameters
+from tdw.training.trainer import OpenedRun, finish_run, loss_postfix, loss_rows, open_run
+
+# What may differ between members of one stack; everything else must be equal.
+PER_MEMBER_FIELDS = frozenset({"seed", "data_seed", "lr", "weight_decay", "betas", "lr_schedule", "name",
+                               "checkpoint_epochs"})
+ADAM_EPS = 1e-8  # torch.optim.AdamW's default, which the single-run trainer uses
+
+
+def stack_key(config: VariantConfig) -> tuple:
+    """Configs with equal keys can be trained as one stack."""
+    return tuple(sorted((k, repr(v)) for k, v in config.to_dict().items() if k not in PER_MEMBER_FIELDS))
+
+
+def member_column(values: list[float], device: torch.device) -> Tensor:
+    return torch.tensor(values, dtype=torch.float64, device=device)
+
+
+class StackedSession:
+    """S runs' weights, AdamW state and data splits, all at one epoch."""
+
+    def __init__(self, runs: list[RunDir], configs: list[VariantConfig], device: torch.device) -> None:
+        keys = {stack_key(c) for c in configs}
+        if len(keys) != 1:
+            raise TdwError("stacked training: the runs differ in shape or schedule length; train them separately")
+        self.runs, self.configs, self.device = list(runs), list(configs), device
+        self.family = get_family(configs[0].family)
+        models = [self.family.build_model(c) for c in configs]
+        trainable = trainable_parameters(models[0], configs[0])
+        states = [m.state_dict() for m in models]
+        self.params = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
+        self.trainable = [name for name in self.params if name in trainable]
+        for name in self.trainable:
+            self.params[name].requires_grad_(True)
+        self.exp_avg = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
+        self.exp_avg_sq = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
+        self.step = 0
+        data = [self.family.task_data(c) for c in configs]
+        if any(not torch.equal(d.labels, data[0].labels) for d in data):
+            raise TdwError("stacked training: the runs' labels differ")
+        self.labels = data[0].labels.to(device)
+        self.train_idx = torch.stack([d.train_idx for d in data]).to(device)
+        self.test_idx = torch.stack([d.test_idx for d in data]).to(device)
+        self.weight_decay = member_column([c.weight_decay for c in configs], device)
+        self.beta1 = member_column([c.betas[0] for c in configs], device)
+        self.beta2 = member_column([c.betas[1] for c in configs], device)
+        self.checkpoints = [set(c.checkpoint_epochs) for c in configs]
+        # [epoch, member] learning rates, on the device up front: no host-to-device copy per step
+        self.lr_table = torch.tensor(
+            [[c.lr * c.lr_schedule.factor(e, c.num_epochs) for c in configs] for e in range(configs[0].num_epochs)],
+            dtype=torch.float64, device=device)
+        self.epoch = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.runs)
+
+    def restore(self, epoch: int) -> None:
+        """Every member from its checkpoint at `epoch` (epoch 0 without one: the initialization)."""
+        for i, run in enumerate(self.runs):
+            if epoch == 0 and not run.checkpoint_path(0).exists():
+                continue
+            weights = run.load_weights(epoch, self.device)
+            state = run.load_optimizer(epoch, self.device)
+            if state is None:
+                raise TdwError(f"{run.path}: checkpoint {epoch} has no optimizer state; cannot continue from it")
+            with torch.no_grad():
+                for name, value in weights.items():
+                    self.params[name][i].copy_(value)
+                for name in self.trainable:
+                    if f"{name}.exp_avg" in state:
+                        self.exp_avg[name][i].copy_(state[f"{name}.exp_avg"])
+                        self.exp_avg_sq[name][i].copy_(state[f"{name}.exp_avg_sq"])
+        self.step = epoch  # one AdamW step per epoch, from the initialization
+        self.epoch = epoch
+
+    def save(self, i: int) -> None:
+        weights = {name: value[i].detach() for name, value in self.params.items()}
+        state: dict[str, Tensor] = {}
+        if self.step > 0:  # torch's AdamW has no state before its first step; keep the same files
+            for name in self.trainable:
+                state[f"{name}.step"] = torch.tensor(float(self.step))
+                state[f"{name}.exp_avg"] = self.exp_avg[name][i]
+                state[f"{name}.exp_avg_sq"] = self.exp_avg_sq[name][i]
+        self.runs[i].save_checkpoint(self.epoch, weights, state)
+
+    def keep(self, members: list[int]) -> None:
+        """Drop every member not listed (a cancelled job); the rest train on unchanged."""
+        index = torch.tensor(members, dtype=torch.long, device=self.device)
+        for table in (self.params, self.exp_avg, self.exp_avg_sq):
+            for name in table:
+                table[name] = table[name].detach().index_select(0, index).requires_grad_(
+                    table is self.params and name in self.trainable)
+        self.train_idx, self.test_idx = self.train_idx[index], self.test_idx[index]
+        self.weight_decay, self.beta1, self.beta2 = (t[index] for t in (self.weight_decay, self.beta1, self.beta2))
+        self.lr_table = self.lr_table[:, index]
+        self.runs = [self.runs[i] for i in members]
+        self.configs = [self.configs[i] for i in members]
+        self.checkpoints = [self.checkpoints[i] for i in members]
+
+    def evaluate_and_step(self, with_test: bool, take_step: bool) -> Tensor:
+        """[member, 4] float64 (train loss, train acc, test loss, test acc; NaN when not
+        evaluated) of the current weights; then one AdamW step (epoch -> epoch + 1) if asked."""
+        loss = partial(self.family.loss_terms, with_test=with_test)
+        terms = torch.func.vmap(loss, in_dims=(0, None, 0, 0))(self.params, self.labels, self.train_idx,
+                                                               self.test_idx)
+        if take_step:
+            terms[0].sum().backward()  # members share no weight: each gets its own loss's gradient
+            self.adamw_step(self.lr_table[self.epoch])
+            self.epoch += 1
+        metrics = [t.detach() for t in terms]
+        if not with_test:
+            metrics += [torch.full_like(metrics[0], math.nan)] * 2
+        return torch.stack(metrics, dim=1)
+
+    def run_to(self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None,
+               before_checkpoint=None) -> None:
+        """TrainingSession.run_to for a stack of one: how densify and a lone resume replay a
+        stacked run with the arithmetic that wrote it."""
+        if self.size != 1:
+            raise ValueError("run_to replays a stack of one; train_stacked drives larger stacks")
+        checkpoint_set, config = set(checkpoints), self.configs[0]
+        while self.epoch <= stop_epoch:
+            epoch = self.epoch
+            is_checkpoint = epoch in checkpoint_set
+            if is_checkpoint and not self.runs[0].checkpoint_path(epoch).exists():
+                if before_checkpoint is not None:
+                    before_checkpoint(epoch)
+                self.save(0)
+            with_test = is_checkpoint or epoch % config.eval_every == 0 or epoch == config.final_epoch
+            row = metrics_row(self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)[0].tolist())
+            if record is not None:
+                record.append((epoch, row))
+            if on_epoch is not None:
+                on_epoch(epoch, row, is_checkpoint)
+            if epoch == stop_epoch:
+                break
+
+    @torch.no_grad()
+    def adamw_step(self, lr: Tensor) -> None:
+        """torch.optim.AdamW's update (decoupled weight decay, bias-corrected moments), with a
+        column of hyper-parameters per member broadcast over each stacked weight."""
+        self.step += 1
+        bias_correction1 = 1 - self.beta1**self.step
+        bias_correction2_sqrt = (1 - self.beta2**self.step).sqrt()
+        for name in self.trainable:
+            param, grad = self.params[name], self.params[name].grad
+            shape = (-1,) + (1,) * (param.dim() - 1)
+            column = lambda t: t.to(param.dtype).view(shape)  # noqa: E731
+            self.exp_avg[name].lerp_(grad, column(1 - self.beta1))
+            self.exp_avg_sq[name].mul_(column(self.beta2)).addcmul_(grad, grad * column(1 - self.beta2))
+            param.mul_(column(1 - lr * self.weight_decay))
+            denom = (self.exp_avg_sq[name].sqrt() / column(bias_correction2_sqrt)).add_(ADAM_EPS)
+            param.addcdiv_(self.exp_avg[name] * column(-lr / bias_correction1), denom)
+            param.grad = None
+
+
+def metrics_row(values: list[float]) -> dict[str, float | None]:
+    train_loss, train_accuracy, test_loss, test_accuracy = values
+    return {"train_loss": train_loss, "train_accuracy": train_accuracy,
+            "test_loss": None if math.isnan(test_loss) else test_loss,
+            "test_accuracy": None if math.isnan(test_accuracy) else test_accuracy}
+
+
+MemberCallback = Callable[[int, int, dict], None]
+
+
+def train_stacked(
+    configs: list[VariantConfig],
+    results: str | Path = "results",
+    device: str = "auto",
+    progress: bool = True,
+    on_progress: MemberCallback | None = None,
+    cancelled: Callable[[int], bool] | None = None,
+    flush_every: int | None = None,
+) -> list[RunDir]:
+    """Train `configs` as one stack, each into its own run directory, resuming interrupted runs.
+
+    `on_progress(member, epoch, losses)` reports each member's epochs; on a GPU they arrive in
+    batches of `flush_every` epochs (default 50), since reading a loss waits for the device.
+    `cancelled(member)`, asked after each batch, drops that member; its run stays resumable
+    from its last checkpoint. Complete runs are skipped; returns every member's run."""
+    torch_device = resolve_device(device)
+    all_runs = [RunDir.for_config(results, c) for c in configs]
+    opened: list[OpenedRun] = []
+    position: dict[int, int] = {}  # id(member) -> its index in `configs`, for the callbacks
+    for index, config in enumerate(configs):
+        member = open_run(config, results, False, torch_device, progress, trainer="stacked")
+        if member is not None:
+            position[id(member)] = index
+            opened.append(member)
+    if not opened:
+        return all_runs
+    for member in opened:
+        member.run.update_metadata(stack_size=len(opened), stacked_with=[m.config.name for m in opened])
+    session = StackedSession([m.run for m in opened], [m.config for m in opened], torch_device)
+    start = min((m.resume_epoch or 0) for m in opened)
+    session.restore(start)
+    for member in opened:  # a member that was ahead re-trains from `start`; keep only its earlier rows
+        member.kept_losses = member.run.read_losses().filter(pl.col("epoch") < start) if start else member.kept_losses.clear()
+    flush_every = flush_every or (1 if torch_device.type == "cpu" else 50)
+    records: dict[int, list] = {id(m): [] for m in opened}
+    active = list(opened)
+    final_epoch = opened[0].config.final_epoch
+    eval_every = opened[0].config.eval_every
+    bar = tqdm(total=final_epoch + 1, initial=start, desc=f"stack of {len(opened)}", unit="ep",
+               disable=not progress, dynamic_ncols=True)
+    pending: list[tuple[int, Tensor]] = []
+    started = time.time()
+
+    def flush() -> None:
+        if not pending:
+            return
+        values = torch.stack([m for _, m in pending]).cpu().tolist()
+        for (epoch, _), rows in zip(pending, values):
+            for i, values in enumerate(rows):
+                row = metrics_row(values)
+                records[id(active[i])].append((epoch, row))
+                if on_progress is not None:
+                    on_progress(position[id(active[i])], epoch, row)
+            bar.update(1)
+            if epoch % 50 == 0:
+                bar.set_postfix(**loss_postfix(records[id(active[0])][-1][1]), refresh=False)
+        pending.clear()
+        if cancelled is not None:
+            stay = [i for i, m in enumerate(active) if not cancelled(position[id(m)])]
+            if len(stay) < len(active):
+                session.keep(stay)
+                active[:] = [active[i] for i in stay]
+
+    def write_losses(member: OpenedRun) -> None:
+        member.run.write_losses(pl.concat([member.kept_losses, loss_rows(member.config.name, records[id(member)])]))
+
+    while active and session.epoch <= final_epoch:
+        epoch = session.epoch
+        saving = [i for i, m in enumerate(active) if epoch in session.checkpoints[i]
+                  and not m.run.checkpoint_path(epoch).exists()]
+        if saving:
+            flush()  # may drop members: recompute who saves
+            saving = [i for i, m in enumerate(active) if epoch in session.checkpoints[i]
+                      and not m.run.checkpoint_path(epoch).exists()]
+            for i in saving:  # losses before a checkpoint are on disk before the checkpoint exists
+                if records[id(active[i])]:
+                    write_losses(active[i])
+                session.save(i)
+        if not active:
+            break
+        with_test = (epoch % eval_every == 0 or epoch == final_epoch
+                     or any(epoch in checkpoints for checkpoints in session.checkpoints))
+        pending.append((epoch, session.evaluate_and_step(with_test, take_step=epoch < final_epoch)))
+        if len(pending) >= flush_every or epoch == final_epoch:
+            flush()
+        if epoch == final_epoch:
+            break
+    flush()
+    bar.close()
+    elapsed = time.time() - started
+    for member in active:
+        finish_run(member, records[id(member)], elapsed)
+    return all_runs
