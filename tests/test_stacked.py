@@ -5,6 +5,7 @@ a stack whose members were interrupted at different epochs resumes to the uninte
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tdw.run_dir import RunDir
@@ -70,7 +71,9 @@ def test_a_member_replayed_alone_equals_its_stacked_checkpoints(tmp_path):
         assert_same_weights(runs[1], stacked[1], epoch, exact=True)
 
 
-def test_members_interrupted_at_different_epochs_resume_to_the_uninterrupted_stack(tmp_path):
+@pytest.mark.parametrize("fixed_rows", [False, True])
+def test_members_interrupted_at_different_epochs_resume_to_the_uninterrupted_stack(tmp_path, fixed_rows):
+    """fixed_rows (a GPU's default) pads resumed stacks with ghost rows to their trained size."""
     configs = members()[:2]
     reference = train_stacked(configs, tmp_path / "reference", device="cpu", progress=False)
     results = tmp_path / "interrupted"
@@ -78,15 +81,16 @@ def test_members_interrupted_at_different_epochs_resume_to_the_uninterrupted_sta
     # as if the process died while members wrote their checkpoints one after another.
     for config, stop in ((configs[0], 50), (configs[1], 90)):
         seen: list[int] = []
-        train_stacked([config], results, device="cpu", progress=False,
+        train_stacked([config], results, device="cpu", progress=False, fixed_rows=fixed_rows,
                       on_progress=lambda _i, epoch, _row: seen.append(epoch),
                       cancelled=lambda _i: bool(seen) and seen[-1] >= stop)
     first, second = (RunDir.for_config(results, c) for c in configs)
     assert first.checkpoint_epochs()[-1] == 40 and second.checkpoint_epochs()[-1] == 80
     assert first.read_metadata()["status"] == second.read_metadata()["status"] == "running"
 
-    resumed = train_stacked(configs, results, device="cpu", progress=False)
+    resumed = train_stacked(configs, results, device="cpu", progress=False, fixed_rows=fixed_rows)
     for run, original in zip(resumed, reference):
+        assert run.read_metadata()["stack_size"] == 2
         assert run.read_metadata()["status"] == "complete" and run.read_metadata()["resumed_from"] in (40, 80)
         assert run.checkpoint_epochs() == original.checkpoint_epochs()
         for epoch in original.checkpoint_epochs():

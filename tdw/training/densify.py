@@ -49,7 +49,9 @@ def densify(run_path: str | Path, epochs: list[int], device: str = "auto", progr
     if trained_stacked(run):
         from tdw.training.stacked import StackedSession
 
-        session = StackedSession([run], [config], resolve_device(device))
+        torch_device = resolve_device(device)
+        rows = run.read_metadata().get("stack_size") if torch_device.type == "cuda" else None
+        session = StackedSession([run], [config], torch_device, rows)
     else:
         session = TrainingSession(run, config, resolve_device(device))
     total = sum(max(group) - start for start, group in groups.items())

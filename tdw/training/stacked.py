@@ -53,13 +53,21 @@ def member_column(values: list[float], device: torch.device) -> Tensor:
 class StackedSession:
     """S runs' weights, AdamW state and data splits, all at one epoch."""
 
-    def __init__(self, runs: list[RunDir], configs: list[VariantConfig], device: torch.device) -> None:
+    def __init__(self, runs: list[RunDir], configs: list[VariantConfig], device: torch.device,
+                 rows: int | None = None) -> None:
+        """`rows` > len(runs) pads the stack with ghost copies of the first member, trained but
+        never saved. On a GPU the matmul kernels depend on the stack's size, so a run resumes
+        or replays bit for bit only in a stack of the size it was trained in (its metadata's
+        `stack_size`); a cancelled member is then replaced by a ghost instead of shrinking it."""
         keys = {stack_key(c) for c in configs}
         if len(keys) != 1:
             raise TdwError("stacked training: the runs differ in shape or schedule length; train them separately")
         self.runs, self.configs, self.device = list(runs), list(configs), device
+        self.rows = max(rows or 0, len(configs))
+        self.fixed_rows = rows is not None
+        row_configs = self.configs + [self.configs[0]] * (self.rows - len(self.configs))
         self.family = get_family(configs[0].family)
-        models = [self.family.build_model(c) for c in configs]
+        models = [self.family.build_model(c) for c in row_configs]
         trainable = trainable_parameters(models[0], configs[0])
         states = [m.state_dict() for m in models]
         self.params = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
@@ -69,19 +77,19 @@ class StackedSession:
         self.exp_avg = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
         self.exp_avg_sq = {n: torch.zeros_like(self.params[n]) for n in self.trainable}
         self.step = 0
-        data = [self.family.task_data(c) for c in configs]
+        data = [self.family.task_data(c) for c in row_configs]
         if any(not torch.equal(d.labels, data[0].labels) for d in data):
             raise TdwError("stacked training: the runs' labels differ")
         self.labels = data[0].labels.to(device)
         self.train_idx = torch.stack([d.train_idx for d in data]).to(device)
         self.test_idx = torch.stack([d.test_idx for d in data]).to(device)
-        self.weight_decay = member_column([c.weight_decay for c in configs], device)
-        self.beta1 = member_column([c.betas[0] for c in configs], device)
-        self.beta2 = member_column([c.betas[1] for c in configs], device)
+        self.weight_decay = member_column([c.weight_decay for c in row_configs], device)
+        self.beta1 = member_column([c.betas[0] for c in row_configs], device)
+        self.beta2 = member_column([c.betas[1] for c in row_configs], device)
         self.checkpoints = [set(c.checkpoint_epochs) for c in configs]
-        # [epoch, member] learning rates, on the device up front: no host-to-device copy per step
+        # [epoch, row] learning rates, on the device up front: no host-to-device copy per step
         self.lr_table = torch.tensor(
-            [[c.lr * c.lr_schedule.factor(e, c.num_epochs) for c in configs] for e in range(configs[0].num_epochs)],
+            [[c.lr * c.lr_schedule.factor(e, c.num_epochs) for c in row_configs] for e in range(configs[0].num_epochs)],
             dtype=torch.float64, device=device)
         self.epoch = 0
 
@@ -105,6 +113,10 @@ class StackedSession:
                     if f"{name}.exp_avg" in state:
                         self.exp_avg[name][i].copy_(state[f"{name}.exp_avg"])
                         self.exp_avg_sq[name][i].copy_(state[f"{name}.exp_avg_sq"])
+        with torch.no_grad():  # ghosts copy the first member
+            for table in (self.params, self.exp_avg, self.exp_avg_sq):
+                for value in table.values():
+                    value[len(self.runs):] = value[0]
         self.step = epoch  # one AdamW step per epoch, from the initialization
         self.epoch = epoch
 
@@ -120,7 +132,12 @@ class StackedSession:
 
     def keep(self, members: list[int]) -> None:
         """Drop every member not listed (a cancelled job); the rest train on unchanged."""
-        index = torch.tensor(members, dtype=torch.long, device=self.device)
+        if not members:
+            self.runs, self.configs, self.checkpoints = [], [], []
+            return
+        rows = members + [members[0]] * (self.rows - len(members)) if self.fixed_rows else members
+        self.rows = len(rows)
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
         for table in (self.params, self.exp_avg, self.exp_avg_sq):
             for name in table:
                 table[name] = table[name].detach().index_select(0, index).requires_grad_(
@@ -142,7 +159,7 @@ class StackedSession:
             terms[0].sum().backward()  # members share no weight: each gets its own loss's gradient
             self.adamw_step(self.lr_table[self.epoch])
             self.epoch += 1
-        metrics = [t.detach() for t in terms]
+        metrics = [t.detach()[: self.size] for t in terms]
         if not with_test:
             metrics += [torch.full_like(metrics[0], math.nan)] * 2
         return torch.stack(metrics, dim=1)
@@ -207,13 +224,16 @@ def train_stacked(
     on_progress: MemberCallback | None = None,
     cancelled: Callable[[int], bool] | None = None,
     flush_every: int | None = None,
+    fixed_rows: bool | None = None,
 ) -> list[RunDir]:
     """Train `configs` as one stack, each into its own run directory, resuming interrupted runs.
 
     `on_progress(member, epoch, losses)` reports each member's epochs; on a GPU they arrive in
     batches of `flush_every` epochs (default 50), since reading a loss waits for the device.
     `cancelled(member)`, asked after each batch, drops that member; its run stays resumable
-    from its last checkpoint. Complete runs are skipped; returns every member's run."""
+    from its last checkpoint. Complete runs are skipped; returns every member's run.
+    `fixed_rows` (default: on a GPU) keeps the stack's size through drops and resumes
+    (see StackedSession)."""
     torch_device = resolve_device(device)
     all_runs = [RunDir.for_config(results, c) for c in configs]
     opened: list[OpenedRun] = []
@@ -225,9 +245,12 @@ def train_stacked(
             opened.append(member)
     if not opened:
         return all_runs
+    rows = None
+    if torch_device.type == "cuda" if fixed_rows is None else fixed_rows:  # the size they were trained in
+        rows = max([len(opened)] + [m.metadata.get("stack_size") or 0 for m in opened if m.resume_epoch is not None])
+    session = StackedSession([m.run for m in opened], [m.config for m in opened], torch_device, rows)
     for member in opened:
-        member.run.update_metadata(stack_size=len(opened), stacked_with=[m.config.name for m in opened])
-    session = StackedSession([m.run for m in opened], [m.config for m in opened], torch_device)
+        member.run.update_metadata(stack_size=session.rows, stacked_with=[m.config.name for m in opened])
     start = min((m.resume_epoch or 0) for m in opened)
     session.restore(start)
     for member in opened:  # a member that was ahead re-trains from `start`; keep only its earlier rows
