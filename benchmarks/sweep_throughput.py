@@ -8,7 +8,8 @@ any weight after one step (rounding: the two trainers order their sums different
 at the end (such differences grow during training, as between any two arithmetic orders), and
 the mean final test loss and accuracy of each mode (the outcome a researcher compares).
 
-On a GPU machine: --device cuda --p 113 (modes: one at a time vs one stack).
+On a GPU machine: --device cuda --p 113 --train-frac 0.3 (one at a time vs one stack of 8); add
+--variants 32 --modes "one stack, 1 worker" for how the stack scales.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MODES = {  # name -> (workers, stack)
     "2 stacks of 4, 2 workers": (2, 4),
     "one stack, 1 worker": (1, 0),  # all variants in one stack (0: no limit)
 }
+CPU_MODES = ("1 worker", "2 workers", "stack of 8, 1 worker", "2 stacks of 4, 2 workers")
 GPU_MODES = ("1 worker", "stack of 8, 1 worker")
 
 
@@ -88,7 +90,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--modes", default=None, help=f"semicolon-separated subset of: {'; '.join(MODES)}")
     args = parser.parse_args()
-    modes = [m.strip() for m in args.modes.split(";")] if args.modes else list(GPU_MODES if args.device == "cuda" else MODES)
+    modes = [m.strip() for m in args.modes.split(";")] if args.modes else list(GPU_MODES if args.device == "cuda" else CPU_MODES)
     root = Path(tempfile.mkdtemp(prefix="tdw-sweep-bench-"))
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads here"
     try:
@@ -107,7 +109,7 @@ def main() -> None:
         if separate and stacked:
             for epoch, when in ((1, "after 1 step"), (args.epochs - 1, f"after {args.epochs} epochs")):
                 worst = max(largest_relative_difference(stacked, separate, c, epoch) for c in configs(args))
-                print(f"  stacked vs separate weights {when}: largest relative difference {worst:.1e}")
+                print(f"  stacked vs separate weights {when}: largest relative difference {worst:.1e}", flush=True)
         if stacked:
             print(f"  a stacked member's checkpoint replayed alone (densify) is bit-identical: "
                   f"{replay_is_exact(stacked, configs(args)[-1], args.device)}")

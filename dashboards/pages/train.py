@@ -15,6 +15,7 @@ from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 from tdw.errors import TdwError
 from tdw.jobs.grid import expand, parse_values
+from tdw.jobs.sweep import parse_stack
 
 
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
@@ -30,12 +31,13 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     analyze = pn.widgets.Checkbox(name="analyze after training", value=True, css_classes=["train-analyze"])
     workers = pn.widgets.IntInput(name="workers", value=2, start=1, end=32, css_classes=["train-workers"])
     executor = pn.widgets.Select(name="executor", options=["local", "ray"], value="local", css_classes=["train-executor"])
+    stack = pn.widgets.TextInput(name="stack (auto: all on a GPU, none on a CPU)", value="auto", css_classes=["train-stack"])
     launch = pn.widgets.Button(name="Launch sweep", button_type="primary", css_classes=["train-launch"])
     message = pn.pane.Alert("", alert_type="danger", visible=False, css_classes=["train-error"])
     launched = pn.pane.Markdown("", css_classes=["train-launched"])
     monitor = JobMonitor(store, ("train", "sweep"), "train-jobs")
 
-    def grid_arguments() -> list[str]:
+    def grid_arguments() -> tuple[list[str], int]:
         args = []
         grid = {}
         for key, widget in fields.items():
@@ -48,6 +50,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
             grid[key] = parse_values(key, value)
             args += [f"--{key.replace('_', '-')}", value]
         configs = expand(grid, checkpoints.value or None)  # every variant validated before launch
+        args += ["--stack", str(parse_stack(stack.value.strip()))]
         return args + (["--checkpoints", checkpoints.value] if checkpoints.value else []), len(configs)
 
     def on_launch(_):
@@ -69,5 +72,5 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     launch.on_click(on_launch)
     return pn.Column(
         pn.pane.Markdown("### Train a variant or a grid (comma-separated values)"),
-        pn.Row(*fields.values()), pn.Row(checkpoints, extra, workers, executor), pn.Row(analyze, launch), message, launched,
+        pn.Row(*fields.values()), pn.Row(checkpoints, extra, workers, executor, stack), pn.Row(analyze, launch), message, launched,
         pn.pane.Markdown("### Jobs"), monitor.table, monitor.curves, sizing_mode="stretch_width")

@@ -268,9 +268,9 @@ def train_stacked(
     def flush() -> None:
         if not pending:
             return
-        values = torch.stack([m for _, m in pending]).cpu().tolist()
-        for (epoch, _), rows in zip(pending, values):
-            for i, values in enumerate(rows):
+        table = torch.stack([m for _, m in pending]).cpu().tolist()  # one device sync per batch
+        for (epoch, _), member_values in zip(pending, table):
+            for i, values in enumerate(member_values):
                 row = metrics_row(values)
                 records[id(active[i])].append((epoch, row))
                 if on_progress is not None:
@@ -288,15 +288,15 @@ def train_stacked(
     def write_losses(member: OpenedRun) -> None:
         member.run.write_losses(pl.concat([member.kept_losses, loss_rows(member.config.name, records[id(member)])]))
 
+    def due(epoch: int) -> list[int]:
+        return [i for i, m in enumerate(active) if epoch in session.checkpoints[i]
+                and not m.run.checkpoint_path(epoch).exists()]
+
     while active and session.epoch <= final_epoch:
         epoch = session.epoch
-        saving = [i for i, m in enumerate(active) if epoch in session.checkpoints[i]
-                  and not m.run.checkpoint_path(epoch).exists()]
-        if saving:
-            flush()  # may drop members: recompute who saves
-            saving = [i for i, m in enumerate(active) if epoch in session.checkpoints[i]
-                      and not m.run.checkpoint_path(epoch).exists()]
-            for i in saving:  # losses before a checkpoint are on disk before the checkpoint exists
+        if due(epoch):
+            flush()  # may drop members, so ask again who saves
+            for i in due(epoch):  # losses before a checkpoint are on disk before the checkpoint exists
                 if records[id(active[i])]:
                     write_losses(active[i])
                 session.save(i)
