@@ -44,6 +44,20 @@ def test_sweep_runs_the_grid_indexes_it_and_skips_complete_runs(tmp_path, execut
     assert "0 done, 0 failed or cancelled, 2 already complete" in again.stdout
 
 
+def test_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path):
+    """A sweep, its workers and the dashboard may create the catalog's tables at the same moment."""
+    script = ("import sys; from tdw.warehouse.catalog import Catalog; c = Catalog(sys.argv[1]); "
+              "c.create_job('train', {}, variant=sys.argv[2]); c.dispose()")
+    path = tmp_path / "warehouse" / "catalog.sqlite"
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(path), f"v{i}"], cwd=REPO, stderr=subprocess.PIPE,
+                                  text=True) for i in range(6)]
+    errors = [p.communicate()[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 6, errors
+    catalog = Catalog(path)
+    assert sorted(j["variant"] for j in catalog.jobs()) == [f"v{i}" for i in range(6)]
+    catalog.dispose()
+
+
 def wait_for_job(catalog: Catalog, variant: str, minimum_progress: int, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import JSON, DateTime, Integer, String, create_engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -74,7 +75,13 @@ class Catalog:
             columns = {row[1] for row in connection.exec_driver_sql("pragma table_info(jobs)")}
             if columns and not {c.name for c in Job.__table__.columns} <= columns:
                 connection.exec_driver_sql("drop table jobs")  # a catalog from before job tracking
-        Base.metadata.create_all(self.engine)
+        for attempt in range(5):  # another process (a sweep, its workers, the dashboard) may create it too
+            try:
+                Base.metadata.create_all(self.engine)
+                break
+            except OperationalError as error:
+                if "already exists" not in str(error) or attempt == 4:
+                    raise
 
     def run_fingerprints(self) -> dict[str, str]:
         with Session(self.engine) as session:
