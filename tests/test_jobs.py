@@ -58,6 +58,17 @@ def test_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path):
     catalog.dispose()
 
 
+def sweep_in_background(tmp_path, *args) -> tuple[subprocess.Popen, Catalog]:
+    """A running `tdw sweep` and its job catalog, once the sweep has created it."""
+    process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, *args, "--results", str(tmp_path / "results"),
+                                "--db", str(tmp_path / "warehouse" / "tdw.duckdb")], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "warehouse" / "catalog.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return process, Catalog(tmp_path / "warehouse" / "catalog.sqlite")
+
+
 def wait_for_job(catalog: Catalog, variant: str, minimum_progress: int, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -101,14 +112,7 @@ def test_a_killed_worker_shows_as_failed_and_resubmitting_resumes(tmp_path, monk
 
 
 def test_cancel_stops_a_running_job_and_the_sweep_reports_it(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, "--seed", "6", "--epochs", "20000",
-                                "--checkpoints", "0:20000:1000", "--results", str(tmp_path / "results"),
-                                "--db", str(tmp_path / "warehouse" / "tdw.duckdb")], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "warehouse" / "catalog.sqlite").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    catalog = Catalog(tmp_path / "warehouse" / "catalog.sqlite")
+    process, catalog = sweep_in_background(tmp_path, "--seed", "6", "--epochs", "20000", "--checkpoints", "0:20000:1000")
     job = wait_for_job(catalog, "p13_seed6", 50)
     cancelled = run_tdw("jobs", "cancel", str(job["id"]), "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True)
     assert cancelled.stdout.strip() == f"job {job['id']}: cancelling"
@@ -120,13 +124,7 @@ def test_cancel_stops_a_running_job_and_the_sweep_reports_it(tmp_path):
 
 def test_cancelling_one_member_of_a_stack_leaves_the_other_training_and_resubmitting_resumes_it(tmp_path):
     args = ["--seed", "6,7", "--epochs", "4000", "--checkpoints", "0:4000:100", "--stack", "2"]
-    process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, *args, "--results", str(tmp_path / "results"),
-                                "--db", str(tmp_path / "warehouse" / "tdw.duckdb")], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "warehouse" / "catalog.sqlite").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    catalog = Catalog(tmp_path / "warehouse" / "catalog.sqlite")
+    process, catalog = sweep_in_background(tmp_path, *args)
     job = wait_for_job(catalog, "p13_seed6", 50)
     run_tdw("jobs", "cancel", str(job["id"]), "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True)
     out, err = process.communicate(timeout=180)

@@ -47,11 +47,11 @@ def densify(run_path: str | Path, epochs: list[int], device: str = "auto", progr
         groups.setdefault(start, []).append(epoch)
 
     if trained_stacked(run):
-        from tdw.training.stacked import StackedSession
+        from tdw.training.stacked import StackOfOne
 
         torch_device = resolve_device(device)
         rows = run.read_metadata().get("stack_size") if torch_device.type == "cuda" else None
-        session = StackedSession([run], [config], torch_device, rows)
+        session = StackOfOne(run, config, torch_device, rows)
     else:
         session = TrainingSession(run, config, resolve_device(device))
     total = sum(max(group) - start for start, group in groups.items())

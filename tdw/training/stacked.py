@@ -20,7 +20,7 @@ import math
 import time
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import polars as pl
 import torch
@@ -33,7 +33,7 @@ from tdw.families import get_family
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 from tdw.training.optimizer import trainable_parameters
-from tdw.training.trainer import OpenedRun, finish_run, loss_postfix, loss_rows, open_run
+from tdw.training.trainer import EpochLoop, OpenedRun, finish_run, loss_postfix, loss_rows, open_run
 
 # What may differ between members of one stack; everything else must be equal.
 PER_MEMBER_FIELDS = frozenset({"seed", "data_seed", "lr", "weight_decay", "betas", "lr_schedule", "name",
@@ -164,29 +164,6 @@ class StackedSession:
             metrics += [torch.full_like(metrics[0], math.nan)] * 2
         return torch.stack(metrics, dim=1)
 
-    def run_to(self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None,
-               before_checkpoint=None) -> None:
-        """TrainingSession.run_to for a stack of one: how densify and a lone resume replay a
-        stacked run with the arithmetic that wrote it."""
-        if self.size != 1:
-            raise ValueError("run_to replays a stack of one; train_stacked drives larger stacks")
-        checkpoint_set, config = set(checkpoints), self.configs[0]
-        while self.epoch <= stop_epoch:
-            epoch = self.epoch
-            is_checkpoint = epoch in checkpoint_set
-            if is_checkpoint and not self.runs[0].checkpoint_path(epoch).exists():
-                if before_checkpoint is not None:
-                    before_checkpoint(epoch)
-                self.save(0)
-            with_test = is_checkpoint or epoch % config.eval_every == 0 or epoch == config.final_epoch
-            row = metrics_row(self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)[0].tolist())
-            if record is not None:
-                record.append((epoch, row))
-            if on_epoch is not None:
-                on_epoch(epoch, row, is_checkpoint)
-            if epoch == stop_epoch:
-                break
-
     @torch.no_grad()
     def adamw_step(self, lr: Tensor) -> None:
         """torch.optim.AdamW's update (decoupled weight decay, bias-corrected moments), with a
@@ -204,6 +181,28 @@ class StackedSession:
             denom = (self.exp_avg_sq[name].sqrt() / column(bias_correction2_sqrt)).add_(ADAM_EPS)
             param.addcdiv_(self.exp_avg[name] * column(-lr / bias_correction1), denom)
             param.grad = None
+
+
+class StackOfOne(EpochLoop):
+    """One stacked run behind TrainingSession's interface: how densify replays a stacked run with
+    the arithmetic that wrote it (`rows`: the stack size to pad to on a GPU)."""
+
+    def __init__(self, run: RunDir, config: VariantConfig, device: torch.device, rows: int | None = None) -> None:
+        self.run, self.config = run, config
+        self.stack = StackedSession([run], [config], device, rows)
+
+    @property
+    def epoch(self) -> int:
+        return self.stack.epoch
+
+    def restore(self, epoch: int) -> None:
+        self.stack.restore(epoch)
+
+    def save(self) -> None:
+        self.stack.save(0)
+
+    def evaluate_and_step(self, with_test: bool, take_step: bool) -> dict[str, float | None]:
+        return metrics_row(self.stack.evaluate_and_step(with_test, take_step)[0].tolist())
 
 
 def metrics_row(values: list[float]) -> dict[str, float | None]:

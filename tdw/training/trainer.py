@@ -40,7 +40,35 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class TrainingSession:
+class EpochLoop:
+    """The epoch loop shared by the single-run session and a stack of one: a session provides
+    `run`, `config`, `epoch`, `save()` and `evaluate_and_step(with_test, take_step) -> row`."""
+
+    def run_to(
+        self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None,
+        before_checkpoint=None,
+    ) -> None:
+        """Train from the current epoch through `stop_epoch` (inclusive), saving the given checkpoints."""
+        checkpoint_set = set(checkpoints)
+        config = self.config
+        while self.epoch <= stop_epoch:
+            epoch = self.epoch
+            is_checkpoint = epoch in checkpoint_set
+            with_test = is_checkpoint or epoch % config.eval_every == 0 or epoch == config.final_epoch
+            if is_checkpoint and not self.run.checkpoint_path(epoch).exists():
+                if before_checkpoint is not None:
+                    before_checkpoint(epoch)  # e.g. make the losses of epochs < epoch durable first
+                self.save()
+            row = self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)
+            if record is not None:
+                record.append((epoch, row))
+            if on_epoch is not None:
+                on_epoch(epoch, row, is_checkpoint)
+            if epoch == stop_epoch:
+                break
+
+
+class TrainingSession(EpochLoop):
     """Model, optimizer and data of one run on one device, positioned at some epoch."""
 
     def __init__(self, run: RunDir, config: VariantConfig, device: torch.device) -> None:
@@ -86,29 +114,6 @@ class TrainingSession:
         if take_step:
             self.epoch += 1
         return row
-
-    def run_to(
-        self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None,
-        before_checkpoint=None,
-    ) -> None:
-        """Train from the current epoch through `stop_epoch` (inclusive), saving the given checkpoints."""
-        checkpoint_set = set(checkpoints)
-        config = self.config
-        while self.epoch <= stop_epoch:
-            epoch = self.epoch
-            is_checkpoint = epoch in checkpoint_set
-            with_test = is_checkpoint or epoch % config.eval_every == 0 or epoch == config.final_epoch
-            if is_checkpoint and not self.run.checkpoint_path(epoch).exists():
-                if before_checkpoint is not None:
-                    before_checkpoint(epoch)  # e.g. make the losses of epochs < epoch durable first
-                self.save()
-            row = self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)
-            if record is not None:
-                record.append((epoch, row))
-            if on_epoch is not None:
-                on_epoch(epoch, row, is_checkpoint)
-            if epoch == stop_epoch:
-                break
 
 
 def loss_rows(variant: str, records: list) -> pl.DataFrame:
