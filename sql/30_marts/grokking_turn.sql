@@ -1,18 +1,25 @@
--- grokking_turn: when did each variant memorize, turn and grok? One row per variant.
+-- grokking_turn: when did each variant memorize, turn and grok?
+-- Grain: one row per variant.
+-- Question: when did the test loss start its sustained fall (the turn), and how long after it did
+-- the model generalize?
 --   memorization_epoch  first epoch with train accuracy >= 0.99
 --   grok_epoch          first epoch with test accuracy >= 0.99 that stays >= 0.99 to the end
---   steepest_epoch      first epoch where the smoothed log test loss falls at >= 90% of its fastest
---                       rate (after memorization, up to the grok epoch plus 10% of the remaining run)
---   turn_epoch          onset of the sustained test-loss drop: the epoch of most negative curvature
---                       (the knee) of the smoothed log test loss within the uninterrupted stretch of
---                       negative curvature that ends at the steepest point (so the transient spike
---                       right after memorization is never taken for the turn)
+--   peak_epoch          epoch of the highest smoothed test loss at or before grok (after
+--                       memorization this is the top of the memorization bump)
+--   turn_epoch          the knee of the test loss between peak and grok (Kneedle, Satopaa et al.
+--                       2011): on the smoothed test loss in linear space, both axes scaled to [0, 1]
+--                       over [peak, grok], the epoch farthest above the chord from the peak to the
+--                       grok point; strictly before grok. Why this definition (chosen against slope
+--                       departure, piecewise-linear change points and the old curvature rule on the
+--                       published p=113 run, the demo and synthetic families): docs/turn-detection.md.
+--   steepest_epoch      first epoch after the turn where the smoothed log test loss falls at >= 90% of
+--                       its fastest rate (searched up to grok plus 10% of the remaining run)
 --   cleanup_end_epoch   first epoch after the steepest point where the fall has slowed to 10% of
 --                       its steepest rate
 --   turn_to_grok        grok_epoch - turn_epoch
--- A variant that never groks has NULL turn, grok and cleanup (no guess).
--- Columns: variant, memorization_epoch, turn_epoch, steepest_epoch, grok_epoch, cleanup_end_epoch,
---          turn_to_grok, final_test_accuracy
+-- A variant that never groks has NULL peak, turn, steepest, grok and cleanup (no guess).
+-- Columns: variant, memorization_epoch, peak_epoch, turn_epoch, steepest_epoch, grok_epoch,
+--          cleanup_end_epoch, turn_to_grok, final_test_accuracy
 -- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view grokking_turn as
 with acc as (
@@ -22,59 +29,57 @@ with acc as (
            max(epoch) filter (where split = 'test') as last_test_epoch,
            arg_max(accuracy, epoch) filter (where split = 'test') as final_test_accuracy
     from losses group by variant
+), first_after_miss as (
+    select l.variant, min(l.epoch) as first_epoch
+    from losses l join acc a using (variant)
+    where l.split = 'test' and l.epoch > coalesce(a.last_miss, -1)
+    group by l.variant
 ), grok as (
-    select a.*,
-           case when a.final_test_accuracy >= 0.99 then
-               (select min(l.epoch) from losses l where l.variant = a.variant and l.split = 'test'
-                and l.epoch > coalesce(a.last_miss, -1))
-           end as grok_epoch
-    from acc a
-), window_ as (
-    select g.variant, g.memorization_epoch,
-           g.grok_epoch + (g.last_test_epoch - g.grok_epoch) / 10 as search_end,
-           (select min(s.slope) from int_test_loss__smoothed s
-            where s.variant = g.variant and s.epoch >= coalesce(g.memorization_epoch, 0)
-              and s.epoch <= g.grok_epoch + (g.last_test_epoch - g.grok_epoch) / 10) as min_slope
-    from grok g where g.grok_epoch is not null
-), steepest as (
-    -- first epoch falling at >= 90% of the steepest rate (a straight drop has many ties)
-    select w.variant,
-           (select min(s.epoch) from int_test_loss__smoothed s
-            where s.variant = w.variant and s.epoch >= coalesce(w.memorization_epoch, 0)
-              and s.epoch <= w.search_end and s.slope <= 0.9 * w.min_slope) as steepest_epoch
-    from window_ w
+    select a.*, case when a.final_test_accuracy >= 0.99 then f.first_epoch end as grok_epoch
+    from acc a left join first_after_miss f using (variant)
 ), peak as (
-    select st.*, (select min(s.slope) from int_test_loss__smoothed s
-                  where s.variant = st.variant and s.epoch = st.steepest_epoch) as steepest_slope,
-           (select arg_max(s.epoch, s.smoothed) from int_test_loss__smoothed s, grok g
-            where s.variant = st.variant and g.variant = st.variant
-              and s.epoch >= coalesce(g.memorization_epoch, 0) and s.epoch <= st.steepest_epoch) as peak_epoch
-    from steepest st
-), accelerating as (
-    -- the sustained drop is the uninterrupted stretch of negative curvature that ends at the
-    -- steepest point; it starts after the last epoch with curvature >= 0 before it
-    -- (curvature counts as non-negative above 1e-3 of the strongest bend: float noise on a
-    -- straight stretch is not a start)
-    select pk.*,
-           (select max(s.epoch) from int_test_loss__smoothed s
-            where s.variant = pk.variant and s.epoch > pk.peak_epoch and s.epoch < pk.steepest_epoch
-              and s.curvature > 1e-3 * (select max(abs(s2.curvature)) from int_test_loss__smoothed s2
-                                        where s2.variant = pk.variant and s2.epoch > pk.peak_epoch
-                                          and s2.epoch <= pk.steepest_epoch)) as drop_start_epoch
-    from peak pk
+    select s.variant, first(s.epoch order by s.smoothed desc, s.epoch) as peak_epoch
+    from int_test_loss__smoothed s join grok g using (variant)
+    where s.epoch <= g.grok_epoch
+    group by s.variant
+), segment as (
+    select s.variant, s.epoch, s.slope, power(10, s.smoothed) as y, p.peak_epoch, g.grok_epoch,
+           (s.epoch - p.peak_epoch) / nullif(g.grok_epoch - p.peak_epoch, 0) as x
+    from int_test_loss__smoothed s join peak p using (variant) join grok g using (variant)
+    where s.epoch between p.peak_epoch and g.grok_epoch
+), scaled as (
+    select *, (y - min(y) over v) / nullif(max(y) over v - min(y) over v, 0) as y_scaled
+    from segment window v as (partition by variant)
+), chord as (
+    select *, y_scaled - (1 + (last(y_scaled order by epoch) over v - 1) * x) as above_chord
+    from scaled window v as (partition by variant)
 ), turn as (
-    select a.*,
-           (select arg_min(s.epoch, s.curvature) from int_test_loss__smoothed s
-            where s.variant = a.variant and s.curvature is not null
-              and s.epoch > coalesce(a.drop_start_epoch, a.peak_epoch) and s.epoch <= a.steepest_epoch) as turn_epoch
-    from accelerating a
+    select variant, any_value(peak_epoch) as peak_epoch,
+           first(epoch order by above_chord desc, epoch) filter (where epoch < grok_epoch) as turn_epoch
+    from chord group by variant
+), search as (
+    select t.*, g.grok_epoch + (g.last_test_epoch - g.grok_epoch) // 10 as search_end
+    from turn t join grok g using (variant)
+), fastest as (
+    select r.variant, min(s.slope) as min_slope
+    from int_test_loss__smoothed s join search r using (variant)
+    where s.epoch >= r.turn_epoch and s.epoch <= r.search_end
+    group by r.variant
+), steepest as (
+    -- first epoch falling at >= 90% of the fastest rate (a straight drop has many near-ties)
+    select r.variant, min(s.epoch) as steepest_epoch, any_value(f.min_slope) as min_slope
+    from int_test_loss__smoothed s join search r using (variant) join fastest f using (variant)
+    where s.epoch >= r.turn_epoch and s.epoch <= r.search_end and s.slope <= 0.9 * f.min_slope
+    group by r.variant
 ), cleanup as (
-    select t.*,
-           (select min(s.epoch) from int_test_loss__smoothed s
-            where s.variant = t.variant and s.epoch > t.steepest_epoch and s.slope is not null
-              and s.slope > 0.1 * t.steepest_slope) as cleanup_end_epoch
-    from turn t
+    select st.variant, min(s.epoch) as cleanup_end_epoch
+    from int_test_loss__smoothed s join steepest st using (variant)
+    where s.epoch > st.steepest_epoch and s.slope > 0.1 * st.min_slope
+    group by st.variant
 )
-select g.variant, g.memorization_epoch, c.turn_epoch, c.steepest_epoch, g.grok_epoch,
-       c.cleanup_end_epoch, g.grok_epoch - c.turn_epoch as turn_to_grok, g.final_test_accuracy
-from grok g left join cleanup c using (variant);
+select g.variant, g.memorization_epoch, t.peak_epoch, t.turn_epoch, st.steepest_epoch, g.grok_epoch,
+       c.cleanup_end_epoch, g.grok_epoch - t.turn_epoch as turn_to_grok, g.final_test_accuracy
+from grok g
+left join turn t using (variant)
+left join steepest st using (variant)
+left join cleanup c using (variant);

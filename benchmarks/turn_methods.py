@@ -1,0 +1,189 @@
+"""Which turn definition holds on real curves? Four methods side by side, in one run.
+
+Methods (all on log10 test loss smoothed over +-0.5% of the run, in epochs):
+  knee       the chosen one, `sql/30_marts/grokking_turn.sql` run by DuckDB: the Kneedle point of
+             the linear-space test loss between its peak and the grok epoch
+  slope      slope departure: the start of the last uninterrupted stretch, ending at the steepest
+             point, where the slope is steeper than 3x the plateau's median slope (and than 2% of
+             the steepest slope, so a flat plateau's noise does not count)
+  ruptures   continuous piecewise-linear fit of the log loss between peak and grok with two
+             breakpoints (ruptures' dynamic programming with the `clinear` cost); the turn is the
+             breakpoint after which the fitted slope is steepest relative to the one before
+  curvature  the previous rule: most negative curvature of the smoothed log loss in the stretch
+             of negative curvature that ends at the steepest point (a 1%-of-rows window)
+Curves: the published p=113 run (../shared/runs), the embedded demo if it has been run
+(results/), and the synthetic families of tests/turn_curves.py with planted turns. For each
+method and curve: the turn, its error against the planted turn (synthetic) in % of the run,
+whether it precedes grok, and how far it moves (in % of the run) when the losses are subsampled
+to every 10th epoch and when the smoothing window is doubled.
+
+    python benchmarks/turn_methods.py [--p113 ../shared/runs/p113_seed999/losses.parquet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from tests.turn_curves import all_curves, subsampled  # noqa: E402
+from tdw.warehouse.turn import grokking_turn  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_curve(losses: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    test = losses.filter(pl.col("split") == "test").sort("epoch")
+    return test["epoch"].to_numpy(), np.log10(np.maximum(test["loss"].to_numpy(), 1e-12)), test["accuracy"].to_numpy()
+
+
+def smooth(epochs: np.ndarray, values: np.ndarray, half_window: float) -> np.ndarray:
+    total = np.concatenate([[0.0], np.cumsum(values)])
+    lo, hi = np.searchsorted(epochs, epochs - half_window, "left"), np.searchsorted(epochs, epochs + half_window, "right")
+    return (total[hi] - total[lo]) / (hi - lo)
+
+
+def grok_epoch(epochs: np.ndarray, accuracy: np.ndarray) -> int | None:
+    if accuracy[-1] < 0.99:
+        return None
+    misses = epochs[accuracy < 0.99]
+    return int(epochs[epochs > (misses.max() if len(misses) else -1)].min())
+
+
+def prepared(losses: pl.DataFrame, window_scale: float):
+    epochs, log_loss, accuracy = test_curve(losses)
+    half = max(1.0, round(epochs.max() / 200 * window_scale))
+    smoothed = smooth(epochs, log_loss, half)
+    slope = np.gradient(smoothed, epochs)
+    slope = smooth(epochs, slope, half)
+    grok = grok_epoch(epochs, accuracy)
+    return epochs, smoothed, slope, grok
+
+
+def turn_knee(losses: pl.DataFrame, window_scale: float) -> int | None:
+    return grokking_turn(losses, window_scale)["turn_epoch"][0]
+
+
+def turn_slope_departure(losses: pl.DataFrame, window_scale: float) -> int | None:
+    epochs, smoothed, slope, grok = prepared(losses, window_scale)
+    if grok is None:
+        return None
+    inside = epochs <= grok
+    peak = epochs[inside][np.argmax(smoothed[inside])]
+    stretch = (epochs >= peak) & (epochs <= grok)
+    steepest_i = np.where(stretch)[0][np.argmin(slope[stretch])]
+    threshold = min(3 * np.median(slope[stretch]), 0.02 * slope[steepest_i])
+    i = steepest_i
+    while i > 0 and epochs[i - 1] >= peak and slope[i - 1] < threshold:
+        i -= 1
+    return int(min(epochs[i], grok - 1))
+
+
+def turn_ruptures(losses: pl.DataFrame, window_scale: float) -> int | None:
+    import ruptures
+
+    epochs, smoothed, _, grok = prepared(losses, window_scale)
+    if grok is None:
+        return None
+    inside = epochs <= grok
+    peak = epochs[inside][np.argmax(smoothed[inside])]
+    stretch = (epochs >= peak) & (epochs <= grok)
+    x, y = epochs[stretch], smoothed[stretch]
+    if len(x) < 8:
+        return int(peak)
+    keep = np.unique(np.linspace(0, len(x) - 1, min(len(x), 400)).astype(int))  # dynamic programming is O(n^2)
+    x, y = x[keep], y[keep]
+    signal = np.column_stack([y, x.astype(float)])  # clinear wants the signal and its abscissa
+    breaks = ruptures.Dynp(model="clinear", min_size=3, jump=1).fit(signal).predict(n_bkps=2)[:-1]
+    bounds = [0, *breaks, len(x) - 1]
+    slopes = [(y[b] - y[a]) / max(x[b] - x[a], 1) for a, b in zip(bounds[:-1], bounds[1:])]
+    # the breakpoint where the fall steepens the most
+    best = max(range(len(breaks)), key=lambda i: slopes[i] - slopes[i + 1])
+    return int(min(x[breaks[best]], grok - 1))
+
+
+def turn_curvature(losses: pl.DataFrame, window_scale: float) -> int | None:
+    epochs, log_loss, accuracy = test_curve(losses)
+    grok = grok_epoch(epochs, accuracy)
+    if grok is None:
+        return None
+    k = max(1, int(len(epochs) // 100 * window_scale))  # the old 1%-of-rows window
+    smoothed = smooth(np.arange(len(epochs)), log_loss, k)
+    slope = np.gradient(smoothed, epochs)
+    curvature = np.gradient(slope, epochs)
+    inside = epochs <= grok
+    peak_i = int(np.argmax(np.where(inside, smoothed, -np.inf)))
+    search = (epochs >= epochs[peak_i]) & (epochs <= grok + (epochs.max() - grok) // 10)
+    steepest_i = np.where(search)[0][np.argmin(slope[search])]
+    i = steepest_i
+    while i > peak_i and curvature[i - 1] < 0:
+        i -= 1
+    window = slice(i, steepest_i + 1)
+    return int(epochs[window][np.argmin(curvature[window])])
+
+
+METHODS = {"knee": turn_knee, "slope": turn_slope_departure, "ruptures": turn_ruptures, "curvature": turn_curvature}
+
+
+def curves(p113: Path) -> list[tuple[str, pl.DataFrame, int | None, int | None]]:
+    """(name, losses, planted turn or None, tolerance or None)."""
+    found = []
+    if p113.exists():
+        found.append(("published p=113 run", pl.read_parquet(p113), None, None))
+    demo = REPO / "results/modular_addition/p53_seed999/losses.parquet"
+    if demo.exists():
+        found.append(("demo p=53 run", pl.read_parquet(demo), None, None))
+    for c in all_curves():
+        found.append((c.name, c.losses, c.turn, c.tolerance))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--p113", type=Path, default=REPO.parent / "shared/runs/p113_seed999/losses.parquet")
+    args = parser.parse_args()
+    rows = []
+    score = {m: {"planted_hits": 0, "planted_total": 0, "before_grok": 0, "with_grok": 0, "max_shift": 0.0} for m in METHODS}
+    for name, losses, planted, tolerance in curves(args.p113):
+        epochs = losses["epoch"]
+        span = max(int(epochs.max() - epochs.min()), 1)
+        grok = grokking_turn(losses)["grok_epoch"][0]
+        for method, find in METHODS.items():
+            turn = find(losses, 1.0)
+            shift_sub = shift_win = None
+            if turn is not None:
+                sub, wide = find(subsampled(losses, 10), 1.0), find(losses, 2.0)
+                shift_sub = abs(sub - turn) / span * 100 if sub is not None else float("inf")
+                shift_win = abs(wide - turn) / span * 100 if wide is not None else float("inf")
+                score[method]["max_shift"] = max(score[method]["max_shift"], shift_sub, shift_win)
+            if grok is not None:
+                score[method]["with_grok"] += 1
+                score[method]["before_grok"] += int(turn is not None and turn < grok)
+            error = ""
+            if planted is not None:
+                score[method]["planted_total"] += 1
+                hit = turn is not None and abs(turn - planted) <= tolerance
+                score[method]["planted_hits"] += int(hit)
+                error = f"{(turn - planted) / span * 100:+.1f}%" if turn is not None else "none"
+                error += "" if hit else " MISS"
+            elif planted is None and tolerance == 0:
+                error = "ok" if turn is None else "MISS (no turn expected)"
+            rows.append((name, method, turn, grok, error,
+                         "" if shift_sub is None else f"{shift_sub:.2f}%", "" if shift_win is None else f"{shift_win:.2f}%"))
+    print(f"{'curve':42s} {'method':10s} {'turn':>7s} {'grok':>7s} {'vs planted':>14s} {'subsample x10':>14s} {'window x2':>10s}")
+    for name, method, turn, grok, error, s1, s2 in rows:
+        print(f"{name:42s} {method:10s} {str(turn):>7s} {str(grok):>7s} {error:>14s} {s1:>14s} {s2:>10s}")
+    print()
+    print(f"{'method':10s} {'planted turns found':>20s} {'turn < grok':>12s} {'largest shift':>14s}")
+    for method, s in score.items():
+        print(f"{method:10s} {s['planted_hits']:>11d} of {s['planted_total']:<6d} {s['before_grok']:>5d} of {s['with_grok']:<4d} {s['max_shift']:>13.2f}%")
+
+
+if __name__ == "__main__":
+    main()
