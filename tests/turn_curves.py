@@ -1,7 +1,8 @@
 """Synthetic test-loss curves with planted turns, for the turn tests and benchmarks/turn_methods.py.
 
 Each family returns a losses frame (the columns of `losses.parquet`: one train and one test row
-per epoch) and the turn a researcher would mark by eye, with the tolerance that "by eye" allows.
+per epoch) and the range of epochs in which a researcher looking at the log-scale test loss would
+put the turn: from where the fall mathematically begins to where it is plain to see.
 Test accuracy is derived from the test loss (>= 0.99 once the loss is below 0.01), as it is on
 real runs; train accuracy is 1 from the memorization epoch on.
 """
@@ -21,8 +22,7 @@ from tdw.run_dir import LOSS_SCHEMA
 class Curve:
     name: str
     losses: pl.DataFrame
-    turn: int | None  # None: no turn to find (never groks)
-    tolerance: int  # epochs either side of `turn` that count as right
+    turn_range: tuple[int, int] | None  # None: no turn to find (never groks)
 
 
 def losses_frame(variant: str, epochs: np.ndarray, test_log_loss: np.ndarray, memorized_at: int,
@@ -46,13 +46,14 @@ def memorization_bump(epochs: np.ndarray, plateau: float, start: float = 0.68, r
     return np.where(epochs < rise_end, start + (plateau - start) * epochs / rise_end, plateau)
 
 
-def plateau_then_superexponential(epochs=25_000, onset=11_000, rng=None) -> Curve:
+def plateau_then_superexponential(epochs=25_000, onset=11_000) -> Curve:
     """The published p=113 shape: a slowly drifting plateau, then a fall that keeps accelerating."""
     e = np.arange(epochs)
     log_loss = memorization_bump(e, 1.5) - 0.00002 * np.maximum(e - 300, 0)
     drop = np.maximum(e - onset, 0) / 1000.0
     log_loss = np.maximum(log_loss - 0.04 * drop ** 3.2, -6.5)
-    return Curve("plateau, super-exponential drop", losses_frame("superexp", e, log_loss, 150), onset, 800)
+    # plain to see once the extra fall reaches 0.2 decades: 0.04 d^3.2 = 0.2 at d = 1.65 (thousand epochs)
+    return Curve("plateau, super-exponential drop", losses_frame("superexp", e, log_loss, 150), (onset, onset + 1650))
 
 
 def flat_then_cliff(epochs=6_000, onset=3_000) -> Curve:
@@ -60,7 +61,7 @@ def flat_then_cliff(epochs=6_000, onset=3_000) -> Curve:
     e = np.arange(epochs)
     log_loss = memorization_bump(e, 1.2, rise_end=200)
     log_loss = np.where(e < onset, log_loss, np.maximum(1.2 - 7.0 * (e - onset) / 600, -5.8))
-    return Curve("flat plateau, straight log drop", losses_frame("cliff", e, log_loss, 100), onset, 60)
+    return Curve("flat plateau, straight log drop", losses_frame("cliff", e, log_loss, 100), (onset - 60, onset + 60))
 
 
 def sigmoid_in_linear_space(epochs=8_000, middle=4_000, scale=250.0) -> Curve:
@@ -68,16 +69,17 @@ def sigmoid_in_linear_space(epochs=8_000, middle=4_000, scale=250.0) -> Curve:
     e = np.arange(epochs)
     linear = 20.0 / (1.0 + np.exp((e - middle) / scale)) + 1e-5
     log_loss = np.where(e < 200, 0.68 + (np.log10(20.0) - 0.68) * e / 200, np.log10(linear))
-    return Curve("sigmoid in linear space", losses_frame("sigmoid", e, log_loss, 100), int(middle - 2 * scale), int(2 * scale))
+    return Curve("sigmoid in linear space", losses_frame("sigmoid", e, log_loss, 100), (int(middle - 3 * scale), middle))
 
 
 def two_stage(epochs=10_000, first=3_000, second=6_000) -> Curve:
-    """Loss halves at `first` (a first, partial generalization), then falls to zero at `second`."""
+    """Loss falls by 60% at `first` (a partial generalization), levels off, then falls to zero at
+    `second`. The turn is the onset of the sustained fall that ends in grokking: the second one."""
     e = np.arange(epochs)
     linear = 20.0 * (1.0 - 0.6 / (1 + np.exp(-(e - first - 150) / 40.0)) - 0.4 / (1 + np.exp(-(e - second - 150) / 40.0)))
     linear = np.maximum(linear, 1e-6)
     log_loss = np.where(e < 200, 0.68 + (np.log10(20.0) - 0.68) * e / 200, np.log10(linear))
-    return Curve("two-stage drop", losses_frame("two_stage", e, log_loss, 100), first, 250)
+    return Curve("two-stage drop", losses_frame("two_stage", e, log_loss, 100), (second - 150, second + 150))
 
 
 def with_noise(curve: Curve, sigma: float = 0.08, spikes: int = 12, seed: int = 0) -> Curve:
@@ -87,26 +89,26 @@ def with_noise(curve: Curve, sigma: float = 0.08, spikes: int = 12, seed: int = 
     test = frame.filter(pl.col("split") == "test")
     log_loss = np.log10(test["loss"].to_numpy())
     log_loss = log_loss + rng.normal(0, sigma, len(log_loss))
-    spike_at = rng.integers(400, int(curve.turn * 0.9), spikes)
+    spike_at = rng.integers(400, int(curve.turn_range[0] * 0.9), spikes)
     log_loss[spike_at] += 0.5
     noisy = test.with_columns(pl.Series("loss", 10.0 ** log_loss))
     frame = pl.concat([frame.filter(pl.col("split") == "train"), noisy]).sort("epoch", "split")
     return Curve(curve.name + ", noisy", frame.with_columns(pl.lit("noisy_" + curve.losses["variant"][0]).alias("variant")),
-                 curve.turn, curve.tolerance)
+                 curve.turn_range)
 
 
 def never_groks(epochs=8_000) -> Curve:
     """Memorizes, then the test loss drifts down but accuracy never reaches 0.99: no turn."""
     e = np.arange(epochs)
     log_loss = memorization_bump(e, 1.4) - 0.00005 * e
-    return Curve("never groks", losses_frame("never", e, log_loss, 150, np.full(epochs, 0.05)), None, 0)
+    return Curve("never groks", losses_frame("never", e, log_loss, 150, np.full(epochs, 0.05)), None)
 
 
 def generalizes_at_once(epochs=3_000, fall_end=400) -> Curve:
     """No memorization bump: train and test loss fall together from init; the turn is at the start."""
     e = np.arange(epochs)
     log_loss = np.maximum(0.68 - 6.5 * e / fall_end, -5.8)
-    return Curve("generalizes at once", losses_frame("at_once", e, log_loss, fall_end // 2), 0, fall_end // 10)
+    return Curve("generalizes at once", losses_frame("at_once", e, log_loss, fall_end // 2), (0, fall_end // 10))
 
 
 FAMILIES: tuple[Callable[[], Curve], ...] = (

@@ -6,12 +6,14 @@
 --   grok_epoch          first epoch with test accuracy >= 0.99 that stays >= 0.99 to the end
 --   peak_epoch          epoch of the highest smoothed test loss at or before grok (after
 --                       memorization this is the top of the memorization bump)
---   turn_epoch          the knee of the test loss between peak and grok (Kneedle, Satopaa et al.
---                       2011): on the smoothed test loss in linear space, both axes scaled to [0, 1]
---                       over [peak, grok], the epoch farthest above the chord from the peak to the
---                       grok point; strictly before grok. Why this definition (chosen against slope
---                       departure, piecewise-linear change points and the old curvature rule on the
---                       published p=113 run, the demo and synthetic families): docs/turn-detection.md.
+--   turn_epoch          the knee of the log test loss between the peak and grok (Kneedle, Satopaa
+--                       et al. 2011): with epoch and smoothed log10 test loss each scaled to [0, 1]
+--                       over [peak, grok], the epoch farthest above the straight line from the peak to
+--                       the grok point, where a log-scale loss plot visibly bends; strictly before
+--                       grok. Why this definition (chosen against slope departure, the knee in linear
+--                       space, piecewise-linear change points and the old curvature rule, on the
+--                       published p=113 run, the demo and synthetic families):
+--                       docs/turn-detection.md and benchmarks/turn_methods.py.
 --   steepest_epoch      first epoch after the turn where the smoothed log test loss falls at >= 90% of
 --                       its fastest rate (searched up to grok plus 10% of the remaining run)
 --   cleanup_end_epoch   first epoch after the steepest point where the fall has slowed to 10% of
@@ -42,16 +44,17 @@ with acc as (
     from int_test_loss__smoothed s join grok g using (variant)
     where s.epoch <= g.grok_epoch
     group by s.variant
-), segment as (
-    select s.variant, s.epoch, s.slope, power(10, s.smoothed) as y, p.peak_epoch, g.grok_epoch,
+), stretch as (
+    select s.variant, s.epoch, s.smoothed, p.peak_epoch, g.grok_epoch,
            (s.epoch - p.peak_epoch) / nullif(g.grok_epoch - p.peak_epoch, 0) as x
     from int_test_loss__smoothed s join peak p using (variant) join grok g using (variant)
     where s.epoch between p.peak_epoch and g.grok_epoch
 ), scaled as (
-    select *, (y - min(y) over v) / nullif(max(y) over v - min(y) over v, 0) as y_scaled
-    from segment window v as (partition by variant)
+    select *, (smoothed - min(smoothed) over v) / nullif(max(smoothed) over v - min(smoothed) over v, 0) as y
+    from stretch window v as (partition by variant)
 ), chord as (
-    select *, y_scaled - (1 + (last(y_scaled order by epoch) over v - 1) * x) as above_chord
+    -- height above the straight line from the peak (x = 0, y = 1) to the grok point (x = 1)
+    select *, y - (1 + (last(y order by epoch) over v - 1) * x) as above_chord
     from scaled window v as (partition by variant)
 ), turn as (
     select variant, any_value(peak_epoch) as peak_epoch,
