@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from tdw.analysis import AnalysisPipeline
-from tdw.analysis.context import CheckpointContext, RunContext
+from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
 from tdw.analyzers import all_analyzers
 from tdw.config import VariantConfig
 from tdw.families import get_family
@@ -42,15 +42,16 @@ def naive(run: RunDir) -> None:
     config = run.read_config()
     family = get_family(config.family)
     for analyzer in all_analyzers().values():
-        if analyzer.requires == "trajectory":
-            analyzer.analyze_run(RunContext(run, config, family, run.checkpoint_epochs()))
+        facts = RunFacts(run, config, run.checkpoint_epochs())  # each analyzer on its own, as a naive loop would
+        if analyzer.requires == "run":
+            analyzer.analyze_run(RunContext(facts, family))
             continue
         for epoch in run.checkpoint_epochs():
             data = family.task_data(config)
             model = family.build_model(config)
             weights = run.load_weights(epoch)
             model.load_state_dict(weights)
-            ctx = CheckpointContext(run, config, family, data, epoch, weights, model)
+            ctx = CheckpointContext(facts, family, data, epoch, weights, model)
             with torch.no_grad():
                 ctx.logits, ctx.cache = model.run_with_cache(data.inputs)
                 analyzer.analyze(ctx)

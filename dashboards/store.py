@@ -1,6 +1,7 @@
 """The dashboard's only door to data: named SQL queries over the warehouse views.
 
-One long-lived read-only DuckDB connection per store (DuckDB caches what it has read); when
+One long-lived sandboxed read-only DuckDB connection per store (`open_readonly`: the warehouse and
+nothing else on the machine; DuckDB caches what it has read); when
 `tdw index` swaps a new warehouse file in, the next query notices the new inode and reopens, so
 results of finished jobs appear without restarting the server. Query results are cached per
 warehouse generation: moving the epoch back and forth never queries twice.
@@ -18,20 +19,9 @@ import numpy as np
 import polars as pl
 
 from tdw.errors import TdwError
-from tdw.warehouse.query import query
+from tdw.warehouse.query import open_readonly, query
 
 CACHE_SIZE = 512
-
-
-def open_generation(db: Path) -> duckdb.DuckDBPyConnection:
-    """A fresh read-only view of the file as it is now. A plain `duckdb.connect(path)` may hand back
-    the process's cached instance of the file that was swapped out (alive while any relation of
-    it is); attaching to a new in-memory database always opens the file anew."""
-    con = duckdb.connect(":memory:")
-    escaped = str(db.resolve()).replace("'", "''")
-    con.execute(f"attach '{escaped}' as warehouse (read_only)")
-    con.execute("use warehouse")
-    return con
 
 
 class WarehouseStore:
@@ -58,7 +48,7 @@ class WarehouseStore:
         if self._con is None or generation != self._generation:
             if self._con is not None:
                 self._con.close()
-            self._con = open_generation(self.db)
+            self._con = open_readonly(self.db)
             self._generation = generation
             self._cache.clear()
         return self._con
@@ -188,7 +178,7 @@ class WarehouseStore:
         from tdw.analyzers import all_analyzers
 
         parts = [f"select '{name}' as analyzer, variant, count(distinct epoch) as analyzed from {next(iter(a.tables))} group by variant"
-                 for name, a in all_analyzers().items() if a.requires != "trajectory"]
+                 for name, a in all_analyzers().items() if a.requires != "run"]
         return self.frame(
             "with done as (" + " union all ".join(parts) + "), ckpt as (select variant, count(*) as checkpoints from checkpoints group by variant) "
             "select v.variant, v.path, a.analyzer, coalesce(d.analyzed, 0) as analyzed, c.checkpoints "

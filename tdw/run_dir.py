@@ -20,9 +20,8 @@ from typing import Any
 
 import polars as pl
 import torch
-from safetensors.torch import load_file, save_file
 
-from tdw import atomic
+from tdw import atomic, checksummed
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
 
@@ -103,20 +102,32 @@ class RunDir:
     ) -> None:
         meta = {"epoch": str(epoch), "variant": self.variant, "format": "tdw-checkpoint-1"}
         if optimizer_state is not None:
-            state = {k: v.detach().cpu().contiguous() for k, v in optimizer_state.items()}
-            atomic.write_with(self.optimizer_path(epoch), lambda tmp: save_file(state, str(tmp), metadata=meta))
-        cpu = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-        atomic.write_with(self.checkpoint_path(epoch), lambda tmp: save_file(cpu, str(tmp), metadata=meta))
+            checksummed.write(self.optimizer_path(epoch), optimizer_state, meta)
+        checksummed.write(self.checkpoint_path(epoch), weights, meta)
 
     def load_weights(self, epoch: int, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        """The weights after `epoch` steps, checked against their recorded checksum."""
         path = self.checkpoint_path(epoch)
         if not path.exists():
             raise TdwError(f"{self.path}: no checkpoint at epoch {epoch}")
-        return load_file(str(path), device=str(device))
+        return checksummed.read(path, device, remedy=self.corrupt_checkpoint_remedy(epoch))
 
     def load_optimizer(self, epoch: int, device: str | torch.device = "cpu") -> dict[str, torch.Tensor] | None:
         path = self.optimizer_path(epoch)
-        return load_file(str(path), device=str(device)) if path.exists() else None
+        if not path.exists():
+            return None
+        return checksummed.read(path, device, remedy=self.corrupt_checkpoint_remedy(epoch))
+
+    def corrupt_checkpoint_remedy(self, epoch: int) -> str:
+        earlier = [e for e in self.checkpoint_epochs() if e < epoch]
+        if earlier:
+            return (f"delete it and run `tdw densify {self.path} --epochs {epoch}` to replay it from epoch "
+                    f"{earlier[-1]} (or `tdw train` to resume from the newest good checkpoint)")
+        return "re-train the run (`tdw train ... --force`)"
+
+    def checkpoint_digest(self, epoch: int) -> str:
+        """SHA-256 of the checkpoint's tensor data (recorded at write time; computed for older files)."""
+        return checksummed.digest(self.checkpoint_path(epoch))
 
     # --- losses --------------------------------------------------------------------------
     def read_losses(self) -> pl.DataFrame:

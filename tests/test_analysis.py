@@ -11,11 +11,11 @@ import torch
 from conftest import run_tdw, tiny_config
 from tdw.analysis import AnalysisPipeline
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
+from tdw.analysis.key_frequencies import key_frequencies
 from tdw.analyzers import all_analyzers
 from tdw.analyzers.coarseness import coarseness_metrics
 from tdw.analyzers.embedding_fourier import fourier_norm_frame
 from tdw.analyzers.neuron_activations import dequantize, quantize
-from tdw.analyzers.progress import key_frequencies
 from tdw.analyzers.trajectory import pca, velocity
 from tdw.training.trainer import train
 
@@ -33,7 +33,31 @@ def test_planted_embedding_frequencies_are_recovered():
     assert strong.select("frequency", "component").rows() == [(3, "cos"), (5, "sin")]
     # norm of a*cos over p tokens is a*sqrt(p/2)
     assert strong["value"].to_list() == pytest.approx([2.0 * math.sqrt(P / 2), math.sqrt(P / 2)], rel=1e-5)
-    assert key_frequencies(W_E.float(), P) == sorted(planted)
+    assert key_frequencies(W_E.float()) == sorted(planted)
+
+
+def test_key_frequencies_are_the_group_above_the_largest_norm_gap():
+    """Norms 6, 5.5, 5, then leftovers 1.2, 0.5, 0.3: the gap 5 -> 1.2 (4.2x) separates three keys,
+    although the leftovers exceed 3x the median norm^2 (the previous rule's threshold)."""
+    p = 29
+    x = torch.arange(p, dtype=torch.float64)
+    norms = {4: 6.0, 9: 5.5, 11: 5.0, 2: 1.2, 7: 0.5, 13: 0.3}
+    W_E = torch.zeros(p, 16, dtype=torch.float64)
+    for column, (k, norm) in enumerate(norms.items()):
+        W_E[:, column] = norm * torch.cos(2 * math.pi * k * x / p) / math.sqrt(p / 2)
+    assert key_frequencies(W_E) == [4, 9, 11]
+    # a weaker key (40% of the largest) still counts when the largest gap lies below it ...
+    W_E[:, 3] = 2.4 * torch.cos(2 * math.pi * 2 * x / p) / math.sqrt(p / 2)
+    assert key_frequencies(W_E) == [2, 4, 9, 11]
+    # ... but nothing under a quarter of the largest does, whatever gap lies below it
+    W_E[:, 3] = 1.4 * torch.cos(2 * math.pi * 2 * x / p) / math.sqrt(p / 2)
+    assert key_frequencies(W_E) == [4, 9, 11]
+
+
+def test_random_embeddings_have_no_key_frequencies():
+    for seed in range(20):
+        W_E = torch.randn(113, 128, generator=torch.Generator().manual_seed(seed)) / 128 ** 0.5
+        assert key_frequencies(W_E) == [], seed
 
 
 def test_neuron_built_as_cos_of_a_plus_b_is_explained_by_its_frequency():
@@ -124,11 +148,12 @@ def test_pipeline_writes_every_table_and_second_call_does_nothing(trained_run):
     pipeline = AnalysisPipeline(trained_run.path)
     report = pipeline.run(progress=False)
     checkpoints = len(trained_run.checkpoint_epochs())
-    per_checkpoint = [a for a in all_analyzers().values() if a.requires != "trajectory"]
+    per_checkpoint = [a for a in all_analyzers().values() if a.requires != "run"]
+    run_level = [a for a in all_analyzers().values() if a.requires == "run"]
     assert report.checkpoint_loads == checkpoints and report.forward_passes == checkpoints
     tables = {t for a in all_analyzers().values() for t in a.tables}
     assert {p.name for p in trained_run.artifacts_dir.iterdir()} == tables
-    assert len(report.written) == checkpoints * sum(len(a.tables) for a in per_checkpoint) + 2
+    assert len(report.written) == checkpoints * sum(len(a.tables) for a in per_checkpoint) + sum(len(a.tables) for a in run_level)
     again = AnalysisPipeline(trained_run.path).run(progress=False)
     assert again.written == [] and again.summary().startswith("nothing to do")
     frame = pl.read_parquet(trained_run.artifacts_dir / "neuron_freq" / "epoch_00300.parquet")

@@ -120,7 +120,7 @@ def test_sql_is_read_only_with_one_line_errors(warehouse):
     _, db = warehouse
     before = db.read_bytes()
     for sql, message in [
-        ("delete from variants", "only read queries are allowed (SELECT, WITH, EXPLAIN); this is DELETE"),
+        ("delete from variants", "only read queries are allowed (SELECT, WITH, PIVOT, UNPIVOT, EXPLAIN); this is DELETE"),
         ("select * form variants", "syntax error at or near \"variants\" (line 1, column 15)"),
         ("select * from no_such_view", "Table with name no_such_view does not exist"),
         ("create table x as select 1", "this is CREATE"),

@@ -1,14 +1,14 @@
--- key_frequencies: the frequencies the final model uses. At each variant's last analyzed epoch,
--- frequencies whose embedding norm^2 exceeds 3x the median norm^2, the 8 largest at most (the
--- same rule as the `progress` analyzer's key frequencies).
--- Columns: variant, epoch, frequency, norm, rank
+-- key_frequencies: the frequencies the final model computes with.
+-- Grain: one row per (variant, key frequency); a variant with none has no rows.
+-- Question: which Fourier frequencies does each trained model use?
+-- The rule (tdw/analysis/key_frequencies.py, applied by the `key_frequencies` analyzer to the run's
+-- final checkpoint and used by the `progress` analyzer too, so it exists once): sort frequencies by
+-- the embedding's Fourier norm; the group above the largest norm ratio (at least 2x) among the top
+-- half, and at least a quarter of the largest norm. On the published p=113 run and the demo it
+-- gives exactly the neuron clusters' frequencies; at initialization it gives none.
+-- Columns: variant, epoch (the final checkpoint), frequency, norm, rank (1 = largest norm)
 -- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view key_frequencies as
-with final as (
-    select variant, max(epoch) as epoch from embedding_fourier group by variant
-), d as (
-    select d.*, median(d.norm * d.norm) over (partition by d.variant) as median_sq
-    from dominant_frequencies d join final f using (variant, epoch)
-)
-select variant, epoch, frequency, norm, rank from d
-where norm * norm > 3 * median_sq and rank <= 8;
+select variant, epoch, frequency, value::double as norm,
+       row_number() over (partition by variant order by value desc, frequency) as rank
+from final_key_frequencies;

@@ -2,7 +2,13 @@
 
 Every table is long format. The pipeline prepends `variant` and `epoch`; an analyzer returns
 its own key columns and a `value` column. Per-checkpoint analyzers see one CheckpointContext;
-trajectory analyzers see every checkpoint of the run at once.
+run-level analyzers (`requires = "run"`) see every checkpoint of the run at once.
+
+`depends_on` says which checkpoints an artifact's values depend on, so that the pipeline can
+recompute it when they change (a run that grew, a re-trained checkpoint): only its own
+checkpoint; also the run's final checkpoint (progress measures use the final key frequencies);
+or every checkpoint (a PCA over the trajectory). Artifacts record a fingerprint of those
+checkpoints' digests.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import polars as pl
 if TYPE_CHECKING:
     from tdw.analysis.context import CheckpointContext, RunContext
 
-Requirement = Literal["weights", "activations", "trajectory"]
+Requirement = Literal["weights", "activations", "run"]
+Dependency = Literal["checkpoint", "final_checkpoint", "checkpoints"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Analyzer:
     name: ClassVar[str]
     version: ClassVar[int] = 1
     requires: ClassVar[Requirement] = "weights"
+    depends_on: ClassVar[Dependency] = "checkpoint"
     hooks: ClassVar[tuple[str, ...]] = ()  # activation hooks it reads, for names_filter
     tables: ClassVar[dict[str, TableSpec]]
     description: ClassVar[str] = ""
@@ -45,5 +53,5 @@ class Analyzer:
         raise NotImplementedError
 
     def analyze_run(self, ctx: RunContext) -> dict[str, pl.DataFrame]:
-        """Trajectory analyzers only: frames include an `epoch` column."""
+        """Run-level analyzers only: frames include an `epoch` column."""
         raise NotImplementedError

@@ -33,11 +33,29 @@ def stored_metadata(path: Path) -> dict[str, str] | None:
     return {k.decode(): v.decode() for k, v in raw.items() if k.startswith(b"tdw.")}
 
 
-def is_current(path: Path, analyzer: Analyzer, extra: dict[str, str] | None = None) -> bool:
+DEPENDS_KEY = "tdw.depends"
+STALE_BECAUSE = {  # why an artifact whose recorded dependencies differ is stale, by Analyzer.depends_on
+    "checkpoint": "its checkpoint changed",
+    "final_checkpoint": "the final checkpoint changed",
+    "checkpoints": "the set of checkpoints changed",
+}
+
+
+def staleness(path: Path, analyzer: Analyzer, depends: str) -> str | None:
+    """None when the artifact is up to date; otherwise why it must be (re)computed: 'missing', or
+    a reason it is stale (a newer analyzer version, a changed dependency, an unreadable file)."""
+    if not path.exists():
+        return "missing"
     meta = stored_metadata(path)
-    if meta is None or meta.get("tdw.analyzer_version") != str(analyzer.version):
-        return False
-    return all(meta.get(k) == v for k, v in (extra or {}).items())
+    if meta is None:
+        return "unreadable"
+    if meta.get("tdw.analyzer_version") != str(analyzer.version):
+        return "a newer analyzer version"
+    if DEPENDS_KEY not in meta:
+        return "written before tdw recorded dependencies"
+    if meta[DEPENDS_KEY] != depends:
+        return STALE_BECAUSE[analyzer.depends_on]
+    return None
 
 
 def tidy(frame: pl.DataFrame, spec: TableSpec, variant: str, epoch: int | None) -> pl.DataFrame:

@@ -1,23 +1,57 @@
-"""What analyzers are handed: one checkpoint's weights, model, data and (lazily) its activations."""
+"""What analyzers are handed: one checkpoint's weights, model, data and (lazily) its activations,
+plus the facts about the whole run that some analyzers depend on (its final checkpoint, its key
+frequencies), computed once per pipeline run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
 from torch import Tensor
 from transformer_lens.ActivationCache import ActivationCache
 
+from tdw.analysis.key_frequencies import key_frequencies
 from tdw.config import VariantConfig
 from tdw.families.base import Family, TaskData
 from tdw.run_dir import RunDir
 
 
 @dataclass
-class CheckpointContext:
+class RunFacts:
+    """Facts about the run as it is now, shared by every context of one pipeline run."""
+
     run: RunDir
     config: VariantConfig
+    epochs: list[int]  # every checkpoint epoch, ascending
+    _digests: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def final_epoch(self) -> int:
+        return self.epochs[-1]
+
+    def digest(self, epoch: int) -> str:
+        if epoch not in self._digests:
+            self._digests[epoch] = self.run.checkpoint_digest(epoch)
+        return self._digests[epoch]
+
+    def embedding(self, weights: dict[str, Tensor]) -> Tensor:
+        """The token embedding of the p input tokens [p, d_model]."""
+        return weights["embed.W_E"][: self.config.p]
+
+    @cached_property
+    def final_weights(self) -> dict[str, Tensor]:
+        return self.run.load_weights(self.final_epoch)
+
+    @cached_property
+    def key_frequencies(self) -> list[int]:
+        """The final checkpoint's key frequencies (tdw.analysis.key_frequencies)."""
+        return key_frequencies(self.embedding(self.final_weights))
+
+
+@dataclass
+class CheckpointContext:
+    facts: RunFacts
     family: Family
     data: TaskData
     epoch: int
@@ -27,21 +61,45 @@ class CheckpointContext:
     cache: ActivationCache | None = None
 
     @property
+    def run(self) -> RunDir:
+        return self.facts.run
+
+    @property
+    def config(self) -> VariantConfig:
+        return self.facts.config
+
+    @property
     def p(self) -> int:
         return self.config.p
 
-    @cached_property
-    def final_weights(self) -> dict[str, Tensor]:
-        """Weights of the run's last checkpoint (progress measures take key frequencies from it)."""
-        return self.run.load_weights(self.run.checkpoint_epochs()[-1])
+    @property
+    def key_frequencies(self) -> list[int]:
+        return self.facts.key_frequencies
 
 
 @dataclass
 class RunContext:
-    run: RunDir
-    config: VariantConfig
+    facts: RunFacts
     family: Family
-    epochs: list[int]
+
+    @property
+    def run(self) -> RunDir:
+        return self.facts.run
+
+    @property
+    def config(self) -> VariantConfig:
+        return self.facts.config
+
+    @property
+    def epochs(self) -> list[int]:
+        return self.facts.epochs
+
+    @property
+    def key_frequencies(self) -> list[int]:
+        return self.facts.key_frequencies
 
     def weights(self, epoch: int) -> dict[str, Tensor]:
-        return self.run.load_weights(epoch)
+        return self.facts.final_weights if epoch == self.facts.final_epoch else self.run.load_weights(epoch)
+
+    def embedding(self, epoch: int) -> Tensor:
+        return self.facts.embedding(self.weights(epoch))

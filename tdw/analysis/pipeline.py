@@ -1,16 +1,22 @@
 """The analysis pipeline: each checkpoint loaded once, at most one forward pass, shared by all.
 
-For every checkpoint it finds which (analyzer, table) artifacts are missing or stale (older
-analyzer version), loads the weights once, runs one `run_with_cache` over the full input grid
-only if some pending analyzer needs activations (caching only the hooks they declare), and
-hands the same context to each. Trajectory analyzers run last over all checkpoints and are
-recomputed when the set of checkpoints changes. Every file is written atomically, so a killed
-run resumes where it stopped.
+For every checkpoint it finds which (analyzer, table) artifacts are missing or stale, loads the
+weights once, runs one `run_with_cache` over the full input grid only if some pending analyzer
+needs activations (caching only the hooks they declare), and hands the same context to each.
+Run-level analyzers run last over all checkpoints.
+
+An artifact is stale when its analyzer has a newer version or when the checkpoints it depended on
+(`Analyzer.depends_on`: its own, also the final one, or all of them) are not the ones the run has
+now: each artifact records a fingerprint of those checkpoints' digests. So analyzing a run while
+it trains, or after it was extended, recomputes the progress measures (which use the final key
+frequencies) and the trajectory PCA, and the report says what was invalidated and why. Every file
+is written atomically, so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +24,8 @@ import torch
 from tqdm.auto import tqdm
 
 from tdw.analysis.analyzer import Analyzer
-from tdw.analysis.artifacts import artifact_path, is_current, tidy, write_artifact
-from tdw.analysis.context import CheckpointContext, RunContext
+from tdw.analysis.artifacts import DEPENDS_KEY, artifact_path, staleness, tidy, write_artifact
+from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
 from tdw.analyzers import get_analyzers
 from tdw.atomic import sweep_temp_files
 from tdw.errors import TdwError
@@ -31,22 +37,33 @@ from tdw.run_dir import RunDir
 class AnalysisReport:
     written: list[tuple[str, int | None]] = field(default_factory=list)  # (table, epoch)
     skipped: int = 0
+    invalidated: Counter = field(default_factory=Counter)  # (table, reason) -> artifacts
     bytes_written: int = 0
     forward_passes: int = 0
     checkpoint_loads: int = 0
 
     def summary(self) -> str:
+        lines = [f"invalidated {n} {table} artifact{'s' if n > 1 else ''} ({reason})"
+                 for (table, reason), n in sorted(self.invalidated.items())]
         if not self.written:
-            return f"nothing to do: all {self.skipped} artifacts are up to date"
-        return (
-            f"wrote {len(self.written)} artifacts ({self.bytes_written / 1e6:.1f} MB) from "
-            f"{self.checkpoint_loads} checkpoint loads and {self.forward_passes} forward passes; "
-            f"{self.skipped} already up to date"
-        )
+            lines.append(f"nothing to do: all {self.skipped} artifacts are up to date")
+        else:
+            lines.append(
+                f"wrote {len(self.written)} artifacts ({self.bytes_written / 1e6:.1f} MB) from "
+                f"{self.checkpoint_loads} checkpoint loads and {self.forward_passes} forward passes; "
+                f"{self.skipped} already up to date"
+            )
+        return "\n".join(lines)
 
 
-def epochs_fingerprint(epochs: list[int]) -> str:
-    return hashlib.sha1(",".join(map(str, epochs)).encode()).hexdigest()[:16]
+def dependency_fingerprint(analyzer: Analyzer, epoch: int | None, facts: RunFacts) -> str:
+    """What an artifact's values depend on, as a short digest of the checkpoints involved."""
+    parts = [] if epoch is None else [f"checkpoint {epoch} {facts.digest(epoch)}"]
+    if analyzer.depends_on == "final_checkpoint":
+        parts.append(f"final {facts.final_epoch} {facts.digest(facts.final_epoch)}")
+    elif analyzer.depends_on == "checkpoints":
+        parts.append("all " + ",".join(f"{e}:{facts.digest(e)}" for e in facts.epochs))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
 class AnalysisPipeline:
@@ -77,13 +94,13 @@ class AnalysisPipeline:
         if self.run_dir.artifacts_dir.exists():
             sweep_temp_files(self.run_dir.artifacts_dir)
 
-        per_checkpoint = [a for a in chosen if a.requires != "trajectory"]
-        trajectory = [a for a in chosen if a.requires == "trajectory"]
+        facts = RunFacts(self.run_dir, self.config, available)
+        per_checkpoint = [a for a in chosen if a.requires != "run"]
+        run_level = [a for a in chosen if a.requires == "run"]
         report = AnalysisReport()
-        plan = {epoch: self._pending(per_checkpoint, epoch, force, report) for epoch in targets}
-        trajectory_plan = [a for a in trajectory if force or not self._trajectory_current(a, available)]
-        report.skipped += sum(len(a.tables) for a in trajectory) - sum(len(a.tables) for a in trajectory_plan)
-        total = sum(len(p) for p in plan.values()) + len(trajectory_plan)
+        plan = {epoch: self._pending(per_checkpoint, epoch, facts, force, report) for epoch in targets}
+        run_plan = self._pending(run_level, None, facts, force, report)
+        total = sum(len(p) for p in plan.values()) + len(run_plan)
         bar = tqdm(total=total, desc=f"analyze {self.run_dir.variant}", unit="job", disable=not progress or total == 0, dynamic_ncols=True)
 
         data = self.family.task_data(self.config).to(self.device) if total else None
@@ -91,44 +108,47 @@ class AnalysisPipeline:
         for epoch, pending in plan.items():
             if not pending:
                 continue
-            ctx = self._context(epoch, pending, data, model, report)
+            ctx = self._context(facts, epoch, pending, data, model, report)
             for analyzer in pending:
                 bar.set_postfix(epoch=epoch, analyzer=analyzer.name, refresh=False)
                 with torch.no_grad():
                     frames = analyzer.analyze(ctx)
-                self._write(analyzer, frames, epoch, report)
+                self._write(analyzer, frames, epoch, facts, report)
                 bar.update(1)
-        if trajectory_plan:
-            run_ctx = RunContext(self.run_dir, self.config, self.family, available)
-            for analyzer in trajectory_plan:
+        if run_plan:
+            run_ctx = RunContext(facts, self.family)
+            for analyzer in run_plan:
                 bar.set_postfix(analyzer=analyzer.name, refresh=False)
                 with torch.no_grad():
                     frames = analyzer.analyze_run(run_ctx)
-                self._write(analyzer, frames, None, report, {"tdw.epochs": epochs_fingerprint(available)})
+                self._write(analyzer, frames, None, facts, report)
                 bar.update(1)
         bar.close()
         return report
 
     # --- internals -----------------------------------------------------------------------
-    def _pending(self, analyzers: list[Analyzer], epoch: int, force: bool, report: AnalysisReport) -> list[Analyzer]:
+    def _pending(self, analyzers: list[Analyzer], epoch: int | None, facts: RunFacts, force: bool,
+                 report: AnalysisReport) -> list[Analyzer]:
         pending = []
         for analyzer in analyzers:
-            paths = [artifact_path(self.run_dir.artifacts_dir, t, epoch) for t in analyzer.tables]
-            if force or not all(is_current(p, analyzer) for p in paths):
+            depends = dependency_fingerprint(analyzer, epoch, facts)
+            reasons = {t: staleness(artifact_path(self.run_dir.artifacts_dir, t, epoch), analyzer, depends)
+                       for t in analyzer.tables}
+            if force or any(reasons.values()):
                 pending.append(analyzer)
+                for table, reason in reasons.items():
+                    if reason not in (None, "missing"):
+                        report.invalidated[(table, reason)] += 1
             else:
-                report.skipped += len(paths)
+                report.skipped += len(reasons)
         return pending
 
-    def _trajectory_current(self, analyzer: Analyzer, epochs: list[int]) -> bool:
-        extra = {"tdw.epochs": epochs_fingerprint(epochs)}
-        return all(is_current(artifact_path(self.run_dir.artifacts_dir, t, None), analyzer, extra) for t in analyzer.tables)
-
-    def _context(self, epoch, pending, data, model, report) -> CheckpointContext:
-        weights = self.run_dir.load_weights(epoch, self.device)
+    def _context(self, facts, epoch, pending, data, model, report) -> CheckpointContext:
+        weights = facts.final_weights if epoch == facts.final_epoch else self.run_dir.load_weights(epoch, self.device)
+        weights = {k: v.to(self.device) for k, v in weights.items()}
         report.checkpoint_loads += 1
         model.load_state_dict(weights)
-        ctx = CheckpointContext(self.run_dir, self.config, self.family, data, epoch, weights, model)
+        ctx = CheckpointContext(facts, self.family, data, epoch, weights, model)
         hooks = sorted({h for a in pending if a.requires == "activations" for h in a.hooks})
         if any(a.requires == "activations" for a in pending):
             with torch.no_grad():
@@ -136,9 +156,10 @@ class AnalysisPipeline:
             report.forward_passes += 1
         return ctx
 
-    def _write(self, analyzer, frames, epoch, report, extra=None) -> None:
+    def _write(self, analyzer, frames, epoch, facts, report) -> None:
         if set(frames) != set(analyzer.tables):
             raise RuntimeError(f"analyzer {analyzer.name} returned tables {sorted(frames)}, declared {sorted(analyzer.tables)}")
+        extra = {DEPENDS_KEY: dependency_fingerprint(analyzer, epoch, facts)}
         for table, frame in frames.items():
             spec = analyzer.tables[table]
             tidy_frame = tidy(frame, spec, self.config.name, epoch)

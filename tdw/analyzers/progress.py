@@ -6,7 +6,10 @@
   gini_embedding    Gini coefficient of W_E's Fourier component norms
   gini_neuron_logit Gini coefficient of the Fourier norms of the neuron-logit map W_out @ W_U
   weight_norm       total sum of squared weights
-Key frequencies come from the run's last checkpoint (see `key_frequencies`).
+Key frequencies come from the run's last checkpoint, by the one rule of
+tdw.analysis.key_frequencies (the warehouse's `key_frequencies` view reads the same rule's
+output), so every epoch's measures are computed with the same, final key frequencies and are
+recomputed when the final checkpoint changes.
 """
 
 import math
@@ -16,25 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
-from tdw.analysis.fourier import component_norms, fourier_basis, gini
+from tdw.analysis.fourier import component_norms, gini
 from tdw.analyzers import register
-
-MAX_KEY_FREQUENCIES = 8
-
-
-def key_frequencies(W_E: torch.Tensor, p: int) -> list[int]:
-    """Frequencies whose embedding norm^2 (cos^2 + sin^2) exceeds 3x the median: the few the
-    trained model uses stand far above the rest. The same rule is the `key_frequencies` view."""
-    norms = component_norms(W_E[:p].double()).pow(2)
-    _, labels = fourier_basis(p)
-    per_freq: dict[int, float] = {}
-    for (k, _), n in zip(labels, norms.tolist()):
-        if k > 0:
-            per_freq[k] = per_freq.get(k, 0.0) + n
-    median = torch.tensor(list(per_freq.values())).median().item()
-    chosen = sorted((k for k, v in per_freq.items() if v > 3 * median), key=lambda k: -per_freq[k])
-    return sorted(chosen[:MAX_KEY_FREQUENCIES])
-
 
 def key_frequency_directions(p: int, keys: list[int]) -> torch.Tensor:
     """Orthonormal directions [2 * len(keys), p, p, p] over (a, b, c)."""
@@ -58,14 +44,16 @@ def project(logits: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
 @register
 class Progress(Analyzer):
     name = "progress"
+    version = 2  # v2: key frequencies by the largest-gap rule, always from the final checkpoint
     description = "restricted and excluded loss on the key frequencies, Gini of Fourier norms, weight norm"
     requires = "activations"
+    depends_on = "final_checkpoint"
     hooks = ()
     tables = {"progress": TableSpec({"measure": pl.Utf8})}
 
     def analyze(self, ctx):
         p = ctx.p
-        keys = key_frequencies(ctx.final_weights["embed.W_E"], p)
+        keys = ctx.key_frequencies
         logits = ctx.logits[:, -1].double().reshape(p, p, p)  # [a, b, c]
         labels = ctx.data.labels.reshape(p, p)
         kept = project(logits, key_frequency_directions(p, keys))

@@ -41,7 +41,8 @@ def velocity(points: torch.Tensor, epochs: list[int]) -> torch.Tensor:
 class Trajectory(Analyzer):
     name = "trajectory"
     description = "PCA of flattened parameters over checkpoints (all and per group), explained variance, velocity"
-    requires = "trajectory"
+    requires = "run"
+    depends_on = "checkpoints"
     tables = {
         "trajectory": TableSpec({"group": pl.Utf8, "component": pl.Utf8}),
         "trajectory_variance": TableSpec({"group": pl.Utf8, "component": pl.Int8}),

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Run analyzers over every checkpoint (one load and at most one forward pass per "
         "checkpoint) into RUN/artifacts/<table>/*.parquet. Re-running skips what is up to date.",
     )
-    cmd.add_argument("run", help="run directory, e.g. results/modular_addition/p53_seed999")
+    cmd.add_argument("run", nargs="?", help="run directory, e.g. results/modular_addition/p53_seed999")
     cmd.add_argument("--analyzers", default=None, help="comma-separated analyzer names (default: all; see --list)")
     cmd.add_argument("--epochs", default=None, help="only these checkpoint epochs: list and start:stop:step ranges")
     cmd.add_argument("--force", action="store_true", help="recompute even up-to-date artifacts")
@@ -29,11 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from tdw.analysis import AnalysisPipeline
     from tdw.analyzers import all_analyzers
     from tdw.epoch_spec import parse_epoch_spec
+    from tdw.errors import TdwError
 
     if args.list:
         for name, analyzer in all_analyzers().items():
             print(f"{name:<22} v{analyzer.version}  {analyzer.requires:<11} {analyzer.description}")
         return 0
+    if not args.run:
+        raise TdwError("RUN: which run directory to analyze (e.g. results/modular_addition/p53_seed999)")
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()] if args.analyzers else None
     epochs = parse_epoch_spec(args.epochs, "--epochs") if args.epochs else None
     if args.job_db:

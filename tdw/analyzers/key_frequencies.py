@@ -1,0 +1,26 @@
+"""key_frequencies: the frequencies the final model uses (the rule in tdw.analysis.key_frequencies),
+with their embedding norms, from the run's last checkpoint. Recomputed when that checkpoint changes."""
+
+import polars as pl
+
+from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analysis.key_frequencies import frequency_norms
+from tdw.analyzers import register
+
+
+@register
+class KeyFrequencies(Analyzer):
+    name = "key_frequencies"
+    description = "key frequencies of the final checkpoint's embedding (largest norm gap) and their norms"
+    requires = "run"
+    depends_on = "final_checkpoint"
+    tables = {"final_key_frequencies": TableSpec({"frequency": pl.Int16})}
+
+    def analyze_run(self, ctx):
+        final = ctx.epochs[-1]
+        keys = ctx.key_frequencies
+        norms = frequency_norms(ctx.embedding(final))
+        return {"final_key_frequencies": pl.DataFrame(
+            {"epoch": [final] * len(keys), "frequency": keys, "value": [norms[k] for k in keys]},
+            schema={"epoch": pl.Int32, "frequency": pl.Int16, "value": pl.Float64},
+        )}
