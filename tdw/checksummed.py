@@ -63,8 +63,8 @@ def checked(blob: bytes) -> tuple[dict[str, torch.Tensor], bool]:
     recorded = (header.get("__metadata__") or {}).get(DIGEST_KEY)
     if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
         raise ValueError("checksum mismatch")
-    try:
-        return load(blob), recorded is not None
+    try:  # sorted: the reader's own order changes from one process to the next
+        return dict(sorted(load(blob).items())), recorded is not None
     except Exception as error:  # noqa: BLE001 - the Rust binding's SafetensorError has no importable base
         raise ValueError(str(error).splitlines()[0]) from None
 

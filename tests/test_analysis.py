@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import polars as pl
 import pytest
 import torch
+from polars.testing import assert_frame_equal
 
 from conftest import run_tdw, tiny_config
 from tdw.analysis import AnalysisPipeline
@@ -191,3 +193,32 @@ def test_analyze_cli_bad_input_is_one_line(trained_run):
     assert result.returncode == 2 and result.stderr.strip().startswith("tdw analyze: --analyzers: unknown analyzer 'nope'")
     result = run_tdw("analyze", str(trained_run.path), "--epochs", "5")
     assert result.returncode == 2 and "no checkpoint at epoch 5" in result.stderr
+
+
+def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(trained_run, tmp_path):
+    """Analyze the run as it stood at epoch 300 (later checkpoints not written yet), let it "grow"
+    to its end, analyze again: every table equals a fresh analysis of the whole run, and the second
+    pass names what it invalidated (progress and key frequencies: the final checkpoint changed;
+    trajectory: the set of checkpoints changed)."""
+    grown, fresh = tmp_path / "grown" / trained_run.variant, tmp_path / "fresh" / trained_run.variant
+    for target in (grown, fresh):
+        shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
+    later = tmp_path / "not-yet-written"
+    later.mkdir()
+    for path in (grown / "checkpoints").iterdir():
+        if int(path.stem.rsplit("_", 1)[1]) > 300:
+            path.rename(later / path.name)
+    AnalysisPipeline(grown).run(progress=False)
+    for path in later.iterdir():
+        path.rename(grown / "checkpoints" / path.name)
+
+    result = run_tdw("analyze", str(grown), "--quiet", check=True)
+    assert "invalidated 3 progress artifacts (the final checkpoint changed)" in result.stdout
+    assert "invalidated 1 final_key_frequencies artifact (the final checkpoint changed)" in result.stdout
+    assert "invalidated 1 trajectory artifact (the set of checkpoints changed)" in result.stdout
+    assert "invalidated 3 neuron_freq" not in result.stdout  # per-checkpoint tables of old epochs stay
+    AnalysisPipeline(fresh).run(progress=False)
+    for table in sorted(p.name for p in (fresh / "artifacts").iterdir()):
+        expected = pl.read_parquet(fresh / "artifacts" / table / "*.parquet")
+        assert_frame_equal(pl.read_parquet(grown / "artifacts" / table / "*.parquet"), expected, check_exact=True)
+    assert AnalysisPipeline(grown).run(progress=False).written == []

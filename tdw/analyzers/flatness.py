@@ -2,8 +2,9 @@
 
 Each trainable tensor W gets a Gaussian direction scaled to radius * ||W|| (filter-wise
 normalization at the tensor level); the train-loss increase over the unperturbed loss is
-summarized as mean, std and 5/50/95th percentiles. Seeded by (variant seed, epoch), so
-reproducible.
+summarized as mean, std and 5/50/95th percentiles. Seeded by (variant seed, epoch), with the
+directions drawn in sorted tensor-name order, so reproducible (v1 drew them in the order the
+checkpoint reader returned tensors, which changes from one process to the next).
 """
 
 import polars as pl
@@ -25,7 +26,7 @@ def perturbation_increases(ctx, radius: float, samples: int, generator: torch.Ge
     increases = []
     for _ in range(samples):
         perturbed = {}
-        for name, w in ctx.weights.items():
+        for name, w in sorted(ctx.weights.items()):
             if name.split(".")[-1].startswith("b_") and not ctx.config.train_biases:
                 perturbed[name] = w
                 continue
@@ -38,6 +39,7 @@ def perturbation_increases(ctx, radius: float, samples: int, generator: torch.Ge
 @register
 class Flatness(Analyzer):
     name = "flatness"
+    version = 2
     description = "train-loss increase under random relative perturbations: mean, std, p05, p50, p95 per radius"
     requires = "weights"
     tables = {"flatness": TableSpec({"radius": pl.Float32, "statistic": pl.Utf8})}
