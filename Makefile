@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_RESULTS ?= results
 
-.PHONY: setup test demo bench clean
+.PHONY: setup browser test demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium (nothing downloads a browser): installed here when
+# missing and running as root; otherwise one line says how.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else \
+			echo "make test: the browser tests need Debian's chromium: run 'sudo apt-get install chromium'" >&2; exit 1; \
+		fi; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 DEMO_RUN := $(DEMO_RESULTS)/modular_addition/p53_seed999

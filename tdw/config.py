@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,10 @@ class VariantConfig:
         def bad(option: str, value: Any, why: str) -> TdwError:
             return TdwError(f"{option} {value}: {why}")
 
+        for option, value in (("--train-frac", self.train_frac), ("--lr", self.lr),
+                              ("--weight-decay", self.weight_decay), ("--betas", self.betas)):
+            if not all(math.isfinite(v) for v in (value if isinstance(value, tuple) else (value,))):
+                raise bad(option, value, "must be a finite number")
         if not isinstance(self.p, int) or self.p < 3:
             raise bad("--p", self.p, "must be an integer >= 3")
         if self.p > MAX_P:

@@ -23,7 +23,7 @@ import torch
 
 from tdw import atomic, checksummed
 from tdw.config import VariantConfig
-from tdw.errors import TdwError
+from tdw.errors import CorruptFileError, TdwError
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_epoch_(\d+)\.safetensors$")
 LOSS_SCHEMA = {"variant": pl.Utf8, "epoch": pl.Int32, "split": pl.Utf8, "loss": pl.Float64, "accuracy": pl.Float64}
@@ -65,7 +65,12 @@ class RunDir:
     def read_config(self) -> VariantConfig:
         if not self.config_path.exists():
             raise TdwError(f"{self.path}: not a run directory (no config.json)")
-        return VariantConfig.from_dict(json.loads(self.config_path.read_text()))
+        data = read_json_object(self.config_path, "restore it from a copy, or delete the run and re-train it")
+        try:
+            return VariantConfig.from_dict(data)
+        except (TdwError, TypeError, ValueError) as error:
+            raise CorruptFileError(self.config_path, f"not a valid run config: {error}",
+                                   "restore it from a copy, or delete the run and re-train it") from None
 
     def write_config(self, config: VariantConfig) -> None:
         atomic.write_json(self.config_path, config.to_dict())
@@ -73,7 +78,7 @@ class RunDir:
     def read_metadata(self) -> dict[str, Any]:
         if not self.metadata_path.exists():
             return {}
-        return json.loads(self.metadata_path.read_text())
+        return read_json_object(self.metadata_path, "delete it; `tdw train` writes it anew")
 
     def update_metadata(self, **fields: Any) -> dict[str, Any]:
         metadata = {**self.read_metadata(), **fields}
@@ -138,6 +143,17 @@ class RunDir:
     def write_losses(self, losses: pl.DataFrame) -> None:
         frame = losses.select(list(LOSS_SCHEMA)).cast(LOSS_SCHEMA).sort("epoch", "split")
         atomic.write_with(self.losses_path, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
+
+
+def read_json_object(path: Path, remedy: str) -> dict[str, Any]:
+    """A JSON object from `path`; CorruptFileError (one line naming the file) when it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorruptFileError(path, f"not JSON: {str(error).splitlines()[0]}", remedy) from None
+    if not isinstance(data, dict):
+        raise CorruptFileError(path, "not a JSON object", remedy)
+    return data
 
 
 def find_runs(results: str | Path) -> list[RunDir]:

@@ -154,7 +154,7 @@ def test_pipeline_writes_every_table_and_second_call_does_nothing(trained_run):
     run_level = [a for a in all_analyzers().values() if a.requires == "run"]
     assert report.checkpoint_loads == checkpoints and report.forward_passes == checkpoints
     tables = {t for a in all_analyzers().values() for t in a.tables}
-    assert {p.name for p in trained_run.artifacts_dir.iterdir()} == tables
+    assert {p.name for p in trained_run.artifacts_dir.iterdir()} == tables | {"manifest.json"}
     assert len(report.written) == checkpoints * sum(len(a.tables) for a in per_checkpoint) + sum(len(a.tables) for a in run_level)
     again = AnalysisPipeline(trained_run.path).run(progress=False)
     assert again.written == [] and again.summary().startswith("nothing to do")
@@ -218,7 +218,7 @@ def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(tra
     assert "invalidated 1 trajectory artifact (the set of checkpoints changed)" in result.stdout
     assert "invalidated 3 neuron_freq" not in result.stdout  # per-checkpoint tables of old epochs stay
     AnalysisPipeline(fresh).run(progress=False)
-    for table in sorted(p.name for p in (fresh / "artifacts").iterdir()):
+    for table in sorted(p.name for p in (fresh / "artifacts").iterdir() if p.is_dir()):
         expected = pl.read_parquet(fresh / "artifacts" / table / "*.parquet")
         assert_frame_equal(pl.read_parquet(grown / "artifacts" / table / "*.parquet"), expected, check_exact=True)
     assert AnalysisPipeline(grown).run(progress=False).written == []

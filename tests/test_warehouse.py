@@ -61,6 +61,8 @@ def warehouse(tmp_path):
         put(run, "embedding_fourier", "embedding_fourier", 0, pl.DataFrame(
             {"frequency": [f for f in range(1, 7) for _ in (0, 1)], "component": ["cos", "sin"] * 6,
              "value": [6.0, 1.0, 0.1, 0.1, 0.1, 0.1, 3.0, 3.0, 0.1, 0.1, 0.1, 0.1]}))
+        put(run, "key_frequencies", "final_key_frequencies", None, pl.DataFrame(
+            {"epoch": [0, 0], "frequency": [1, 4], "value": [37 ** 0.5, 18 ** 0.5]}))
         put(run, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
             {"neuron": [0, 1, 2, 3], "frequency": [1, 1, 4, 2], "value": [0.9, 0.95, 0.5, 0.86]}))
     db = tmp_path / "warehouse" / "tdw.duckdb"

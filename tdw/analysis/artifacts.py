@@ -1,6 +1,11 @@
 """Artifact files: `<run>/artifacts/<table>/epoch_{epoch:05d}.parquet` (or `run.parquet` for
-trajectory tables), tidy, sorted by their keys, zstd-compressed, written atomically, with the
+run-level tables), tidy, sorted by their keys, zstd-compressed, written atomically, with the
 analyzer's name and version in the Parquet key-value metadata.
+
+`<run>/artifacts/manifest.json` records each file's SHA-256 (updated after each checkpoint's
+files are written), so a flipped bit is found by hashing (0.5 s for the 590 MB of a p=113 run)
+rather than by decoding every page (7 s). A file the manifest does not list was written by an
+older tdw, or by a process killed before it recorded it: it is recomputed.
 """
 
 from __future__ import annotations
@@ -11,10 +16,44 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import hashlib
+import json
+
 from tdw import atomic
 from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.errors import CorruptFileError
 
 RUN_LEVEL_FILE = "run.parquet"
+MANIFEST = "manifest.json"
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_manifest(artifacts_dir: Path) -> dict[str, str]:
+    """{path relative to artifacts_dir: sha256}; empty when there is none or it is unreadable
+    (then every artifact counts as unverified and is recomputed)."""
+    path = artifacts_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_manifest(artifacts_dir: Path, digests: dict[str, str]) -> None:
+    atomic.write_json(artifacts_dir / MANIFEST, dict(sorted(digests.items())))
+
+
+def verify_artifact(path: Path, artifacts_dir: Path, manifest: dict[str, str]) -> str:
+    """'ok' or 'unverified' (not in the manifest); CorruptFileError when the bytes changed."""
+    recorded = manifest.get(str(path.relative_to(artifacts_dir)))
+    if recorded is None:
+        return "unverified"
+    if file_digest(path) != recorded:
+        raise CorruptFileError(path, "checksum mismatch", f"recompute it with `tdw analyze {artifacts_dir.parent} --force`")
+    return "ok"
 
 
 def artifact_path(artifacts_dir: Path, table: str, epoch: int | None) -> Path:
@@ -41,11 +80,15 @@ STALE_BECAUSE = {  # why an artifact whose recorded dependencies differ is stale
 }
 
 
-def staleness(path: Path, analyzer: Analyzer, depends: str) -> str | None:
+def staleness(path: Path, analyzer: Analyzer, depends: str, recorded_digest: str | None) -> str | None:
     """None when the artifact is up to date; otherwise why it must be (re)computed: 'missing', or
-    a reason it is stale (a newer analyzer version, a changed dependency, an unreadable file)."""
+    a reason it is stale (a newer analyzer version, a changed dependency, no or a wrong checksum)."""
     if not path.exists():
         return "missing"
+    if recorded_digest is None:
+        return "no checksum recorded"
+    if file_digest(path) != recorded_digest:
+        return "corrupt: checksum mismatch"
     meta = stored_metadata(path)
     if meta is None:
         return "unreadable"

@@ -24,12 +24,22 @@ import torch
 from tqdm.auto import tqdm
 
 from tdw.analysis.analyzer import Analyzer
-from tdw.analysis.artifacts import DEPENDS_KEY, artifact_path, staleness, tidy, write_artifact
+from tdw.analysis.artifacts import (
+    DEPENDS_KEY,
+    artifact_path,
+    file_digest,
+    read_manifest,
+    staleness,
+    tidy,
+    write_artifact,
+    write_manifest,
+)
 from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
 from tdw.analyzers import get_analyzers
 from tdw.atomic import sweep_temp_files
 from tdw.errors import TdwError
 from tdw.families import get_family
+from tdw.locks import exclusive
 from tdw.run_dir import RunDir
 
 
@@ -80,7 +90,13 @@ class AnalysisPipeline:
         force: bool = False,
         progress: bool = True,
     ) -> AnalysisReport:
+        """Analyze what is missing or stale, holding the run's analyze lock (a second `tdw analyze`
+        of the same run is refused in one line; training beside it is fine)."""
         chosen = get_analyzers(analyzers)
+        with exclusive(self.run_dir.path, "analyze", "analyzed"):
+            return self._run(chosen, epochs, force, progress)
+
+    def _run(self, chosen: list[Analyzer], epochs: list[int] | None, force: bool, progress: bool) -> AnalysisReport:
         available = self.run_dir.checkpoint_epochs()
         if not available:
             raise TdwError(f"{self.run_dir.path}: no checkpoints to analyze")
@@ -95,6 +111,7 @@ class AnalysisPipeline:
             sweep_temp_files(self.run_dir.artifacts_dir)
 
         facts = RunFacts(self.run_dir, self.config, available)
+        self.manifest = read_manifest(self.run_dir.artifacts_dir)
         per_checkpoint = [a for a in chosen if a.requires != "run"]
         run_level = [a for a in chosen if a.requires == "run"]
         report = AnalysisReport()
@@ -115,6 +132,7 @@ class AnalysisPipeline:
                     frames = analyzer.analyze(ctx)
                 self._write(analyzer, frames, epoch, facts, report)
                 bar.update(1)
+            write_manifest(self.run_dir.artifacts_dir, self.manifest)
         if run_plan:
             run_ctx = RunContext(facts, self.family)
             for analyzer in run_plan:
@@ -123,6 +141,7 @@ class AnalysisPipeline:
                     frames = analyzer.analyze_run(run_ctx)
                 self._write(analyzer, frames, None, facts, report)
                 bar.update(1)
+            write_manifest(self.run_dir.artifacts_dir, self.manifest)
         bar.close()
         return report
 
@@ -132,8 +151,9 @@ class AnalysisPipeline:
         pending = []
         for analyzer in analyzers:
             depends = dependency_fingerprint(analyzer, epoch, facts)
-            reasons = {t: staleness(artifact_path(self.run_dir.artifacts_dir, t, epoch), analyzer, depends)
-                       for t in analyzer.tables}
+            paths = {t: artifact_path(self.run_dir.artifacts_dir, t, epoch) for t in analyzer.tables}
+            reasons = {t: staleness(path, analyzer, depends, self.manifest.get(self._key(path)))
+                       for t, path in paths.items()}
             if force or any(reasons.values()):
                 pending.append(analyzer)
                 for table, reason in reasons.items():
@@ -166,4 +186,8 @@ class AnalysisPipeline:
             path = artifact_path(self.run_dir.artifacts_dir, table, epoch)
             row_group = getattr(analyzer, "row_group_size", None)
             report.bytes_written += write_artifact(path, tidy_frame, analyzer, table, extra, row_group)
+            self.manifest[self._key(path)] = file_digest(path)
             report.written.append((table, epoch))
+
+    def _key(self, path: Path) -> str:
+        return str(path.relative_to(self.run_dir.artifacts_dir))

@@ -14,14 +14,22 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from tdw.errors import TdwError
+from tdw.locks import exclusive
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 from tdw.training.trainer import TrainingSession, loss_rows, trained_stacked
 
 
 def densify(run_path: str | Path, epochs: list[int], device: str = "auto", progress: bool = True) -> list[int]:
-    """Write checkpoints at `epochs` (those missing); returns the epochs added."""
+    """Write checkpoints at `epochs` (those missing); returns the epochs added. Holds the run's
+    train lock: a run being trained or densified by another process is refused in one line."""
     run = RunDir(run_path)
+    run.read_config()
+    with exclusive(run.path, "train", "trained"):
+        return densify_locked(run, epochs, device, progress)
+
+
+def densify_locked(run: RunDir, epochs: list[int], device: str, progress: bool) -> list[int]:
     config = run.read_config()
     outside = [e for e in epochs if not 0 <= e < config.num_epochs]
     if outside:

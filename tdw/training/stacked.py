@@ -17,7 +17,9 @@ its own (a stack of one) reproduces its weights bit for bit on a CPU.
 from __future__ import annotations
 
 import math
+import sys
 import time
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -33,7 +35,17 @@ from tdw.families import get_family
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 from tdw.training.optimizer import trainable_parameters
-from tdw.training.trainer import EpochLoop, OpenedRun, finish_run, loss_postfix, loss_rows, open_run
+from tdw.training.trainer import (
+    DivergedError,
+    EpochLoop,
+    OpenedRun,
+    check_finite,
+    finish_run,
+    loss_postfix,
+    loss_rows,
+    mark_diverged,
+    open_run,
+)
 
 # What may differ between members of one stack; everything else must be equal.
 PER_MEMBER_FIELDS = frozenset({"seed", "data_seed", "lr", "weight_decay", "betas", "lr_schedule", "name",
@@ -235,10 +247,18 @@ def train_stacked(
     (see StackedSession)."""
     torch_device = resolve_device(device)
     all_runs = [RunDir.for_config(results, c) for c in configs]
+    with ExitStack() as locks:
+        return train_stack_locked(configs, results, torch_device, progress, on_progress, cancelled, flush_every,
+                                  fixed_rows, all_runs, locks)
+
+
+def train_stack_locked(configs, results, torch_device, progress, on_progress, cancelled, flush_every, fixed_rows,
+                       all_runs: list[RunDir], locks: ExitStack) -> list[RunDir]:
+    """train_stacked's body, with every member's run lock held on `locks`."""
     opened: list[OpenedRun] = []
     position: dict[int, int] = {}  # id(member) -> its index in `configs`, for the callbacks
     for index, config in enumerate(configs):
-        member = open_run(config, results, False, torch_device, progress, trainer="stacked")
+        member = open_run(config, results, False, torch_device, progress, locks, trainer="stacked")
         if member is not None:
             position[id(member)] = index
             opened.append(member)
@@ -268,21 +288,30 @@ def train_stacked(
         if not pending:
             return
         table = torch.stack([m for _, m in pending]).cpu().tolist()  # one device sync per batch
+        diverged: set[int] = set()
         for (epoch, _), member_values in zip(pending, table):
             for i, values in enumerate(member_values):
+                if i in diverged:
+                    continue
                 row = metrics_row(values)
                 records[id(active[i])].append((epoch, row))
                 if on_progress is not None:
                     on_progress(position[id(active[i])], epoch, row)
+                try:
+                    check_finite(active[i].run, epoch, row)
+                except DivergedError as error:  # this member leaves the stack; the others go on
+                    mark_diverged(active[i].run, active[i].kept_losses, records[id(active[i])], error)
+                    print(f"tdw train: {error}", file=sys.stderr)
+                    diverged.add(i)
             bar.update(1)
             if epoch % 50 == 0:
                 bar.set_postfix(**loss_postfix(records[id(active[0])][-1][1]), refresh=False)
         pending.clear()
-        if cancelled is not None:
-            stay = [i for i, m in enumerate(active) if not cancelled(position[id(m)])]
-            if len(stay) < len(active):
-                session.keep(stay)
-                active[:] = [active[i] for i in stay]
+        stay = [i for i, m in enumerate(active)
+                if i not in diverged and not (cancelled is not None and cancelled(position[id(m)]))]
+        if len(stay) < len(active):
+            session.keep(stay)
+            active[:] = [active[i] for i in stay]
 
     def write_losses(member: OpenedRun) -> None:
         member.run.write_losses(pl.concat([member.kept_losses, loss_rows(member.config.name, records[id(member)])]))

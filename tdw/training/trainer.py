@@ -9,10 +9,12 @@ original weights bit for bit.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,8 +25,9 @@ import torch
 from tqdm.auto import tqdm
 
 from tdw.config import VariantConfig, config_differences
-from tdw.errors import TdwError
+from tdw.errors import CorruptFileError, TdwError
 from tdw.families import get_family
+from tdw.locks import exclusive
 from tdw.run_dir import LOSS_SCHEMA, RunDir
 from tdw.training.device import resolve_device
 from tdw.training.optimizer import (
@@ -38,6 +41,28 @@ from tdw.versions import environment_versions
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class DivergedError(TdwError):
+    """A loss became NaN or infinite: training stops there; the run stays resumable."""
+
+
+def check_finite(run: RunDir, epoch: int, row: dict) -> None:
+    for key in ("train_loss", "test_loss"):
+        value = row.get(key)
+        if value is not None and not math.isfinite(value):
+            done = [e for e in run.checkpoint_epochs() if e <= epoch]
+            where = f"checkpoint {done[-1]}" if done else "no checkpoint"
+            raise DivergedError(
+                f"{run.path}: {key.replace('_', ' ')} is {value} at epoch {epoch}; training stopped "
+                f"({where} kept; try a smaller --lr)"
+            )
+
+
+def mark_diverged(run: RunDir, kept: pl.DataFrame, records: list, error: DivergedError) -> None:
+    """Keep the losses up to the divergence (the NaN rows show where) and say so in the metadata."""
+    run.write_losses(pl.concat([kept, loss_rows(run.read_config().name, records)]))
+    run.update_metadata(status="diverged", error=str(error), finished_at=now())
 
 
 class EpochLoop:
@@ -62,6 +87,7 @@ class EpochLoop:
             row = self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)
             if record is not None:
                 record.append((epoch, row))
+            check_finite(self.run, epoch, row)
             if on_epoch is not None:
                 on_epoch(epoch, row, is_checkpoint)
             if epoch == stop_epoch:
@@ -145,8 +171,29 @@ def prepare_run(config: VariantConfig, results: str | Path, force: bool) -> tupl
             f"{run.path} exists with other checkpoint epochs (e.g. {missing[0]}); "
             f"add checkpoints with `tdw densify {run.path} --epochs ...`"
         )
-    done = run.checkpoint_epochs()
-    return run, (done[-1] if done else None)
+    return run, newest_good_checkpoint(run)
+
+
+def newest_good_checkpoint(run: RunDir) -> int | None:
+    """The newest checkpoint whose weights and optimizer state read back as written. Newer ones
+    that do not (a truncated or bit-flipped file) are moved to `RUN/quarantine/`, said on stderr,
+    so training writes them anew."""
+    for epoch in reversed(run.checkpoint_epochs()):
+        try:
+            run.load_weights(epoch)
+            run.load_optimizer(epoch)
+            return epoch
+        except CorruptFileError as error:
+            quarantine = run.path / "quarantine"
+            quarantine.mkdir(exist_ok=True)
+            for path in (run.checkpoint_path(epoch), run.optimizer_path(epoch)):
+                if path.exists():
+                    path.rename(quarantine / path.name)
+            import sys
+
+            print(f"{error.path}: corrupt ({error.problem}); moved to {quarantine}, resuming from an earlier checkpoint",
+                  file=sys.stderr)
+    return None
 
 
 @dataclass
@@ -162,8 +209,16 @@ class OpenedRun:
 
 
 def open_run(config: VariantConfig, results: str | Path, force: bool, device: torch.device,
-             progress: bool, **metadata_fields) -> OpenedRun | None:
-    """Validate, (re)create and mark the run as running; None when it is already complete."""
+             progress: bool, locks: ExitStack, **metadata_fields) -> OpenedRun | None:
+    """Lock, validate, (re)create and mark the run as running; None when it is already complete.
+
+    The run's train lock is entered on `locks` and held until the caller closes it; `force` also
+    takes the analyze lock, since it deletes the run's artifacts: a run another live process is
+    training or analyzing is refused in one line, never deleted under it."""
+    target = RunDir.for_config(results, config)
+    locks.enter_context(exclusive(target.path, "train", "trained"))
+    if force:
+        locks.enter_context(exclusive(target.path, "analyze", "analyzed"))
     run, resume_epoch = prepare_run(config, results, force)
     if run.exists() and not force:
         config = run.read_config()  # keeps checkpoints added by densify
@@ -228,9 +283,15 @@ def train(
         callback = None if on_progress is None else (lambda _member, epoch, row: on_progress(epoch, row))
         return train_stacked([config], results, device, progress=progress, on_progress=callback)[0]
     torch_device = resolve_device(device)
-    opened = open_run(config, results, force, torch_device, progress, trainer="single")
-    if opened is None:
-        return RunDir.for_config(results, config)
+    with ExitStack() as locks:
+        opened = open_run(config, results, force, torch_device, progress, locks, trainer="single")
+        if opened is None:
+            return RunDir.for_config(results, config)
+        return train_opened(opened, torch_device, progress, on_progress)
+
+
+def train_opened(opened: OpenedRun, torch_device: torch.device, progress: bool,
+                 on_progress: Callable[[int, dict], None] | None) -> RunDir:
     run, config = opened.run, opened.config
     session = TrainingSession(run, config, torch_device)
     if opened.resume_epoch is not None:
@@ -261,9 +322,14 @@ def train(
         if records:
             run.write_losses(pl.concat([opened.kept_losses, loss_rows(config.name, records)]))
 
-    session.run_to(
-        config.final_epoch, checkpoint_epochs, on_epoch=on_epoch, record=records, before_checkpoint=before_checkpoint
-    )
+    try:
+        session.run_to(
+            config.final_epoch, checkpoint_epochs, on_epoch=on_epoch, record=records, before_checkpoint=before_checkpoint
+        )
+    except DivergedError as error:
+        bar.close()
+        mark_diverged(run, opened.kept_losses, records, error)
+        raise
     bar.close()
     finish_run(opened, records, time.time() - started)
     return run

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -26,8 +26,9 @@ import polars as pl
 
 from tdw import atomic
 from tdw.analyzers import all_analyzers
-from tdw.analysis.artifacts import tidy
+from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
 from tdw.errors import TdwError
+from tdw.locks import exclusive
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
 from tdw.warehouse.catalog import Catalog, NamedSchedule
 
@@ -41,11 +42,15 @@ class IndexReport:
     changed: list[str]
     seconds: float
     rebuilt: bool
+    problems: list[str] = field(default_factory=list)  # one line each: runs left out, a rebuilt warehouse
 
     def summary(self) -> str:
+        lines = list(self.problems)
         if not self.rebuilt:
-            return f"warehouse up to date ({self.runs} runs); nothing to do"
-        return f"indexed {self.runs} runs ({len(self.changed)} new or changed) in {self.seconds:.2f} s"
+            lines.append(f"warehouse up to date ({self.runs} runs); nothing to do")
+        else:
+            lines.append(f"indexed {self.runs} runs ({len(self.changed)} new or changed) in {self.seconds:.2f} s")
+        return "\n".join(lines)
 
 
 def sql_files(sql_dir: Path = SQL_DIR) -> list[Path]:
@@ -202,11 +207,65 @@ def apply_sql(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
 
 
 def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, force: bool = False) -> IndexReport:
+    """Index `results` into `db`, one indexer at a time (a second one waits for the lock)."""
+    db = Path(db)
+    if db.is_dir():
+        raise TdwError(f"--db {db}: is a directory; name the warehouse file, e.g. {db / 'tdw.duckdb'}")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(db, "index", "indexed", wait=True):
+        return build_index_locked(results, db, force)
+
+
+def warehouse_problem(db: Path) -> str | None:
+    """None when `db` opens and holds a tdw warehouse; otherwise what is wrong with it."""
+    if not db.exists():
+        return "missing"
+    try:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(f"attach '{str(db.resolve()).replace(chr(39), chr(39) * 2)}' as w (read_only)")
+            con.execute("select count(*) from w.src_runs").fetchone()
+            con.execute("select count(*) from w.variant_summary").fetchone()
+        finally:
+            con.close()
+    except duckdb.Error as error:
+        return f"unreadable ({str(error).splitlines()[0][:120]})"
+    return None
+
+
+def readable_runs(results: Path) -> tuple[list[RunDir], list[str]]:
+    """The runs whose config and metadata read, and one line for each that does not (a corrupt
+    run is left out of the warehouse, never the reason the others cannot be indexed)."""
+    good, problems = [], []
+    for run in find_runs(results):
+        try:
+            run.read_config()
+            run.read_metadata()
+            good.append(run)
+        except TdwError as error:
+            problems.append(f"skipped {error}")
+    return good, problems
+
+
+def verify_artifacts(run: RunDir) -> None:
+    """Every artifact of a run about to be copied matches its recorded checksum (CorruptFileError
+    names the file and the remedy); files written before checksums pass as unverified."""
+    if not run.artifacts_dir.exists():
+        return
+    manifest = read_manifest(run.artifacts_dir)
+    for path in sorted(run.artifacts_dir.rglob("*.parquet")):
+        if not path.name.startswith(atomic.TEMP_PREFIX):
+            verify_artifact(path, run.artifacts_dir, manifest)
+
+
+def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexReport:
     started = time.perf_counter()
-    results, db = Path(results), Path(db)
-    if not results.exists():
+    results = Path(results)
+    if not results.is_dir():
         raise TdwError(f"--results {results}: no such directory")
-    runs = find_runs(results)
+    for stale in db.parent.glob(f"{atomic.TEMP_PREFIX}*"):  # left by a killed indexer (we hold the lock)
+        stale.unlink()
+    runs, problems = readable_runs(results)
     names = [r.read_config().name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -217,21 +276,28 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
     current["__sql__"] = sql_fingerprint(files)
     current["__schema__"] = schema_fingerprint()
     previous = catalog.run_fingerprints()
-    if db.exists() and previous == current and not force:
-        return IndexReport(len(runs), [], time.perf_counter() - started, rebuilt=False)
+    problem = warehouse_problem(db)
+    if problem is None and previous == current and not force:
+        return IndexReport(len(runs), [], time.perf_counter() - started, rebuilt=False, problems=problems)
+    if problem not in (None, "missing"):
+        problems.append(f"{db}: {problem}; rebuilt from the runs")
+        previous = {}
 
     changed = sorted(k for k in current if previous.get(k) != current[k] and not k.startswith("__"))
-    db.parent.mkdir(parents=True, exist_ok=True)
+    reusable: set[str] = set()
+    if problem is None and previous.get("__schema__") == current["__schema__"]:
+        reusable = {name for name in names if previous.get(name) == current[name]}
+    for run in runs:
+        if run.read_config().name not in reusable:
+            verify_artifacts(run)
     with atomic.atomic_path(db) as tmp:
         tmp.unlink()  # DuckDB wants to create the file itself
         con = duckdb.connect(str(tmp))
         try:
-            reusable = set()
-            if db.exists() and previous.get("__schema__") == current["__schema__"]:
-                con.execute(f"attach '{db.resolve()}' as previous (read_only)")
-                reusable = {r.read_config().name for r in runs if previous.get(r.read_config().name) == current[r.read_config().name]}
+            if reusable:
+                con.execute(f"attach '{str(db.resolve()).replace(chr(39), chr(39) * 2)}' as previous (read_only)")
             create_sources(con, runs, catalog, reusable)
-            if db.exists() and reusable:
+            if reusable:
                 con.execute("detach previous")
             apply_sql(con, files)
             con.execute("checkpoint")
@@ -246,4 +312,4 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
             "status": r.read_metadata().get("status", "unknown"), "fingerprint": current[r.read_config().name]} for r in runs]
     )
     catalog.dispose()
-    return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True)
+    return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True, problems=problems)
