@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 import tdw.commands
 from tdw.errors import TdwError
 from tdw.versions import tdw_version
 
-COMMAND_ORDER = ["train", "densify", "import", "list", "analyze", "index", "sql", "export", "serve", "sweep", "jobs"]
+COMMAND_ORDER = ["train", "densify", "import", "list", "verify", "analyze", "index", "sql", "export", "serve", "sweep", "jobs"]
 
 
 class OneLineParser(argparse.ArgumentParser):
+    """Usage errors are one line; every command's help shows its defaults."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one clear line, exit 2, as for every bad input
         self.exit(2, f"tdw {self.prog.split(' ', 1)[-1] if ' ' in self.prog else ''}: {message}\n".replace("tdw : ", "tdw: "))
 
@@ -49,6 +60,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tdw {args.command}: interrupted; completed checkpoints and artifacts are kept", file=sys.stderr)
         return 130
+    except OSError as error:  # a file or port the user named: unwritable, missing, busy
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"tdw {args.command}: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - the one boundary: a bug is one line and a saved traceback
+        report = write_traceback(args.command)
+        print(f"tdw {args.command}: unexpected error ({error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+              f"traceback written to {report}", file=sys.stderr)
+        return 1
+
+
+def write_traceback(command: str) -> Path:
+    """Save the current exception's traceback where a bug report can pick it up."""
+    folder = Path(os.environ.get("TDW_CRASH_DIR", Path(tempfile.gettempdir()) / "tdw-crashes"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{command}.txt"
+    path.write_text(f"tdw {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
+    return path
 
 
 if __name__ == "__main__":

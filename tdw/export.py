@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tdw import atomic
 from tdw.errors import TdwError
+from tdw.warehouse.export import refuse_overwriting_inputs
 
 FORMATS = ("png", "svg", "pdf", "gif", "html")
 backend_lock = threading.Lock()
@@ -44,6 +45,10 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     elif epochs and epoch not in epochs:
         raise TdwError(f"--epoch {epoch}: {variant} has no checkpoint there (nearest: "
                        f"{min(epochs, key=lambda e: abs(e - epoch))})")
+    counts = store.counts(variant)
+    for what, value, bound in (("neuron", neuron, counts["neurons"]), ("head", head, counts["heads"])):
+        if what in view.needs and not 0 <= value < bound:
+            raise TdwError(f"--{what} {value}: {variant} has {bound} {what}s (0..{bound - 1})")
     needs = {"epoch": epoch, "neuron": neuron, "head": head}
     previous = hv.Store.current_backend
     hv.Store.set_current_backend(backend if view.backend == "bokeh" else view.backend)
@@ -68,6 +73,9 @@ def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, n
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise TdwError(f"--out {out}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fps < 1:
+        raise TdwError(f"--fps {fps}: must be >= 1")
+    refuse_overwriting_inputs(out, db)
     store = WarehouseStore(db)
     try:
         with backend_lock:

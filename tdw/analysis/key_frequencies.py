@@ -20,7 +20,6 @@ the demo the rule gives exactly the frequencies of the neuron clusters at the la
 
 from __future__ import annotations
 
-import torch
 from jaxtyping import Float
 from torch import Tensor
 

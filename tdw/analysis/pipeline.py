@@ -41,6 +41,7 @@ from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.locks import exclusive
 from tdw.run_dir import RunDir
+from tdw.training.device import resolve_device
 
 
 @dataclass
@@ -81,7 +82,7 @@ class AnalysisPipeline:
         self.run_dir = RunDir(run_dir)
         self.config = self.run_dir.read_config()
         self.family = get_family(self.config.family)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
 
     def run(
         self,

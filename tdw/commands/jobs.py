@@ -8,10 +8,11 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd = sub.add_parser("jobs", help="list or cancel training and analysis jobs",
                          description="List jobs (newest first) or cancel one: tdw jobs, tdw jobs cancel 12")
-    cmd.add_argument("action", nargs="?", default="list", choices=["list", "cancel"])
+    cmd.add_argument("action", nargs="?", default="list", choices=["list", "cancel"],
+                     help="list the jobs, or cancel JOB_ID (it stops at its next heartbeat)")
     cmd.add_argument("job_id", nargs="?", type=int, help="job to cancel")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse (jobs live in its catalog.sqlite)")
-    cmd.add_argument("--limit", type=int, default=50)
+    cmd.add_argument("--limit", type=int, default=50, help="show at most this many jobs")
     return cmd
 
 

@@ -16,14 +16,20 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tdw.errors import TdwError
 
-    if not Path(args.db).exists():
-        raise TdwError(f"--db {args.db}: no warehouse there; run `tdw index` first")
+    import socket
+
+    from tdw.warehouse.query import open_readonly
+
     if not 0 < args.port < 65536:
         raise TdwError(f"--port {args.port}: must be in 1..65535")
+    open_readonly(args.db).close()  # a missing or corrupt warehouse is one line here, not an empty page
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.address, args.port))
+        except OSError as error:
+            raise TdwError(f"--port {args.port}: cannot listen on {args.address} ({error.strerror}); pick another port") from None
     import panel as pn
 
     from dashboards.app import build_app

@@ -22,11 +22,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from tdw.errors import TdwError
-    from tdw.warehouse.export import export
+    from tdw.warehouse.export import export, refuse_overwriting_inputs
     from tdw.warehouse.query import query
 
     if args.format == "parquet" and args.out is None:
         raise TdwError("--format parquet: needs --out FILE")
+    if args.out is not None:
+        refuse_overwriting_inputs(args.out, args.db)
     frame = query(args.query, args.db)
     data = export(frame, args.format, args.out)
     if data is not None:

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_sweep(
         configs, args.results or settings.get("results", "results"), args.db,
         executor=args.executor or settings.get("executor", "local"),
-        workers=args.workers or settings.get("workers", 1), address=args.address or settings.get("address"),
+        workers=args.workers if args.workers is not None else settings.get("workers", 1), address=args.address or settings.get("address"),
         analyze=bool(args.analyze if args.analyze is not None else settings.get("analyze", False)),
         index=not args.no_index,
         device=args.device or settings.get("device", "auto"), stack=args.stack or settings.get("stack", "auto"),

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "Running it again on an interrupted run continues from its last checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    cmd.add_argument("--p", type=int, default=d["p"].default, help="the prime modulus; the task is a + b mod p")
+    cmd.add_argument("--p", type=int, default=d["p"].default, help="the modulus, an integer >= 3: the task is a + b mod p (primes, as in the "
+                     "literature, give the clean Fourier picture; any p trains)")
     cmd.add_argument("--seed", type=int, default=d["seed"].default, help="model initialization seed")
     cmd.add_argument("--data-seed", type=int, default=DEFAULT_DATA_SEED, help="seed of the train/test split")
     cmd.add_argument("--train-frac", type=float, default=d["train_frac"].default, help="fraction of the p*p pairs used for training")

@@ -60,6 +60,11 @@ def expand(grid: dict[str, list], checkpoints: str | None = None) -> list[Varian
     """Every combination, each validated; duplicates (same variant name) are an error."""
     keys = list(grid)
     suffixed = [k for k in keys if k in NAME_SUFFIX and len(grid[k]) > 1]
+    if checkpoints:
+        longest = max(grid.get("epochs", [VariantConfig.num_epochs]))
+        beyond = [e for e in parse_epoch_spec(checkpoints, "--checkpoints") if e >= longest]
+        if beyond:  # within the longest run they are kept where each variant has them
+            raise TdwError(f"--checkpoints: epoch {beyond[0]} is beyond every variant's epochs (the longest has {longest})")
     configs = []
     for combination in itertools.product(*(grid[k] for k in keys)):
         changes = {PARAMETERS[k][0]: v for k, v in zip(keys, combination)}

@@ -76,6 +76,8 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
               on_outcome: Callable[[JobOutcome], None] | None = None, device: str = "auto",
               stack: int | str = "auto") -> SweepReport:
     results, db = Path(results), Path(db)
+    if not isinstance(workers, int) or workers < 1:
+        raise TdwError(f"--workers {workers}: must be an integer >= 1")
     for config in configs:
         prepare_run(config, results, force=False)  # a clash with an existing run is one line, before anything runs
     device = resolve_device(device).type

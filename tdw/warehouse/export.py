@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import polars as pl
@@ -43,13 +44,37 @@ def to_latex(frame: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def flat_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV has no nested values: a list of plain values becomes 'a;b;c', anything deeper JSON."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, (pl.List, pl.Array)) and not dtype.inner.is_nested():
+            columns.append(pl.col(name).cast(pl.List(pl.Utf8)).list.join(";"))
+        elif dtype.is_nested():
+            columns.append(pl.Series(name, [None if v is None else json.dumps(v, default=str) for v in frame[name].to_list()],
+                                     dtype=pl.Utf8))
+    return frame.with_columns(columns) if columns else frame
+
+
+def refuse_overwriting_inputs(out: str | Path, db: str | Path) -> None:
+    """`--out` may not replace the warehouse, its catalog, or anything inside a run it indexes."""
+    target = Path(out).resolve()
+    db = Path(db).resolve()
+    protected = {db, db.with_name("catalog.sqlite"), Path(str(db) + ".wal")}
+    if target in protected or target.is_dir():
+        raise TdwError(f"--out {out}: is {'a directory' if target.is_dir() else 'an input of the warehouse'}; "
+                       "write somewhere else")
+    for parent in target.parents:
+        if (parent / "config.json").is_file() and (parent / "checkpoints").is_dir():
+            raise TdwError(f"--out {out}: lies inside the run {parent}; write somewhere else")
+
+
 def render(frame: pl.DataFrame, fmt: str) -> bytes:
     if fmt == "table":
         with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
             return (str(frame) + "\n").encode()
     if fmt == "csv":
-        flat = frame.with_columns(pl.col(c).cast(pl.List(pl.Utf8)).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List))
-        return flat.write_csv().encode()
+        return flat_for_csv(frame).write_csv().encode()
     if fmt == "json":
         return frame.write_json().encode()
     if fmt == "markdown":
