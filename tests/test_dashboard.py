@@ -211,3 +211,34 @@ def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tm
         cells = lambda: page.locator(".variant-summary .tabulator-cell[tabulator-field=variant]").all_inner_texts()
         poll(lambda: len(cells()) == 5, 30, page, f"the new variants on the Compare page ({cells()})")
         assert page.errors == []
+
+
+def test_sql_page_attacks_are_refused_and_change_nothing(app_url, study, tmp_path):
+    """The SQL page is shared with a lab by `tdw serve --address 0.0.0.0`: it must read the warehouse
+    and nothing else, like `tdw sql` (tests/test_security.py has the full list through the CLI)."""
+    import hashlib
+
+    run = next((study.parent.parent / "results").rglob("config.json")).parent
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [study, *run.rglob("*")] if p.is_file()}
+    attacks = [
+        (f"explain analyze copy (select 42 as x) to '{tmp_path / 'x.csv'}'", "only read queries are allowed"),
+        (f"copy (select 42 as x) to '{run / 'artifacts' / 'planted.csv'}'", "only read queries are allowed"),
+        ("select * from read_csv('/etc/passwd')", "file system operations are disabled"),
+        ("select * from read_text('/proc/self/environ')", "file system operations are disabled"),
+        (f"attach '{tmp_path / 'x.duckdb'}' as other", "only read queries are allowed"),
+    ]
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        page.locator(".page-nav").get_by_text("SQL", exact=True).click()
+        wait_idle(page, 1000)
+        editor = page.locator(".sql-editor textarea").first
+        for sql, message in attacks:
+            editor.fill(sql)
+            page.locator(".sql-run button").first.click()
+            wait_idle(page, 800)
+            assert message in text(page, "sql-error"), sql
+            assert "root:" not in page.content()
+        assert page.errors == []
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [study, *run.rglob("*")] if p.is_file()}
+    assert after == before and list(tmp_path.iterdir()) == []

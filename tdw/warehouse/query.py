@@ -51,9 +51,35 @@ def open_readonly(db: str | Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def connect(db: str | Path = DEFAULT_DB) -> duckdb.DuckDBPyConnection:
+class ReadOnlyConnection:
+    """The notebook's connection: DuckDB's `sql`/`execute`, each statement checked like `tdw sql`'s,
+    over a sandboxed connection. (A raw connection could still COPY into a run's artifact folder,
+    which the sandbox must let it read.)"""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def sql(self, sql: str, params: object = None) -> duckdb.DuckDBPyRelation:
+        check_read_only(self._con, sql)
+        return self._con.sql(sql, params=params)
+
+    def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
+        check_read_only(self._con, sql)
+        return self._con.execute(sql, params)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> ReadOnlyConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(db: str | Path = DEFAULT_DB) -> ReadOnlyConnection:
     """A sandboxed read-only connection for notebooks: `tdw.connect().sql("select ...").pl()`."""
-    return open_readonly(db)
+    return ReadOnlyConnection(open_readonly(db))
 
 
 def one_line(error: duckdb.Error) -> str:
