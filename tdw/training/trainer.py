@@ -24,6 +24,7 @@ import polars as pl
 import torch
 from tqdm.auto import tqdm
 
+from tdw.atomic import sweep_temp_files
 from tdw.config import VariantConfig, config_differences
 from tdw.errors import CorruptFileError, TdwError
 from tdw.families import get_family
@@ -219,6 +220,8 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
     locks.enter_context(exclusive(target.path, "train", "trained"))
     if force:
         locks.enter_context(exclusive(target.path, "analyze", "analyzed"))
+    if target.path.exists():
+        sweep_temp_files(target.path)  # left by a killed writer of this run; we hold its lock
     run, resume_epoch = prepare_run(config, results, force)
     if run.exists() and not force:
         config = run.read_config()  # keeps checkpoints added by densify

@@ -13,8 +13,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import JSON, DateTime, Integer, String, create_engine, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from tdw.errors import CorruptFileError
 
 
 class Base(DeclarativeBase):
@@ -70,6 +72,16 @@ class Catalog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 30})
+        try:
+            self._create_tables()
+        except DatabaseError as error:
+            if "already exists" in str(error) or "locked" in str(error):
+                raise
+            self.engine.dispose()
+            raise CorruptFileError(self.path, str(error.orig).splitlines()[0] if error.orig else "unreadable",
+                                   "move it aside and run `tdw index` (job history is lost; runs and the warehouse are not)") from None
+
+    def _create_tables(self) -> None:
         with self.engine.begin() as connection:
             connection.exec_driver_sql("pragma journal_mode=wal")  # readers never block the workers' writes
             columns = {row[1] for row in connection.exec_driver_sql("pragma table_info(jobs)")}
