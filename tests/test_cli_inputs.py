@@ -1,0 +1,122 @@
+"""Every subcommand, given bad input, answers one line on stderr, exits non-zero and changes no file.
+
+Runs `tdw.cli.main` in-process (the same entry point as the `tdw` script, without paying a Python
+start-up per case) in a workspace holding a real run, warehouse and catalog, and compares every
+byte of it before and after. Numeric training flags are also fuzzed with hypothesis.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import tiny_config
+from tdw.cli import main
+from tdw.training.trainer import train
+from tdw.warehouse import build_index
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith(".lock")}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("workspace")
+    train(tiny_config(num_epochs=30, checkpoint_epochs=(0, 10)), root / "results", device="cpu", progress=False)
+    build_index(root / "results", root / "warehouse" / "tdw.duckdb")
+    return root
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, list[str]]:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+RUN = "results/modular_addition/p13_seed3"
+BAD_INPUTS = [
+    ["train", "--p", "2"], ["train", "--p", "100000"], ["train", "--train-frac", "1.5"], ["train", "--lr=-1"],
+    ["train", "--lr", "nan"], ["train", "--weight-decay", "inf"], ["train", "--betas", "0.9"],
+    ["train", "--betas", "0.9,1.2"], ["train", "--epochs", "0"], ["train", "--checkpoints", "0:10:0"],
+    ["train", "--checkpoints", "50000", "--epochs", "100"], ["train", "--schedule", "bogus"],
+    ["train", "--name", "a/b"], ["train", "--family", "nope"], ["train", "--device", "tpu"],
+    ["train", "--results", "/proc/x"], ["train", "--p", "abc"],
+    ["densify", RUN, "--epochs", "5000"], ["densify", "no/such/run", "--epochs", "5"], ["densify", RUN, "--epochs", "x"],
+    ["import", "no_such_file.pth"], ["import", "results/modular_addition/p13_seed3/config.json"],
+    ["list", "--results", "no_such_dir", "--bogus"],
+    ["verify"], ["verify", "no/such/run"], ["verify", "--all", "--results", "no_such_dir"],
+    ["analyze"], ["analyze", RUN, "--analyzers", "nope"], ["analyze", RUN, "--epochs", "7"],
+    ["analyze", RUN, "--device", "tpu"], ["analyze", RUN, "--device", "cuda"], ["analyze", "no/such/run"],
+    ["index", "--results", "no_such_dir"], ["index", "--db", "warehouse"],
+    ["sql", "delete from variants"], ["sql", "select * form variants"], ["sql", "select 1", "--db", "no.duckdb"],
+    ["sql", "select 1", "--format", "parquet"], ["sql", "select 1", "--format", "xml"],
+    ["sql", "select 1", "--out", "warehouse/tdw.duckdb"], ["sql", "select 1", "--out", f"{RUN}/checkpoints/x.csv"],
+    ["sql", "select 1", "--out", "/proc/forbidden/x.csv"],
+    ["export", "figure", "neuron_heatmap", "--variant", "p13_seed3", "--neuron", "99999", "--out", "n.png"],
+    ["export", "figure", "neuron_heatmap", "--variant", "nope", "--out", "n.png"],
+    ["export", "figure", "no_view", "--variant", "p13_seed3", "--out", "n.png"],
+    ["export", "figure", "loss_curves", "--variant", "p13_seed3", "--out", "n.gif", "--fps", "0"],
+    ["export", "figure", "loss_curves", "--variant", "p13_seed3", "--out", "n.bmp"],
+    ["export", "figure", "loss_curves", "--variant", "p13_seed3", "--epoch", "7", "--out", "n.png"],
+    ["serve", "--db", "no.duckdb"], ["serve", "--port", "0"],
+    ["sweep"], ["sweep", "--p", "13", "--workers", "0"], ["sweep", "--p", "13", "--lr", "nan"],
+    ["sweep", "--p", "13", "--epochs", "100", "--checkpoints", "500"], ["sweep", "--p", "13", "--executor", "slurm"],
+    ["sweep", "no_such.toml"], ["jobs", "cancel"], ["jobs", "cancel", "999"], ["jobs", "dance"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_INPUTS, ids=" ".join)
+def test_bad_input_is_one_line_a_nonzero_exit_and_no_change(argv, workspace, capsys, monkeypatch):
+    monkeypatch.chdir(workspace)
+    before = snapshot(workspace)
+    code, lines = run_cli(argv, capsys)
+    assert code not in (0, None), lines
+    assert len(lines) == 1 and lines[0].startswith("tdw"), lines
+    assert "Traceback" not in lines[0] and "unexpected error" not in lines[0], lines
+    assert snapshot(workspace) == before
+    print(" ".join(argv), "->", lines[0])
+
+
+def test_serve_on_a_busy_port_is_one_line(workspace, capsys, monkeypatch):
+    monkeypatch.chdir(workspace)
+    with socket.socket() as busy:
+        busy.bind(("localhost", 0))
+        busy.listen()
+        code, lines = run_cli(["serve", "--port", str(busy.getsockname()[1])], capsys)
+    assert code == 2 and len(lines) == 1 and "cannot listen" in lines[0]
+
+
+def test_analyze_list_needs_no_run(capsys):
+    assert main(["analyze", "--list"]) == 0
+    assert "key_frequencies" in capsys.readouterr().out
+
+
+NOT_OK = st.one_of(st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not math.isfinite(x) or x <= 0),
+                   st.sampled_from([0.0, -1e-9, float("nan"), float("inf")]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flag=st.sampled_from(["--lr", "--train-frac"]), value=NOT_OK)
+def test_fuzzed_bad_training_numbers_are_refused_before_anything_is_written(flag, value, workspace, capsys, monkeypatch):
+    monkeypatch.chdir(workspace)
+    before = snapshot(workspace)
+    code, lines = run_cli(["train", f"{flag}={value!r}", "--results", "fuzz"], capsys)
+    assert code == 2 and len(lines) == 1 and flag in lines[0], lines
+    assert snapshot(workspace) == before and not (workspace / "fuzz").exists()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frac=st.floats(min_value=1.0, max_value=1e300) | st.floats(max_value=0.0, min_value=-1e300))
+def test_fuzzed_train_fractions_outside_zero_one_are_refused(frac, workspace, capsys, monkeypatch):
+    monkeypatch.chdir(workspace)
+    code, lines = run_cli(["train", f"--train-frac={frac!r}", "--results", "fuzz"], capsys)
+    assert code == 2 and len(lines) == 1 and "--train-frac" in lines[0], lines
+    assert not (workspace / "fuzz").exists()
