@@ -120,3 +120,24 @@ def test_fuzzed_train_fractions_outside_zero_one_are_refused(frac, workspace, ca
     code, lines = run_cli(["train", f"--train-frac={frac!r}", "--results", "fuzz"], capsys)
     assert code == 2 and len(lines) == 1 and "--train-frac" in lines[0], lines
     assert not (workspace / "fuzz").exists()
+
+
+def test_an_unexpected_error_is_one_line_naming_its_saved_traceback(tmp_path, capsys, monkeypatch):
+    import tdw.commands.list as list_command
+
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(list_command, "run", broken)
+    monkeypatch.setenv("TDW_CRASH_DIR", str(tmp_path))
+    code, lines = run_cli(["list"], capsys)
+    assert code == 1 and len(lines) == 1 and "unexpected error (RuntimeError: a bug)" in lines[0]
+    saved = Path(lines[0].rsplit("traceback written to ", 1)[1])
+    assert saved.parent == tmp_path and "raise RuntimeError" in saved.read_text()
+
+
+def test_nested_columns_export_to_csv(workspace, capsys, monkeypatch):
+    monkeypatch.chdir(workspace)
+    code = main(["sql", "select [1, 2] as plain, [{'a': 1}] as nested, {'b': 'x'} as record", "--format", "csv"])
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == ["plain,nested,record", '1;2,"[{""a"": 1}]","{""b"": ""x""}"']
