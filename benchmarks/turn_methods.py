@@ -60,13 +60,19 @@ def grok_epoch(epochs: np.ndarray, accuracy: np.ndarray) -> int | None:
 
 
 def prepared(losses: pl.DataFrame, window_scale: float):
+    """(epochs, smoothed log loss, slope, the mask of the stretch from the peak to grok, its peak
+    epoch, grok epoch), or None when the run never groks."""
     epochs, log_loss, accuracy = test_curve(losses)
     half = max(1.0, round(epochs.max() / 200 * window_scale))
     smoothed = smooth(epochs, log_loss, half)
-    slope = np.gradient(smoothed, epochs)
-    slope = smooth(epochs, slope, half)
+    slope = smooth(epochs, np.gradient(smoothed, epochs), half)
     grok = grok_epoch(epochs, accuracy)
-    return epochs, smoothed, slope, grok
+    if grok is None:
+        return None
+    inside = epochs <= grok
+    peak = epochs[inside][np.argmax(smoothed[inside])]
+    stretch = (epochs >= peak) & (epochs <= grok)
+    return epochs, smoothed, slope, stretch, peak, grok
 
 
 def turn_knee_log(losses: pl.DataFrame, window_scale: float) -> int | None:
@@ -74,12 +80,10 @@ def turn_knee_log(losses: pl.DataFrame, window_scale: float) -> int | None:
 
 
 def turn_slope_departure(losses: pl.DataFrame, window_scale: float) -> int | None:
-    epochs, smoothed, slope, grok = prepared(losses, window_scale)
-    if grok is None:
+    curve = prepared(losses, window_scale)
+    if curve is None:
         return None
-    inside = epochs <= grok
-    peak = epochs[inside][np.argmax(smoothed[inside])]
-    stretch = (epochs >= peak) & (epochs <= grok)
+    epochs, _, slope, stretch, peak, grok = curve
     fastest_i = np.where(stretch)[0][np.argmin(slope[stretch])]
     threshold = max(min(3 * np.median(slope[stretch]), 0.02 * slope[fastest_i]), 0.5 * slope[fastest_i])
     i = fastest_i
@@ -91,12 +95,10 @@ def turn_slope_departure(losses: pl.DataFrame, window_scale: float) -> int | Non
 def turn_knee_linear(losses: pl.DataFrame, window_scale: float) -> int | None:
     """Kneedle on the linear-space test loss: between the peak and grok, both axes scaled to
     [0, 1], the point farthest above the chord from the first to the last point."""
-    epochs, smoothed, _, grok = prepared(losses, window_scale)
-    if grok is None:
+    curve = prepared(losses, window_scale)
+    if curve is None:
         return None
-    inside = epochs <= grok
-    peak = epochs[inside][np.argmax(smoothed[inside])]
-    stretch = (epochs >= peak) & (epochs <= grok)
+    epochs, smoothed, _, stretch, _, _ = curve
     x = epochs[stretch]
     y = 10.0 ** smoothed[stretch]
     if len(x) < 2:
@@ -110,12 +112,10 @@ def turn_knee_linear(losses: pl.DataFrame, window_scale: float) -> int | None:
 def turn_ruptures(losses: pl.DataFrame, window_scale: float) -> int | None:
     import ruptures
 
-    epochs, smoothed, _, grok = prepared(losses, window_scale)
-    if grok is None:
+    curve = prepared(losses, window_scale)
+    if curve is None:
         return None
-    inside = epochs <= grok
-    peak = epochs[inside][np.argmax(smoothed[inside])]
-    stretch = (epochs >= peak) & (epochs <= grok)
+    epochs, smoothed, _, stretch, peak, grok = curve
     x, y = epochs[stretch], smoothed[stretch]
     if len(x) < 8:
         return int(peak)

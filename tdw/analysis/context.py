@@ -49,8 +49,26 @@ class RunFacts:
         return key_frequencies(self.embedding(self.final_weights))
 
 
+class SeesTheRun:
+    """What both contexts say about the run, through their `facts`."""
+
+    facts: RunFacts
+
+    @property
+    def run(self) -> RunDir:
+        return self.facts.run
+
+    @property
+    def config(self) -> VariantConfig:
+        return self.facts.config
+
+    @property
+    def key_frequencies(self) -> list[int]:
+        return self.facts.key_frequencies
+
+
 @dataclass
-class CheckpointContext:
+class CheckpointContext(SeesTheRun):
     facts: RunFacts
     family: Family
     data: TaskData
@@ -61,42 +79,18 @@ class CheckpointContext:
     cache: ActivationCache | None = None
 
     @property
-    def run(self) -> RunDir:
-        return self.facts.run
-
-    @property
-    def config(self) -> VariantConfig:
-        return self.facts.config
-
-    @property
     def p(self) -> int:
         return self.config.p
 
-    @property
-    def key_frequencies(self) -> list[int]:
-        return self.facts.key_frequencies
-
 
 @dataclass
-class RunContext:
+class RunContext(SeesTheRun):
     facts: RunFacts
     family: Family
 
     @property
-    def run(self) -> RunDir:
-        return self.facts.run
-
-    @property
-    def config(self) -> VariantConfig:
-        return self.facts.config
-
-    @property
     def epochs(self) -> list[int]:
         return self.facts.epochs
-
-    @property
-    def key_frequencies(self) -> list[int]:
-        return self.facts.key_frequencies
 
     def weights(self, epoch: int) -> dict[str, Tensor]:
         return self.facts.final_weights if epoch == self.facts.final_epoch else self.run.load_weights(epoch)
