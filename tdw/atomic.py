@@ -65,10 +65,12 @@ def write_json(target: str | Path, obj: Any) -> None:
     write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def sweep_temp_files(directory: str | Path) -> int:
-    """Remove temp files a killed writer left behind; returns how many."""
+def sweep_temp_files(directory: str | Path, recursive: bool = True) -> int:
+    """Remove temp files a killed writer left behind; returns how many. Call it only while
+    holding the lock of whatever writes there (a live writer's temp file looks the same)."""
     removed = 0
-    for path in Path(directory).rglob(f"{TEMP_PREFIX}*"):
+    folder = Path(directory)
+    for path in (folder.rglob if recursive else folder.glob)(f"{TEMP_PREFIX}*"):
         if path.is_file():
             path.unlink()
             removed += 1

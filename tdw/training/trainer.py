@@ -172,7 +172,8 @@ def prepare_run(config: VariantConfig, results: str | Path, force: bool) -> tupl
             f"{run.path} exists with other checkpoint epochs (e.g. {missing[0]}); "
             f"add checkpoints with `tdw densify {run.path} --epochs ...`"
         )
-    return run, newest_good_checkpoint(run)
+    done = run.checkpoint_epochs()
+    return run, (done[-1] if done else None)
 
 
 def newest_good_checkpoint(run: RunDir) -> int | None:
@@ -220,8 +221,9 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
     locks.enter_context(exclusive(target.path, "train", "trained"))
     if force:
         locks.enter_context(exclusive(target.path, "analyze", "analyzed"))
-    if target.path.exists():
-        sweep_temp_files(target.path)  # left by a killed writer of this run; we hold its lock
+    for folder in (target.path, target.checkpoint_dir):  # not artifacts/: an analysis may be writing there
+        if folder.exists():
+            sweep_temp_files(folder, recursive=False)  # left by a killed writer of this run; we hold its lock
     run, resume_epoch = prepare_run(config, results, force)
     if run.exists() and not force:
         config = run.read_config()  # keeps checkpoints added by densify
@@ -229,6 +231,8 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
             if progress:
                 print(f"{run.path}: already complete ({config.num_epochs} epochs); nothing to do")
             return None
+    if resume_epoch is not None:  # only now, holding the lock, may broken checkpoints be moved aside
+        resume_epoch = newest_good_checkpoint(run)
     if force and run.path.exists():
         import shutil
 

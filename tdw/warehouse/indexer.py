@@ -263,7 +263,7 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     results = Path(results)
     if not results.is_dir():
         raise TdwError(f"--results {results}: no such directory")
-    for stale in db.parent.glob(f"{atomic.TEMP_PREFIX}*"):  # left by a killed indexer (we hold the lock)
+    for stale in db.parent.glob(f"{atomic.TEMP_PREFIX}*{db.suffix}*"):  # a killed indexer's (we hold the lock)
         stale.unlink()
     runs, problems = readable_runs(results)
     names = [r.read_config().name for r in runs]
