@@ -42,7 +42,14 @@ demo: $(STAMP)
 	$(BIN)/tdw sql --db $(DEMO_DB) "select variant, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok, key_frequencies, specialized_fraction from variant_summary"
 	$(BIN)/tdw serve --db $(DEMO_DB) --results $(DEMO_RESULTS) --port $(DEMO_PORT)
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/turn_methods.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/analysis_throughput.py
 	$(BIN)/python benchmarks/warehouse_scale.py
