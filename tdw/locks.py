@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -74,12 +73,3 @@ def is_held(guarded: str | Path, purpose: str) -> bool:
         return True
     finally:
         os.close(fd)
-
-
-def wait_until_free(guarded: str | Path, purpose: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while is_held(guarded, purpose):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

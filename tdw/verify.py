@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tdw import atomic, checksummed
-from tdw.analysis.artifacts import read_manifest, verify_artifact
+from tdw import checksummed
+from tdw.analysis.artifacts import artifact_files, read_manifest, verify_artifact
 from tdw.errors import CorruptFileError, TdwError
 from tdw.run_dir import RunDir
 
@@ -34,9 +34,7 @@ def verify_run(run: RunDir) -> RunHealth:
         try:
             if action() == "unverified":
                 health.unverified += 1
-        except CorruptFileError as error:
-            health.problems.append(str(error))
-        except TdwError as error:
+        except TdwError as error:  # CorruptFileError included
             health.problems.append(str(error))
 
     check(run.read_config)
@@ -48,11 +46,9 @@ def verify_run(run: RunDir) -> RunHealth:
         check(lambda e=epoch, r=remedy: checksummed.verify(run.checkpoint_path(e), r))
         if run.optimizer_path(epoch).exists():
             check(lambda e=epoch, r=remedy: checksummed.verify(run.optimizer_path(e), r))
-    if run.artifacts_dir.exists():
-        manifest = read_manifest(run.artifacts_dir)
-        for path in sorted(run.artifacts_dir.rglob("*.parquet")):
-            if not path.name.startswith(atomic.TEMP_PREFIX):
-                check(lambda p=path: verify_artifact(p, run.artifacts_dir, manifest))
+    manifest = read_manifest(run.artifacts_dir)
+    for path in artifact_files(run.artifacts_dir):
+        check(lambda p=path: verify_artifact(p, run.artifacts_dir, manifest))
     return health
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hashlib
+import json
+from collections.abc import Iterator
+
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-import hashlib
-import json
 
 from tdw import atomic
 from tdw.analysis.analyzer import Analyzer, TableSpec
@@ -44,6 +45,13 @@ def read_manifest(artifacts_dir: Path) -> dict[str, str]:
 
 def write_manifest(artifacts_dir: Path, digests: dict[str, str]) -> None:
     atomic.write_json(artifacts_dir / MANIFEST, dict(sorted(digests.items())))
+
+
+def artifact_files(artifacts_dir: Path) -> Iterator[Path]:
+    """Every finished artifact file of a run (a killed writer's temp files are not)."""
+    for path in sorted(artifacts_dir.rglob("*.parquet")) if artifacts_dir.exists() else []:
+        if not path.name.startswith(atomic.TEMP_PREFIX):
+            yield path
 
 
 def verify_artifact(path: Path, artifacts_dir: Path, manifest: dict[str, str]) -> str:

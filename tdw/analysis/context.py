@@ -43,6 +43,10 @@ class RunFacts:
     def final_weights(self) -> dict[str, Tensor]:
         return self.run.load_weights(self.final_epoch)
 
+    def weights(self, epoch: int) -> dict[str, Tensor]:
+        """A checkpoint's weights (on the CPU); the final one is loaded once and kept."""
+        return self.final_weights if epoch == self.final_epoch else self.run.load_weights(epoch)
+
     @cached_property
     def key_frequencies(self) -> list[int]:
         """The final checkpoint's key frequencies (tdw.analysis.key_frequencies)."""
@@ -93,7 +97,7 @@ class RunContext(SeesTheRun):
         return self.facts.epochs
 
     def weights(self, epoch: int) -> dict[str, Tensor]:
-        return self.facts.final_weights if epoch == self.facts.final_epoch else self.run.load_weights(epoch)
+        return self.facts.weights(epoch)
 
     def embedding(self, epoch: int) -> Tensor:
         return self.facts.embedding(self.weights(epoch))

@@ -165,8 +165,7 @@ class AnalysisPipeline:
         return pending
 
     def _context(self, facts, epoch, pending, data, model, report) -> CheckpointContext:
-        weights = facts.final_weights if epoch == facts.final_epoch else self.run_dir.load_weights(epoch, self.device)
-        weights = {k: v.to(self.device) for k, v in weights.items()}
+        weights = {k: v.to(self.device) for k, v in facts.weights(epoch).items()}
         report.checkpoint_loads += 1
         model.load_state_dict(weights)
         ctx = CheckpointContext(facts, self.family, data, epoch, weights, model)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -191,8 +192,6 @@ def newest_good_checkpoint(run: RunDir) -> int | None:
             for path in (run.checkpoint_path(epoch), run.optimizer_path(epoch)):
                 if path.exists():
                     path.rename(quarantine / path.name)
-            import sys
-
             print(f"{error.path}: corrupt ({error.problem}); moved to {quarantine}, resuming from an earlier checkpoint",
                   file=sys.stderr)
     return None

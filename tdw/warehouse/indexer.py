@@ -26,9 +26,11 @@ import polars as pl
 
 from tdw import atomic
 from tdw.analyzers import all_analyzers
+from tdw.analysis.artifacts import artifact_files as all_artifact_files
 from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
 from tdw.errors import TdwError
 from tdw.locks import exclusive
+from tdw.warehouse.query import sql_string
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
 from tdw.warehouse.catalog import Catalog, NamedSchedule
 
@@ -223,7 +225,7 @@ def warehouse_problem(db: Path) -> str | None:
     try:
         con = duckdb.connect(":memory:")
         try:
-            con.execute(f"attach '{str(db.resolve()).replace(chr(39), chr(39) * 2)}' as w (read_only)")
+            con.execute(f"attach {sql_string(str(db.resolve()))} as w (read_only)")
             con.execute("select count(*) from w.src_runs").fetchone()
             con.execute("select count(*) from w.variant_summary").fetchone()
         finally:
@@ -250,12 +252,9 @@ def readable_runs(results: Path) -> tuple[list[RunDir], list[str]]:
 def verify_artifacts(run: RunDir) -> None:
     """Every artifact of a run about to be copied matches its recorded checksum (CorruptFileError
     names the file and the remedy); files written before checksums pass as unverified."""
-    if not run.artifacts_dir.exists():
-        return
     manifest = read_manifest(run.artifacts_dir)
-    for path in sorted(run.artifacts_dir.rglob("*.parquet")):
-        if not path.name.startswith(atomic.TEMP_PREFIX):
-            verify_artifact(path, run.artifacts_dir, manifest)
+    for path in all_artifact_files(run.artifacts_dir):
+        verify_artifact(path, run.artifacts_dir, manifest)
 
 
 def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexReport:
@@ -295,7 +294,7 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
         con = duckdb.connect(str(tmp))
         try:
             if reusable:
-                con.execute(f"attach '{str(db.resolve()).replace(chr(39), chr(39) * 2)}' as previous (read_only)")
+                con.execute(f"attach {sql_string(str(db.resolve()))} as previous (read_only)")
             create_sources(con, runs, catalog, reusable)
             if reusable:
                 con.execute("detach previous")
