@@ -1,74 +1,228 @@
-"""Dashboard latency in a real browser: time from an epoch change to every visible plot updated.
+"""Dashboard latency in a real browser, as a researcher meets it, on one or more warehouses.
 
-Serves the dashboard (`tdw serve`) on a warehouse, opens it in headless Debian chromium, and
-moves the epoch with the slider's keyboard handle N times. One measurement is from the key press
-to the server reporting idle again with every Bokeh view re-painted (the sidebar's status reads
-"ready" and no Bokeh view is pending). Reports the median and the 90th percentile, with the page
-scrolled to the top (what a researcher sees first) and with only the Neurons section open.
+Serves the dashboard (`tdw serve`) and drives it in headless Debian chromium (Playwright):
+
+- page load: navigation to the first viewport painted (the loss curve drawn, the server idle);
+- epoch change by the slider's keyboard handle, by a typed epoch and by a click on the loss curve:
+  from the input to every visible view repainted (the server reports idle, two animation frames);
+- neuron click in the cluster map to the heatmap repainted;
+- the Compare page with every variant of the warehouse selected: load, and an epoch change with
+  small multiples of an at-epoch view;
+- five sessions open at once: epoch changes in turn, and in all five at the same moment.
+
+Medians and 90th percentiles, and a breakdown of each epoch change: server time refreshing plots
+(the server's own log), bytes the server sent over the websocket, and the rest (transport and the
+browser's paint). The named baseline is main before the live-plot redesign (figures in the README).
 
     python benchmarks/dashboard_latency.py --db warehouse/tdw.duckdb
-    python benchmarks/dashboard_latency.py --db /tmp/study/warehouse/tdw.duckdb   # warehouse_scale --keep
+    python benchmarks/dashboard_latency.py --db /tmp/p113/warehouse/tdw.duckdb --db /tmp/study/warehouse/tdw.duckdb
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
+import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.dashboard_harness import browser_page, pane_text, served, wait_idle  # noqa: E402
+from tdw.warehouse.query import query  # noqa: E402
+from tests.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, pane_text, served  # noqa: E402
+
+REFRESH_LINE = re.compile(r"tdw\.dashboard\.timings refreshed (\d+) plots in ([\d.]+) ms")
 
 
-def epoch_change_ms(page, key: str) -> float:
-    handle = page.locator(".epoch-slider .noUi-handle").first
-    before = page.locator(".epoch-input input").first.input_value()
-    started = time.perf_counter()
-    handle.press(key)
-    while page.locator(".epoch-input input").first.input_value() == before:  # the server accepted it
-        page.wait_for_timeout(5)
-    while pane_text(page, "server-status") != "ready":
-        page.wait_for_timeout(5)
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # painted
-    return (time.perf_counter() - started) * 1000
+class Session:
+    """One browser page on the served app, counting what the server sends it."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        self.url = url
+        self.received = 0
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("websocket", lambda ws: ws.on("framereceived", self.count))
+
+    def count(self, payload) -> None:
+        self.received += len(payload)
+
+    def status(self) -> str:
+        return pane_text(self.page, "server-status")
+
+    def idle(self) -> None:
+        self.page.wait_for_timeout(30)  # let the input reach the server and mark it busy
+        while self.status() != "ready":
+            self.page.wait_for_timeout(5)
+        self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    def load(self, query_string: str = "", painted: str = ".view-loss_curves canvas") -> float:
+        started = time.perf_counter()
+        self.page.goto(self.url + query_string)
+        self.page.locator(painted).first.wait_for(state="visible", timeout=120000)
+        self.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+        self.idle()
+        return (time.perf_counter() - started) * 1000
+
+    def epoch(self) -> str:
+        return self.page.locator(".epoch-input input").first.input_value()
+
+    def timed(self, act, changed) -> tuple[float, int]:
+        """Milliseconds from `act()` to the change seen and the page idle; bytes received."""
+        before = self.received
+        started = time.perf_counter()
+        act()
+        while not changed():
+            self.page.wait_for_timeout(5)
+        self.idle()
+        return (time.perf_counter() - started) * 1000, self.received - before
 
 
-def measure(page, repeats: int) -> list[float]:
-    handle = page.locator(".epoch-slider .noUi-handle").first
-    handle.focus()
-    times = []
-    for i in range(repeats):
-        times.append(epoch_change_ms(page, "ArrowLeft" if i % 2 == 0 else "ArrowRight"))
-    return times
+def epoch_by_key(session: Session, i: int) -> tuple[float, int]:
+    handle = session.page.locator(".epoch-slider .noUi-handle").first
+    before = session.epoch()
+    return session.timed(lambda: handle.press("ArrowLeft" if i % 2 == 0 else "ArrowRight"),
+                         lambda: session.epoch() != before)
 
 
-def report(label: str, times: list[float]) -> None:
-    times = sorted(times)
+def epoch_by_typing(session: Session, epochs: list[int], i: int) -> tuple[float, int]:
+    target = epochs[(len(epochs) // 3 + 7 * i) % len(epochs)]
+    if str(target) == session.epoch():
+        target = epochs[(len(epochs) // 3 + 7 * i + 1) % len(epochs)]
+    box = session.page.locator(".epoch-input input").first
+
+    def act():
+        box.fill(str(target))
+        box.press("Enter")
+
+    return session.timed(act, lambda: session.page.locator(".caption-frequencies_at_epoch div").first.inner_text()
+                         .endswith(f"epoch {target}"))
+
+
+def epoch_by_click(session: Session, i: int) -> tuple[float, int]:
+    canvas = session.page.locator(".view-loss_curves canvas").first
+    box = canvas.bounding_box()
+    before = session.epoch()
+    x = box["x"] + box["width"] * (0.3 + 0.05 * (i % 10))
+    return session.timed(lambda: session.page.mouse.click(x, box["y"] + box["height"] * 0.5),
+                         lambda: session.epoch() != before)
+
+
+def neuron_by_click(session: Session, i: int) -> tuple[float, int]:
+    canvas = session.page.locator(".view-neuron_clusters canvas").first
+    box = canvas.bounding_box()
+    before = session.page.locator(".neuron-input input").first.input_value()
+    y = box["y"] + box["height"] * (0.15 + 0.07 * (i % 10))
+    return session.timed(lambda: session.page.mouse.click(box["x"] + box["width"] * 0.4, y),
+                         lambda: session.page.locator(".neuron-input input").first.input_value() != before)
+
+
+def server_refresh_ms(log: Path, seen: int) -> tuple[list[float], int]:
+    lines = REFRESH_LINE.findall(log.read_text())
+    return [float(ms) for _, ms in lines[seen:]], len(lines)
+
+
+def report(label: str, samples: list[tuple[float, int]] | list[float], server: list[float] | None = None) -> None:
+    times = sorted(s[0] if isinstance(s, tuple) else s for s in samples)
     p90 = times[int(0.9 * (len(times) - 1))]
-    print(f"  {label:44s} median {statistics.median(times):7.0f} ms   p90 {p90:7.0f} ms   (n={len(times)})")
+    line = f"  {label:46s} median {statistics.median(times):6.0f} ms   p90 {p90:6.0f} ms   (n={len(times)})"
+    if samples and isinstance(samples[0], tuple):
+        line += f"   sent {statistics.median(s[1] for s in samples) / 1000:6.1f} kB"
+    if server:
+        line += f"   server refresh {statistics.median(server):5.0f} ms"
+    print(line, flush=True)
+
+
+def measure(log: Path, label: str, action, repeats: int) -> None:
+    _, seen = server_refresh_ms(log, 0)
+    samples = [action(i) for i in range(repeats)]
+    server, _ = server_refresh_ms(log, seen)
+    report(label, samples, server)
+
+
+def bench(db: Path, repeats: int, sessions: int, browser) -> None:
+    variants = query("select variant from variants order by p, seed, variant", db)["variant"].to_list()
+    variant = variants[0]
+    epochs = query(f"select epoch from checkpoints where variant = '{variant}' order by epoch", db)["epoch"].to_list()
+    counts = query(f"select count(*) as n from checkpoints where variant = '{variant}'", db)["n"][0]
+    print(f"\nwarehouse {db}: {len(variants)} variants; {variant} has {counts} checkpoints", flush=True)
+    log = Path(tempfile.mkdtemp(prefix="tdw-dashboard-bench-")) / "serve.log"
+    with served(db, log_path=log, env={"TDW_DASHBOARD_TIMINGS": "1"}) as url, ExitStack() as pages:
+        first = Session(browser, url)
+        pages.callback(first.page.close)
+        loads = [first.load()]
+        for _ in range(2):
+            loads.append(first.load())
+        report("page load: navigation to first viewport", loads)
+        handle = first.page.locator(".epoch-slider .noUi-handle").first
+        handle.focus()
+        measure(log, "epoch change: slider key (top of page)", lambda i: epoch_by_key(first, i), repeats)
+        measure(log, "epoch change: typed epoch", lambda i: epoch_by_typing(first, epochs, i), repeats)
+        first.page.locator(".view-loss_curves canvas").first.scroll_into_view_if_needed()
+        measure(log, "epoch change: click on the loss curve", lambda i: epoch_by_click(first, i), repeats)
+        first.page.locator(".card-neuron_clusters").first.scroll_into_view_if_needed()
+        first.page.locator(".view-neuron_clusters canvas").first.wait_for(state="visible", timeout=60000)
+        first.idle()
+        measure(log, "neuron click: clusters to heatmap", lambda i: neuron_by_click(first, i), repeats)
+        handle.focus()
+        measure(log, "epoch change: slider key (Neurons in view)", lambda i: epoch_by_key(first, i), repeats)
+
+        chosen = "[" + ",".join(f'"{v}"' for v in variants) + "]"
+        compare = Session(browser, url)
+        pages.callback(compare.page.close)
+        loaded = [compare.load(f"?page=Compare&compare={chosen}", painted=".variant-summary")]
+        for _ in range(2):
+            loaded.append(compare.load(f"?page=Compare&compare={chosen}", painted=".variant-summary"))
+        report(f"Compare page, {len(variants)} variants: load", loaded)
+        compare.page.locator(".small-multiples").first.scroll_into_view_if_needed()
+        compare.page.locator(".multiple-view select").first.select_option("frequencies_at_epoch")
+        compare.idle()
+        compare.page.locator(".epoch-slider .noUi-handle").first.focus()
+        measure(log, "Compare page: epoch change (small multiples)", lambda i: epoch_by_key(compare, i), repeats)
+
+        crowd = [first]
+        for _ in range(sessions - 1):
+            session = Session(browser, url)
+            pages.callback(session.page.close)
+            session.load()
+            crowd.append(session)
+        for session in crowd:
+            session.page.locator(".epoch-slider .noUi-handle").first.focus()
+        measure(log, f"{sessions} sessions open: epoch change, in turn",
+                lambda i: epoch_by_key(crowd[i % len(crowd)], i // len(crowd)), repeats)
+        together = []
+        for i in range(max(3, repeats // 3)):
+            started = time.perf_counter()
+            for session in crowd:
+                session.page.locator(".epoch-slider .noUi-handle").first.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
+            for session in crowd:
+                session.idle()
+            together.append((time.perf_counter() - started) * 1000)
+        report(f"{sessions} sessions: all change at once, last done", together)
+        errors = [e for s in [*crowd, compare] for e in s.errors]
+        if errors:
+            print("  browser errors:", *errors[:5], sep="\n    ")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, default=Path("warehouse/tdw.duckdb"))
+    parser.add_argument("--db", type=Path, action="append", help="warehouse file (repeat for several)")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--sessions", type=int, default=5)
     args = parser.parse_args()
-    with served(args.db) as url, browser_page() as page:
-        page.goto(url)
-        wait_idle(page, 1000)
-        print(f"warehouse {args.db}: epoch change to all views updated")
-        report("whole Variant page open", measure(page, args.repeats))
-        for section in page.locator("[class*=section-] .card-header").all():
-            section.click()  # close every section ...
-        wait_idle(page)
-        page.locator(".section-neurons .card-header").first.click()  # ... but Neurons
-        wait_idle(page)
-        report("only the Neurons section open", measure(page, args.repeats))
-        if page.errors:
-            print("browser errors:", *page.errors, sep="\n  ")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for db in args.db or [Path("warehouse/tdw.duckdb")]:
+                bench(db, args.repeats, args.sessions, browser)
+        finally:
+            browser.close()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import holoviews as hv
 import panel as pn
+from bokeh.models import CustomJSTickFormatter
 
 from dashboards.pages import PAGES
 from dashboards.state import WorkbenchState
@@ -20,6 +21,7 @@ from tdw.versions import git_sha, tdw_version
 
 hv.extension("bokeh", "matplotlib", logo=False)
 hv.Store.set_current_backend("bokeh")
+hv.renderer("bokeh").webgl = False  # small plots paint faster on a 2D canvas (WebGL pays a blit per figure)
 hv.opts.defaults(
     hv.opts.Curve(tools=["hover", "xbox_select"], line_width=2),
     hv.opts.Image(tools=["hover"]),
@@ -34,10 +36,18 @@ def version_line() -> str:
     return f"tdw {tdw_version()}" + (f" ({sha})" if sha else "")
 
 
+def epoch_labels(epochs: list[int]) -> CustomJSTickFormatter:
+    """The slider moves over checkpoint indices and shows the epoch of each."""
+    return CustomJSTickFormatter(args={"epochs": epochs}, code="return String(epochs[tick] ?? tick)")
+
+
 def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     variant = pn.widgets.Select.from_param(state.param.variant, name="Variant", css_classes=["variant-select"])
-    slider = pn.widgets.DiscreteSlider(name="Epoch", options=state.checkpoint_epochs or [0], value=state.epoch,
-                                       css_classes=["epoch-slider"], sizing_mode="stretch_width")
+    # A plain Bokeh slider over checkpoint indices: Panel's DiscreteSlider carries a text label whose
+    # every change re-lays out the whole page in the browser (Bokeh's MarkupView re-renders).
+    epochs = state.checkpoint_epochs or [0]
+    slider = pn.widgets.IntSlider(name="Epoch", start=0, end=max(1, len(epochs) - 1), value=state.checkpoint_index(),
+                                  format=epoch_labels(epochs), css_classes=["epoch-slider"], sizing_mode="stretch_width")
     typed = pn.widgets.IntInput(name="Type an epoch (snaps to a checkpoint)", value=state.epoch, css_classes=["epoch-input"])
     neuron = pn.widgets.IntInput.from_param(state.param.neuron, name="Neuron", css_classes=["neuron-input"])
     head = pn.widgets.IntInput.from_param(state.param.head, name="Head", css_classes=["head-input"])
@@ -47,13 +57,17 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
 
     def on_epochs(*_):
         epochs = state.checkpoint_epochs or [0]
-        slider.options = epochs
-        slider.value = state.epoch if state.epoch in epochs else epochs[-1]
+        slider.param.update(end=max(1, len(epochs) - 1), format=epoch_labels(epochs), value=state.checkpoint_index())
 
     def on_epoch(*_):
-        if slider.value != state.epoch and state.epoch in slider.options:
-            slider.value = state.epoch
+        if slider.value != state.checkpoint_index():
+            slider.value = state.checkpoint_index()
         typed.value = state.epoch
+
+    def on_slider(event):
+        epochs = state.checkpoint_epochs
+        if epochs:
+            state.go_to_epoch(epochs[min(event.new, len(epochs) - 1)])
 
     def on_range(*_):
         r = state.epoch_range
@@ -62,7 +76,7 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     state.param.watch(on_epochs, "checkpoint_epochs")
     state.param.watch(on_epoch, "epoch")
     state.param.watch(on_range, "epoch_range")
-    slider.param.watch(lambda e: state.go_to_epoch(e.new), "value")
+    slider.param.watch(on_slider, "value")
     typed.param.watch(lambda e: state.go_to_epoch(e.new) if e.new is not None else None, "value")
     on_range()
 
@@ -91,7 +105,19 @@ def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
     return pn.Card(choice, fmt, download, title="Export", collapsed=True)
 
 
+def log_timings() -> None:
+    """TDW_DASHBOARD_TIMINGS=1: the server writes how long each batch of plot refreshes took."""
+    import logging
+
+    if os.environ.get("TDW_DASHBOARD_TIMINGS") and not logging.getLogger("tdw.dashboard").handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+        logging.getLogger("tdw.dashboard").addHandler(handler)
+        logging.getLogger("tdw.dashboard").setLevel(logging.INFO)
+
+
 def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
+    log_timings()
     store = WarehouseStore(db, results)
     state = WorkbenchState()
 
@@ -140,7 +166,8 @@ def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
     main = pn.Column(pn.pane.Markdown("## tdw: Training Dynamics Workbench", margin=(0, 10)),
                      pn.panel(pn.bind(page, state.param.page), sizing_mode="stretch_width"), sizing_mode="stretch_width")
     if pn.state.location is not None:
-        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "page": "page"})
+        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "head": "head",
+                                            "page": "page", "compare": "compare"})
     return pn.Row(side, main, sizing_mode="stretch_width")
 
 

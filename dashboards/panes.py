@@ -1,26 +1,40 @@
-"""How a registered view becomes a live pane: bound to the shared state, with the epoch marker,
-the brushed range and click-to-navigate on over-epochs plots. Only panes whose section is open
-re-render when the state moves; the over-epochs figures never re-render on an epoch change
-(their marker and band are Bokeh annotations moved in place)."""
+"""How a registered view becomes a live plot on a page.
+
+A `LivePlot` draws its view once (HoloViews makes the Bokeh figure) and keeps that figure: when the
+state it depends on moves, the view function runs again and its element is piped into the same
+plot, so HoloViews replaces the arrays of the existing data sources and the browser receives data
+patches, never a new figure. A plot that is not shown (its section closed or never scrolled to)
+does no work; it catches up when it is shown. `LivePlots` refreshes every shown plot of a page in
+one batch (`dashboards.batch.one_update`): one state change, one document update.
+
+Over-epochs plots get the selected epoch (a dashed line) and the brushed range (a band) as Bokeh
+annotations moved in place, and a click on them selects an epoch.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
 import holoviews as hv
 import panel as pn
-import param
 from bokeh.models import BoxAnnotation, Span
 
+from dashboards.batch import one_update
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 from dashboards.views import View
 
 PLOT_SIZE = {"width": 470, "height": 300}
+timings = logging.getLogger("tdw.dashboard.timings")  # `benchmarks/dashboard_latency.py` reads these lines
+STATE_INPUTS = ("variant", "epoch", "neuron", "head", "generation")
 
 
 class EpochAnnotations:
-    """The selected epoch (a dashed line) and the brushed range (a shaded band) on every
-    over-epochs figure, as Bokeh models moved in place: an epoch change sends a two-number patch
-    to the browser instead of re-plotting a dozen figures."""
+    """The selected epoch and the brushed range on every over-epochs figure of a page, as Bokeh
+    models moved in place: an epoch change sends a two-number patch per figure."""
 
     def __init__(self, state: WorkbenchState) -> None:
         self.state = state
@@ -43,12 +57,13 @@ class EpochAnnotations:
 
     def move(self, *_) -> None:
         epoch_range = self.state.epoch_range
-        for span in self.spans:
-            span.location = self.state.epoch
-        for box in self.boxes:
-            box.visible = bool(epoch_range)
-            if epoch_range:
-                box.left, box.right = epoch_range
+        with one_update():
+            for span in self.spans:
+                span.location = self.state.epoch
+            for box in self.boxes:
+                box.visible = bool(epoch_range)
+                if epoch_range:
+                    box.left, box.right = epoch_range
 
 
 def listener(*streams: hv.streams.Stream) -> hv.DynamicMap:
@@ -58,55 +73,107 @@ def listener(*streams: hv.streams.Stream) -> hv.DynamicMap:
     return hv.DynamicMap(lambda **_: hv.Points([]), streams=list(streams))
 
 
-def over_epochs_pane(view: View, store: WarehouseStore, state: WorkbenchState,
-                     annotations: EpochAnnotations) -> hv.DynamicMap:
-    base = hv.DynamicMap(pn.bind(view.render, store, variant=state.param.variant))
-    tap, bounds = hv.streams.Tap(), hv.streams.BoundsX()
-    tap.add_subscriber(lambda x, y: state.go_to_epoch(x) if x is not None else None)
+def shape(element: hv.Element) -> tuple:
+    """What must stay the same for new data to be patched into the drawn figure: the element types
+    and the number of layers. Anything else (a view going from "no data" to data, another variant
+    with more key frequencies) draws a new figure."""
+    if isinstance(element, hv.Overlay):
+        return (hv.Overlay, *(type(layer) for layer in element))
+    return (type(element),)
 
-    def brush(boundsx):
+
+class LivePlot:
+    """One view on a page: its caption and its figure, refreshed in place."""
+
+    def __init__(self, view: View, store: WarehouseStore, state: WorkbenchState,
+                 arguments: Callable[[], dict[str, Any]] | None = None,
+                 annotations: EpochAnnotations | None = None, size: dict | None = None, title: str | None = None,
+                 captioned: bool = True) -> None:
+        self.view, self.store, self.state = view, store, state
+        # by default the shared state's variant and the view's needs; Compare fixes the variant
+        self.arguments = arguments or (lambda: {"variant": state.variant, **{n: getattr(state, n) for n in view.needs}})
+        self.annotations = annotations
+        self.size = size or PLOT_SIZE
+        self.title = title
+        self.drawn: tuple | None = None  # the arguments the figure shows
+        self.drawn_generation = -1
+        self.pipe: hv.streams.Pipe | None = None
+        self.drawn_shape: tuple | None = None
+        self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
+        # the pane holds its size before the figure exists, so an undrawn section does not collapse
+        # (and pull every section below it into the viewport)
+        size = {"width": 420, "height": 360} if view.backend == "matplotlib" else self.size
+        self.pane = pn.pane.HoloViews(None, backend=view.backend, css_classes=[f"view-{view.name}"], linked_axes=False,
+                                      **(size if view.backend == "matplotlib" else {}))
+        self.panel = pn.Column(*([self.caption] if captioned else []), self.pane, name=view.name,
+                               css_classes=[f"card-{view.name}"], min_width=size["width"],
+                               min_height=size["height"] + (40 if captioned else 0))
+
+    def refresh(self) -> bool:
+        """Bring the plot to the current state; False when it already showed it (no work done)."""
+        arguments = self.arguments()
+        key = tuple(sorted(arguments.items()))
+        if key == self.drawn and self.state.generation == self.drawn_generation:
+            return False
+        variant = arguments.pop("variant")
+        if variant is None:
+            return False
+        element = self.view.render(self.store, variant, **arguments)
+        if self.title:
+            element = element.opts(title=self.title)
+        line = self.view.caption(self.store, variant, **arguments) if self.view.caption else self.view.title
+        self.caption.object = f"**{line}**"
+        if self.pipe is not None and shape(element) == self.drawn_shape:
+            self.pipe.send(element)  # same figure models, new arrays
+        else:
+            self.draw(element)
+        self.drawn, self.drawn_generation = key, self.state.generation
+        return True
+
+    def draw(self, element: hv.Element) -> None:
+        self.pipe = hv.streams.Pipe(data=element)
+        plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
+        if self.view.over_epochs:
+            tap, bounds = hv.streams.Tap(), hv.streams.BoundsX()
+            tap.add_subscriber(lambda x, y: self.state.go_to_epoch(x) if x is not None else None)
+            bounds.add_subscriber(self.brush)
+            plot = plot * listener(tap, bounds)
+        elif self.view.on_tap is not None:
+            tap = hv.streams.Tap()
+            tap.add_subscriber(lambda x, y: self.view.on_tap(self.store, self.state, x, y) if x is not None else None)
+            plot = plot * listener(tap)
+        if self.view.backend == "bokeh":
+            hooks = [self.annotations.hook] if self.view.over_epochs and self.annotations else []
+            plot = plot.opts(hooks=hooks, **self.size)
+        self.drawn_shape = shape(element)
+        self.pane.object = plot
+
+    def brush(self, boundsx) -> None:
         if boundsx and boundsx[0] is not None:
-            state.epoch_range = (float(boundsx[0]), float(boundsx[1]))
-
-    bounds.add_subscriber(brush)
-    return (base * listener(tap, bounds)).opts(hooks=[annotations.hook], **PLOT_SIZE)
+            self.state.epoch_range = (float(boundsx[0]), float(boundsx[1]))
 
 
-def at_epoch_pane(view: View, store: WarehouseStore, state: WorkbenchState, visible: param.Parameter) -> hv.DynamicMap:
-    last: dict[str, hv.Element] = {}
+class LivePlots:
+    """The live plots of one page and which of them are shown. One watcher on the shared state
+    refreshes every shown plot in one batch; a plot that becomes shown catches up at once."""
 
-    def render(variant, collapsed, **needs):
-        # a closed section keeps its last picture and costs nothing while the epoch moves
-        if collapsed and "element" in last:
-            return last["element"]
-        last["element"] = view.render(store, variant, **needs)
-        return last["element"]
+    def __init__(self, state: WorkbenchState) -> None:
+        self.state = state
+        self.plots: dict[LivePlot, Callable[[], bool]] = {}
+        state.param.watch(self.refresh, list(STATE_INPUTS))
 
-    bound = pn.bind(render, variant=state.param.variant, collapsed=visible,
-                    **{need: state.param[need] for need in view.needs})
-    dmap = hv.DynamicMap(bound)
-    if view.on_tap is not None:
-        tap = hv.streams.Tap()
-        tap.add_subscriber(lambda x, y: view.on_tap(store, state, x, y) if x is not None else None)
-        dmap = dmap * listener(tap)
-    return dmap.opts(**PLOT_SIZE) if view.backend == "bokeh" else dmap
+    def add(self, plot: LivePlot, shown: Callable[[], bool]) -> LivePlot:
+        self.plots[plot] = shown
+        return plot
 
+    def clear(self) -> None:
+        self.plots.clear()
 
-def caption_pane(view: View, store: WarehouseStore, state: WorkbenchState) -> pn.pane.Markdown:
-    def text(variant, **needs):
-        line = view.caption(store, variant, **needs) if view.caption else view.title
-        return f"**{line}**"
-
-    bound = pn.bind(text, variant=state.param.variant, **{need: state.param[need] for need in view.needs})
-    return pn.pane.Markdown(bound, css_classes=[f"caption-{view.name}"], margin=(0, 10))
-
-
-def view_pane(view: View, store: WarehouseStore, state: WorkbenchState, visible: param.Parameter,
-              annotations: EpochAnnotations) -> pn.Column:
-    if view.over_epochs:
-        plot = over_epochs_pane(view, store, state, annotations)
-    else:
-        plot = at_epoch_pane(view, store, state, visible)
-    pane = pn.pane.HoloViews(plot, backend=view.backend, css_classes=[f"view-{view.name}"], linked_axes=False,
-                             **({"width": 420, "height": 360} if view.backend == "matplotlib" else {}))
-    return pn.Column(caption_pane(view, store, state), pane, name=view.name, css_classes=[f"card-{view.name}"])
+    def refresh(self, *_) -> int:
+        """Refresh the shown plots; returns how many did work."""
+        started = time.perf_counter()
+        with one_update():
+            done = sum(plot.refresh() for plot, shown in list(self.plots.items()) if shown())
+        if done:
+            timings.info("refreshed %d plots in %.1f ms", done, (time.perf_counter() - started) * 1000)
+        return done

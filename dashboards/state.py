@@ -30,6 +30,11 @@ class WorkbenchState(param.Parameterized):
         candidates = epochs[max(0, i - 1): i + 1]
         return min(candidates, key=lambda e: (abs(e - epoch), e))
 
+    def checkpoint_index(self) -> int:
+        """Where the selected epoch sits in the checkpoint list (the slider's position)."""
+        epochs = self.checkpoint_epochs
+        return epochs.index(self.epoch) if self.epoch in epochs else max(0, len(epochs) - 1)
+
     def go_to_epoch(self, epoch: float) -> None:
         self.epoch = self.snap(epoch)
 

@@ -144,13 +144,14 @@ class WarehouseStore:
 
     def neuron_map(self, variant: str, epoch: int, neuron: int) -> np.ndarray | None:
         """The neuron's activation over the (a, b) grid, dequantized."""
-        rows = self.frame("select lo, hi, codes from neuron_activations where variant = $v and epoch = $e and neuron = $n",
-                          {"v": variant, "e": epoch, "n": neuron}).to_dicts()
-        if not rows:
+        frame = self.frame("select lo, hi, codes from neuron_activations where variant = $v and epoch = $e and neuron = $n",
+                           {"v": variant, "e": epoch, "n": neuron})
+        if frame.is_empty():
             return None
-        codes = np.asarray(rows[0]["codes"], dtype=np.float32)
+        codes = frame["codes"][0].to_numpy().astype(np.float32)
+        lo, hi = frame["lo"][0], frame["hi"][0]
         p = int(round(np.sqrt(codes.size)))
-        return (rows[0]["lo"] + codes / 255.0 * (rows[0]["hi"] - rows[0]["lo"])).reshape(p, p)
+        return (lo + codes / 255.0 * (hi - lo)).reshape(p, p)
 
     def attention_map(self, variant: str, epoch: int, head: int, source: str = "a") -> pl.DataFrame:
         return self.frame("select a, b, value from attention where variant = $v and epoch = $e and head = $h "

@@ -1,6 +1,6 @@
 """A real study for dashboard tests, and the served app driven by Playwright in Debian's chromium.
 
-Nothing here downloads a browser: Playwright launches /usr/bin/chromium (installed by .ci/run)
+Nothing here downloads a browser: Playwright launches /usr/bin/chromium (`make test` installs it)
 with the flags this closed network needs.
 """
 
@@ -43,14 +43,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(db: Path, results: Path | None = None, timeout: float = 90):
+def served(db: Path, results: Path | None = None, timeout: float = 90, log_path: Path | None = None,
+           env: dict | None = None):
     """`tdw serve` in a subprocess; yields its URL once it answers."""
     port = free_port()
     args = [sys.executable, "-m", "tdw.cli", "serve", "--db", str(db), "--port", str(port)]
     if results is not None:
         args += ["--results", str(results)]
-    log = open(db.parent / f"serve-{port}.log", "w")
-    process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    log_path = log_path or db.parent / f"serve-{port}.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://localhost:{port}/"
     try:
         deadline = time.monotonic() + timeout
@@ -60,7 +62,7 @@ def served(db: Path, results: Path | None = None, timeout: float = 90):
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"tdw serve did not come up:\n{(db.parent / f'serve-{port}.log').read_text()}")
+                    raise AssertionError(f"tdw serve did not come up:\n{log_path.read_text()}")
                 time.sleep(0.5)
         yield url
     finally:

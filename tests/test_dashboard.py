@@ -30,7 +30,9 @@ def text(page, css: str) -> str:
 
 
 def caption(page, view: str) -> str:
-    return text(page, f"caption-{view}")
+    """The view's caption, once its section has been scrolled to and drawn (sections draw lazily)."""
+    page.locator(f".card-{view}").first.scroll_into_view_if_needed()
+    return poll(lambda: text(page, f"caption-{view}"), 30, page, f"the {view} caption")
 
 
 def input_value(page, css: str) -> str:

@@ -1,17 +1,24 @@
 """Across variants: the variant_summary table (click a row to open that variant), overlays of
-chosen variants with an "align at the turn" switch, and small multiples of any one view."""
+chosen variants with an "align at the turn" switch, and small multiples of any one view.
+
+The small multiples are live plots, one per variant, each drawn when it scrolls into view and
+refreshed in place when the epoch moves (each variant at its own nearest checkpoint)."""
 
 from __future__ import annotations
 
-import holoviews as hv
+from typing import Any
+
 import panel as pn
 
 from dashboards.comparisons import MEASURES, overlay, trajectories
+from dashboards.panes import LivePlot, LivePlots
+from dashboards.reveal import Reveal
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
-from dashboards.views import all_views
+from dashboards.views import View, all_views
 
 SIZE = {"width": 620, "height": 340}
+SMALL = {"width": 330, "height": 250}
 
 
 def summary_frame(store: WarehouseStore):
@@ -41,20 +48,38 @@ def summary_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Ta
     return table
 
 
-def small_multiples(store: WarehouseStore, state: WorkbenchState, name: str, variants: list[str], epoch: int):
-    view = all_views()[name]
-    elements = []
-    for variant in variants:
-        state_epochs = store.checkpoint_epochs(variant)
-        needs = {"epoch": min(state_epochs, key=lambda e: abs(e - epoch)) if state_epochs else epoch,
-                 "neuron": state.neuron, "head": state.head}
-        element = view.render(store, variant, **{k: needs[k] for k in view.needs})
-        elements.append(element.relabel(variant).opts(title=f"{variant}"))
-    if not elements:
-        return pn.pane.Markdown("Choose variants to compare.")
-    layout = hv.Layout(elements).cols(3)
-    return pn.pane.HoloViews(layout.opts(hv.opts.Curve(width=330, height=230), hv.opts.Image(width=330, height=280))
-                             if view.backend == "bokeh" else layout, backend=view.backend)
+def small_multiple_arguments(store: WarehouseStore, state: WorkbenchState, view: View, variant: str) -> dict[str, Any]:
+    """The view's inputs for one variant: the shared neuron and head, the variant's checkpoint
+    nearest to the selected epoch."""
+    epochs = store.checkpoint_epochs(variant)
+    needs = {"epoch": min(epochs, key=lambda e: abs(e - state.epoch)) if epochs else state.epoch,
+             "neuron": state.neuron, "head": state.head}
+    return {"variant": variant, **{need: needs[need] for need in view.needs}}
+
+
+class SmallMultiples:
+    """One live plot per compared variant, in a grid; rebuilt when the view or the variants change."""
+
+    def __init__(self, store: WarehouseStore, state: WorkbenchState, choice: pn.widgets.Select) -> None:
+        self.store, self.state, self.choice = store, state, choice
+        self.plots = LivePlots(state)
+        self.grid = pn.FlexBox(sizing_mode="stretch_width", css_classes=["small-multiples"])
+        choice.param.watch(self.rebuild, "value")
+        state.param.watch(self.rebuild, "compare")
+        self.rebuild()
+
+    def rebuild(self, *_) -> None:
+        view = all_views()[self.choice.value]
+        self.plots.clear()
+        cells = []
+        for variant in self.state.compare:
+            plot = LivePlot(view, self.store, self.state, size=SMALL, title=variant, captioned=False,
+                            arguments=lambda v=variant: small_multiple_arguments(self.store, self.state, view, v))
+            cell = Reveal(object=plot.panel, css_classes=[f"multiple-{variant}"])
+            self.plots.add(plot, lambda c=cell: c.in_view)
+            cell.param.watch(self.plots.refresh, "in_view")
+            cells.append(cell)
+        self.grid.objects = cells or [pn.pane.Markdown("Choose variants to compare.")]
 
 
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
@@ -63,7 +88,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     measure_a = pn.widgets.Select(name="Overlay", options=list(MEASURES), value="test loss")
     measure_b = pn.widgets.Select(name="Overlay", options=list(MEASURES), value="W_in participation ratio")
     bokeh_views = [n for n, v in all_views().items() if v.backend == "bokeh"]
-    multiple = pn.widgets.Select(name="Small multiples of", options=bokeh_views, value="loss_curves")
+    multiple = pn.widgets.Select(name="Small multiples of", options=bokeh_views, value="loss_curves",
+                                 css_classes=["multiple-view"])
 
     def overlay_pane(measure, variants, align_at_turn):
         return pn.pane.HoloViews(overlay(store, variants, measure, align_at_turn).opts(**SIZE))
@@ -76,6 +102,6 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
                pn.Column(measure_b, pn.bind(overlay_pane, measure_b, state.param.compare, state.param.align_at_turn))),
         pn.pane.HoloViews(pn.bind(lambda vs: trajectories(store, vs).opts(**SIZE), state.param.compare)),
         multiple,
-        pn.bind(lambda name, vs, e: small_multiples(store, state, name, vs, e), multiple, state.param.compare, state.param.epoch),
+        SmallMultiples(store, state, multiple).grid,
         sizing_mode="stretch_width",
     )

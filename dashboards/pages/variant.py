@@ -1,24 +1,38 @@
 """One variant, one scrollable page: a section per topic (no tabs for summaries), each pairing the
-summary over epochs with the detail at the selected epoch, so a click on one drives the other."""
+summary over epochs with the detail at the selected epoch, so a click on one drives the other.
+
+A section draws its plots the first time it is open and on screen, and refreshes them only while
+it is: the session starts with no figure built, and an epoch change costs what is visible."""
 
 from __future__ import annotations
 
 import panel as pn
 
-from dashboards.panes import EpochAnnotations, view_pane
+from dashboards.panes import EpochAnnotations, LivePlot, LivePlots
+from dashboards.reveal import Reveal
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
-from dashboards.views import all_views
+from dashboards.views import View, all_views
+
+
+def section(group: str, views: list[View], store: WarehouseStore, state: WorkbenchState, plots: LivePlots,
+            annotations: EpochAnnotations) -> Reveal:
+    css = "section-" + group.lower().replace(" ", "-")
+    card = pn.Card(title=group, collapsed=any(v.collapsed for v in views), sizing_mode="stretch_width", css_classes=[css])
+    reveal = Reveal(object=card, sizing_mode="stretch_width")
+    shown = lambda: not card.collapsed and reveal.in_view  # noqa: E731
+    live = [plots.add(LivePlot(view, store, state, annotations=annotations), shown) for view in views]
+    card.objects = [pn.FlexBox(*[plot.panel for plot in live])]
+    card.param.watch(plots.refresh, "collapsed")
+    reveal.param.watch(plots.refresh, "in_view")
+    return reveal
 
 
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
-    sections: dict[str, list] = {}
+    groups: dict[str, list[View]] = {}
     for view in all_views().values():
-        sections.setdefault(view.group, []).append(view)
-    cards = []
+        groups.setdefault(view.group, []).append(view)
+    plots = LivePlots(state)
     annotations = EpochAnnotations(state)
-    for group, views in sections.items():
-        card = pn.Card(title=group, collapsed=any(v.collapsed for v in views), sizing_mode="stretch_width", css_classes=["section-" + group.lower().replace(" ", "-")])
-        card.objects = [pn.FlexBox(*[view_pane(v, store, state, card.param.collapsed, annotations) for v in views])]
-        cards.append(card)
-    return pn.Column(*cards, sizing_mode="stretch_width")
+    return pn.Column(*[section(group, views, store, state, plots, annotations) for group, views in groups.items()],
+                     sizing_mode="stretch_width")

@@ -21,5 +21,5 @@ def curves(frame: pl.DataFrame, x: str, y: str, by: str, title: str, ylabel: str
         if logy:
             part = part.filter(pl.col(y) > 0)
         label = (labels or {}).get(key, str(key))
-        elements.append(hv.Curve((part[x].to_numpy(), part[y].to_numpy()), x, y, label=label).opts(logy=logy))
+        elements.append(hv.Curve((part[x].to_numpy(), part[y].to_numpy()), x, y, label=label))
     return hv.Overlay(elements).opts(title=title, xlabel=x, ylabel=ylabel, logy=logy, show_legend=True)

@@ -47,6 +47,9 @@ def open_readonly(db: str | Path) -> duckdb.DuckDBPyConnection:
                        "rebuild it with `tdw index --force`") from None
     con.execute("set allowed_directories = $dirs", {"dirs": [str(Path(r) / "artifacts") + "/" for r in runs]})
     con.execute("set enable_external_access = false")
+    # Parquet footers are cached: the artifact views span one file per checkpoint, and a dashboard's
+    # point lookups (one epoch, one neuron) would otherwise re-read every footer (p=113: 120 -> 60 ms)
+    con.execute("set parquet_metadata_cache = true")
     con.execute("set lock_configuration = true")
     return con
 

@@ -1,0 +1,49 @@
+"""A container that tells the server whether it is on screen.
+
+The browser's IntersectionObserver sets `in_view` when any part of the content comes within a
+margin of the viewport and clears it when it leaves, so a page can build and refresh only what a
+researcher can see (the Variant page's sections, the Compare page's small multiples). Plain ES
+module code, no imports: nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+
+class Reveal(pn.custom.JSComponent):
+    object = pn.custom.Child(doc="the content watched")
+    in_view = param.Boolean(default=False, doc="the content is within `margin` pixels of the viewport")
+    margin = param.Integer(default=150, doc="pixels beyond the viewport that already count as in view")
+
+    settle = param.Integer(default=150, doc="milliseconds a change must hold before it is reported")
+    min_height = param.Integer(default=60, doc="content shorter than this (not laid out yet) is not in view")
+
+    # While a page is first laid out every section is briefly a bare header with nothing below it,
+    # and all of them would count as in view: the content must have its height, and a change must
+    # hold for `settle` ms, before it is reported. A ResizeObserver catches content that grows
+    # where it stands (a section opened), which an IntersectionObserver alone does not.
+    _esm = """
+    export function render({ model }) {
+      const box = document.createElement("div");
+      box.style.width = "100%";
+      box.append(model.get_child("object"));
+      let seen = false;
+      let timer = null;
+      const report = () => { timer = null; if (seen !== model.in_view) { model.in_view = seen; } };
+      const check = () => {
+        const rect = box.getBoundingClientRect();
+        seen = rect.height >= model.min_height && rect.bottom >= -model.margin
+          && rect.top <= window.innerHeight + model.margin;
+        if (timer !== null) { clearTimeout(timer); }
+        timer = setTimeout(report, model.settle);
+      };
+      const intersections = new IntersectionObserver(check, { rootMargin: `${model.margin}px`, threshold: [0, 0.5, 1] });
+      const sizes = new ResizeObserver(check);
+      intersections.observe(box);
+      sizes.observe(box);
+      model.on("remove", () => { intersections.disconnect(); sizes.disconnect(); model.in_view = false; });
+      return box;
+    }
+    """
