@@ -54,39 +54,70 @@ class Session:
     def status(self) -> str:
         return pane_text(self.page, "server-status")
 
-    def idle(self) -> None:
-        self.page.wait_for_timeout(30)  # let the input reach the server and mark it busy
-        while self.status() != "ready":
-            self.page.wait_for_timeout(5)
+    def wait_in_browser(self, condition: str, arg=None) -> None:
+        """Wait, checking on every animation frame inside the browser (no round trip per check),
+        until `condition` holds and the server says it is idle; then two frames for the paint."""
+        self.page.evaluate(FINDER)
+        self.page.wait_for_function(f"(arg) => ({condition}) && tdwText('server-status') === 'ready'", arg=arg,
+                                    polling="raf", timeout=120000)
         self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    def idle(self) -> None:
+        self.page.wait_for_timeout(30)  # let a just-sent input reach the server and mark it busy
+        self.wait_in_browser("true")
 
     def load(self, query_string: str = "", painted: str = ".view-loss_curves canvas") -> float:
         started = time.perf_counter()
         self.page.goto(self.url + query_string)
         self.page.locator(painted).first.wait_for(state="visible", timeout=120000)
         self.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
-        self.idle()
+        self.wait_in_browser("true")
         return (time.perf_counter() - started) * 1000
 
     def epoch(self) -> str:
         return self.page.locator(".epoch-input input").first.input_value()
 
-    def timed(self, act, changed) -> tuple[float, int]:
-        """Milliseconds from `act()` to the change seen and the page idle; bytes received."""
+    def timed(self, act, condition: str, arg=None) -> tuple[float, int]:
+        """Milliseconds from `act()` to `condition` (JavaScript) holding with the server idle and
+        the page painted; bytes the server sent meanwhile."""
         before = self.received
         started = time.perf_counter()
         act()
-        while not changed():
-            self.page.wait_for_timeout(5)
-        self.idle()
+        self.wait_in_browser(condition, arg)
         return (time.perf_counter() - started) * 1000, self.received - before
+
+
+# Panel renders widgets and panes in shadow roots: find an element by class through all of them
+# once, then read it directly on every frame.
+FINDER = """() => {
+  if (window.tdwText) return;
+  const cache = new Map();
+  const find = (cls) => {
+    const hit = cache.get(cls);
+    if (hit && hit.isConnected) return hit;
+    const walk = (root) => {
+      const found = root.querySelector('.' + cls);
+      if (found) return found;
+      for (const el of root.querySelectorAll('*')) {
+        if (el.shadowRoot) { const inner = walk(el.shadowRoot); if (inner) return inner; }
+      }
+      return null;
+    };
+    const el = walk(document);
+    if (el) cache.set(cls, el);
+    return el;
+  };
+  window.tdwText = (cls) => { const el = find(cls); const div = el && (el.shadowRoot || el).querySelector('div');
+                              return div ? div.textContent.trim() : null; };
+  window.tdwValue = (cls) => { const el = find(cls); const input = el && (el.shadowRoot || el).querySelector('input');
+                               return input ? input.value : null; };
+}"""
 
 
 def epoch_by_key(session: Session, i: int) -> tuple[float, int]:
     handle = session.page.locator(".epoch-slider .noUi-handle").first
-    before = session.epoch()
     return session.timed(lambda: handle.press("ArrowLeft" if i % 2 == 0 else "ArrowRight"),
-                         lambda: session.epoch() != before)
+                         "tdwValue('epoch-input') !== arg", session.epoch())
 
 
 def epoch_by_typing(session: Session, epochs: list[int], i: int) -> tuple[float, int]:
@@ -99,17 +130,15 @@ def epoch_by_typing(session: Session, epochs: list[int], i: int) -> tuple[float,
         box.fill(str(target))
         box.press("Enter")
 
-    return session.timed(act, lambda: session.page.locator(".caption-frequencies_at_epoch div").first.inner_text()
-                         .endswith(f"epoch {target}"))
+    return session.timed(act, "(tdwText('caption-frequencies_at_epoch') || '').endsWith(arg)", f"epoch {target}")
 
 
 def epoch_by_click(session: Session, i: int) -> tuple[float, int]:
     canvas = session.page.locator(".view-loss_curves canvas").first
     box = canvas.bounding_box()
-    before = session.epoch()
     x = box["x"] + box["width"] * (0.3 + 0.05 * (i % 10))
     return session.timed(lambda: session.page.mouse.click(x, box["y"] + box["height"] * 0.5),
-                         lambda: session.epoch() != before)
+                         "tdwValue('epoch-input') !== arg", session.epoch())
 
 
 def neuron_by_click(session: Session, i: int) -> tuple[float, int]:
@@ -118,7 +147,8 @@ def neuron_by_click(session: Session, i: int) -> tuple[float, int]:
     before = session.page.locator(".neuron-input input").first.input_value()
     y = box["y"] + box["height"] * (0.15 + 0.07 * (i % 10))
     return session.timed(lambda: session.page.mouse.click(box["x"] + box["width"] * 0.4, y),
-                         lambda: session.page.locator(".neuron-input input").first.input_value() != before)
+                         "tdwValue('neuron-input') !== arg && (tdwText('caption-neuron_heatmap') || '')"
+                         ".startsWith('Neuron ' + tdwValue('neuron-input') + ' ')", before)
 
 
 def server_refresh_ms(log: Path, seen: int) -> tuple[list[float], int]:

@@ -13,6 +13,7 @@ import holoviews as hv
 import panel as pn
 from bokeh.models import CustomJSTickFormatter
 
+from dashboards.batch import one_update
 from dashboards.pages import PAGES
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
@@ -28,7 +29,7 @@ hv.opts.defaults(
     hv.opts.Points(tools=["hover"]),
     hv.opts.Bars(tools=["hover"]),
 )
-pn.extension("tabulator", design="bootstrap")
+pn.extension("tabulator")
 
 
 def version_line() -> str:
@@ -67,7 +68,13 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     def on_slider(event):
         epochs = state.checkpoint_epochs
         if epochs:
-            state.go_to_epoch(epochs[min(event.new, len(epochs) - 1)])
+            with one_update():
+                state.go_to_epoch(epochs[min(event.new, len(epochs) - 1)])
+
+    def on_typed(event):
+        if event.new is not None:
+            with one_update():
+                state.go_to_epoch(event.new)
 
     def on_range(*_):
         r = state.epoch_range
@@ -77,7 +84,9 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     state.param.watch(on_epoch, "epoch")
     state.param.watch(on_range, "epoch_range")
     slider.param.watch(on_slider, "value")
-    typed.param.watch(lambda e: state.go_to_epoch(e.new) if e.new is not None else None, "value")
+    typed.param.watch(on_typed, "value")
+    for widget in (variant, slider, typed, neuron, head):
+        widget._debounce = 0  # Panel waits 50 ms to merge a widget's browser events; these are single moves
     on_range()
 
     pages = pn.widgets.RadioButtonGroup.from_param(state.param.page, orientation="vertical", button_type="light",

@@ -135,18 +135,28 @@ class LivePlot:
         plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
         if self.view.over_epochs:
             tap, bounds = hv.streams.Tap(), hv.streams.BoundsX()
-            tap.add_subscriber(lambda x, y: self.state.go_to_epoch(x) if x is not None else None)
+            tap.add_subscriber(self.go_to_epoch)
             bounds.add_subscriber(self.brush)
             plot = plot * listener(tap, bounds)
         elif self.view.on_tap is not None:
             tap = hv.streams.Tap()
-            tap.add_subscriber(lambda x, y: self.view.on_tap(self.store, self.state, x, y) if x is not None else None)
+            tap.add_subscriber(self.tapped)
             plot = plot * listener(tap)
         if self.view.backend == "bokeh":
             hooks = [self.annotations.hook] if self.view.over_epochs and self.annotations else []
             plot = plot.opts(hooks=hooks, **self.size)
         self.drawn_shape = shape(element)
         self.pane.object = plot
+
+    def go_to_epoch(self, x, y) -> None:
+        if x is not None:
+            with one_update():
+                self.state.go_to_epoch(x)
+
+    def tapped(self, x, y) -> None:
+        if x is not None:
+            with one_update():
+                self.view.on_tap(self.store, self.state, x, y)
 
     def brush(self, boundsx) -> None:
         if boundsx and boundsx[0] is not None:

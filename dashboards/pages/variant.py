@@ -16,10 +16,10 @@ from dashboards.views import View, all_views
 
 
 def section(group: str, views: list[View], store: WarehouseStore, state: WorkbenchState, plots: LivePlots,
-            annotations: EpochAnnotations) -> Reveal:
+            annotations: EpochAnnotations, on_top: bool = False) -> Reveal:
     css = "section-" + group.lower().replace(" ", "-")
     card = pn.Card(title=group, collapsed=any(v.collapsed for v in views), sizing_mode="stretch_width", css_classes=[css])
-    reveal = Reveal(object=card, sizing_mode="stretch_width")
+    reveal = Reveal(object=card, sizing_mode="stretch_width", in_view=on_top)
     shown = lambda: not card.collapsed and reveal.in_view  # noqa: E731
     live = [plots.add(LivePlot(view, store, state, annotations=annotations), shown) for view in views]
     card.objects = [pn.FlexBox(*[plot.panel for plot in live])]
@@ -34,5 +34,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         groups.setdefault(view.group, []).append(view)
     plots = LivePlots(state)
     annotations = EpochAnnotations(state)
-    return pn.Column(*[section(group, views, store, state, plots, annotations) for group, views in groups.items()],
-                     sizing_mode="stretch_width")
+    # the top section is on screen when the page opens: drawn with the page, not a round trip later
+    page = pn.Column(*[section(group, views, store, state, plots, annotations, on_top=i == 0)
+                       for i, (group, views) in enumerate(groups.items())], sizing_mode="stretch_width")
+    plots.refresh()
+    return page

@@ -15,6 +15,6 @@ def attention_map(store, variant: str, epoch: int, head: int):
     if frame.is_empty():
         return no_data(title)
     p = int(frame["a"].max()) + 1
-    grid = frame["value"].to_numpy().reshape(p, p)
+    grid = frame["value"].to_numpy().astype(np.float32).reshape(p, p)
     return hv.Image(np.flipud(grid), bounds=(0, 0, p, p), kdims=["b", "a"], vdims=["attention"]).opts(
         title=title, cmap="viridis", colorbar=True, clim=(0, 1))

@@ -32,7 +32,7 @@ def neuron_clusters(store, variant: str, epoch: int):
     if frame.is_empty():
         return no_data(title)
     n_freq = int(frame["frequency"].max())
-    matrix = frame["value"].to_numpy().reshape(-1, n_freq)
+    matrix = frame["value"].to_numpy().astype(np.float32).reshape(-1, n_freq)  # float32: half the bytes to the browser
     order = neuron_order(store, variant, epoch)
     sorted_rows = matrix[order]
     # hv.Image draws the first array row at the top; flip so row r spans y in [r, r + 1)
