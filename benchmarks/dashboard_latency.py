@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdw.warehouse.query import query  # noqa: E402
-from tests.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, pane_text, served  # noqa: E402
+from tdw.warehouse.query import query
+from tests.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, pane_text, served
 
 REFRESH_LINE = re.compile(r"tdw\.dashboard\.timings refreshed (\d+) plots in ([\d.]+) ms")
 
@@ -136,7 +136,7 @@ def epoch_by_typing(session: Session, epochs: list[int], i: int) -> tuple[float,
 def epoch_by_click(session: Session, i: int) -> tuple[float, int]:
     canvas = session.page.locator(".view-loss_curves canvas").first
     box = canvas.bounding_box()
-    x = box["x"] + box["width"] * (0.3 + 0.05 * (i % 10))
+    x = box["x"] + box["width"] * (0.35 if i % 2 == 0 else 0.65) + 3 * (i // 2)  # every click moves the epoch
     return session.timed(lambda: session.page.mouse.click(x, box["y"] + box["height"] * 0.5),
                          "tdwValue('epoch-input') !== arg", session.epoch())
 

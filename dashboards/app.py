@@ -14,7 +14,6 @@ import panel as pn
 from bokeh.models import CustomJSTickFormatter
 
 from dashboards.batch import one_update
-from dashboards.pages import PAGES
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 from dashboards.views import all_views
@@ -97,7 +96,11 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
 
 
 def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
-    from tdw.export import FORMATS, backend_lock, render_bytes  # figures are drawn off-screen by matplotlib
+    from tdw.export import (  # figures are drawn off-screen by matplotlib
+        FORMATS,
+        backend_lock,
+        render_bytes,
+    )
 
     choice = pn.widgets.Select(name="View", options=list(all_views()), value="loss_curves")
     fmt = pn.widgets.Select(name="Format", options=list(FORMATS), value="png")

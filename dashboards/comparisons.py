@@ -3,7 +3,7 @@ shifted so every variant's turn sits at 0. Data from the store only."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import holoviews as hv
 import polars as pl

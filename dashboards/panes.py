@@ -8,7 +8,7 @@ does no work; it catches up when it is shown. `LivePlots` refreshes every shown 
 one batch (`dashboards.batch.one_update`): one state change, one document update.
 
 Over-epochs plots get the selected epoch (a dashed line) and the brushed range (a band) as Bokeh
-annotations moved in place, and a click on them selects an epoch.
+annotations moved in place; a click on them selects an epoch, a box selection brushes a range.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import holoviews as hv
 import panel as pn
+from bokeh.events import SelectionGeometry, Tap
 from bokeh.models import BoxAnnotation, Span
 
 from dashboards.batch import one_update
@@ -66,13 +67,6 @@ class EpochAnnotations:
                     box.left, box.right = epoch_range
 
 
-def listener(*streams: hv.streams.Stream) -> hv.DynamicMap:
-    """An empty layer that owns the plot's pointer streams. HoloViews links a stream declared on a
-    DynamicMap's own `streams` reliably (a `source=` on a bound DynamicMap is never subscribed in
-    the browser), and the subscribers, not this callback, act on the events."""
-    return hv.DynamicMap(lambda **_: hv.Points([]), streams=list(streams))
-
-
 def shape(element: hv.Element) -> tuple:
     """What must stay the same for new data to be patched into the drawn figure: the element types
     and the number of layers. Anything else (a view going from "no data" to data, another variant
@@ -99,6 +93,7 @@ class LivePlot:
         self.drawn_generation = -1
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None
+        self.wired: set[int] = set()  # figures whose clicks are already listened to
         self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
         # (and pull every section below it into the viewport)
@@ -133,34 +128,42 @@ class LivePlot:
     def draw(self, element: hv.Element) -> None:
         self.pipe = hv.streams.Pipe(data=element)
         plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
-        if self.view.over_epochs:
-            tap, bounds = hv.streams.Tap(), hv.streams.BoundsX()
-            tap.add_subscriber(self.go_to_epoch)
-            bounds.add_subscriber(self.brush)
-            plot = plot * listener(tap, bounds)
-        elif self.view.on_tap is not None:
-            tap = hv.streams.Tap()
-            tap.add_subscriber(self.tapped)
-            plot = plot * listener(tap)
         if self.view.backend == "bokeh":
-            hooks = [self.annotations.hook] if self.view.over_epochs and self.annotations else []
+            hooks = [self.wire_figure]
+            if self.view.over_epochs and self.annotations:
+                hooks.append(self.annotations.hook)
             plot = plot.opts(hooks=hooks, **self.size)
         self.drawn_shape = shape(element)
         self.pane.object = plot
 
-    def go_to_epoch(self, x, y) -> None:
-        if x is not None:
-            with one_update():
-                self.state.go_to_epoch(x)
+    def wire_figure(self, plot, element) -> None:
+        """Name the figure after its view (the browser tests find it by that) and listen to clicks
+        and box selections on it. Bokeh's own server-side events: a click reaches the state with no
+        stream machinery between (HoloViews' Tap stream added ~100 ms and a dummy layer)."""
+        figure = plot.state
+        figure.name = f"tdw-view-{self.view.name}"
+        if id(figure) in self.wired:
+            return
+        self.wired.add(id(figure))
+        if self.view.over_epochs:
+            figure.on_event(Tap, lambda event: self.in_one_update(figure, self.state.go_to_epoch, event.x))
+            figure.on_event(SelectionGeometry, lambda event: self.brush(figure, event))
+        elif self.view.on_tap is not None:
+            figure.on_event(Tap, lambda event: self.in_one_update(
+                figure, self.view.on_tap, self.store, self.state, event.x, event.y))
 
-    def tapped(self, x, y) -> None:
-        if x is not None:
-            with one_update():
-                self.view.on_tap(self.store, self.state, x, y)
+    @staticmethod
+    def in_one_update(figure, action: Callable, *arguments) -> None:
+        if arguments and arguments[-1] is None:
+            return
+        with one_update(figure.document):
+            action(*arguments)
 
-    def brush(self, boundsx) -> None:
-        if boundsx and boundsx[0] is not None:
-            self.state.epoch_range = (float(boundsx[0]), float(boundsx[1]))
+    def brush(self, figure, event) -> None:
+        geometry = event.geometry or {}
+        if event.final and geometry.get("x0") is not None and geometry.get("x1") is not None:
+            with one_update(figure.document):
+                self.state.epoch_range = (float(geometry["x0"]), float(geometry["x1"]))
 
 
 class LivePlots:

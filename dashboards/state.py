@@ -25,7 +25,7 @@ class WorkbenchState(param.Parameterized):
         """The checkpoint epoch nearest to `epoch` (a click or a typed value)."""
         epochs = self.checkpoint_epochs
         if not epochs:
-            return max(0, int(round(epoch)))
+            return max(0, round(epoch))
         i = bisect.bisect_left(epochs, epoch)
         candidates = epochs[max(0, i - 1): i + 1]
         return min(candidates, key=lambda e: (abs(e - epoch), e))

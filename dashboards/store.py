@@ -150,7 +150,7 @@ class WarehouseStore:
             return None
         codes = frame["codes"][0].to_numpy().astype(np.float32)
         lo, hi = frame["lo"][0], frame["hi"][0]
-        p = int(round(np.sqrt(codes.size)))
+        p = round(np.sqrt(codes.size))
         return (lo + codes / 255.0 * (hi - lo)).reshape(p, p)
 
     def attention_map(self, variant: str, epoch: int, head: int, source: str = "a") -> pl.DataFrame:
@@ -160,6 +160,12 @@ class WarehouseStore:
     def spectrum(self, variant: str, epoch: int) -> pl.DataFrame:
         return self.frame("select matrix, index, value from singular_values where variant = $v and epoch = $e "
                           "and head = -1 order by matrix, index", {"v": variant, "e": epoch})
+
+    def spectrum_range(self, variant: str) -> tuple[float | None, float | None]:
+        """Smallest positive and largest singular value over the variant's run (a fixed axis)."""
+        row = self.frame("select min(value) filter (where value > 0) as low, max(value) as high from singular_values "
+                         "where variant = $v and head = -1", {"v": variant}).row(0)
+        return row[0], row[1]
 
     def jobs(self, limit: int = 30) -> list[dict]:
         """Live job state from the catalog (SQLite, written by the workers as they run)."""

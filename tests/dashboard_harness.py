@@ -51,7 +51,7 @@ def served(db: Path, results: Path | None = None, timeout: float = 90, log_path:
     if results is not None:
         args += ["--results", str(results)]
     log_path = log_path or db.parent / f"serve-{port}.log"
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 - open while the server runs, closed in `finally`
     process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://localhost:{port}/"
     try:

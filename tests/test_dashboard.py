@@ -244,3 +244,60 @@ def test_sql_page_attacks_are_refused_and_change_nothing(app_url, study, tmp_pat
         assert page.errors == []
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in [study, *run.rglob("*")] if p.is_file()}
     assert after == before and list(tmp_path.iterdir()) == []
+
+
+FIGURES_JS = """() => {
+  const views = {};
+  for (const model of Bokeh.documents[0].all_models) {
+    if (typeof model.name === 'string' && model.name.startsWith('tdw-view-')) {
+      views[model.name.slice(9)] = [model.id, ...model.renderers.filter(r => r.data_source).map(r => r.data_source.id)];
+    }
+  }
+  return views;
+}"""
+
+
+def test_an_epoch_change_patches_shown_figures_in_place_and_leaves_closed_sections_alone(app_url):
+    """The dashboard's update design, pinned: an epoch change keeps every figure and data source
+    (same Bokeh ids: nothing is rebuilt), reaches the browser as small property and data patches,
+    and sends nothing to a section that is closed; reopened, that section catches up."""
+    import json
+
+    with browser_page() as page:
+        frames: list[str] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        for view in ("frequencies_at_epoch", "neuron_clusters", "neuron_heatmap", "spectrum"):
+            caption(page, view)  # scroll every section used below into view once: drawn
+        wait_idle(page, 500)
+        figures = page.evaluate(FIGURES_JS)
+        assert {"loss_curves", "frequencies_at_epoch", "neuron_heatmap", "spectrum"} <= set(figures), figures
+        geometry = {i for view in ("spectrum", "participation_ratio", "spectral_gap") for i in figures[view]}
+        page.locator(".section-geometry .card-header").first.click()  # close Geometry
+        wait_idle(page, 500)
+        page.locator(".card-neuron_heatmap").first.scroll_into_view_if_needed()  # Neurons on screen
+        wait_idle(page, 500)
+
+        frames.clear()
+        handle = page.locator(".epoch-slider .noUi-handle").first
+        handle.focus()
+        handle.press("ArrowLeft")
+        poll(lambda: caption(page, "neuron_heatmap").endswith("epoch 175") or
+             caption(page, "neuron_heatmap").split(" at epoch ")[1].startswith("175"), 30, page, "the heatmap to follow")
+        wait_idle(page, 500)
+        assert page.evaluate(FIGURES_JS) == figures  # the same figures and data sources: patched, not rebuilt
+        received = sum(len(f) for f in frames)
+        assert received < 60_000, received
+        events = [event for f in frames if isinstance(f, str) and f.startswith('{"events"')
+                  for event in json.loads(f)["events"]]
+        assert events and {e["kind"] for e in events} <= {"ModelChanged", "ColumnDataChanged"}, events
+        assert not any('"name":"Figure"' in f for f in frames if isinstance(f, str))  # no new figure sent
+        touched = {e["model"]["id"] for e in events}
+        assert touched & set(figures["neuron_heatmap"])  # the shown heatmap got its new arrays
+        assert not touched & geometry  # the closed section got nothing
+
+        page.locator(".section-geometry .card-header").first.click()  # reopened: it catches up
+        assert poll(lambda: caption(page, "spectrum").endswith("epoch 175"), 30, page, "the spectrum to catch up")
+        assert page.evaluate(FIGURES_JS)["spectrum"] == figures["spectrum"]
+        assert page.errors == []

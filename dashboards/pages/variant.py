@@ -20,7 +20,7 @@ def section(group: str, views: list[View], store: WarehouseStore, state: Workben
     css = "section-" + group.lower().replace(" ", "-")
     card = pn.Card(title=group, collapsed=any(v.collapsed for v in views), sizing_mode="stretch_width", css_classes=[css])
     reveal = Reveal(object=card, sizing_mode="stretch_width", in_view=on_top)
-    shown = lambda: not card.collapsed and reveal.in_view  # noqa: E731
+    shown = lambda: not card.collapsed and reveal.in_view
     live = [plots.add(LivePlot(view, store, state, annotations=annotations), shown) for view in views]
     card.objects = [pn.FlexBox(*[plot.panel for plot in live])]
     card.param.watch(plots.refresh, "collapsed")
@@ -35,7 +35,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     plots = LivePlots(state)
     annotations = EpochAnnotations(state)
     # the top section is on screen when the page opens: drawn with the page, not a round trip later
-    page = pn.Column(*[section(group, views, store, state, plots, annotations, on_top=i == 0)
+    # (the page may also be built to be shown later, from another one: then the browser says when)
+    page = pn.Column(*[section(group, views, store, state, plots, annotations, on_top=i == 0 and state.page == "Variant")
                        for i, (group, views) in enumerate(groups.items())], sizing_mode="stretch_width")
     plots.refresh()
     return page

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import holoviews as hv
@@ -25,10 +26,10 @@ class View:
     name: str
     title: str
     group: str  # the section of the Variant page it sits in
-    render: Callable[..., "hv.Element"]  # render(store, variant, **needs)
+    render: Callable[..., hv.Element]  # render(store, variant, **needs)
     needs: tuple[Need, ...] = ()  # state beyond the variant that it depends on
     over_epochs: bool = False  # x is the epoch: gets the epoch marker, the brushed range, click-to-set-epoch
-    on_tap: Callable[["WarehouseStore", "WorkbenchState", float, float], None] | None = None
+    on_tap: Callable[[WarehouseStore, WorkbenchState, float, float], None] | None = None
     caption: Callable[..., str] | None = None  # a line above the plot, from the same arguments as render
     backend: Literal["bokeh", "matplotlib"] = "bokeh"  # matplotlib only where Bokeh cannot draw it (3D)
     collapsed: bool = False  # its section starts closed (costly views nobody needs at every step)
