@@ -27,6 +27,7 @@ browser:
 	fi
 
 test: $(STAMP) browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 DEMO_RUN := $(DEMO_RESULTS)/modular_addition/p53_seed999

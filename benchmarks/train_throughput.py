@@ -16,9 +16,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+import transformer_lens.model_bridge.sources  # noqa: F401
 from transformer_lens.model_bridge import TransformerBridge
 
-import transformer_lens.model_bridge.sources  # noqa: F401
 from tdw.config import VariantConfig
 from tdw.families import get_family
 from tdw.model.bridge import bridge_config, bridge_state_dict

@@ -35,8 +35,10 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from tests.turn_curves import all_curves, subsampled  # noqa: E402
-from tdw.warehouse.turn import grokking_turn  # noqa: E402
+import itertools
+
+from tdw.warehouse.turn import grokking_turn
+from tests.turn_curves import all_curves, subsampled
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,7 +126,7 @@ def turn_ruptures(losses: pl.DataFrame, window_scale: float) -> int | None:
     signal = np.column_stack([y, x.astype(float)])  # clinear wants the signal and its abscissa
     breaks = ruptures.Dynp(model="clinear", min_size=3, jump=1).fit(signal).predict(n_bkps=2)[:-1]
     bounds = [0, *breaks, len(x) - 1]
-    slopes = [(y[b] - y[a]) / max(x[b] - x[a], 1) for a, b in zip(bounds[:-1], bounds[1:])]
+    slopes = [(y[b] - y[a]) / max(x[b] - x[a], 1) for a, b in itertools.pairwise(bounds)]
     # the breakpoint where the fall steepens the most
     best = max(range(len(breaks)), key=lambda i: slopes[i] - slopes[i + 1])
     return int(min(x[breaks[best]], grok - 1))
@@ -201,7 +203,7 @@ def main() -> None:
                          "" if shift_sub is None else f"{shift_sub:.2f}%", "" if shift_win is None else f"{shift_win:.2f}%"))
     print(f"{'curve':42s} {'method':10s} {'turn':>7s} {'grok':>7s} {'planted':>16s} {'subsample x10':>14s} {'window x2':>10s}")
     for name, method, turn, grok, error, s1, s2 in rows:
-        print(f"{name:42s} {method:10s} {str(turn):>7s} {str(grok):>7s} {error:>16s} {s1:>14s} {s2:>10s}")
+        print(f"{name:42s} {method:10s} {turn!s:>7s} {grok!s:>7s} {error:>16s} {s1:>14s} {s2:>10s}")
     print()
     print(f"{'method':10s} {'planted turns found':>20s} {'turn < grok':>12s} {'largest shift':>14s}")
     for method, s in score.items():

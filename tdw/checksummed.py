@@ -49,7 +49,7 @@ def split(blob: bytes) -> tuple[dict, bytes]:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"unreadable header ({error.__class__.__name__})") from None
     if not isinstance(header, dict):
-        raise ValueError("unreadable header")
+        raise ValueError("unreadable header")  # noqa: TRY004 - bad file content, not a caller's type error
     return header, blob[8 + length:]
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from tdw.epoch_spec import default_checkpoint_epochs
 from tdw.errors import TdwError
-from tdw.schedules import LRSchedule, validate as validate_schedule
+from tdw.schedules import LRSchedule
+from tdw.schedules import validate as validate_schedule
 
 MAX_P = 1000  # the p x p grid and the p-token vocabulary grow quadratically; beyond this, nothing fits
 DEFAULT_FAMILY = "modular_addition"
@@ -44,7 +45,7 @@ class VariantConfig:
         if not self.checkpoint_epochs:
             object.__setattr__(self, "checkpoint_epochs", tuple(default_checkpoint_epochs(self.num_epochs)))
         else:
-            epochs = sorted(set(int(e) for e in self.checkpoint_epochs) | {self.num_epochs - 1})
+            epochs = sorted({int(e) for e in self.checkpoint_epochs} | {self.num_epochs - 1})
             object.__setattr__(self, "checkpoint_epochs", tuple(epochs))
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         self.validate()

@@ -22,8 +22,8 @@ backend_lock = threading.Lock()
 
 def _holoviews():
     import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401  (registers the backends)
-    import holoviews.plotting.mpl  # noqa: F401
+    import holoviews.plotting.bokeh
+    import holoviews.plotting.mpl
 
     return hv
 

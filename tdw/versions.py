@@ -20,6 +20,7 @@ def git_sha() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
+            check=False,
             cwd=Path(__file__).parent,
             capture_output=True,
             text=True,

@@ -8,9 +8,9 @@ import shutil
 import polars as pl
 import pytest
 import torch
+from conftest import run_tdw, tiny_config
 from polars.testing import assert_frame_equal
 
-from conftest import run_tdw, tiny_config
 from tdw.analysis import AnalysisPipeline
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
 from tdw.analysis.key_frequencies import key_frequencies

@@ -12,10 +12,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from conftest import tiny_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny_config
 from tdw.cli import main
 from tdw.training.trainer import train
 from tdw.warehouse import build_index

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, tiny_config
+
 from tdw.analysis import AnalysisPipeline
 from tdw.cli import main
 from tdw.errors import CorruptFileError
@@ -24,7 +24,7 @@ from tdw.run_dir import RunDir
 from tdw.training.trainer import DivergedError, train
 from tdw.warehouse import build_index, query
 
-SMALL = dict(num_epochs=80, checkpoint_epochs=(0, 20, 40, 60))
+SMALL = {"num_epochs": 80, "checkpoint_epochs": (0, 20, 40, 60)}
 
 
 def flip_byte(path: Path, at: float = 0.6) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
 from transformer_lens.model_bridge import TransformerBridge
 
-import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
 from tdw.model import HookedGrokkingTransformer, TransformerShape, equals_position_logits
-from tdw.model.bridge import bridge_state_dict, bridge_config
+from tdw.model.bridge import bridge_config, bridge_state_dict
 
 P = 23
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from conftest import run_tdw, tiny_config
 
 import tdw
-from conftest import run_tdw, tiny_config
 from tdw.errors import TdwError
 from tdw.run_dir import LOSS_SCHEMA, RunDir
 from tdw.warehouse import build_index, query

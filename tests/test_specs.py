@@ -1,5 +1,6 @@
 """Epoch specs, the default checkpoint schedule and LR schedules."""
 
+import itertools
 import math
 
 import pytest
@@ -19,7 +20,7 @@ def test_default_schedule_is_dense_early_and_every_percent_after():
     assert epochs[0] == 0 and epochs[-1] == 24999
     early = [e for e in epochs if e < 250]
     assert len(early) >= 10 and early[:4] == [0, 1, 2, 3]
-    gaps = [b - a for a, b in zip(epochs, epochs[1:]) if a >= 250]
+    gaps = [b - a for a, b in itertools.pairwise(epochs) if a >= 250]
     assert max(gaps) == 250  # a turn anywhere is within 1% of training of a checkpoint
 
 

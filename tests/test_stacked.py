@@ -82,8 +82,8 @@ def test_members_interrupted_at_different_epochs_resume_to_the_uninterrupted_sta
     for config, stop in ((configs[0], 50), (configs[1], 90)):
         seen: list[int] = []
         train_stacked([config], results, device="cpu", progress=False, fixed_rows=fixed_rows,
-                      on_progress=lambda _i, epoch, _row: seen.append(epoch),
-                      cancelled=lambda _i: bool(seen) and seen[-1] >= stop)
+                      on_progress=lambda _i, epoch, _row, seen=seen: seen.append(epoch),
+                      cancelled=lambda _i, seen=seen, stop=stop: bool(seen) and seen[-1] >= stop)
     first, second = (RunDir.for_config(results, c) for c in configs)
     assert first.checkpoint_epochs()[-1] == 40 and second.checkpoint_epochs()[-1] == 80
     assert first.read_metadata()["status"] == second.read_metadata()["status"] == "running"

@@ -7,12 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, run_tdw, tiny_config
+
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family

@@ -11,9 +11,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from turn_curves import (
+    FAMILIES,
+    flat_then_cliff,
+    losses_frame,
+    plateau_then_superexponential,
+    subsampled,
+)
 
 from tdw.warehouse.turn import grokking_turn
-from turn_curves import FAMILIES, flat_then_cliff, losses_frame, plateau_then_superexponential, subsampled
 
 PUBLISHED_LOSSES = Path(__file__).resolve().parents[2] / "shared/runs/p113_seed999/losses.parquet"
 

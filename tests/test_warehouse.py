@@ -7,8 +7,8 @@ import threading
 import duckdb
 import polars as pl
 import pytest
-
 from conftest import run_tdw, tiny_config
+
 from tdw.analysis.analyzer import TableSpec
 from tdw.analysis.artifacts import artifact_path, tidy, write_artifact
 from tdw.analyzers import all_analyzers

@@ -10,11 +10,10 @@ older tdw, or by a process killed before it recorded it: it is recomputed.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hashlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa

@@ -22,7 +22,7 @@ METRICS = ("fft_low_freq", "variance_kept", "gradient")
 def coarseness_metrics(maps: torch.Tensor, radius_fraction: float = 0.125, coarse_size: int = 14) -> torch.Tensor:
     """[unit, a, b] -> [unit, 3] in METRICS order."""
     maps = maps.double()
-    n, h, w = maps.shape
+    _n, h, w = maps.shape
     power = torch.fft.fftshift(torch.fft.fft2(maps), dim=(-2, -1)).abs().pow(2)
     cy, cx = h // 2, w // 2
     yy, xx = torch.meshgrid(torch.arange(h) - cy, torch.arange(w) - cx, indexing="ij")

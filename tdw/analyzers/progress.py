@@ -22,6 +22,7 @@ from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.fourier import component_norms, gini
 from tdw.analyzers import register
 
+
 def key_frequency_directions(p: int, keys: list[int]) -> torch.Tensor:
     """Orthonormal directions [2 * len(keys), p, p, p] over (a, b, c)."""
     a, b, c = torch.meshgrid(torch.arange(p), torch.arange(p), torch.arange(p), indexing="ij")

@@ -19,7 +19,7 @@ N_COMPONENTS = 3
 def pca(points: torch.Tensor, n_components: int = N_COMPONENTS) -> tuple[torch.Tensor, torch.Tensor]:
     """points [n, dim] -> (coordinates [n, k], explained variance ratio [k]), deterministic signs."""
     centered = points.double() - points.double().mean(0)
-    u, s, vt = torch.linalg.svd(centered, full_matrices=False)
+    _u, s, vt = torch.linalg.svd(centered, full_matrices=False)
     k = min(n_components, vt.shape[0])
     axes = vt[:k]
     signs = torch.sign(axes.gather(1, axes.abs().argmax(1, keepdim=True))).flatten()

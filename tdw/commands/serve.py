@@ -16,10 +16,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdw.errors import TdwError
-
     import socket
 
+    from tdw.errors import TdwError
     from tdw.warehouse.query import open_readonly
 
     if not 0 < args.port < 65536:

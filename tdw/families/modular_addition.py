@@ -12,7 +12,12 @@ from torch import Tensor
 from tdw.config import VariantConfig
 from tdw.families import register_family
 from tdw.families.base import LossResult, TaskData
-from tdw.model import HookedGrokkingTransformer, TransformerShape, equals_residual_grid, readout_logits
+from tdw.model import (
+    HookedGrokkingTransformer,
+    TransformerShape,
+    equals_residual_grid,
+    readout_logits,
+)
 
 
 def grid_pairs(p: int) -> tuple[Tensor, Tensor]:

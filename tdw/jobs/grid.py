@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from tdw.config import VariantConfig
-from tdw.errors import TdwError
 from tdw.epoch_spec import parse_epoch_spec
+from tdw.errors import TdwError
 from tdw.schedules import parse_schedule
 
 # grid key -> (VariantConfig field, parser of one value)
@@ -29,7 +29,7 @@ def parse_values(key: str, raw: Any) -> list:
     """'97,101' or [97, 101] or 97 -> parsed values; a bad one names the key and the value."""
     if key not in PARAMETERS:
         raise TdwError(f"sweep parameter {key!r}: unknown; use {', '.join(PARAMETERS)}")
-    field, parse = PARAMETERS[key]
+    _field, parse = PARAMETERS[key]
     if isinstance(raw, list):
         items = raw
     elif isinstance(raw, str):

@@ -4,9 +4,9 @@ the dashboard) while the rest still run. A failed job is reported and never stop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
@@ -31,8 +31,8 @@ class SweepReport:
 
     def summary(self) -> str:
         done = sum(o.state == "done" for o in self.outcomes)
-        lines = [f"sweep {self.sweep_id}: {done} done, {len(self.failed)} failed or cancelled, "
-                 f"{len(self.skipped)} already complete"]
+        lines = [(f"sweep {self.sweep_id}: {done} done, {len(self.failed)} failed or cancelled, "
+                 f"{len(self.skipped)} already complete")]
         lines += [f"  job {o.job_id} {o.variant}: {o.state}: {(o.error or '').splitlines()[0]}" for o in self.failed]
         return "\n".join(lines)
 

@@ -10,7 +10,8 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Self
 
 from tdw.warehouse.catalog import Catalog
 
@@ -41,7 +42,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -75,7 +76,7 @@ def job_variant(params: dict) -> str:
 
 def mark_running(catalog: Catalog, job_id: int) -> None:
     catalog.update_job(job_id, state="running", host=platform.node(), pid=os.getpid(),
-                       started_at=datetime.now(timezone.utc), error=None)
+                       started_at=datetime.now(UTC), error=None)
 
 
 def failure_text(exc: BaseException) -> str:
@@ -106,9 +107,9 @@ def run_job(job_id: int, kind: str, params: dict, catalog_path: str) -> JobOutco
         state, error = "done", None
     except JobCancelled:
         state, error = "cancelled", "cancelled by the user; re-submit to resume from the last checkpoint"
-    except Exception as exc:  # a failed job is reported, never raised into the sweep
+    except Exception as exc:  # noqa: BLE001 - a failed job is reported, never raised into the sweep
         state, error = "failed", failure_text(exc)
-    catalog.update_job(job_id, state=state, error=error, finished_at=datetime.now(timezone.utc))
+    catalog.update_job(job_id, state=state, error=error, finished_at=datetime.now(UTC))
     catalog.dispose()
     return JobOutcome(job_id, variant, state, error, time.perf_counter() - started)
 
@@ -142,7 +143,7 @@ def run_stacked_train_jobs(task: list[Job], catalog_path: str) -> list[JobOutcom
         if not heartbeats[i].cancelled.is_set():
             return False
         heartbeats[i].__exit__(None, None, None)
-        catalog.update_job(task[i][0], state="cancelled", error=cancel_note, finished_at=datetime.now(timezone.utc))
+        catalog.update_job(task[i][0], state="cancelled", error=cancel_note, finished_at=datetime.now(UTC))
         return True
 
     try:
@@ -160,9 +161,9 @@ def run_stacked_train_jobs(task: list[Job], catalog_path: str) -> list[JobOutcom
                 if params.get("analyze"):
                     AnalysisPipeline(run.path).run(progress=False)
                 states.append(("done", None))
-            except Exception as exc:  # one member's analysis failing fails only that job
+            except Exception as exc:  # noqa: BLE001 - one member's analysis failing fails only that job
                 states.append(("failed", failure_text(exc)))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a failed batch is reported per job, never raised
         states = [("failed", failure_text(exc))] * len(task)
     finally:
         for beat in heartbeats:
@@ -171,7 +172,7 @@ def run_stacked_train_jobs(task: list[Job], catalog_path: str) -> list[JobOutcom
     elapsed = time.perf_counter() - started
     outcomes = []
     for (job_id, _, params), (state, error) in zip(task, states):
-        catalog.update_job(job_id, state=state, error=error, finished_at=datetime.now(timezone.utc))
+        catalog.update_job(job_id, state=state, error=error, finished_at=datetime.now(UTC))
         outcomes.append(JobOutcome(job_id, job_variant(params), state, error, elapsed))
     catalog.dispose()
     return outcomes
@@ -197,7 +198,6 @@ def train_job(params: dict, heartbeat: Heartbeat) -> None:
 
 def analyze_job(params: dict, heartbeat: Heartbeat) -> None:
     from tdw.analysis import AnalysisPipeline
-
     from tdw.run_dir import RunDir
 
     AnalysisPipeline(params["run"]).run(params.get("analyzers"), params.get("epochs"), progress=False)

@@ -3,4 +3,4 @@
 from tdw.model.fast_forward import equals_position_logits, equals_residual_grid, readout_logits
 from tdw.model.transformer import HookedGrokkingTransformer, TransformerShape
 
-__all__ = ["equals_residual_grid", "readout_logits", "HookedGrokkingTransformer", "TransformerShape", "equals_position_logits"]
+__all__ = ["HookedGrokkingTransformer", "TransformerShape", "equals_position_logits", "equals_residual_grid", "readout_logits"]

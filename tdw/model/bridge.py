@@ -13,19 +13,19 @@ from tdw.model.transformer import TransformerShape
 
 
 def bridge_config(shape: TransformerShape, seed: int = 0) -> dict[str, Any]:
-    return dict(
-        n_layers=1,
-        n_heads=shape.n_heads,
-        d_model=shape.d_model,
-        d_head=shape.d_head,
-        d_mlp=shape.d_mlp,
-        act_fn="relu",
-        normalization_type=None,
-        d_vocab=shape.d_vocab,
-        d_vocab_out=shape.d_vocab_out,
-        n_ctx=shape.n_ctx,
-        seed=seed,
-    )
+    return {
+        "n_layers": 1,
+        "n_heads": shape.n_heads,
+        "d_model": shape.d_model,
+        "d_head": shape.d_head,
+        "d_mlp": shape.d_mlp,
+        "act_fn": "relu",
+        "normalization_type": None,
+        "d_vocab": shape.d_vocab,
+        "d_vocab_out": shape.d_vocab_out,
+        "n_ctx": shape.n_ctx,
+        "seed": seed,
+    }
 
 
 def bridge_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 import torch
@@ -186,7 +186,7 @@ class StackedSession:
         for name in self.trainable:
             param, grad = self.params[name], self.params[name].grad
             shape = (-1,) + (1,) * (param.dim() - 1)
-            column = lambda t: t.to(param.dtype).view(shape)  # noqa: E731
+            column = lambda t, dtype=param.dtype, shape=shape: t.to(dtype).view(shape)
             self.exp_avg[name].lerp_(grad, column(1 - self.beta1))
             self.exp_avg_sq[name].mul_(column(self.beta2)).addcmul_(grad, grad * column(1 - self.beta2))
             param.mul_(column(1 - lr * self.weight_decay))

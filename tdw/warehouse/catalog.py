@@ -9,7 +9,7 @@ extension that must be downloaded, which this tool does not rely on.)
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import JSON, DateTime, Integer, String, create_engine, select
@@ -100,7 +100,7 @@ class Catalog:
             return {r.variant: r.fingerprint for r in session.scalars(select(IndexedRun))}
 
     def record_runs(self, runs: list[dict]) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with Session(self.engine) as session, session.begin():
             session.query(IndexedRun).delete()
             session.add_all(IndexedRun(indexed_at=now, **r) for r in runs)
@@ -121,7 +121,7 @@ class Catalog:
                    sweep_id: int | None = None) -> int:
         with Session(self.engine) as session, session.begin():
             job = Job(kind=kind, params=params, variant=variant, total=total, sweep_id=sweep_id, state="queued",
-                      progress=0, created_at=datetime.now(timezone.utc))
+                      progress=0, created_at=datetime.now(UTC))
             session.add(job)
             session.flush()
             return job.id
@@ -134,12 +134,12 @@ class Catalog:
                 raise KeyError(job_id)
             for key, value in fields.items():
                 setattr(job, key, value)
-            job.heartbeat_at = datetime.now(timezone.utc)
+            job.heartbeat_at = datetime.now(UTC)
             return job.state
 
     def jobs(self, limit: int | None = None) -> list[dict]:
         """Every job, newest first; a running job without a recent heartbeat is marked failed."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with Session(self.engine) as session, session.begin():
             query = select(Job).order_by(Job.id.desc())
             if limit:
@@ -148,7 +148,7 @@ class Catalog:
             for job in rows:
                 beat = job.heartbeat_at
                 if beat is not None and beat.tzinfo is None:
-                    beat = beat.replace(tzinfo=timezone.utc)
+                    beat = beat.replace(tzinfo=UTC)
                 if job.state in ("running", "cancelling") and beat is not None and (now - beat).total_seconds() > heartbeat_timeout_s():
                     job.state = "failed"
                     job.error = f"worker lost: no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC (host {job.host}, pid {job.pid})"
@@ -162,7 +162,7 @@ class Catalog:
                 raise KeyError(job_id)
             if job.state == "queued":
                 job.state = "cancelled"
-                job.finished_at = datetime.now(timezone.utc)
+                job.finished_at = datetime.now(UTC)
             elif job.state == "running":
                 job.state = "cancelling"  # the worker stops at its next heartbeat
             return job.state

@@ -25,14 +25,14 @@ import duckdb
 import polars as pl
 
 from tdw import atomic
-from tdw.analyzers import all_analyzers
 from tdw.analysis.artifacts import artifact_files as all_artifact_files
 from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
+from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.locks import exclusive
-from tdw.warehouse.query import sql_string
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
 from tdw.warehouse.catalog import Catalog, NamedSchedule
+from tdw.warehouse.query import sql_string
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 DEFAULT_DB = Path("warehouse/tdw.duckdb")

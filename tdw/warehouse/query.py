@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Self
 
 import duckdb
 import polars as pl
@@ -73,7 +74,7 @@ class ReadOnlyConnection:
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> ReadOnlyConnection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

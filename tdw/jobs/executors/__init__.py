@@ -5,7 +5,8 @@ local Ray started for the purpose). Adding one is adding a module with `make(wor
 from __future__ import annotations
 
 import importlib
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 from tdw.errors import TdwError
 from tdw.jobs.worker import Job, JobOutcome

@@ -11,11 +11,10 @@ import ctypes
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Iterator
 
 from tdw.jobs.worker import Job, JobOutcome, run_task
-
 
 PR_SET_PDEATHSIG = 1
 
@@ -42,7 +41,7 @@ class LocalExecutor:
             for future in as_completed(futures):
                 try:
                     yield from future.result()
-                except Exception as error:  # the worker process itself died
+                except Exception as error:  # noqa: BLE001 - the worker process itself died
                     for job_id, _, _ in futures[future]:
                         yield JobOutcome(job_id, "", "failed", f"worker died: {error}")
 

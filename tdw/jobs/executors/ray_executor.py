@@ -3,7 +3,7 @@ Each task writes its own run directory, so only the small outcome returns."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from tdw.errors import TdwError
 from tdw.jobs.worker import Job, JobOutcome, run_task
@@ -24,7 +24,7 @@ class RayExecutor:
                 task = pending.pop(ref)
                 try:
                     yield from self.ray.get(ref)
-                except Exception as error:  # the task's worker died
+                except Exception as error:  # noqa: BLE001 - the task's worker died
                     for job_id, _, _ in task:
                         yield JobOutcome(job_id, "", "failed", f"ray task failed: {str(error).splitlines()[0]}")
 
@@ -65,6 +65,6 @@ def make(workers: int, address: str | None) -> RayExecutor:
         else:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                      runtime_env={"env_vars": {"TDW_WORKER_THREADS": "1"}})
-    except Exception as error:  # ConnectionError, TimeoutError, RuntimeError depending on the failure
+    except Exception as error:  # noqa: BLE001 - ConnectionError, TimeoutError, RuntimeError depending on the failure
         raise TdwError(f"--address {address}: cannot reach a Ray cluster there ({str(error).splitlines()[0]})") from None
     return RayExecutor(ray, started_here=True)

@@ -5,4 +5,4 @@ from tdw.model.components.embed import Embed, PosEmbed
 from tdw.model.components.mlp import MLP
 from tdw.model.components.unembed import Unembed
 
-__all__ = ["Attention", "Embed", "MLP", "PosEmbed", "Unembed"]
+__all__ = ["MLP", "Attention", "Embed", "PosEmbed", "Unembed"]
