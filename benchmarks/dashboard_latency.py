@@ -136,7 +136,9 @@ def epoch_by_typing(session: Session, epochs: list[int], i: int) -> tuple[float,
 def epoch_by_click(session: Session, i: int) -> tuple[float, int]:
     canvas = session.page.locator(".view-loss_curves canvas").first
     box = canvas.bounding_box()
-    x = box["x"] + box["width"] * (0.35 if i % 2 == 0 else 0.65) + 3 * (i // 2)  # every click moves the epoch
+    # from the last epoch (set before the series), alternate far apart: every click moves the epoch
+    x = box["x"] + box["width"] * (0.25 if i % 2 == 0 else 0.7)
+    session.page.wait_for_timeout(400)  # two clicks within ~300 ms would be one double tap
     return session.timed(lambda: session.page.mouse.click(x, box["y"] + box["height"] * 0.5),
                          "tdwValue('epoch-input') !== arg", session.epoch())
 
@@ -146,6 +148,7 @@ def neuron_by_click(session: Session, i: int) -> tuple[float, int]:
     box = canvas.bounding_box()
     before = session.page.locator(".neuron-input input").first.input_value()
     y = box["y"] + box["height"] * (0.15 + 0.07 * (i % 10))
+    session.page.wait_for_timeout(400)  # two clicks within ~300 ms would be one double tap
     return session.timed(lambda: session.page.mouse.click(box["x"] + box["width"] * 0.4, y),
                          "tdwValue('neuron-input') !== arg && (tdwText('caption-neuron_heatmap') || '')"
                          ".startsWith('Neuron ' + tdwValue('neuron-input') + ' ')", before)
@@ -192,6 +195,8 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         handle.focus()
         measure(log, "epoch change: slider key (top of page)", lambda i: epoch_by_key(first, i), repeats)
         measure(log, "epoch change: typed epoch", lambda i: epoch_by_typing(first, epochs, i), repeats)
+        handle.press("End")
+        first.idle()
         first.page.locator(".view-loss_curves canvas").first.scroll_into_view_if_needed()
         measure(log, "epoch change: click on the loss curve", lambda i: epoch_by_click(first, i), repeats)
         first.page.locator(".card-neuron_clusters").first.scroll_into_view_if_needed()
