@@ -89,11 +89,9 @@ class LivePlot:
         self.annotations = annotations
         self.size = size or PLOT_SIZE
         self.title = title
-        self.drawn: tuple | None = None  # the arguments the figure shows
-        self.drawn_generation = -1
+        self.drawn: tuple | None = None  # the arguments and warehouse generation the figure shows
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None
-        self.wired: set[int] = set()  # figures whose clicks are already listened to
         self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
         # (and pull every section below it into the viewport)
@@ -107,8 +105,8 @@ class LivePlot:
     def refresh(self) -> bool:
         """Bring the plot to the current state; False when it already showed it (no work done)."""
         arguments = self.arguments()
-        key = tuple(sorted(arguments.items()))
-        if key == self.drawn and self.state.generation == self.drawn_generation:
+        key = (tuple(sorted(arguments.items())), self.state.generation)
+        if key == self.drawn:
             return False
         variant = arguments.pop("variant")
         if variant is None:
@@ -122,7 +120,7 @@ class LivePlot:
             self.pipe.send(element)  # same figure models, new arrays
         else:
             self.draw(element)
-        self.drawn, self.drawn_generation = key, self.state.generation
+        self.drawn = key
         return True
 
     def draw(self, element: hv.Element) -> None:
@@ -142,9 +140,9 @@ class LivePlot:
         stream machinery between (HoloViews' Tap stream added ~100 ms and a dummy layer)."""
         figure = plot.state
         figure.name = f"tdw-view-{self.view.name}"
-        if id(figure) in self.wired:
+        if "tdw-pointer-events" in figure.tags:
             return
-        self.wired.add(id(figure))
+        figure.tags = [*figure.tags, "tdw-pointer-events"]
         if self.view.over_epochs:
             figure.on_event(Tap, lambda event: self.in_one_update(figure, self.state.go_to_epoch, event.x))
             figure.on_event(SelectionGeometry, lambda event: self.brush(figure, event))

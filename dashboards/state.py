@@ -9,6 +9,15 @@ import bisect
 import param
 
 
+def nearest_checkpoint(epochs: list[int], epoch: float) -> int:
+    """The epoch of `epochs` (sorted) nearest to `epoch`, the earlier one on a tie."""
+    if not epochs:
+        return max(0, round(epoch))
+    i = bisect.bisect_left(epochs, epoch)
+    candidates = epochs[max(0, i - 1): i + 1]
+    return min(candidates, key=lambda e: (abs(e - epoch), e))
+
+
 class WorkbenchState(param.Parameterized):
     variant = param.Selector(default=None, objects=[], doc="the variant on the Variant page")
     epoch = param.Integer(default=0, bounds=(0, None), doc="the selected checkpoint epoch")
@@ -23,12 +32,7 @@ class WorkbenchState(param.Parameterized):
 
     def snap(self, epoch: float) -> int:
         """The checkpoint epoch nearest to `epoch` (a click or a typed value)."""
-        epochs = self.checkpoint_epochs
-        if not epochs:
-            return max(0, round(epoch))
-        i = bisect.bisect_left(epochs, epoch)
-        candidates = epochs[max(0, i - 1): i + 1]
-        return min(candidates, key=lambda e: (abs(e - epoch), e))
+        return nearest_checkpoint(self.checkpoint_epochs, epoch)
 
     def checkpoint_index(self) -> int:
         """Where the selected epoch sits in the checkpoint list (the slider's position)."""

@@ -13,7 +13,7 @@ import panel as pn
 from dashboards.comparisons import MEASURES, overlay, trajectories
 from dashboards.panes import LivePlot, LivePlots
 from dashboards.reveal import Reveal
-from dashboards.state import WorkbenchState
+from dashboards.state import WorkbenchState, nearest_checkpoint
 from dashboards.store import WarehouseStore
 from dashboards.views import View, all_views
 
@@ -52,7 +52,7 @@ def small_multiple_arguments(store: WarehouseStore, state: WorkbenchState, view:
     """The view's inputs for one variant: the shared neuron and head, the variant's checkpoint
     nearest to the selected epoch."""
     epochs = store.checkpoint_epochs(variant)
-    needs = {"epoch": min(epochs, key=lambda e: abs(e - state.epoch)) if epochs else state.epoch,
+    needs = {"epoch": nearest_checkpoint(epochs, state.epoch) if epochs else state.epoch,
              "neuron": state.neuron, "head": state.head}
     return {"variant": variant, **{need: needs[need] for need in view.needs}}
 
