@@ -22,32 +22,54 @@ MEASURES: dict[str, tuple[Callable[[WarehouseStore, str], pl.DataFrame], str, bo
 }
 
 
+# Up to this many variants an overlay draws one glyph per curve with a legend; beyond it HoloViews
+# batches all curves into one multi-line glyph (hover names the variant): 30 curves drew in 0.7 s
+# one by one and in 0.2 s batched, and a 30-entry legend hides the plot anyway.
+LEGEND_LIMIT = 12
+POINTS_PER_CURVE = 600  # buckets per curve: a 620-pixel-wide overlay shows no more
+
+
+def envelope(frame: pl.DataFrame, buckets: int = POINTS_PER_CURVE) -> pl.DataFrame:
+    """The rows holding each bucket's lowest and highest value, plus the first and last row: a curve
+    of 25,000 epochs drawn from ~1,200 points that keeps every spike (a slingshot, a loss bump).
+    Thirty variants of full-resolution curves sent 50x the data and took seconds to draw."""
+    if frame.height <= 2 * buckets:
+        return frame
+    size = -(-frame.height // buckets)
+    indexed = frame.with_row_index("row").with_columns(bucket=pl.col("row") // size)
+    extremes = (pl.col("value") == pl.col("value").min().over("bucket")) | (
+        pl.col("value") == pl.col("value").max().over("bucket"))
+    keep = extremes | (pl.col("row") == 0) | (pl.col("row") == frame.height - 1)
+    return indexed.filter(keep).unique("row", keep="first", maintain_order=True).select(frame.columns)
+
+
 def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_turn: bool) -> hv.Element:
     reader, ylabel, logy = MEASURES[measure]
     xlabel = "epoch - turn epoch" if align_at_turn else "epoch"
-    curves = []
+    curves = {}
     for variant in variants:
         frame = reader(store, variant)
         if logy:
             frame = frame.filter(pl.col("value") > 0)
+        frame = envelope(frame)
         shift = 0
         if align_at_turn:
             turn = store.turn(variant).get("turn_epoch")
             if turn is None:
                 continue  # a variant that never turned has nothing to align
             shift = turn
-        curves.append(hv.Curve(((frame["epoch"] - shift).to_numpy(), frame["value"].to_numpy()), xlabel, ylabel, label=variant))
+        curves[variant] = hv.Curve(((frame["epoch"] - shift).to_numpy(), frame["value"].to_numpy()), xlabel, ylabel)
     title = f"{measure} by variant" + (" (aligned at the turn)" if align_at_turn else "")
     if not curves:
         return no_data(title, "no variant has this measure" + (" and a turn" if align_at_turn else ""))
-    return hv.Overlay(curves).opts(title=title, logy=logy, show_legend=True)
+    return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, show_legend=True, legend_limit=LEGEND_LIMIT)
 
 
 def trajectories(store: WarehouseStore, variants: list[str]) -> hv.Element:
-    paths = []
+    paths = {}
     for variant in variants:
         frame = store.trajectory(variant)
         if not frame.is_empty():
-            paths.append(hv.Curve(frame.select("pc1", "pc2").to_numpy(), "PC1", "PC2", label=variant))
-    return hv.Overlay(paths).opts(title="Trajectories PC1/PC2 (each in its own PCA basis)", show_legend=True) if paths \
-        else no_data("Trajectories")
+            paths[variant] = hv.Curve(frame.select("pc1", "pc2").to_numpy(), "PC1", "PC2")
+    return hv.NdOverlay(paths, "variant").opts(title="Trajectories PC1/PC2 (each in its own PCA basis)", show_legend=True,
+                                               legend_limit=LEGEND_LIMIT) if paths else no_data("Trajectories")

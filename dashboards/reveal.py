@@ -47,3 +47,47 @@ class Reveal(pn.custom.JSComponent):
       return box;
     }
     """
+
+
+class RevealCells(pn.custom.JSComponent):
+    """A wrapping grid of cells that tells the server which of them are on screen, so a page with
+    many small plots (the Compare page's small multiples) refreshes only the ones a researcher can
+    see. One IntersectionObserver watches every cell; the visible indices settle as in `Reveal`."""
+
+    objects = pn.custom.Children(doc="the cells, laid out left to right and wrapped")
+    visible = param.List(default=[], item_type=int, doc="indices of the cells within `margin` pixels of the viewport")
+    margin = param.Integer(default=0, doc="pixels beyond the viewport that already count as visible")
+    settle = param.Integer(default=150, doc="milliseconds a change must hold before it is reported")
+
+    _esm = """
+    export function render({ model }) {
+      const grid = document.createElement("div");
+      grid.style.display = "flex";
+      grid.style.flexWrap = "wrap";
+      grid.style.width = "100%";
+      const seen = new Set();
+      let timer = null;
+      const report = () => {
+        timer = null;
+        const now = [...seen].sort((a, b) => a - b);
+        if (JSON.stringify(now) !== JSON.stringify(model.visible)) { model.visible = now; }
+      };
+      const observer = new IntersectionObserver((entries) => {
+        for (const entry of entries) {
+          const index = Number(entry.target.dataset.index);
+          if (entry.isIntersecting) { seen.add(index); } else { seen.delete(index); }
+        }
+        if (timer !== null) { clearTimeout(timer); }
+        timer = setTimeout(report, model.settle);
+      }, { rootMargin: `${model.margin}px` });
+      model.get_child("objects").forEach((child, index) => {
+        const cell = document.createElement("div");
+        cell.dataset.index = String(index);
+        cell.append(child);
+        grid.append(cell);
+        observer.observe(cell);
+      });
+      model.on("remove", () => { observer.disconnect(); model.visible = []; });
+      return grid;
+    }
+    """

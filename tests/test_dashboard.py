@@ -301,3 +301,48 @@ def test_an_epoch_change_patches_shown_figures_in_place_and_leaves_closed_sectio
         assert poll(lambda: caption(page, "spectrum").endswith("epoch 175"), 30, page, "the spectrum to catch up")
         assert page.evaluate(FIGURES_JS)["spectrum"] == figures["spectrum"]
         assert page.errors == []
+
+
+SMALL_MULTIPLES_JS = """() => {
+  const found = [];
+  const seen = new Set();
+  const walk = (view) => {
+    if (!view || seen.has(view)) return;
+    seen.add(view);
+    const model = view.model;
+    if (model.type === 'Figure' && model.name === 'tdw-view-frequencies_at_epoch' && model.title.text.startsWith('p13_')) {
+      const source = model.renderers.find(r => r.data_source && r.data_source.data.norm).data_source.data;
+      found.push({variant: model.title.text, frame: [view.frame.bbox.width, view.frame.bbox.height],
+                  frequency: Array.from(source.frequency, Number), norm: Array.from(source.norm)});
+    }
+    for (const child of (view.child_views || [])) walk(child);
+  };
+  Object.values(Bokeh.index).forEach(walk);
+  return found.sort((a, b) => a.variant.localeCompare(b.variant));
+}"""
+
+
+def test_compare_small_multiples_are_laid_out_and_follow_the_epoch(app_url, study):
+    """Every small multiple is really laid out (its plot frame has a size: under the old page layout
+    they were drawn as empty 0x0 frames and each repaint re-laid out the page) and, after an epoch
+    change, shows each variant's norms at that epoch exactly as the warehouse has them."""
+    with browser_page() as page:
+        page.goto(app_url + "?page=Compare")
+        wait_idle(page, 1000)
+        page.locator(".multiple-view select").first.select_option("frequencies_at_epoch")
+        grid = page.locator(".small-multiples").first
+        grid.evaluate("el => el.scrollIntoView({block: 'start'})")
+        poll(lambda: len(page.evaluate(SMALL_MULTIPLES_JS)) == 2, 30, page, "both small multiples drawn")
+        box = page.locator(".epoch-input input").first
+        box.fill("100")
+        box.press("Enter")
+        wait_idle(page, 800)
+        drawn = page.evaluate(SMALL_MULTIPLES_JS)
+        assert [d["variant"] for d in drawn] == ["p13_seed3", "p13_seed4"]
+        for figure in drawn:
+            assert min(figure["frame"]) > 100, figure["frame"]
+            expected = query(f"select frequency, norm from dominant_frequencies where variant = '{figure['variant']}' "
+                             "and epoch = 100 order by frequency", study)
+            assert figure["frequency"] == expected["frequency"].to_list()
+            assert figure["norm"] == pytest.approx(expected["norm"].to_list(), rel=1e-6)
+        assert page.errors == []

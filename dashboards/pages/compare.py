@@ -10,9 +10,10 @@ from typing import Any
 
 import panel as pn
 
+from dashboards.batch import one_update
 from dashboards.comparisons import MEASURES, overlay, trajectories
 from dashboards.panes import LivePlot, LivePlots
-from dashboards.reveal import Reveal
+from dashboards.reveal import Reveal, RevealCells
 from dashboards.state import WorkbenchState, nearest_checkpoint
 from dashboards.store import WarehouseStore
 from dashboards.views import View, all_views
@@ -58,28 +59,44 @@ def small_multiple_arguments(store: WarehouseStore, state: WorkbenchState, view:
 
 
 class SmallMultiples:
-    """One live plot per compared variant, in a grid; rebuilt when the view or the variants change."""
+    """One live plot per compared variant, in a wrapping grid.
+
+    Nothing is built until the grid first comes into view. Then every cell's figure is drawn
+    before the cells enter the page, so the browser lays the grid out once (a figure added to a
+    laid-out page re-lays out the whole page, ~0.5 s each with 30 of them). Afterwards only the
+    cells on screen follow the state; the others catch up when scrolled to."""
 
     def __init__(self, store: WarehouseStore, state: WorkbenchState, choice: pn.widgets.Select) -> None:
         self.store, self.state, self.choice = store, state, choice
         self.plots = LivePlots(state)
-        self.grid = pn.FlexBox(sizing_mode="stretch_width", css_classes=["small-multiples"])
+        self.cells = RevealCells(sizing_mode="stretch_width")
+        placeholder = pn.pane.Markdown("Small multiples are drawn when they come into view.", min_height=300)
+        self.grid = pn.Column(placeholder, sizing_mode="stretch_width", css_classes=["small-multiples"])
+        self.reveal = Reveal(object=self.grid, sizing_mode="stretch_width")
+        self.built: tuple | None = None  # the view and variants the cells show
+        self.reveal.param.watch(self.rebuild, "in_view")
+        self.cells.param.watch(self.plots.refresh, "visible")
         choice.param.watch(self.rebuild, "value")
         state.param.watch(self.rebuild, "compare")
-        self.rebuild()
 
     def rebuild(self, *_) -> None:
+        wanted = (self.choice.value, tuple(self.state.compare))
+        if not self.reveal.in_view or wanted == self.built:
+            return
+        self.built = wanted
         view = all_views()[self.choice.value]
         self.plots.clear()
-        cells = []
-        for variant in self.state.compare:
+        panels = []
+        for index, variant in enumerate(self.state.compare):
             plot = LivePlot(view, self.store, self.state, size=SMALL, title=variant, captioned=False,
                             arguments=lambda v=variant: small_multiple_arguments(self.store, self.state, view, v))
-            cell = Reveal(object=plot.panel, css_classes=[f"multiple-{variant}"])
-            self.plots.add(plot, lambda c=cell: c.in_view)
-            cell.param.watch(self.plots.refresh, "in_view")
-            cells.append(cell)
-        self.grid.objects = cells or [pn.pane.Markdown("Choose variants to compare.")]
+            plot.panel.css_classes = [*plot.panel.css_classes, f"multiple-{variant}"]
+            plot.refresh()  # drawn before it joins the page
+            self.plots.add(plot, lambda i=index: self.reveal.in_view and i in self.cells.visible)
+            panels.append(plot.panel)
+        with one_update():
+            self.cells.objects = panels
+            self.grid.objects = [self.cells] if panels else [pn.pane.Markdown("Choose variants to compare.")]
 
 
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
@@ -98,10 +115,10 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         pn.pane.Markdown("### Variant summary (click a row to open the variant)"),
         summary_table(store, state),
         pn.Row(chooser, align, sizing_mode="stretch_width"),
-        pn.Row(pn.Column(measure_a, pn.bind(overlay_pane, measure_a, state.param.compare, state.param.align_at_turn)),
-               pn.Column(measure_b, pn.bind(overlay_pane, measure_b, state.param.compare, state.param.align_at_turn))),
-        pn.pane.HoloViews(pn.bind(lambda vs: trajectories(store, vs).opts(**SIZE), state.param.compare)),
+        pn.FlexBox(pn.Column(measure_a, pn.bind(overlay_pane, measure_a, state.param.compare, state.param.align_at_turn)),
+                   pn.Column(measure_b, pn.bind(overlay_pane, measure_b, state.param.compare, state.param.align_at_turn)),
+                   pn.pane.HoloViews(pn.bind(lambda vs: trajectories(store, vs).opts(**SIZE), state.param.compare))),
         multiple,
-        SmallMultiples(store, state, multiple).grid,
+        SmallMultiples(store, state, multiple).reveal,
         sizing_mode="stretch_width",
     )
