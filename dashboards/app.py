@@ -170,6 +170,11 @@ def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
             built[name] = module.build(store, state)
         return built[name]
 
+    # the URL's state first, so the session builds the page it asks for and no other
+    if pn.state.location is not None:
+        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "head": "head",
+                                            "page": "page", "compare": "compare"})
+
     # the sidebar stays in view while the page scrolls (sticky), and folds away with one click
     toggle = pn.widgets.Toggle(name="☰ controls", value=True, button_type="light", css_classes=["sidebar-toggle"], width=120)
     controls = pn.Column(*sidebar(store, state), width=290, visible=toggle, css_classes=["sidebar"])
@@ -177,9 +182,6 @@ def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
                                                "max-height": "100vh", "overflow-y": "auto"})
     main = pn.Column(pn.pane.Markdown("## tdw: Training Dynamics Workbench", margin=(0, 10)),
                      pn.panel(pn.bind(page, state.param.page), sizing_mode="stretch_width"), sizing_mode="stretch_width")
-    if pn.state.location is not None:
-        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "head": "head",
-                                            "page": "page", "compare": "compare"})
     return pn.Row(side, main, sizing_mode="stretch_width")
 
 
