@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from tdw.analysis import AnalysisPipeline
 from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
+from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.analyzers import all_analyzers
 from tdw.config import VariantConfig
 from tdw.families import get_family

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tdw.analysis import AnalysisPipeline
+from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.config import VariantConfig
 from tdw.training.trainer import train
 from tdw.warehouse import build_index, query

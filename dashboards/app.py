@@ -96,7 +96,7 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
 
 
 def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
-    from tdw.export import (  # figures are drawn off-screen by matplotlib
+    from dashboards.export import (  # figures are drawn off-screen by matplotlib
         FORMATS,
         backend_lock,
         render_bytes,

@@ -11,9 +11,9 @@ import torch
 from conftest import run_tdw, tiny_config
 from polars.testing import assert_frame_equal
 
-from tdw.analysis import AnalysisPipeline
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
 from tdw.analysis.key_frequencies import key_frequencies
+from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.analyzers import all_analyzers
 from tdw.analyzers.coarseness import coarseness_metrics
 from tdw.analyzers.embedding_fourier import fourier_norm_frame

@@ -150,9 +150,9 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
 
 @pytest.mark.parametrize("suffix, magic", [("png", b"\x89PNG"), ("svg", b"<?xml"), ("pdf", b"%PDF")])
 def test_export_figure_formats(study, tmp_path, suffix, magic):
-    import tdw.export
+    import dashboards.export
 
-    out = tdw.export.figure("neuron_heatmap", "p13_seed3", tmp_path / f"n.{suffix}", epoch=100, neuron=5, db=study)
+    out = dashboards.export.figure("neuron_heatmap", "p13_seed3", tmp_path / f"n.{suffix}", epoch=100, neuron=5, db=study)
     assert out.read_bytes().startswith(magic)
 
 

@@ -16,12 +16,13 @@ import pytest
 import torch
 from conftest import REPO, tiny_config
 
-from tdw.analysis import AnalysisPipeline
+from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.cli import main
 from tdw.errors import CorruptFileError
 from tdw.locks import is_held
 from tdw.run_dir import RunDir
-from tdw.training.trainer import DivergedError, train
+from tdw.training.lifecycle import DivergedError
+from tdw.training.trainer import train
 from tdw.warehouse import build_index, query
 
 SMALL = {"num_epochs": 80, "checkpoint_epochs": (0, 20, 40, 60)}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tdw.analysis import AnalysisPipeline
+from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.warehouse import build_index, query
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "shared/runs/p113_seed999"

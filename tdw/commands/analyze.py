@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tdw.analysis import AnalysisPipeline
+    from tdw.analysis.pipeline import AnalysisPipeline
     from tdw.analyzers import all_analyzers
     from tdw.epoch_spec import parse_epoch_spec
     from tdw.errors import TdwError

@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("view", "variant", "out"):
         if not getattr(args, flag):
             raise TdwError(f"{'--' + flag if flag != 'view' else 'VIEW'}: required (tdw export figure VIEW --variant V --out FILE)")
-    import tdw.export
+    import dashboards.export
 
-    out = tdw.export.figure(args.view, args.variant, args.out, epoch=args.epoch, neuron=args.neuron, head=args.head,
+    out = dashboards.export.figure(args.view, args.variant, args.out, epoch=args.epoch, neuron=args.neuron, head=args.head,
                             db=args.db, fps=args.fps)
     print(f"wrote {out}", file=sys.stderr)
     return 0

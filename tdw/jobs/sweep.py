@@ -14,8 +14,8 @@ from tdw.jobs.executors import get_executor
 from tdw.jobs.worker import Heartbeat, JobOutcome
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
+from tdw.training.lifecycle import prepare_run
 from tdw.training.stacked import stack_key
-from tdw.training.trainer import prepare_run
 from tdw.warehouse.catalog import Catalog
 
 

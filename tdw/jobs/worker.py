@@ -124,7 +124,7 @@ def report_epoch(heartbeat: Heartbeat, epoch: int, row: dict) -> None:
 def run_stacked_train_jobs(task: list[Job], catalog_path: str) -> list[JobOutcome]:
     """Train the task's variants as one stack; each job keeps its own progress, cancel and
     outcome. A cancelled member leaves the stack and the others go on; an error fails them all."""
-    from tdw.analysis import AnalysisPipeline
+    from tdw.analysis.pipeline import AnalysisPipeline
     from tdw.config import VariantConfig
     from tdw.training.stacked import train_stacked
 
@@ -179,7 +179,7 @@ def run_stacked_train_jobs(task: list[Job], catalog_path: str) -> list[JobOutcom
 
 
 def train_job(params: dict, heartbeat: Heartbeat) -> None:
-    from tdw.analysis import AnalysisPipeline
+    from tdw.analysis.pipeline import AnalysisPipeline
     from tdw.config import VariantConfig
     from tdw.training.trainer import train
 
@@ -197,7 +197,7 @@ def train_job(params: dict, heartbeat: Heartbeat) -> None:
 
 
 def analyze_job(params: dict, heartbeat: Heartbeat) -> None:
-    from tdw.analysis import AnalysisPipeline
+    from tdw.analysis.pipeline import AnalysisPipeline
     from tdw.run_dir import RunDir
 
     AnalysisPipeline(params["run"]).run(params.get("analyzers"), params.get("epochs"), progress=False)

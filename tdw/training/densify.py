@@ -17,7 +17,9 @@ from tdw.errors import TdwError
 from tdw.locks import exclusive
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
-from tdw.training.trainer import TrainingSession, loss_rows, trained_stacked
+from tdw.training.lifecycle import loss_rows, trained_stacked
+from tdw.training.stacked import StackOfOne
+from tdw.training.trainer import TrainingSession
 
 
 def densify(run_path: str | Path, epochs: list[int], device: str = "auto", progress: bool = True) -> list[int]:
@@ -55,8 +57,6 @@ def densify_locked(run: RunDir, epochs: list[int], device: str, progress: bool) 
         groups.setdefault(start, []).append(epoch)
 
     if trained_stacked(run):
-        from tdw.training.stacked import StackOfOne
-
         torch_device = resolve_device(device)
         rows = run.read_metadata().get("stack_size") if torch_device.type == "cuda" else None
         session = StackOfOne(run, config, torch_device, rows)

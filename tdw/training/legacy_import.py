@@ -17,7 +17,7 @@ from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.run_dir import LOSS_SCHEMA, RunDir
-from tdw.training.trainer import now
+from tdw.training.lifecycle import now
 from tdw.versions import environment_versions
 
 IGNORED_BUFFERS = ("attn.mask", "attn.IGNORE")

@@ -34,8 +34,7 @@ from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
-from tdw.training.optimizer import trainable_parameters
-from tdw.training.trainer import (
+from tdw.training.lifecycle import (
     DivergedError,
     EpochLoop,
     OpenedRun,
@@ -46,6 +45,7 @@ from tdw.training.trainer import (
     mark_diverged,
     open_run,
 )
+from tdw.training.optimizer import trainable_parameters
 
 # What may differ between members of one stack; everything else must be equal.
 PER_MEMBER_FIELDS = frozenset({"seed", "data_seed", "lr", "weight_decay", "betas", "lr_schedule", "name",

@@ -3,8 +3,8 @@ matplotlib backend), an animated GIF over epochs, or standalone interactive HTML
 its JavaScript inlined so the file works offline). The same view functions draw the dashboard,
 so an exported figure is the plot the researcher was looking at.
 
-    import tdw.export
-    tdw.export.figure("neuron_heatmap", "p53_seed999", epoch=1800, neuron=7, out="n7.png")
+    import dashboards.export
+    dashboards.export.figure("neuron_heatmap", "p53_seed999", epoch=1800, neuron=7, out="n7.png")
 """
 
 from __future__ import annotations
