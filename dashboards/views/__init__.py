@@ -6,11 +6,11 @@ live Bokeh plot and the exported matplotlib figure; sizes and tools belong to th
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from tdw.registry import Registry
 
 if TYPE_CHECKING:
     import holoviews as hv
@@ -36,30 +36,21 @@ class View:
     order: int = 100
 
 
-VIEWS: dict[str, View] = {}
+VIEWS: Registry[View] = Registry("view", __name__, "VIEW")
 
 
 def view(name: str, title: str, group: str, **options) -> Callable:
     def decorate(render: Callable) -> Callable:
-        if name in VIEWS:
-            raise ValueError(f"view {name!r} registered twice")
-        VIEWS[name] = View(name=name, title=title, group=group, render=render, **options)
+        VIEWS.register(name, View(name=name, title=title, group=group, render=render, **options))
         return render
 
     return decorate
 
 
 def all_views() -> dict[str, View]:
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{module.name}")
-    return dict(sorted(VIEWS.items(), key=lambda item: (item[1].order, item[0])))
+    """Every view, in page order."""
+    return dict(sorted(VIEWS.all().items(), key=lambda item: (item[1].order, item[0])))
 
 
 def get_view(name: str) -> View:
-    views = all_views()
-    if name not in views:
-        from tdw.errors import TdwError
-
-        raise TdwError(f"view {name!r}: unknown; choose from {', '.join(views)}")
-    return views[name]
+    return VIEWS.get(name)

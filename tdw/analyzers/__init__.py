@@ -6,38 +6,21 @@ names an Analyzer subclass); built-in and outside analyzers go through the same 
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from importlib.metadata import entry_points
-
 from tdw.analysis.analyzer import Analyzer
 from tdw.errors import TdwError
+from tdw.registry import Registry
 
-_REGISTRY: dict[str, Analyzer] = {}
-_loaded = False
+ANALYZERS: Registry[Analyzer] = Registry("analyzer", __name__, "--analyzers", entry_point_group="tdw.analyzers",
+                                         load_entry=lambda cls: (cls.name, cls()))
 
 
 def register(cls: type[Analyzer]) -> type[Analyzer]:
-    _REGISTRY[cls.name] = cls()
+    ANALYZERS.register(cls.name, cls())
     return cls
 
 
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{module.name}")
-    for entry in entry_points(group="tdw.analyzers"):
-        cls = entry.load()
-        _REGISTRY.setdefault(cls.name, cls())
-
-
 def all_analyzers() -> dict[str, Analyzer]:
-    _load()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(sorted(ANALYZERS.all().items()))
 
 
 def get_analyzers(names: list[str] | None) -> list[Analyzer]:

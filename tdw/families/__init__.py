@@ -7,38 +7,22 @@ pipeline and warehouse only talk to the `Family` interface.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from tdw.errors import TdwError
 from tdw.families.base import Family, TaskData
+from tdw.registry import Registry
 
-_REGISTRY: dict[str, Family] = {}
+FAMILIES: Registry[Family] = Registry("family", __name__, "--family", skip=("base",))
 
 
 def register_family(family: Family) -> Family:
-    _REGISTRY[family.name] = family
-    return family
-
-
-def _discover() -> None:
-    for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_") and module.name != "base":
-            importlib.import_module(f"{__name__}.{module.name}")
+    return FAMILIES.register(family.name, family)
 
 
 def get_family(name: str) -> Family:
-    if not _REGISTRY:
-        _discover()
-    if name not in _REGISTRY:
-        raise TdwError(f"--family {name!r}: unknown family (known: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name]
+    return FAMILIES.get(name)
 
 
 def family_names() -> list[str]:
-    if not _REGISTRY:
-        _discover()
-    return sorted(_REGISTRY)
+    return sorted(FAMILIES.all())
 
 
-__all__ = ["Family", "TaskData", "family_names", "get_family", "register_family"]
+__all__ = ["FAMILIES", "Family", "TaskData", "family_names", "get_family", "register_family"]
