@@ -170,7 +170,7 @@ def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, t
 
 def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
     for args, needle in [
-        (["no_such_view", "--variant", "p13_seed3"], "view 'no_such_view': unknown"),
+        (["no_such_view", "--variant", "p13_seed3"], "VIEW 'no_such_view': unknown view (known: attention_map"),
         (["spectrum", "--variant", "p99_seed1"], "--variant p99_seed1: not in the warehouse"),
         (["spectrum", "--variant", "p13_seed3", "--epoch", "13"], "--epoch 13: p13_seed3 has no checkpoint there"),
     ]:
