@@ -82,13 +82,14 @@ class LivePlot:
     def __init__(self, view: View, store: WarehouseStore, state: WorkbenchState,
                  arguments: Callable[[], dict[str, Any]] | None = None,
                  annotations: EpochAnnotations | None = None, size: dict | None = None, title: str | None = None,
-                 captioned: bool = True) -> None:
+                 captioned: bool = True, plot_options: dict[str, Any] | None = None) -> None:
         self.view, self.store, self.state = view, store, state
         # by default the shared state's variant and the view's needs; Compare fixes the variant
         self.arguments = arguments or (lambda: {"variant": state.variant, **{n: getattr(state, n) for n in view.needs}})
         self.annotations = annotations
         self.size = size or PLOT_SIZE
         self.title = title
+        self.plot_options = plot_options or {}  # Bokeh plot options of this placement (a bare small multiple)
         self.drawn: tuple | None = None  # the arguments and warehouse generation the figure shows
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None
@@ -130,7 +131,7 @@ class LivePlot:
             hooks = [self.wire_figure]
             if self.view.over_epochs and self.annotations:
                 hooks.append(self.annotations.hook)
-            plot = plot.opts(hooks=hooks, **self.size)
+            plot = plot.opts(hooks=hooks, **self.size, **self.plot_options)
         self.drawn_shape = shape(element)
         self.pane.object = plot
 
