@@ -15,7 +15,7 @@ from bokeh.models import CustomJSTickFormatter
 
 from dashboards.batch import one_update
 from dashboards.state import WorkbenchState
-from dashboards.store import WarehouseStore
+from dashboards.store import WarehouseStore, shared_store
 from dashboards.views import all_views
 from tdw.versions import git_sha, tdw_version
 
@@ -130,7 +130,7 @@ def log_timings() -> None:
 
 def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
     log_timings()
-    store = WarehouseStore(db, results)
+    store = shared_store(db, results)
     state = WorkbenchState()
 
     def load_variant(*_, first_load: bool = False):

@@ -196,3 +196,18 @@ class WarehouseStore:
         """Neurons and heads of the variant's model, for the sidebar's bounds."""
         info = self.variant(variant)
         return {"neurons": int(info.get("d_mlp") or 0), "heads": int(info.get("n_heads") or 0)}
+
+
+_shared: dict[tuple[Path, Path], WarehouseStore] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_store(db: str | Path, results: str | Path = "results") -> WarehouseStore:
+    """One store per warehouse for every session of a server: the sessions share its connection
+    and its query cache (the warehouse is read-only to them), so the second researcher to open a
+    page, or the same one reloading it, runs no query the first one already ran."""
+    key = (Path(db).resolve(), Path(results).resolve())
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = WarehouseStore(db, results)
+        return _shared[key]
