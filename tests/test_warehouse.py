@@ -50,6 +50,12 @@ def put(run: RunDir, analyzer_name: str, table: str, epoch: int, frame: pl.DataF
 
 @pytest.fixture
 def warehouse(tmp_path):
+    return build_hand_made(tmp_path)
+
+
+def build_hand_made(tmp_path):
+    """Two runs with hand-set losses and artifacts of known answers (a knee at 1000, key
+    frequencies 1 and 4, a 6:1 cos/sin imbalance, PR 144/84), indexed."""
     results = tmp_path / "results"
     grokker = make_run(results, "p13_seed1", 13, 1, knee_curve(1000, 1500),
                        lambda e: 1.0 if e >= 1300 else 0.3, lambda e: 1.0 if e >= 100 else 0.5, 3000)

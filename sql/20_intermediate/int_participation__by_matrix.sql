@@ -1,8 +1,8 @@
 -- int_participation__by_matrix: spectrum statistics per (variant, epoch, matrix), whole matrices
+-- grain: variant, epoch, matrix
 -- only (head = -1). PR = (sum s^2)^2 / sum s^4; the gap is the largest s_i / s_{i+1} among the
 -- top 10 singular values, at gap_index = i + 1 (how many values stand above the gap).
 -- Columns: variant, epoch, matrix, participation_ratio, spectral_gap, gap_index, top_singular_value
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view int_participation__by_matrix as
 with s as (
     select variant, epoch, matrix, index, value::double as s,

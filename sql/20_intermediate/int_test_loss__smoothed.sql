@@ -1,5 +1,6 @@
 -- int_test_loss__smoothed: the test-loss curve prepared for turn detection.
--- Grain: one row per (variant, epoch) that has a test loss.
+-- grain: variant, epoch
+-- One row per (variant, epoch) that has a test loss.
 -- Question: where does the test loss stand, and how fast is it falling, with the noise averaged out?
 -- Windows are in epochs, not rows (a range frame of +-half_window epochs), so evaluating every 10th
 -- epoch instead of every epoch leaves the curve unchanged; half_window = max(1, last epoch / 200)
@@ -7,7 +8,6 @@
 --   smoothed   mean of log10(test loss) over the window
 --   slope      least-squares slope of log10(test loss) over the window, per epoch
 -- Columns: variant, epoch, log_loss, smoothed, slope, half_window
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view int_test_loss__smoothed as
 with test as (
     select variant, epoch, log10(greatest(loss, 1e-12)) as log_loss,

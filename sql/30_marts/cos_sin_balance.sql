@@ -1,7 +1,7 @@
 -- cos_sin_balance: is each frequency represented with both cos and sin? (the p101/seed999 6:1 case)
+-- grain: variant, epoch, frequency
 -- imbalance = larger / smaller of the cos and sin norms (1 = balanced).
 -- Columns: variant, epoch, frequency, cos_norm, sin_norm, imbalance
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view cos_sin_balance as
 select variant, epoch, frequency,
        max(value) filter (where component = 'cos')::double as cos_norm,

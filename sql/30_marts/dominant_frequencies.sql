@@ -1,7 +1,7 @@
 -- dominant_frequencies: which input frequencies carry the embedding, epoch by epoch? (REQ_004)
+-- grain: variant, epoch, frequency
 -- norm = sqrt(cos^2 + sin^2) of W_E's Fourier components; rank 1 = largest at that epoch.
 -- Columns: variant, epoch, frequency, norm, rank
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view dominant_frequencies as
 with per_freq as (
     select variant, epoch, frequency, sqrt(sum(value::double * value::double)) as norm

@@ -1,5 +1,6 @@
 -- grokking_turn: when did each variant memorize, turn and grok?
--- Grain: one row per variant.
+-- grain: variant
+-- One row per variant.
 -- Question: when did the test loss start its sustained fall (the turn), and how long after it did
 -- the model generalize?
 --   memorization_epoch  first epoch with train accuracy >= 0.99
@@ -22,7 +23,6 @@
 -- A variant that never groks has NULL peak, turn, steepest, grok and cleanup (no guess).
 -- Columns: variant, memorization_epoch, peak_epoch, turn_epoch, steepest_epoch, grok_epoch,
 --          cleanup_end_epoch, turn_to_grok, final_test_accuracy
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view grokking_turn as
 with acc as (
     select variant,

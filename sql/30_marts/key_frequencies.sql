@@ -1,5 +1,6 @@
 -- key_frequencies: the frequencies the final model computes with.
--- Grain: one row per (variant, key frequency); a variant with none has no rows.
+-- grain: variant, frequency
+-- One row per (variant, key frequency); a variant with none has no rows.
 -- Question: which Fourier frequencies does each trained model use?
 -- The rule (tdw/analysis/key_frequencies.py, applied by the `key_frequencies` analyzer to the run's
 -- final checkpoint and used by the `progress` analyzer too, so it exists once): sort frequencies by
@@ -7,7 +8,6 @@
 -- half, and at least a quarter of the largest norm. On the published p=113 run and the demo it
 -- gives exactly the neuron clusters' frequencies; at initialization it gives none.
 -- Columns: variant, epoch (the final checkpoint), frequency, norm, rank (1 = largest norm)
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view key_frequencies as
 select variant, epoch, frequency, value::double as norm,
        row_number() over (partition by variant order by value desc, frequency) as rank

@@ -1,7 +1,7 @@
 -- neuron_specialization: how specialized is the MLP at each epoch?
+-- grain: variant, epoch
 -- specialized_fraction = share of neurons whose best frequency explains >= 85% of their variance.
 -- Columns: variant, epoch, neurons, specialized_neurons, specialized_fraction, clusters
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view neuron_specialization as
 select variant, epoch, sum(neurons) as neurons, sum(specialized_neurons) as specialized_neurons,
        sum(specialized_neurons)::double / sum(neurons) as specialized_fraction,

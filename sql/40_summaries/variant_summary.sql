@@ -1,11 +1,11 @@
 -- variant_summary: one row per variant for cross-variant tables and papers.
+-- grain: variant
 -- Outlier: a robust z-score |x - median| / (1.4826 * MAD) > 3.5 on any of turn_to_grok,
 -- final specialized fraction, max key-frequency cos/sin imbalance, key frequency count, across
 -- variants (needs 3+ variants; the seeds' p101/seed999 kind of anomaly).
 -- Columns: variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch,
 --          turn_to_grok, final_train_loss, final_test_loss, key_frequencies, key_frequency_count,
 --          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier
--- materialized: table (computed at index time; the dashboard reads it often)
 create or replace view variant_summary as
 with final_loss as (
     select variant,

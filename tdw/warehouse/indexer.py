@@ -4,7 +4,7 @@ Artifact tables are copied into DuckDB (run by run, in epoch order, so zone maps
 (variant, epoch) slice read a few blocks); rows of runs unchanged since the last index are
 copied from the previous warehouse rather than re-read from Parquet. The very large tables
 (per-neuron and per-head p x p maps) stay in Parquet behind a view with one branch per run.
-SQL files marked `-- materialized: table` become tables. Measured in
+Layers declared `materialized = "table"` in `sql/layers.toml` become tables. Measured in
 benchmarks/warehouse_scale.py: over 3,300 files a view pays for opening every file on each
 query, a table does not. The new file is built under a temp name in the same folder and renamed over the
 old one, so a reader holding the old file keeps reading it undisturbed and a new reader gets
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,8 @@ from tdw.locks import exclusive
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
 from tdw.warehouse.catalog import Catalog, NamedSchedule
 from tdw.warehouse.query import sql_string
+from tdw.warehouse.sql_models import SQL_DIR, SqlModel, read_models
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 DEFAULT_DB = Path("warehouse/tdw.duckdb")
 
 
@@ -55,10 +54,6 @@ class IndexReport:
         return "\n".join(lines)
 
 
-def sql_files(sql_dir: Path = SQL_DIR) -> list[Path]:
-    return sorted(sql_dir.rglob("*.sql"))
-
-
 def run_fingerprint(run: RunDir) -> str:
     digest = hashlib.sha1()
     for path in sorted([run.config_path, run.metadata_path, run.losses_path, *run.checkpoint_dir.glob("checkpoint_*"),
@@ -69,8 +64,10 @@ def run_fingerprint(run: RunDir) -> str:
     return digest.hexdigest()
 
 
-def sql_fingerprint(files: list[Path]) -> str:
-    return hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()
+def sql_fingerprint(models: list[SqlModel]) -> str:
+    """The SQL project as built: every file's text and how its layer is kept."""
+    layers = (SQL_DIR / "layers.toml").read_bytes()
+    return hashlib.sha1(layers + b"".join(m.text.encode() for m in models)).hexdigest()
 
 
 def schema_fingerprint() -> str:
@@ -115,22 +112,24 @@ def sql_list(items: list[str]) -> str:
 
 def create_artifact_table(con: duckdb.DuckDBPyConnection, table: str, spec, runs: list[RunDir],
                           reusable: set[str]) -> None:
-    """Copy a table's rows into DuckDB, run by run in epoch order (so zone maps prune slices).
-    Rows of runs unchanged since the previous warehouse are copied from it instead of re-read."""
+    """Copy a table's rows into DuckDB as `src_<table>`, run by run in epoch order (so zone maps
+    prune slices). Rows of runs unchanged since the previous warehouse are copied from it instead
+    of re-read. SQL reads the table through its staging view, `sql/10_staging/<table>.sql`."""
+    source = f"src_{table}"
     con.register(f"empty_{table}", empty_table_sql(table, spec).to_arrow())
-    con.execute(f"create table {table} as select * from empty_{table}")
+    con.execute(f"create table {source} as select * from empty_{table}")
     con.unregister(f"empty_{table}")
     if reusable:
-        con.execute(f"insert into {table} by name select * from previous.{table} where variant in "
+        con.execute(f"insert into {source} by name select * from previous.{source} where variant in "
                     f"(select unnest($variants))", {"variants": sorted(reusable)})
     for run in runs:
         files = artifact_files(run, table)
         if files and run.read_config().name not in reusable:
-            con.execute(f"insert into {table} by name select * from read_parquet({sql_list(files)}, union_by_name = true)")
+            con.execute(f"insert into {source} by name select * from read_parquet({sql_list(files)}, union_by_name = true)")
 
 
 def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs: list[RunDir]) -> None:
-    """A view over the Parquet files: one branch per run with its variant as a constant, so a
+    """`src_<table>`, a view over the Parquet files: one branch per run with its variant as a constant, so a
     filter on variant drops the other runs' branches before any file is opened."""
     branches = []
     for run in runs:
@@ -140,10 +139,10 @@ def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs:
             branches.append(f"select '{variant}' as variant, * exclude (variant) "
                             f"from read_parquet({sql_list(files)}, union_by_name = true)")
     if branches:
-        con.execute(f"create view {table} as " + "\nunion all ".join(branches))
+        con.execute(f"create view src_{table} as " + "\nunion all ".join(branches))
     else:
         con.register(f"empty_{table}", empty_table_sql(table, spec).to_arrow())
-        con.execute(f"create table {table} as select * from empty_{table}")
+        con.execute(f"create table src_{table} as select * from empty_{table}")
         con.unregister(f"empty_{table}")
 
 
@@ -170,7 +169,7 @@ def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
     for analyzer in all_analyzers().values():
         for table, spec in analyzer.tables.items():
             if spec.warehouse == "table":
-                create_artifact_table(con, table, spec, runs, reusable if table in previous_tables else set())
+                create_artifact_table(con, table, spec, runs, reusable if f"src_{table}" in previous_tables else set())
             else:
                 create_artifact_view(con, table, spec, runs)
     schedules = catalog.rows(NamedSchedule)
@@ -187,25 +186,18 @@ def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
     con.execute("create table catalog_jobs as select * from jobs_frame")
 
 
-MATERIALIZED = re.compile(r"^--\s*materialized:\s*table\b", re.MULTILINE)
-VIEW_NAME = re.compile(r"create\s+or\s+replace\s+view\s+(\w+)", re.IGNORECASE)
-
-
-def apply_sql(con: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
-    """Create each file's view in order; a file whose header says `-- materialized: table`
-    becomes a table (computed once at index time; for what the dashboard reads often)."""
-    for path in files:
-        text = path.read_text()
+def apply_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
+    """Create each model's view, in dependency order; a model of a layer kept as tables is
+    computed once here (for what the dashboard reads often)."""
+    for model in models:
         try:
-            con.execute(text)
-            name = VIEW_NAME.search(text)
-            if MATERIALIZED.search(text) and name:
-                view = name.group(1)
-                con.execute(f"create table {view}__materialized as select * from {view}")
-                con.execute(f"drop view {view}")
-                con.execute(f"alter table {view}__materialized rename to {view}")
+            con.execute(model.text)
+            if model.materialized == "table":
+                con.execute(f"create table {model.name}__materialized as select * from {model.name}")
+                con.execute(f"drop view {model.name}")
+                con.execute(f"alter table {model.name}__materialized rename to {model.name}")
         except duckdb.Error as error:
-            raise TdwError(f"{path}: {str(error).splitlines()[0]}") from None
+            raise TdwError(f"{model.path}: {str(error).splitlines()[0]}") from None
 
 
 def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, force: bool = False) -> IndexReport:
@@ -270,9 +262,9 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     if duplicates:
         raise TdwError(f"{results}: variant name {duplicates[0]!r} is used by two runs; rename one")
     catalog = Catalog(db.with_name("catalog.sqlite"))
-    files = sql_files()
+    models = read_models()
     current = {r.read_config().name: run_fingerprint(r) for r in runs}
-    current["__sql__"] = sql_fingerprint(files)
+    current["__sql__"] = sql_fingerprint(models)
     current["__schema__"] = schema_fingerprint()
     previous = catalog.run_fingerprints()
     problem = warehouse_problem(db)
@@ -298,7 +290,7 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
             create_sources(con, runs, catalog, reusable)
             if reusable:
                 con.execute("detach previous")
-            apply_sql(con, files)
+            apply_sql(con, models)
             con.execute("checkpoint")
         finally:
             con.close()

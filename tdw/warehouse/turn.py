@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from tdw.run_dir import LOSS_SCHEMA
-from tdw.warehouse.indexer import SQL_DIR
+from tdw.warehouse.sql_models import SQL_DIR
 
 TURN_SQL = (
     "10_staging/losses.sql",

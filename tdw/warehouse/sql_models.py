@@ -1,0 +1,99 @@
+"""The SQL project in `sql/`, read as data: one model (view) per file, in numbered layer folders.
+
+Each file creates one view and declares, in its header, the grain of its rows (`-- grain: variant,
+epoch, matrix`): the columns that identify a row, which the tests check are unique and non-null on
+real warehouses. The order in which views are created comes from what each one reads (its `from`
+and `join` clauses), not from file names; a view may read its own layer or lower ones, never a
+higher one. How a layer is kept in the warehouse (`view`: computed when read, `table`: computed
+once at index time) is declared once per layer in `sql/layers.toml`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tdw.errors import TdwError
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+VIEW_NAME = re.compile(r"create\s+or\s+replace\s+view\s+(\w+)", re.IGNORECASE)
+GRAIN = re.compile(r"^--\s*grain:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
+READS = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
+COMMENT = re.compile(r"--[^\n]*")
+MATERIALIZATIONS = ("view", "table")
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    name: str  # the view the file creates
+    path: Path
+    layer: str  # its folder, e.g. "30_marts"
+    grain: tuple[str, ...]  # the columns that identify one row
+    text: str
+    reads: frozenset[str]  # relations named in its from/join clauses (views, sources or CTEs)
+    materialized: str  # "view" or "table", from its layer
+
+
+def layer_materializations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
+    path = sql_dir / "layers.toml"
+    try:
+        layers = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise TdwError(f"{path}: {error}") from None
+    for layer, settings in layers.items():
+        if settings.get("materialized") not in MATERIALIZATIONS:
+            raise TdwError(f"{path}: [{layer}] materialized must be one of {', '.join(MATERIALIZATIONS)}")
+    return {layer: settings["materialized"] for layer, settings in layers.items()}
+
+
+def read_model(path: Path, materialized: dict[str, str]) -> SqlModel:
+    text = path.read_text()
+    name = VIEW_NAME.search(text)
+    if name is None:
+        raise TdwError(f"{path}: creates no view (expected `create or replace view NAME as ...`)")
+    grain = GRAIN.search(text)
+    if grain is None:
+        raise TdwError(f"{path}: no `-- grain: column, ...` header line (what identifies one row)")
+    layer = path.parent.name
+    if layer not in materialized:
+        raise TdwError(f"{path}: layer {layer!r} is not declared in {path.parent.parent / 'layers.toml'}")
+    reads = frozenset(READS.findall(COMMENT.sub("", text).lower()))
+    return SqlModel(name.group(1), path, layer, tuple(c.strip() for c in grain.group(1).split(",")), text, reads,
+                    materialized[layer])
+
+
+def read_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
+    """Every model of the project, in creation order (see `in_dependency_order`)."""
+    materialized = layer_materializations(sql_dir)
+    models = [read_model(path, materialized) for path in sorted(sql_dir.glob("*/*.sql"))]
+    seen: dict[str, Path] = {}
+    for model in models:
+        if model.name in seen:
+            raise TdwError(f"{model.path}: view {model.name!r} is already created by {seen[model.name]}")
+        seen[model.name] = model.path
+    return in_dependency_order(models)
+
+
+def in_dependency_order(models: list[SqlModel]) -> list[SqlModel]:
+    """Every model after the models it reads (a stable topological order: layer, then name, among
+    those ready). A model reading a higher layer, or a cycle, is an error naming the files."""
+    by_name = {m.name: m for m in models}
+    layers = sorted({m.layer for m in models})
+    depends = {m.name: {r for r in m.reads if r in by_name and r != m.name} for m in models}
+    for model in models:
+        for read in depends[model.name]:
+            if layers.index(by_name[read].layer) > layers.index(model.layer):
+                raise TdwError(f"{model.path}: reads {read!r} from a higher layer ({by_name[read].path})")
+    ordered: list[SqlModel] = []
+    done: set[str] = set()
+    pending = sorted(models, key=lambda m: (m.layer, m.name))
+    while pending:
+        ready = [m for m in pending if depends[m.name] <= done]
+        if not ready:
+            raise TdwError("sql: views read each other in a cycle: " + ", ".join(str(m.path) for m in pending))
+        ordered.append(ready[0])
+        done.add(ready[0].name)
+        pending.remove(ready[0])
+    return ordered

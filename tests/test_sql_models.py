@@ -1,0 +1,106 @@
+"""The SQL project checks itself: every view states its grain and holds to it on a real warehouse,
+views are created in the order their reads require (not the order of their file names), each
+layer is kept as declared once in sql/layers.toml, and only staging reads raw sources."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboards import store as store_module
+from tdw.analyzers import all_analyzers
+from tdw.errors import TdwError
+from tdw.warehouse import query
+from tdw.warehouse.sql_models import SQL_DIR, layer_materializations, read_models
+from tests.dashboard_harness import build_study
+from tests.test_warehouse import build_hand_made
+
+MODELS = read_models()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Two tiny variants, really trained, analyzed and indexed."""
+    return build_study(tmp_path_factory.mktemp("sql-study"))
+
+
+@pytest.fixture(scope="module")
+def warehouses(study, tmp_path_factory):
+    """The real study, and the hand-made one whose variant groks (the study's 200 epochs do not,
+    so it has no key frequencies): between them every view has rows."""
+    return [study, build_hand_made(tmp_path_factory.mktemp("hand-made"))[1]]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=[m.name for m in MODELS])
+def test_every_view_is_unique_and_non_null_on_its_grain(warehouses, model):
+    keys = ", ".join(f'"{k}"' for k in model.grain)
+    rows = 0
+    for db in warehouses:
+        rows += query(f"select count(*) as n from {model.name}", db)["n"][0]
+        duplicated = query(f"select count(*) as n from (select {keys} from {model.name} group by all "
+                           "having count(*) > 1)", db)["n"][0]
+        nulls = query(f"select count(*) as n from {model.name} where "
+                      + " or ".join(f"{k} is null" for k in keys.split(", ")), db)["n"][0]
+        assert (duplicated, nulls) == (0, 0), (model.name, db)
+    assert rows > 0, f"{model.name}: no rows on any test warehouse, so its grain is not tested"
+
+
+def test_the_grain_check_catches_a_duplicate(study):
+    """The query above really fails on a relation whose rows repeat its keys."""
+    duplicated = query("select count(*) as n from (select variant from checkpoints group by all having count(*) > 1)",
+                       study)["n"][0]
+    assert duplicated == 2  # two variants, each with many checkpoints: 'variant' alone is no grain of checkpoints
+
+
+def test_every_layer_is_kept_as_declared_once(study):
+    declared = layer_materializations()
+    assert set(declared) == {m.layer for m in MODELS}
+    kinds = dict(query("select table_name, table_type from information_schema.tables", study).iter_rows())
+    for model in MODELS:
+        assert kinds[model.name] == {"view": "VIEW", "table": "BASE TABLE"}[declared[model.layer]], model.name
+
+
+def test_every_artifact_table_has_a_staging_view_and_only_staging_reads_sources():
+    staged = {m.name for m in MODELS if m.layer == "10_staging"}
+    tables = {table for analyzer in all_analyzers().values() for table in analyzer.tables}
+    assert tables <= staged, tables - staged
+    for model in MODELS:
+        sources = {r for r in model.reads if r.startswith(("src_", "catalog_"))}
+        assert bool(sources) == (model.layer == "10_staging"), (model.name, sources)
+    # the dashboard's store reads views of sql/ too, never a raw source
+    assert not re.search(r"\b(src|catalog)_\w+", (SQL_DIR.parent / "dashboards" / "store.py").read_text())
+    assert store_module.__name__ == "dashboards.store"
+
+
+def write(folder, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def tiny_project(tmp_path, first_reads: str = "z_last", first_layer: str = "20_b"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "layers.toml").write_text('[10_a]\nmaterialized = "view"\n[20_b]\nmaterialized = "table"\n')
+    write(tmp_path / "10_a", "base.sql", "-- grain: id\ncreate or replace view base as select 1 as id from src_x;\n")
+    write(tmp_path / first_layer, "a_first.sql", f"-- grain: id\ncreate or replace view a_first as select * from {first_reads};\n")
+    write(tmp_path / "20_b", "z_last.sql", "-- grain: id\ncreate or replace view z_last as select * from base;\n")
+    return tmp_path
+
+
+def test_views_are_ordered_by_what_they_read_not_by_file_name(tmp_path):
+    models = read_models(tiny_project(tmp_path))
+    assert [m.name for m in models] == ["base", "z_last", "a_first"]
+    assert [m.materialized for m in models] == ["view", "table", "table"]
+
+
+def test_a_cycle_a_higher_layer_read_or_a_missing_grain_is_one_line(tmp_path):
+    project = tiny_project(tmp_path / "cycle")
+    (project / "20_b" / "z_last.sql").write_text("-- grain: id\ncreate or replace view z_last as select * from a_first;\n")
+    with pytest.raises(TdwError, match="views read each other in a cycle"):
+        read_models(project)
+    with pytest.raises(TdwError, match="reads 'z_last' from a higher layer"):
+        read_models(tiny_project(tmp_path / "higher", first_layer="10_a"))
+    project = tiny_project(tmp_path / "grain")
+    (project / "10_a" / "base.sql").write_text("create or replace view base as select 1 as id;\n")
+    with pytest.raises(TdwError, match=r"base.sql: no `-- grain: column, \.\.\.` header line"):
+        read_models(project)
