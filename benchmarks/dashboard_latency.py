@@ -114,6 +114,23 @@ FINDER = """() => {
 }"""
 
 
+# every variant's small multiple exists in the browser as a laid-out Bokeh figure titled with its name
+SMALL_MULTIPLES_DRAWN = """(variants) => {
+  const wanted = new Set(variants);
+  const seen = new Set();
+  let drawn = 0;
+  const walk = (view) => {
+    if (!view || seen.has(view)) return;
+    seen.add(view);
+    if (view.model.type === 'Figure' && view.model.title && wanted.has(view.model.title.text) && view.frame
+        && view.frame.bbox.width > 0) drawn += 1;
+    for (const child of (view.child_views || [])) walk(child);
+  };
+  Object.values(Bokeh.index).forEach(walk);
+  return drawn >= wanted.size;
+}"""
+
+
 def epoch_by_key(session: Session, i: int) -> tuple[float, int]:
     handle = session.page.locator(".epoch-slider .noUi-handle").first
     return session.timed(lambda: handle.press("ArrowLeft" if i % 2 == 0 else "ArrowRight"),
@@ -218,13 +235,13 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         # the grid's top at the top of the viewport: as many small multiples on screen as fit (the worst case)
         started = time.perf_counter()
         compare.page.locator(".small-multiples").first.evaluate("el => el.scrollIntoView({block: 'start'})")
-        compare.page.wait_for_timeout(30)
-        compare.wait_in_browser("document.querySelectorAll('*').length > 0")
+        compare.page.wait_for_function(SMALL_MULTIPLES_DRAWN, arg=variants, polling="raf", timeout=300000)
         compare.idle()
+        drawn_ms = (time.perf_counter() - started) * 1000
         # drawn, the grid is taller: scroll its top to the viewport's top again
         compare.page.locator(".small-multiples").first.evaluate("el => el.scrollIntoView({block: 'start'})")
         compare.idle()
-        report(f"Compare page: small multiples drawn on scroll ({len(variants)})", [(time.perf_counter() - started) * 1000])
+        report(f"Compare page: small multiples drawn on scroll ({len(variants)})", [drawn_ms])
         compare.page.locator(".epoch-slider .noUi-handle").first.focus()
         measure(log, "Compare page: epoch change (small multiples)", lambda i: epoch_by_key(compare, i), repeats)
 

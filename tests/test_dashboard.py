@@ -195,7 +195,7 @@ def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tm
         page.locator(".train-launch button").first.click()
         poll(lambda: "--seed 'x'" in text(page, "train-error"), 20, page, "a validation message")
         for css, value in [("train-seed", "11,12,13,14"), ("train-epochs", "80"), ("train-checkpoints", "0:80:20"),
-                           ("train-model", "32,64,2,16")]:
+                           ("train-d-model", "32"), ("train-d-mlp", "64"), ("train-n-heads", "2"), ("train-d-head", "16")]:
             page.locator(f".{css} input").first.fill(value)
             page.locator(f".{css} input").first.press("Enter")
         page.locator(".train-analyze input").first.uncheck()

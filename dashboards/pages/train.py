@@ -16,18 +16,15 @@ from dashboards.store import WarehouseStore
 from tdw.errors import TdwError
 from tdw.jobs.grid import expand, parse_values
 from tdw.jobs.sweep import parse_stack
+from tdw.parameters import SWEEPABLE
 
 
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
-    fields = {
-        "p": pn.widgets.TextInput(name="p (prime moduli)", value="53", css_classes=["train-p"]),
-        "seed": pn.widgets.TextInput(name="seeds", value="1,2", css_classes=["train-seed"]),
-        "lr": pn.widgets.TextInput(name="learning rates", value="0.003", css_classes=["train-lr"]),
-        "train_frac": pn.widgets.TextInput(name="train fraction", value="0.5", css_classes=["train-frac"]),
-        "epochs": pn.widgets.TextInput(name="epochs", value="3000", css_classes=["train-epochs"]),
-    }
+    # one field per parameter that declares a form label (tdw/parameters.py): values comma-separated
+    fields = {key: pn.widgets.TextInput(name=parameter.form, value=parameter.form_value,
+                                        css_classes=[f"train-{key.replace('_', '-')}"], width=150)
+              for key, parameter in SWEEPABLE.items() if parameter.form}
     checkpoints = pn.widgets.TextInput(name="checkpoints", value="0:100:10,100:3000:100", css_classes=["train-checkpoints"])
-    extra = pn.widgets.TextInput(name="model (d_model, d_mlp, n_heads, d_head)", value="128,512,4,32", css_classes=["train-model"])
     analyze = pn.widgets.Checkbox(name="analyze after training", value=True, css_classes=["train-analyze"])
     workers = pn.widgets.IntInput(name="workers", value=2, start=1, end=32, css_classes=["train-workers"])
     executor = pn.widgets.Select(name="executor", options=["local", "ray"], value="local", css_classes=["train-executor"])
@@ -42,13 +39,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         grid = {}
         for key, widget in fields.items():
             grid[key] = parse_values(key, widget.value)
-            args += [f"--{key.replace('_', '-')}", widget.value]
-        model = [v.strip() for v in extra.value.split(",")]
-        if len(model) != 4:
-            raise TdwError(f"model {extra.value!r}: give d_model, d_mlp, n_heads, d_head")
-        for key, value in zip(("d_model", "d_mlp", "n_heads", "d_head"), model):
-            grid[key] = parse_values(key, value)
-            args += [f"--{key.replace('_', '-')}", value]
+            args += [SWEEPABLE[key].option, widget.value]
         configs = expand(grid, checkpoints.value or None)  # every variant validated before launch
         args += ["--stack", str(parse_stack(stack.value.strip()))]
         return args + (["--checkpoints", checkpoints.value] if checkpoints.value else []), len(configs)
@@ -72,5 +63,5 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     launch.on_click(on_launch)
     return pn.Column(
         pn.pane.Markdown("### Train a variant or a grid (comma-separated values)"),
-        pn.Row(*fields.values()), pn.Row(checkpoints, extra, workers, executor, stack), pn.Row(analyze, launch), message, launched,
+        pn.FlexBox(*fields.values()), pn.Row(checkpoints, workers, executor, stack), pn.Row(analyze, launch), message, launched,
         pn.pane.Markdown("### Jobs"), monitor.table, monitor.curves, sizing_mode="stretch_width")

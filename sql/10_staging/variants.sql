@@ -1,8 +1,7 @@
 -- variants: one row per run. Which variants exist, with what hyper-parameters, and are they done?
 -- grain: variant
--- Columns: family, variant, p, seed, data_seed, train_frac, lr, weight_decay, schedule,
---          schedule_label, num_epochs, d_model, d_mlp, n_heads, status, path
+-- Columns: family, variant, one column per variant parameter declared with a column in
+--          tdw/parameters.py (p, seed, data_seed, train_frac, lr, weight_decay, num_epochs, d_model,
+--          n_heads, d_head, d_mlp), schedule (JSON), schedule_label, status, path
 create or replace view variants as
-select family, variant, p, seed, data_seed, train_frac, lr, weight_decay, schedule, schedule_label,
-       num_epochs, d_model, d_mlp, n_heads, status, path
-from src_runs;
+select * from src_runs;

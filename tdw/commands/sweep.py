@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-GRID_FLAGS = ("p", "seed", "data_seed", "train_frac", "lr", "weight_decay", "epochs", "d_model", "d_mlp",
-              "n_heads", "d_head", "schedule")
+from tdw.parameters import SWEEPABLE
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -16,8 +15,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "each. Values are comma-separated (schedules '|'-separated), e.g. tdw sweep --p 97,113 --seed 1,2 --analyze; "
         "or a TOML file with a [grid] table (and optional [sweep] settings).")
     cmd.add_argument("file", nargs="?", help="sweep TOML file")
-    for flag in GRID_FLAGS:
-        cmd.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"values of {flag}")
+    for key, parameter in SWEEPABLE.items():
+        cmd.add_argument(parameter.option, dest=key, help=f"values of {key} ({parameter.help}), "
+                         f"'{parameter.separator}'-separated")
     cmd.add_argument("--checkpoints", help="checkpoint epochs for every variant (default: tdw train's)")
     cmd.add_argument("--analyze", action="store_true", default=None, help="analyze each variant after training")
     cmd.add_argument("--executor", default=None, help="local (default) or ray")
@@ -45,10 +45,10 @@ def run(args: argparse.Namespace) -> int:
         settings = document.get("sweep", {})
         for key, raw in document["grid"].items():
             grid[key] = parse_values(key, raw)
-    for flag in GRID_FLAGS:
-        raw = getattr(args, flag)
+    for key in SWEEPABLE:
+        raw = getattr(args, key)
         if raw is not None:
-            grid[flag] = parse_values(flag, raw)
+            grid[key] = parse_values(key, raw)
     if not grid:
         raise TdwError("sweep: no grid; give values (--p 97,113 --seed 1,2) or a TOML file")
     configs = expand(grid, args.checkpoints or settings.get("checkpoints"))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from tdw.config import DEFAULT_DATA_SEED, DEFAULT_FAMILY, VariantConfig
+from tdw.config import DEFAULT_FAMILY, VariantConfig
 from tdw.epoch_spec import parse_epoch_spec
-from tdw.errors import TdwError
-from tdw.schedules import LRSchedule, parse_schedule
+from tdw.families import get_family
+from tdw.parameters import PARAMETERS, parse_bool
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    d = VariantConfig.__dataclass_fields__
     cmd = sub.add_parser(
         "train",
         help="train a variant (resumes an interrupted run)",
@@ -19,15 +18,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "Running it again on an interrupted run continues from its last checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    cmd.add_argument("--p", type=int, default=d["p"].default, help="the modulus, an integer >= 3: the task is a + b mod p (primes, as in the "
-                     "literature, give the clean Fourier picture; any p trains)")
-    cmd.add_argument("--seed", type=int, default=d["seed"].default, help="model initialization seed")
-    cmd.add_argument("--data-seed", type=int, default=DEFAULT_DATA_SEED, help="seed of the train/test split")
-    cmd.add_argument("--train-frac", type=float, default=d["train_frac"].default, help="fraction of the p*p pairs used for training")
-    cmd.add_argument("--lr", type=float, default=d["lr"].default, help="AdamW base learning rate")
-    cmd.add_argument("--weight-decay", type=float, default=d["weight_decay"].default, help="AdamW weight decay")
-    cmd.add_argument("--betas", default="0.9,0.98", help="AdamW betas, 'b1,b2'")
-    cmd.add_argument("--epochs", type=int, default=d["num_epochs"].default, help="number of epochs (full-batch steps)")
+    for parameter in PARAMETERS:  # the variant's parameters, declared once in tdw/parameters.py
+        if parameter.parse is parse_bool:
+            cmd.add_argument(parameter.option, dest=parameter.field, action="store_true", help=parameter.help)
+        else:
+            cmd.add_argument(parameter.option, dest=parameter.field, metavar=parameter.key.upper(),
+                             default=parameter.default_text or parameter.default, help=parameter.help)
     cmd.add_argument(
         "--checkpoints",
         default=None,
@@ -35,18 +31,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "'0:1000:100,1000:5000:25'; default: log-spaced early, then every 1%% of training; "
         "the last epoch is always kept",
     )
-    cmd.add_argument("--eval-every", type=int, default=1, help="evaluate the test split every N epochs (and at every checkpoint)")
-    cmd.add_argument(
-        "--schedule",
-        default="constant",
-        help="LR schedule: constant | warmup:epochs=10 | step:every=1000,gamma=0.5 | "
-        "cosine:min_factor=0.01 | piecewise:200-2000=0.1 (';' joins ranges); add label=NAME to name it",
-    )
-    cmd.add_argument("--d-model", type=int, default=d["d_model"].default, help="residual width")
-    cmd.add_argument("--n-heads", type=int, default=d["n_heads"].default, help="attention heads")
-    cmd.add_argument("--d-head", type=int, default=d["d_head"].default, help="width of each head")
-    cmd.add_argument("--d-mlp", type=int, default=d["d_mlp"].default, help="MLP neurons")
-    cmd.add_argument("--train-biases", action="store_true", help="train biases too (the published run keeps them at zero)")
     cmd.add_argument("--family", default=DEFAULT_FAMILY, help="model family (architecture + task)")
     cmd.add_argument("--name", default="", help="variant name (default p{P}_seed{S} plus data-seed/schedule suffixes)")
     cmd.add_argument("--results", default="results", help="results directory")
@@ -57,37 +41,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> VariantConfig:
-    from tdw.families import get_family
-
     get_family(args.family)
-    try:
-        betas = tuple(float(x) for x in args.betas.split(","))
-    except ValueError:
-        raise TdwError(f"--betas {args.betas!r}: expected two numbers 'b1,b2'") from None
-    if len(betas) != 2:
-        raise TdwError(f"--betas {args.betas!r}: expected two numbers 'b1,b2'")
-    schedule: LRSchedule = parse_schedule(args.schedule)
+    values = {p.field: p.read(getattr(args, p.field)) for p in PARAMETERS}
     checkpoints = parse_epoch_spec(args.checkpoints) if args.checkpoints else ()
-    return VariantConfig(
-        family=args.family,
-        p=args.p,
-        seed=args.seed,
-        data_seed=args.data_seed,
-        train_frac=args.train_frac,
-        d_model=args.d_model,
-        n_heads=args.n_heads,
-        d_head=args.d_head,
-        d_mlp=args.d_mlp,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        betas=betas,
-        num_epochs=args.epochs,
-        checkpoint_epochs=tuple(checkpoints),
-        eval_every=args.eval_every,
-        lr_schedule=schedule,
-        train_biases=args.train_biases,
-        name=args.name,
-    )
+    return VariantConfig(family=args.family, checkpoint_epochs=tuple(checkpoints), name=args.name, **values)
 
 
 def run(args: argparse.Namespace) -> int:

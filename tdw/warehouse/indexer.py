@@ -29,6 +29,7 @@ from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
 from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.locks import exclusive
+from tdw.parameters import variant_row, variant_schema
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
 from tdw.warehouse.catalog import Catalog, NamedSchedule
 from tdw.warehouse.query import sql_string
@@ -77,22 +78,10 @@ def schema_fingerprint() -> str:
 
 
 def run_rows(runs: list[RunDir]) -> pl.DataFrame:
-    rows = []
-    for run in runs:
-        c = run.read_config()
-        rows.append({
-            "family": c.family, "variant": c.name, "p": c.p, "seed": c.seed, "data_seed": c.data_seed,
-            "train_frac": c.train_frac, "lr": c.lr, "weight_decay": c.weight_decay,
-            "schedule": json.dumps(c.lr_schedule.to_dict()), "schedule_label": c.lr_schedule.label,
-            "num_epochs": c.num_epochs, "d_model": c.d_model, "d_mlp": c.d_mlp, "n_heads": c.n_heads,
-            "status": run.read_metadata().get("status", "unknown"), "path": str(run.path.resolve()),
-        })
-    return pl.DataFrame(rows, schema={
-        "family": pl.Utf8, "variant": pl.Utf8, "p": pl.Int32, "seed": pl.Int64, "data_seed": pl.Int64,
-        "train_frac": pl.Float64, "lr": pl.Float64, "weight_decay": pl.Float64, "schedule": pl.Utf8,
-        "schedule_label": pl.Utf8, "num_epochs": pl.Int32, "d_model": pl.Int32, "d_mlp": pl.Int32,
-        "n_heads": pl.Int32, "status": pl.Utf8, "path": pl.Utf8,
-    })
+    """`src_runs`: one row per run, a column per declared variant parameter (tdw/parameters.py)."""
+    rows = [{**variant_row(run.read_config()), "status": run.read_metadata().get("status", "unknown"),
+             "path": str(run.path.resolve())} for run in runs]
+    return pl.DataFrame(rows, schema={**variant_schema(), "status": pl.Utf8, "path": pl.Utf8})
 
 
 def empty_table_sql(table: str, spec) -> str:
