@@ -12,12 +12,17 @@ import panel as pn
 import param
 
 
-class Reveal(pn.custom.JSComponent):
+class OnScreen(pn.custom.JSComponent):
+    """What both containers share: how near the viewport counts, and how long a change must hold."""
+
+    margin = param.Integer(default=0, doc="pixels beyond the viewport that already count as on screen")
+    settle = param.Integer(default=150, doc="milliseconds a change must hold before it is reported")
+
+
+class Reveal(OnScreen):
     object = pn.custom.Child(doc="the content watched")
     in_view = param.Boolean(default=False, doc="the content is within `margin` pixels of the viewport")
     margin = param.Integer(default=150, doc="pixels beyond the viewport that already count as in view")
-
-    settle = param.Integer(default=150, doc="milliseconds a change must hold before it is reported")
     min_height = param.Integer(default=60, doc="content shorter than this (not laid out yet) is not in view")
 
     # While a page is first laid out every section is briefly a bare header with nothing below it,
@@ -49,15 +54,13 @@ class Reveal(pn.custom.JSComponent):
     """
 
 
-class RevealCells(pn.custom.JSComponent):
+class RevealCells(OnScreen):
     """A wrapping grid of cells that tells the server which of them are on screen, so a page with
     many small plots (the Compare page's small multiples) refreshes only the ones a researcher can
     see. One IntersectionObserver watches every cell; the visible indices settle as in `Reveal`."""
 
     objects = pn.custom.Children(doc="the cells, laid out left to right and wrapped")
     visible = param.List(default=[], item_type=int, doc="indices of the cells within `margin` pixels of the viewport")
-    margin = param.Integer(default=0, doc="pixels beyond the viewport that already count as visible")
-    settle = param.Integer(default=150, doc="milliseconds a change must hold before it is reported")
 
     _esm = """
     export function render({ model }) {
