@@ -34,3 +34,12 @@ def run_tdw(*args: str, cwd: Path | None = None, check: bool = False) -> subproc
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
     return tmp_path / "results"
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory) -> Path:
+    """Two tiny variants, really trained, fully analyzed and indexed (tests/dashboard_harness.py),
+    built once for every test that only reads it: the dashboard's and the SQL project's."""
+    from tests.dashboard_harness import build_study
+
+    return build_study(tmp_path_factory.mktemp("study"))

@@ -13,16 +13,9 @@ from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.warehouse import query
 from tdw.warehouse.sql_models import SQL_DIR, layer_materializations, read_models
-from tests.dashboard_harness import build_study
 from tests.test_warehouse import build_hand_made
 
 MODELS = read_models()
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """Two tiny variants, really trained, analyzed and indexed."""
-    return build_study(tmp_path_factory.mktemp("sql-study"))
 
 
 @pytest.fixture(scope="module")
