@@ -6,7 +6,6 @@ import argparse
 
 from tdw.config import DEFAULT_FAMILY, VariantConfig
 from tdw.epoch_spec import parse_epoch_spec
-from tdw.families import get_family
 from tdw.parameters import PARAMETERS, parse_bool
 
 
@@ -41,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> VariantConfig:
+    # imports torch: only when training, not for every command's parser (`tdw sql` starts in 0.8 s)
+    from tdw.families import get_family
+
     get_family(args.family)
     values = {p.field: p.read(getattr(args, p.field)) for p in PARAMETERS}
     checkpoints = parse_epoch_spec(args.checkpoints) if args.checkpoints else ()
