@@ -42,7 +42,7 @@ def naive(run: RunDir) -> None:
     config = run.read_config()
     family = get_family(config.family)
     for analyzer in all_analyzers().values():
-        facts = RunFacts(run, config, run.checkpoint_epochs())  # each analyzer on its own, as a naive loop would
+        facts = RunFacts(run, config, run.checkpoint_epochs(), family)  # each analyzer on its own, as a naive loop would
         if analyzer.requires == "run":
             analyzer.analyze_run(RunContext(facts, family))
             continue

@@ -27,10 +27,11 @@ class VariantConfig:
     seed: int = 999
     data_seed: int = DEFAULT_DATA_SEED
     train_frac: float = 0.3
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
+    # architecture: a family reads some of these (`Family.uses`); the others are None in its configs
+    d_model: int | None = 128
+    n_heads: int | None = 4
+    d_head: int | None = 32
+    d_mlp: int | None = 512
     lr: float = 1e-3
     weight_decay: float = 1.0
     betas: tuple[float, float] = (0.9, 0.98)
@@ -79,7 +80,7 @@ class VariantConfig:
         if self.eval_every < 1:
             raise bad("--eval-every", self.eval_every, "must be >= 1")
         for dim in ("d_model", "n_heads", "d_head", "d_mlp"):
-            if getattr(self, dim) < 1:
+            if getattr(self, dim) is not None and getattr(self, dim) < 1:
                 raise bad(f"--{dim.replace('_', '-')}", getattr(self, dim), "must be >= 1")
         outside = [e for e in self.checkpoint_epochs if not 0 <= e < self.num_epochs]
         if outside:
@@ -89,7 +90,11 @@ class VariantConfig:
             raise bad("--name", self.name, "use letters, digits, '-', '_' and '.'")
 
     def default_name(self) -> str:
+        """p{p}_seed{seed}, after the family's name for families other than the default (variant
+        names are unique across the warehouse), then the data-seed and schedule suffixes."""
         name = f"p{self.p}_seed{self.seed}"
+        if self.family != DEFAULT_FAMILY:
+            name = f"{self.family}_{name}"
         if self.data_seed != DEFAULT_DATA_SEED:
             name += f"_data{self.data_seed}"
         if self.lr_schedule.label:

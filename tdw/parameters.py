@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from tdw.config import VariantConfig
+from tdw.config import DEFAULT_FAMILY, VariantConfig
 from tdw.errors import TdwError
 from tdw.schedules import parse_schedule
 
@@ -52,6 +52,7 @@ class Parameter:
     form: str | None = None  # its label on the Train page (None: not on the form)
     form_value: str = ""  # the form's starting text
     default_text: str | None = None  # the default as typed, where its value does not print as one (a tuple)
+    architecture: bool = False  # a model dimension: only families that list it in `Family.uses` read it
 
     @property
     def key(self) -> str:
@@ -89,6 +90,8 @@ class Parameter:
 
 
 PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("family", "model family (architecture + task), one module in tdw/families/; each has its own defaults",
+              str, form="family", form_value=DEFAULT_FAMILY),
     Parameter("p", "the modulus, an integer >= 3: the task is a + b mod p (primes, as in the literature, give the "
               "clean Fourier picture; any p trains)", int, column=pl.Int32, form="p (prime moduli)", form_value="53"),
     Parameter("seed", "model initialization seed", int, column=pl.Int64, form="seeds", form_value="1,2"),
@@ -105,15 +108,37 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("lr_schedule", "LR schedule: constant | warmup:epochs=10 | step:every=1000,gamma=0.5 | "
               "cosine:min_factor=0.01 | piecewise:200-2000=0.1 (';' joins ranges); add label=NAME to name it",
               parse_schedule, flag="schedule", separator="|", default_text="constant"),
-    Parameter("d_model", "residual width", int, suffix="dm", column=pl.Int32, form="d_model", form_value="128"),
-    Parameter("n_heads", "attention heads", int, suffix="h", column=pl.Int32, form="n_heads", form_value="4"),
-    Parameter("d_head", "width of each head", int, suffix="dh", column=pl.Int32, form="d_head", form_value="32"),
-    Parameter("d_mlp", "MLP neurons", int, suffix="dmlp", column=pl.Int32, form="d_mlp", form_value="512"),
+    Parameter("d_model", "residual width", int, suffix="dm", column=pl.Int32, form="d_model", form_value="128", architecture=True),
+    Parameter("n_heads", "attention heads", int, suffix="h", column=pl.Int32, form="n_heads", form_value="4", architecture=True),
+    Parameter("d_head", "width of each head", int, suffix="dh", column=pl.Int32, form="d_head", form_value="32", architecture=True),
+    Parameter("d_mlp", "MLP neurons", int, suffix="dmlp", column=pl.Int32, form="d_mlp", form_value="512", architecture=True),
     Parameter("train_biases", "train biases too (the published run keeps them at zero)", parse_bool, sweep=False),
 )
 
 BY_KEY: dict[str, Parameter] = {p.key: p for p in PARAMETERS}
 SWEEPABLE: dict[str, Parameter] = {p.key: p for p in PARAMETERS if p.sweep}
+BY_FIELD: dict[str, Parameter] = {p.field: p for p in PARAMETERS}
+
+
+def build_config(given: dict[str, Any], strict: bool = True, **settings: Any) -> VariantConfig:
+    """A validated config from the values a user gave (field -> value; `family` among them or the
+    default) on top of that family's defaults. Architecture parameters the family does not read are
+    None; giving one is an error naming the family when `strict` (one family), and is dropped for
+    that family otherwise (a grid over several families). `settings` are the non-parameter fields
+    (checkpoint_epochs, name)."""
+    # the registry imports torch: only when a config is built, not for every command's parser
+    from tdw.families import get_family
+
+    family_name = given.get("family") or DEFAULT_FAMILY
+    family = get_family(family_name)  # an unknown one: one line listing the known families
+    values = {**family.defaults, **given, "family": family_name}
+    for parameter in PARAMETERS:
+        if parameter.architecture and parameter.field not in family.uses:
+            if parameter.field in given and strict:
+                raise TdwError(f"{parameter.option} {given[parameter.field]!r}: family {family_name} has no "
+                               f"{parameter.field} (its dimensions: {', '.join(sorted(family.uses))})")
+            values[parameter.field] = None
+    return VariantConfig(**values, **settings)
 
 
 def variant_row(config: VariantConfig) -> dict[str, Any]:

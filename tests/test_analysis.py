@@ -91,7 +91,7 @@ def test_known_singular_values_are_reported_per_matrix():
     known = torch.linspace(10, 0.5, 32, dtype=torch.float64)
     weights = get_family("modular_addition").build_model(tiny_config()).state_dict()
     weights["blocks.0.mlp.W_in"] = (u @ torch.diag(known) @ v[:, :32].T).float()  # [d_model 32, d_mlp 64]
-    frame = SingularValues().analyze(SimpleNamespace(weights=weights))["singular_values"]
+    frame = SingularValues().analyze(SimpleNamespace(weights=weights, family=get_family("modular_addition")))["singular_values"]
     w_in = frame.filter(matrix="W_in", head=-1).sort("index")["value"].to_numpy()
     assert w_in == pytest.approx(known.numpy(), rel=1e-5)
     assert frame.filter(matrix="W_Q", head=1).height == 16  # per-head [d_model 32, d_head 16]

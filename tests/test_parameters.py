@@ -15,8 +15,8 @@ from tdw.jobs.grid import expand, parse_values
 from tdw.parameters import PARAMETERS, SWEEPABLE, variant_row, variant_schema
 from tdw.schedules import parse_schedule
 
-# what a variant is beyond its parameters: which family, which epochs are kept, its name
-NOT_PARAMETERS = {"family", "checkpoint_epochs", "name"}
+# what a variant is beyond its parameters: which epochs are kept, its name
+NOT_PARAMETERS = {"checkpoint_epochs", "name"}
 
 
 def test_every_config_field_is_a_declared_parameter_or_a_run_setting():
@@ -25,7 +25,7 @@ def test_every_config_field_is_a_declared_parameter_or_a_run_setting():
 
 
 def test_train_flags_round_trip_every_parameter():
-    values = {"p": "31", "seed": "5", "data_seed": "7", "train_frac": "0.4", "lr": "0.002", "weight_decay": "0.5",
+    values = {"family": "modular_addition", "p": "31", "seed": "5", "data_seed": "7", "train_frac": "0.4", "lr": "0.002", "weight_decay": "0.5",
               "betas": "0.8,0.95", "epochs": "500", "eval_every": "2", "schedule": "cosine:min_factor=0.1",
               "d_model": "64", "n_heads": "2", "d_head": "16", "d_mlp": "128"}
     assert set(values) | {"train_biases"} == {p.key for p in PARAMETERS}

@@ -38,8 +38,9 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         args = []
         grid = {}
         for key, widget in fields.items():
-            grid[key] = parse_values(key, widget.value)
-            args += [SWEEPABLE[key].option, widget.value]
+            if widget.value.strip():  # a field left blank takes the family's default
+                grid[key] = parse_values(key, widget.value)
+                args += [SWEEPABLE[key].option, widget.value]
         configs = expand(grid, checkpoints.value or None)  # every variant validated before launch
         args += ["--stack", str(parse_stack(stack.value.strip()))]
         return args + (["--checkpoints", checkpoints.value] if checkpoints.value else []), len(configs)

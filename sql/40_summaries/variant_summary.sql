@@ -2,7 +2,8 @@
 -- grain: variant
 -- Outlier: a robust z-score |x - median| / (1.4826 * MAD) > 3.5 on any of turn_to_grok,
 -- final specialized fraction, max key-frequency cos/sin imbalance, key frequency count, across
--- variants (needs 3+ variants; the seeds' p101/seed999 kind of anomaly).
+-- the variants of its family (needs 3+ of them; the seeds' p101/seed999 kind of anomaly); or it
+-- never groks where 2+ of its family do. Families are compared only within themselves.
 -- Columns: variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch,
 --          turn_to_grok, final_train_loss, final_test_loss, key_frequencies, key_frequency_count,
 --          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier
@@ -36,14 +37,16 @@ with final_loss as (
     left join keys k using (variant) left join imbalance i using (variant)
     left join spec s using (variant) left join pr using (variant)
 ), scored as (
-    select *, (select count(*) from base) as n_variants,
-           median(turn_to_grok) over () as m1, median(specialized_fraction) over () as m2,
-           median(max_cos_sin_imbalance) over () as m3, median(key_frequency_count) over () as m4
-    from base
+    select *, count(*) over family as n_variants, count(grok_epoch) over family as n_grokked,
+           median(turn_to_grok) over family as m1, median(specialized_fraction) over family as m2,
+           median(max_cos_sin_imbalance) over family as m3, median(key_frequency_count) over family as m4
+    from base window family as (partition by family)
 ), mad as (
-    select *, median(abs(turn_to_grok - m1)) over () as d1, median(abs(specialized_fraction - m2)) over () as d2,
-           median(abs(max_cos_sin_imbalance - m3)) over () as d3, median(abs(key_frequency_count - m4)) over () as d4
-    from scored
+    select *, median(abs(turn_to_grok - m1)) over family as d1,
+           median(abs(specialized_fraction - m2)) over family as d2,
+           median(abs(max_cos_sin_imbalance - m3)) over family as d3,
+           median(abs(key_frequency_count - m4)) over family as d4
+    from scored window family as (partition by family)
 )
 select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok,
        final_train_loss, final_test_loss, key_frequencies, key_frequency_count, specialized_fraction,
@@ -53,6 +56,6 @@ select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_ep
            or coalesce(abs(specialized_fraction - m2) / nullif(1.4826 * d2, 0), 0) > 3.5
            or coalesce(abs(max_cos_sin_imbalance - m3) / nullif(1.4826 * d3, 0), 0) > 3.5
            or coalesce(abs(key_frequency_count - m4) / nullif(1.4826 * d4, 0), 0) > 3.5
-           or (grok_epoch is null and (select count(*) from base b where b.grok_epoch is not null) >= 2)
+           or (grok_epoch is null and n_grokked >= 2)
        ) as outlier
-from mad order by p, seed, variant;
+from mad order by family, p, seed, variant;

@@ -20,6 +20,7 @@ import polars as pl
 
 if TYPE_CHECKING:
     from tdw.analysis.context import CheckpointContext, RunContext
+    from tdw.families.base import Family
 
 Requirement = Literal["weights", "activations", "run"]
 Dependency = Literal["checkpoint", "final_checkpoint", "checkpoints"]
@@ -45,9 +46,16 @@ class Analyzer:
     version: ClassVar[int] = 1
     requires: ClassVar[Requirement] = "weights"
     depends_on: ClassVar[Dependency] = "checkpoint"
-    hooks: ClassVar[tuple[str, ...]] = ()  # activation hooks it reads, for names_filter
+    # activation roles it needs (Family.hooks: "neurons", "attention"); a family without one of
+    # them skips the analyzer, and the pipeline's report says so
+    hooks: ClassVar[tuple[str, ...]] = ()
+    optional_hooks: ClassVar[tuple[str, ...]] = ()  # read when the family has them
     tables: ClassVar[dict[str, TableSpec]]
     description: ClassVar[str] = ""
+
+    def missing_hooks(self, family: Family) -> list[str]:
+        """The roles this analyzer needs that `family` has no hook for ([] when it applies)."""
+        return [role for role in self.hooks if role not in family.hooks]
 
     def analyze(self, ctx: CheckpointContext) -> dict[str, pl.DataFrame]:
         raise NotImplementedError

@@ -24,6 +24,7 @@ class RunFacts:
     run: RunDir
     config: VariantConfig
     epochs: list[int]  # every checkpoint epoch, ascending
+    family: Family
     _digests: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -36,8 +37,8 @@ class RunFacts:
         return self._digests[epoch]
 
     def embedding(self, weights: dict[str, Tensor]) -> Tensor:
-        """The token embedding of the p input tokens [p, d_model]."""
-        return weights["embed.W_E"][: self.config.p]
+        """How the p input tokens enter the model [p, d] (the family says which weights)."""
+        return self.family.embedding(weights, self.config.p)
 
     @cached_property
     def final_weights(self) -> dict[str, Tensor]:
@@ -85,6 +86,18 @@ class CheckpointContext(SeesTheRun):
     @property
     def p(self) -> int:
         return self.config.p
+
+    def has(self, role: str) -> bool:
+        """Whether the family has activations under `role` (Family.hooks)."""
+        return role in self.family.hooks
+
+    def answer_logits(self) -> Tensor:
+        """[pair, p] over the grid, a-major."""
+        return self.family.answer_logits(self.logits)
+
+    def neuron_maps(self) -> Tensor:
+        """Each neuron's activation over the grid as a map [neuron, a, b]."""
+        return self.family.neuron_activations(self.cache).T.reshape(-1, self.p, self.p)
 
 
 @dataclass

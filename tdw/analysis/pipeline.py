@@ -2,7 +2,8 @@
 
 For every checkpoint it finds which (analyzer, table) artifacts are missing or stale, loads the
 weights once, runs one `run_with_cache` over the full input grid only if some pending analyzer
-needs activations (caching only the hooks they declare), and hands the same context to each.
+needs activations (caching only the hooks they declare, by role: the family names the hook), and
+hands the same context to each. An analyzer needing a role the family lacks is skipped and reported.
 Run-level analyzers run last over all checkpoints.
 
 An artifact is stale when its analyzer has a newer version or when the checkpoints it depended on
@@ -52,9 +53,11 @@ class AnalysisReport:
     bytes_written: int = 0
     forward_passes: int = 0
     checkpoint_loads: int = 0
+    not_applicable: dict[str, str] = field(default_factory=dict)  # analyzer -> why it does not apply
 
     def summary(self) -> str:
-        lines = [f"invalidated {n} {table} artifact{'s' if n > 1 else ''} ({reason})"
+        lines = [f"skipped {name}: {why}" for name, why in sorted(self.not_applicable.items())]
+        lines += [f"invalidated {n} {table} artifact{'s' if n > 1 else ''} ({reason})"
                  for (table, reason), n in sorted(self.invalidated.items())]
         if not self.written:
             lines.append(f"nothing to do: all {self.skipped} artifacts are up to date")
@@ -94,10 +97,18 @@ class AnalysisPipeline:
         """Analyze what is missing or stale, holding the run's analyze lock (a second `tdw analyze`
         of the same run is refused in one line; training beside it is fine)."""
         chosen = get_analyzers(analyzers)
+        report = AnalysisReport()
+        for analyzer in list(chosen):
+            missing = analyzer.missing_hooks(self.family)
+            if missing:  # e.g. attention maps of a family without attention
+                chosen.remove(analyzer)
+                report.not_applicable[analyzer.name] = (f"family {self.family.name} has no {' or '.join(missing)} "
+                                                        f"activations (it has: {', '.join(self.family.hooks) or 'none'})")
         with exclusive(self.run_dir.path, "analyze", "analyzed"):
-            return self._run(chosen, epochs, force, progress)
+            return self._run(chosen, epochs, force, progress, report)
 
-    def _run(self, chosen: list[Analyzer], epochs: list[int] | None, force: bool, progress: bool) -> AnalysisReport:
+    def _run(self, chosen: list[Analyzer], epochs: list[int] | None, force: bool, progress: bool,
+             report: AnalysisReport) -> AnalysisReport:
         available = self.run_dir.checkpoint_epochs()
         if not available:
             raise TdwError(f"{self.run_dir.path}: no checkpoints to analyze")
@@ -111,11 +122,10 @@ class AnalysisPipeline:
         if self.run_dir.artifacts_dir.exists():
             sweep_temp_files(self.run_dir.artifacts_dir)
 
-        facts = RunFacts(self.run_dir, self.config, available)
+        facts = RunFacts(self.run_dir, self.config, available, self.family)
         self.manifest = read_manifest(self.run_dir.artifacts_dir)
         per_checkpoint = [a for a in chosen if a.requires != "run"]
         run_level = [a for a in chosen if a.requires == "run"]
-        report = AnalysisReport()
         plan = {epoch: self._pending(per_checkpoint, epoch, facts, force, report) for epoch in targets}
         run_plan = self._pending(run_level, None, facts, force, report)
         total = sum(len(p) for p in plan.values()) + len(run_plan)
@@ -169,7 +179,8 @@ class AnalysisPipeline:
         report.checkpoint_loads += 1
         model.load_state_dict(weights)
         ctx = CheckpointContext(facts, self.family, data, epoch, weights, model)
-        hooks = sorted({h for a in pending if a.requires == "activations" for h in a.hooks})
+        roles = {r for a in pending if a.requires == "activations" for r in a.hooks + a.optional_hooks}
+        hooks = {self.family.hooks[r] for r in roles if r in self.family.hooks}
         if any(a.requires == "activations" for a in pending):
             with torch.no_grad():
                 ctx.logits, ctx.cache = model.run_with_cache(data.inputs, names_filter=lambda name: name in hooks)

@@ -8,13 +8,13 @@ from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.fourier import fractions_frame, frequency_fractions_2d
 from tdw.analyzers import register
 
-HOOK = "blocks.0.attn.hook_pattern"
 SOURCES = ("a", "b")
 
 
-def attention_maps(cache, p: int) -> torch.Tensor:
+def attention_maps(ctx) -> torch.Tensor:
     """[head, source(a, b), a, b]: attention paid from "=" (query 2) to key 0 (a) and key 1 (b)."""
-    pattern = cache[HOOK][:, :, 2, :2]  # [pair, head, source]
+    p = ctx.p
+    pattern = ctx.cache[ctx.family.hooks["attention"]][:, :, 2, :2]  # [pair, head, source]
     return pattern.permute(1, 2, 0).reshape(pattern.shape[1], 2, p, p)
 
 
@@ -23,7 +23,7 @@ class Attention(Analyzer):
     name = "attention"
     description = "attention from '=' to a and to b per head over the grid; per-head frequency fractions"
     requires = "activations"
-    hooks = (HOOK,)
+    hooks = ("attention",)
     tables = {
         "attention": TableSpec({"head": pl.Int8, "source": pl.Utf8, "a": pl.Int16, "b": pl.Int16}, warehouse="parquet"),
         "attention_freq": TableSpec({"head": pl.Int8, "frequency": pl.Int16}),
@@ -31,7 +31,7 @@ class Attention(Analyzer):
 
     def analyze(self, ctx):
         p = ctx.p
-        maps = attention_maps(ctx.cache, p).float()
+        maps = attention_maps(ctx).float()
         n_heads = maps.shape[0]
         head, source, a, b = torch.meshgrid(torch.arange(n_heads), torch.arange(2), torch.arange(p), torch.arange(p), indexing="ij")
         attention = pl.DataFrame(

@@ -12,10 +12,7 @@ import torch.nn.functional as F
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
-from tdw.analyzers.attention import HOOK as ATTN_HOOK
 from tdw.analyzers.attention import attention_maps
-from tdw.analyzers.neuron_freq import HOOK as MLP_HOOK
-from tdw.analyzers.neuron_freq import neuron_maps
 
 METRICS = ("fft_low_freq", "variance_kept", "gradient")
 
@@ -56,11 +53,13 @@ class Coarseness(Analyzer):
     name = "coarseness"
     description = "FFT low-frequency ratio (no DC), variance kept at 14x14, gradient magnitude per neuron and head map"
     requires = "activations"
-    hooks = (MLP_HOOK, ATTN_HOOK)
+    hooks = ("neurons",)
+    optional_hooks = ("attention",)  # heads too, in families that have them
     tables = {"coarseness": TableSpec({"unit_kind": pl.Utf8, "unit": pl.Int16, "metric": pl.Utf8})}
 
     def analyze(self, ctx):
-        neurons = coarseness_metrics(neuron_maps(ctx.cache, ctx.p))
-        heads = coarseness_metrics(attention_maps(ctx.cache, ctx.p)[:, 0])
-        return {"coarseness": pl.concat([metric_frame("neuron", neurons), metric_frame("head", heads)])}
+        frames = [metric_frame("neuron", coarseness_metrics(ctx.neuron_maps()))]
+        if ctx.has("attention"):
+            frames.append(metric_frame("head", coarseness_metrics(attention_maps(ctx)[:, 0])))
+        return {"coarseness": pl.concat(frames)}
 

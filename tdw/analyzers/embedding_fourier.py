@@ -1,4 +1,5 @@
-"""embedding_fourier: how much of W_E lies on each Fourier basis vector of the p input tokens (REQ_004)."""
+"""embedding_fourier: how much of the token embedding (W_E, or the family's input layer) lies on each
+Fourier basis vector of the p input tokens (REQ_004)."""
 
 import polars as pl
 
@@ -23,4 +24,4 @@ class EmbeddingFourier(Analyzer):
     tables = {"embedding_fourier": TableSpec({"frequency": pl.Int16, "component": pl.Utf8})}
 
     def analyze(self, ctx):
-        return {"embedding_fourier": fourier_norm_frame(ctx.weights["embed.W_E"][: ctx.p], ctx.p)}
+        return {"embedding_fourier": fourier_norm_frame(ctx.family.embedding(ctx.weights, ctx.p), ctx.p)}

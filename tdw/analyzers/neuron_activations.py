@@ -11,7 +11,6 @@ import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
-from tdw.analyzers.neuron_freq import HOOK, neuron_maps
 
 LEVELS = 255
 
@@ -33,9 +32,9 @@ def dequantize(codes, lo: float, hi: float, p: int):
 @register
 class NeuronActivations(Analyzer):
     name = "neuron_activations"
-    description = "p x p post-ReLU activation map of each neuron at '=', uint8-coded with per-map lo/hi"
+    description = "p x p activation map of each neuron where the answer is read, uint8-coded with per-map lo/hi"
     requires = "activations"
-    hooks = (HOOK,)
+    hooks = ("neurons",)
     row_group_size = 16
     tables = {
         "neuron_activations": TableSpec(
@@ -45,7 +44,7 @@ class NeuronActivations(Analyzer):
     }
 
     def analyze(self, ctx):
-        codes, lo, hi = quantize(neuron_maps(ctx.cache, ctx.p).float())
+        codes, lo, hi = quantize(ctx.neuron_maps().float())
         return {
             "neuron_activations": pl.DataFrame(
                 {

@@ -8,27 +8,20 @@ from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.fourier import fractions_frame, frequency_fractions_2d
 from tdw.analyzers import register
 
-HOOK = "blocks.0.mlp.hook_post"
-
-
-def neuron_maps(cache, p: int) -> torch.Tensor:
-    """Post-ReLU activations at "=" as maps [neuron, a, b]."""
-    return cache[HOOK][:, -1, :].T.reshape(-1, p, p)
-
 
 @register
 class NeuronFreq(Analyzer):
     name = "neuron_freq"
     description = "fraction of each neuron's variance explained by each frequency; best frequency per neuron"
     requires = "activations"
-    hooks = (HOOK,)
+    hooks = ("neurons",)
     tables = {
         "neuron_freq": TableSpec({"neuron": pl.Int16, "frequency": pl.Int16}),
         "neuron_best_freq": TableSpec({"neuron": pl.Int16, "frequency": pl.Int16}),
     }
 
     def analyze(self, ctx):
-        fractions = frequency_fractions_2d(neuron_maps(ctx.cache, ctx.p).double()).float()  # [neuron, freq]
+        fractions = frequency_fractions_2d(ctx.neuron_maps().double()).float()  # [neuron, freq]
         best_fraction, best = fractions.max(dim=1)
         return {
             "neuron_freq": fractions_frame(fractions, "neuron"),

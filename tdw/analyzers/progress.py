@@ -55,14 +55,14 @@ class Progress(Analyzer):
     def analyze(self, ctx):
         p = ctx.p
         keys = ctx.key_frequencies
-        logits = ctx.logits[:, -1].double().reshape(p, p, p)  # [a, b, c]
+        logits = ctx.answer_logits().double().reshape(p, p, p)  # [a, b, c]
         labels = ctx.data.labels.reshape(p, p)
         kept = project(logits, key_frequency_directions(p, keys))
         restricted = F.cross_entropy(kept.reshape(p * p, p), labels.flatten())
         excluded_logits = (logits - kept).reshape(p * p, p)[ctx.data.train_idx]
         excluded = F.cross_entropy(excluded_logits, ctx.data.labels[ctx.data.train_idx])
-        W_E, W_U = ctx.weights["embed.W_E"][:p], ctx.weights["unembed.W_U"]
-        neuron_logit = ctx.weights["blocks.0.mlp.W_out"] @ W_U  # [neuron, c]
+        W_E = ctx.family.embedding(ctx.weights, p)
+        neuron_logit = ctx.family.neuron_logits(ctx.weights)  # [neuron, c]
         rows = [
             ("restricted_loss", float(restricted)),
             ("excluded_loss", float(excluded)),

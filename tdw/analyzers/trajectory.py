@@ -1,6 +1,7 @@
 """trajectory: PCA of the flattened parameters over all checkpoints (REQ_029/REQ_032).
 
-Per group (all, embedding, attention, mlp, unembedding): PC1..PC3 coordinates per epoch, the
+Per group (all, and each parameter group the family has: embedding, attention, mlp, unembedding
+for the transformer): PC1..PC3 coordinates per epoch, the
 explained-variance ratios, and parameter velocity ||theta_i - theta_{i-1}|| / (epoch_i -
 epoch_{i-1}), so an uneven checkpoint schedule does not create spikes. Sign convention: each
 principal axis points so that its largest-magnitude loading is positive (deterministic).
@@ -12,7 +13,7 @@ import torch
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
 
-GROUPS = ("all", "embedding", "attention", "mlp", "unembedding")
+GROUP_ORDER = ("embedding", "attention", "mlp", "unembedding")  # the usual groups first, others after
 N_COMPONENTS = 3
 
 
@@ -49,19 +50,19 @@ class Trajectory(Analyzer):
     }
 
     def analyze_run(self, ctx):
-        flat: dict[str, list[torch.Tensor]] = {g: [] for g in GROUPS}
+        names = sorted(ctx.weights(ctx.epochs[0]))
+        group_of = {name: ctx.family.parameter_group(name) for name in names}
+        present = sorted(set(group_of.values()), key=lambda g: (GROUP_ORDER + (g,)).index(g))
+        flat: dict[str, list[torch.Tensor]] = {g: [] for g in ("all", *present)}
         for epoch in ctx.epochs:
             weights = ctx.weights(epoch)
-            by_group: dict[str, list[torch.Tensor]] = {g: [] for g in GROUPS}
-            for name in sorted(weights):
-                by_group[ctx.family.parameter_group(name)].append(weights[name].flatten())
-            for group in GROUPS[1:]:
-                flat[group].append(torch.cat(by_group[group]))
-            flat["all"].append(torch.cat([flat[g][-1] for g in GROUPS[1:]]))
+            for group in present:
+                flat[group].append(torch.cat([weights[n].flatten() for n in names if group_of[n] == group]))
+            flat["all"].append(torch.cat([flat[g][-1] for g in present]))
         rows, variance_rows = [], []
         last = ctx.epochs[-1]
-        for group in GROUPS:
-            points = torch.stack(flat[group])
+        for group, group_points in flat.items():
+            points = torch.stack(group_points)
             coords, ratio = pca(points)
             speed = velocity(points, ctx.epochs)
             for i, epoch in enumerate(ctx.epochs):

@@ -15,4 +15,4 @@ class UnembeddingFourier(Analyzer):
     tables = {"unembedding_fourier": TableSpec({"frequency": pl.Int16, "component": pl.Utf8})}
 
     def analyze(self, ctx):
-        return {"unembedding_fourier": fourier_norm_frame(ctx.weights["unembed.W_U"].T, ctx.p)}
+        return {"unembedding_fourier": fourier_norm_frame(ctx.family.unembedding(ctx.weights).T, ctx.p)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from tdw.config import DEFAULT_FAMILY, VariantConfig
+from tdw.config import VariantConfig
 from tdw.epoch_spec import parse_epoch_spec
-from tdw.parameters import PARAMETERS, parse_bool
+from tdw.parameters import PARAMETERS, build_config, parse_bool
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,14 +15,17 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="train a variant (resumes an interrupted run)",
         description="Train one variant full-batch with AdamW into RESULTS/<family>/<variant>/. "
         "Running it again on an interrupted run continues from its last checkpoint.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    for parameter in PARAMETERS:  # the variant's parameters, declared once in tdw/parameters.py
+    # the variant's parameters, declared once in tdw/parameters.py; a flag left out takes the
+    # family's default (the defaults shown are the default family's)
+    for parameter in PARAMETERS:
         if parameter.parse is parse_bool:
-            cmd.add_argument(parameter.option, dest=parameter.field, action="store_true", help=parameter.help)
+            cmd.add_argument(parameter.option, dest=parameter.field, action="store_const", const="true",
+                             default=argparse.SUPPRESS, help=parameter.help)
         else:
             cmd.add_argument(parameter.option, dest=parameter.field, metavar=parameter.key.upper(),
-                             default=parameter.default_text or parameter.default, help=parameter.help)
+                             default=argparse.SUPPRESS,
+                             help=f"{parameter.help} (default: {parameter.default_text or parameter.default})")
     cmd.add_argument(
         "--checkpoints",
         default=None,
@@ -30,7 +33,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "'0:1000:100,1000:5000:25'; default: log-spaced early, then every 1%% of training; "
         "the last epoch is always kept",
     )
-    cmd.add_argument("--family", default=DEFAULT_FAMILY, help="model family (architecture + task)")
     cmd.add_argument("--name", default="", help="variant name (default p{P}_seed{S} plus data-seed/schedule suffixes)")
     cmd.add_argument("--results", default="results", help="results directory")
     cmd.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -40,13 +42,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> VariantConfig:
-    # imports torch: only when training, not for every command's parser (`tdw sql` starts in 0.8 s)
-    from tdw.families import get_family
-
-    get_family(args.family)
-    values = {p.field: p.read(getattr(args, p.field)) for p in PARAMETERS}
+    values = {p.field: p.read(getattr(args, p.field)) for p in PARAMETERS if hasattr(args, p.field)}
     checkpoints = parse_epoch_spec(args.checkpoints) if args.checkpoints else ()
-    return VariantConfig(family=args.family, checkpoint_epochs=tuple(checkpoints), name=args.name, **values)
+    return build_config(values, checkpoint_epochs=tuple(checkpoints), name=args.name)
 
 
 def run(args: argparse.Namespace) -> int:

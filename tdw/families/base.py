@@ -1,23 +1,35 @@
-"""The interface a model family implements."""
+"""The interface a model family implements: an architecture, the task it learns, and how the
+analysis reads it.
+
+Analyzers never name a family's weights or hooks. They ask the family: the token embedding and
+unembedding (for Fourier measures), each neuron's activation over the input grid and its direct
+effect on the logits, the weight matrices (for spectra), and which activation hooks exist under
+which role (`hooks`: "neurons", "attention"). An analyzer that needs a role the family lacks is
+skipped, and the pipeline says so.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor
 from transformer_lens.HookedRootModule import HookedRootModule
 
 if TYPE_CHECKING:
+    from transformer_lens.ActivationCache import ActivationCache
+
     from tdw.config import VariantConfig
+
+ALL_HEADS = -1  # `head` of a weight matrix that is not one attention head's
 
 
 @dataclass
 class TaskData:
     """The whole data set (the full input grid), its labels and the train/test split."""
 
-    inputs: Tensor  # [example, n_ctx] tokens
+    inputs: Tensor  # [example, ...] what the model is fed (tokens, or the (a, b) pair)
     labels: Tensor  # [example]
     train_idx: Tensor
     test_idx: Tensor
@@ -35,13 +47,21 @@ class LossResult:
 
 
 class Family(Protocol):
-    name: str
+    name: ClassVar[str]
+    # the architecture parameters (tdw/parameters.py, `architecture=True`) this family reads; the
+    # others are None in its configs, and giving one is an error naming the family
+    uses: ClassVar[frozenset[str]]
+    # its defaults where they differ from VariantConfig's (which are the published transformer run)
+    defaults: ClassVar[dict[str, Any]]
+    # activation roles -> hook names: "neurons" (the hidden units whose maps over the (a, b) grid
+    # the neuron analyzers read), "attention" (TransformerLens `hook_pattern`)
+    hooks: ClassVar[dict[str, str]]
 
     def build_model(self, config: VariantConfig) -> HookedRootModule:
         """The hooked reference model, initialized from `config.seed`."""
 
     def task_data(self, config: VariantConfig) -> TaskData:
-        """Every input the task has, its labels and the split drawn from `config.data_seed`."""
+        """Every input the task has (the p x p grid, a-major), its labels and the split from `config.data_seed`."""
 
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
                    with_test: bool) -> tuple[Tensor, ...]:
@@ -56,3 +76,23 @@ class Family(Protocol):
 
     def config_from_state_dict(self, state: dict[str, Tensor]) -> dict[str, int]:
         """Model dimensions read off a state dict (for importing foreign checkpoints)."""
+
+    # --- how the analysis reads the model ----------------------------------------------------
+    def answer_logits(self, logits: Tensor) -> Tensor:
+        """The model's output over the grid -> the answer's logits [pair, p]."""
+
+    def neuron_activations(self, cache: ActivationCache) -> Tensor:
+        """The "neurons" hook's activations where the answer is read -> [pair, neuron]."""
+
+    def embedding(self, weights: dict[str, Tensor], p: int) -> Tensor:
+        """How the input tokens 0..p-1 enter the model -> [p, d] (rows: tokens)."""
+
+    def unembedding(self, weights: dict[str, Tensor]) -> Tensor:
+        """How the output is read into the p answer logits -> [d, p]."""
+
+    def neuron_logits(self, weights: dict[str, Tensor]) -> Tensor:
+        """Each neuron's direct effect on the answer logits -> [neuron, p]."""
+
+    def weight_matrices(self, weights: dict[str, Tensor]) -> list[tuple[str, int, Tensor]]:
+        """(short name, head or ALL_HEADS, matrix) for every weight matrix whose spectrum is measured;
+        the first layer into the neurons is called W_in in every family (the SQL's PR of W_in)."""

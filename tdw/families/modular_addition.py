@@ -5,13 +5,15 @@ Tokens are (a, b, "=") with "=" the token p; the answer is read at the "=" posit
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from tdw.config import VariantConfig
 from tdw.families import register_family
-from tdw.families.base import LossResult, TaskData
+from tdw.families.base import ALL_HEADS, LossResult, TaskData
 from tdw.model import (
     HookedGrokkingTransformer,
     TransformerShape,
@@ -34,6 +36,9 @@ def cross_entropy_float64(logits: Tensor, labels: Tensor) -> Tensor:
 
 class ModularAddition:
     name = "modular_addition"
+    uses = frozenset({"d_model", "n_heads", "d_head", "d_mlp"})
+    defaults: ClassVar[dict[str, Any]] = {}  # VariantConfig's defaults are this family's published run
+    hooks: ClassVar[dict[str, str]] = {"neurons": "blocks.0.mlp.hook_post", "attention": "blocks.0.attn.hook_pattern"}
 
     def shape(self, config: VariantConfig) -> TransformerShape:
         return TransformerShape(
@@ -103,6 +108,39 @@ class ModularAddition:
             "d_head": int(d_head),
             "d_mlp": int(state["blocks.0.mlp.W_in"].shape[1]),
         }
+
+    # --- how the analysis reads the model ------------------------------------------------------
+    def answer_logits(self, logits: Tensor) -> Tensor:
+        return logits[:, -1]  # at "="
+
+    def neuron_activations(self, cache) -> Tensor:
+        return cache[self.hooks["neurons"]][:, -1, :]  # post-ReLU at "="
+
+    def embedding(self, weights: dict[str, Tensor], p: int) -> Tensor:
+        return weights["embed.W_E"][:p]  # without the "=" token
+
+    def unembedding(self, weights: dict[str, Tensor]) -> Tensor:
+        return weights["unembed.W_U"]
+
+    def neuron_logits(self, weights: dict[str, Tensor]) -> Tensor:
+        return weights["blocks.0.mlp.W_out"] @ weights["unembed.W_U"]
+
+    def weight_matrices(self, weights: dict[str, Tensor]) -> list[tuple[str, int, Tensor]]:
+        """W_E, W_pos, W_Q, W_K, W_V, W_O (stacked over heads and per head), W_in, W_out, W_U."""
+        attn = "blocks.0.attn."
+        out = [("W_E", ALL_HEADS, weights["embed.W_E"]), ("W_pos", ALL_HEADS, weights["pos_embed.W_pos"])]
+        for name in ("W_Q", "W_K", "W_V"):
+            w = weights[attn + name]  # [head, d_model, d_head]
+            out.append((name, ALL_HEADS, w.permute(1, 0, 2).reshape(w.shape[1], -1)))
+            out.extend((name, h, w[h]) for h in range(w.shape[0]))
+        w_o = weights[attn + "W_O"]  # [head, d_head, d_model]
+        out.append(("W_O", ALL_HEADS, w_o.reshape(-1, w_o.shape[-1])))
+        out.extend(("W_O", h, w_o[h]) for h in range(w_o.shape[0]))
+        return out + [
+            ("W_in", ALL_HEADS, weights["blocks.0.mlp.W_in"]),
+            ("W_out", ALL_HEADS, weights["blocks.0.mlp.W_out"]),
+            ("W_U", ALL_HEADS, weights["unembed.W_U"]),
+        ]
 
 
 register_family(ModularAddition())

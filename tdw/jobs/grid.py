@@ -11,7 +11,7 @@ from typing import Any
 from tdw.config import VariantConfig
 from tdw.epoch_spec import parse_epoch_spec
 from tdw.errors import TdwError
-from tdw.parameters import SWEEPABLE
+from tdw.parameters import SWEEPABLE, build_config
 
 SWEEP_SETTINGS = ("analyze", "executor", "workers", "address", "device", "stack", "checkpoints", "results")
 
@@ -29,22 +29,22 @@ def expand(grid: dict[str, list], checkpoints: str | None = None) -> list[Varian
     # swept parameters the default name leaves out get a suffix, so lr=1e-3,3e-3 gives p113_seed1_lr0.001
     # and p113_seed1_lr0.003 rather than two runs fighting over one directory
     suffixed = [k for k in keys if SWEEPABLE[k].suffix and len(grid[k]) > 1]
-    if checkpoints:
-        longest = max(grid.get("epochs", [VariantConfig.num_epochs]))
-        beyond = [e for e in parse_epoch_spec(checkpoints, "--checkpoints") if e >= longest]
-        if beyond:  # within the longest run they are kept where each variant has them
-            raise TdwError(f"--checkpoints: epoch {beyond[0]} is beyond every variant's epochs (the longest has {longest})")
+    wanted = parse_epoch_spec(checkpoints, "--checkpoints") if checkpoints else []
     configs = []
     for combination in itertools.product(*(grid[k] for k in keys)):
         changes = {SWEEPABLE[k].field: v for k, v in zip(keys, combination)}
-        epochs = changes.get("num_epochs", VariantConfig.num_epochs)
-        if checkpoints:
-            changes["checkpoint_epochs"] = tuple(e for e in parse_epoch_spec(checkpoints, "--checkpoints") if e < epochs)
-        config = VariantConfig(**changes)  # validation names the bad option and value
+        # validation names the bad option and value; over several families, each drops the dimensions it lacks
+        config = build_config(changes, strict=len(grid.get("family", [None])) == 1)
+        if wanted:  # kept where each variant has them
+            config = config.replace(checkpoint_epochs=[e for e in wanted if e < config.num_epochs])
         if suffixed:
             values = dict(zip(keys, combination))
             config = config.replace(name=config.name + "".join(f"_{SWEEPABLE[k].suffix}{values[k]:g}" for k in suffixed))
         configs.append(config)
+    longest = max(c.num_epochs for c in configs)
+    beyond = [e for e in wanted if e >= longest]
+    if beyond:
+        raise TdwError(f"--checkpoints: epoch {beyond[0]} is beyond every variant's epochs (the longest has {longest})")
     names = [c.name for c in configs]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
