@@ -1,5 +1,5 @@
-"""Share of neurons specialized to one frequency (best frequency explains >= 85% of their
-variance) over epochs: when the MLP commits to the circuit."""
+"""Share of neurons specialized to one frequency (best frequency explains at least the family's
+share of their variance, 85% for the transformer) over epochs: when the MLP commits to the circuit."""
 
 import polars as pl
 

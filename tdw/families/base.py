@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from transformer_lens.HookedRootModule import HookedRootModule
 
@@ -56,6 +57,9 @@ class Family(Protocol):
     # activation roles -> hook names: "neurons" (the hidden units whose maps over the (a, b) grid
     # the neuron analyzers read), "attention" (TransformerLens `hook_pattern`)
     hooks: ClassVar[dict[str, str]]
+    # a neuron is specialized when its best frequency explains at least this share of its variance
+    # over the grid (the SQL's neuron_clusters reads it from `variants`)
+    specialized_share: ClassVar[float]
 
     def build_model(self, config: VariantConfig) -> HookedRootModule:
         """The hooked reference model, initialized from `config.seed`."""
@@ -96,3 +100,45 @@ class Family(Protocol):
     def weight_matrices(self, weights: dict[str, Tensor]) -> list[tuple[str, int, Tensor]]:
         """(short name, head or ALL_HEADS, matrix) for every weight matrix whose spectrum is measured;
         the first layer into the neurons is called W_in in every family (the SQL's PR of W_in)."""
+
+
+# --- what the families share: the task a + b mod p, its split, the loss ------------------------
+def grid_pairs(p: int) -> tuple[Tensor, Tensor]:
+    """All pairs (a, b), a-major (row index a * p + b), as the TransformerLens Grokking demo orders them."""
+    a = torch.arange(p).repeat_interleave(p)
+    b = torch.arange(p).repeat(p)
+    return a, b
+
+
+def split_pairs(config: VariantConfig) -> tuple[Tensor, Tensor]:
+    """(train, test) row indices of the grid: a permutation drawn from `config.data_seed`, its first
+    `train_frac` of the p * p pairs for training (the demo's split, so seed 598 gives its pairs)."""
+    generator = torch.Generator().manual_seed(config.data_seed)
+    perm = torch.randperm(config.p * config.p, generator=generator)
+    n_train = int(config.train_frac * config.p * config.p)
+    return perm[:n_train], perm[n_train:]
+
+
+def cross_entropy_float64(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross entropy in float64, as Nanda's loss: late-training losses reach 1e-7 and float32 rounds them."""
+    return F.cross_entropy(logits.to(torch.float64), labels)
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    return (logits.argmax(-1) == labels).to(torch.float64).mean()
+
+
+class FamilyBase:
+    """What every family's `losses` is: its `loss_terms` read out (families subclass this)."""
+
+    def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
+                   with_test: bool) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def losses(self, params: dict[str, Tensor], data: TaskData, with_test: bool) -> LossResult:
+        with_test = with_test and len(data.test_idx) > 0
+        terms = self.loss_terms(params, data.labels, data.train_idx, data.test_idx, with_test)
+        test_loss = test_acc = None
+        if with_test:
+            test_loss, test_acc = terms[2].item(), terms[3].item()
+        return LossResult(terms[0], terms[1].item(), test_loss, test_acc)

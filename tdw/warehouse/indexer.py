@@ -28,6 +28,7 @@ from tdw.analysis.artifacts import artifact_files as all_artifact_files
 from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
 from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
+from tdw.families import get_family
 from tdw.locks import exclusive
 from tdw.parameters import variant_row, variant_schema
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
@@ -78,10 +79,15 @@ def schema_fingerprint() -> str:
 
 
 def run_rows(runs: list[RunDir]) -> pl.DataFrame:
-    """`src_runs`: one row per run, a column per declared variant parameter (tdw/parameters.py)."""
-    rows = [{**variant_row(run.read_config()), "status": run.read_metadata().get("status", "unknown"),
-             "path": str(run.path.resolve())} for run in runs]
-    return pl.DataFrame(rows, schema={**variant_schema(), "status": pl.Utf8, "path": pl.Utf8})
+    """`src_runs`: one row per run, a column per declared variant parameter (tdw/parameters.py),
+    and what its family declares for the SQL (the share of variance that makes a neuron specialized)."""
+    rows = []
+    for run in runs:
+        config = run.read_config()
+        rows.append({**variant_row(config), "specialized_share": get_family(config.family).specialized_share,
+                     "status": run.read_metadata().get("status", "unknown"), "path": str(run.path.resolve())})
+    schema = {**variant_schema(), "specialized_share": pl.Float64, "status": pl.Utf8, "path": pl.Utf8}
+    return pl.DataFrame(rows, schema=schema)
 
 
 def empty_table_sql(table: str, spec) -> str:
