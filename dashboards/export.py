@@ -53,7 +53,7 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     previous = hv.Store.current_backend
     hv.Store.set_current_backend(backend if view.backend == "bokeh" else view.backend)
     try:
-        element = view.render(store, variant, **{k: needs[k] for k in view.needs})
+        element = view.element(store, variant, **{k: needs[k] for k in view.needs})
         if view.over_epochs and backend == "matplotlib":
             element = element * hv.VLine(epoch).opts(color="black", linestyle="--")
         if backend == "matplotlib" and view.backend == "bokeh":

@@ -112,7 +112,7 @@ class LivePlot:
         variant = arguments.pop("variant")
         if variant is None:
             return False
-        element = self.view.render(self.store, variant, **arguments)
+        element = self.view.element(self.store, variant, **arguments)
         if self.title:
             element = element.opts(title=self.title)
         line = self.view.caption(self.store, variant, **arguments) if self.view.caption else self.view.title

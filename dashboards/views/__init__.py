@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from dashboards.views._common import no_data
 from tdw.registry import Registry
 
 if TYPE_CHECKING:
@@ -33,6 +34,18 @@ class View:
     caption: Callable[..., str] | None = None  # a line above the plot, from the same arguments as render
     backend: Literal["bokeh", "matplotlib"] = "bokeh"  # matplotlib only where Bokeh cannot draw it (3D)
     collapsed: bool = False  # its section starts closed (costly views nobody needs at every step)
+    # activation roles its data come from (a family's hooks: "neurons", "attention"); for a variant
+    # whose family lacks one, the view says it does not apply instead of "no data"
+    requires: tuple[str, ...] = ()
+
+    def element(self, store: WarehouseStore, variant: str, **arguments) -> hv.Element:
+        """The view of `variant`, or the line saying why it does not apply to the variant's family
+        (what the page and `tdw export figure` draw)."""
+        info = store.variant(variant) if self.requires else {}
+        missing = [role for role in self.requires if role not in (info.get("activations") or [])]
+        if info and missing:
+            return no_data(self.title, f"n/a: family {info['family']} has no {' or '.join(missing)}")
+        return self.render(store, variant, **arguments)
     order: int = 100
 
 

@@ -7,7 +7,7 @@ from dashboards.views import view
 from dashboards.views._common import no_data
 
 
-@view("attention_map", "Attention", group="Attention", needs=("epoch", "head"), order=40,
+@view("attention_map", "Attention", group="Attention", needs=("epoch", "head"), order=40, requires=("attention",),
       caption=lambda store, variant, epoch, head: f"Head {head} at epoch {epoch}: attention from '=' to a")
 def attention_map(store, variant: str, epoch: int, head: int):
     frame = store.attention_map(variant, epoch, head)

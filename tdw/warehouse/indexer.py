@@ -80,13 +80,17 @@ def schema_fingerprint() -> str:
 
 def run_rows(runs: list[RunDir]) -> pl.DataFrame:
     """`src_runs`: one row per run, a column per declared variant parameter (tdw/parameters.py),
-    and what its family declares for the SQL (the share of variance that makes a neuron specialized)."""
+    and what its family declares for the SQL and the dashboard (the share of variance that makes a
+    neuron specialized; which activations it has, so a view of attention says n/a for an MLP)."""
     rows = []
     for run in runs:
         config = run.read_config()
-        rows.append({**variant_row(config), "specialized_share": get_family(config.family).specialized_share,
+        family = get_family(config.family)
+        rows.append({**variant_row(config), "specialized_share": family.specialized_share,
+                     "activations": sorted(family.hooks),
                      "status": run.read_metadata().get("status", "unknown"), "path": str(run.path.resolve())})
-    schema = {**variant_schema(), "specialized_share": pl.Float64, "status": pl.Utf8, "path": pl.Utf8}
+    schema = {**variant_schema(), "specialized_share": pl.Float64, "activations": pl.List(pl.Utf8),
+              "status": pl.Utf8, "path": pl.Utf8}
     return pl.DataFrame(rows, schema=schema)
 
 
