@@ -60,7 +60,9 @@ class RevealCells(OnScreen):
     see. One IntersectionObserver watches every cell; the visible indices settle as in `Reveal`."""
 
     objects = pn.custom.Children(doc="the cells, laid out left to right and wrapped")
-    visible = param.List(default=[], item_type=int, doc="indices of the cells within `margin` pixels of the viewport")
+    # not `visible`: every Panel component has that (shown or hidden), and a list there fails Bokeh's
+    # validation of the model's own `visible`
+    on_screen = param.List(default=[], item_type=int, doc="indices of the cells within `margin` pixels of the viewport")
 
     _esm = """
     export function render({ model }) {
@@ -73,7 +75,7 @@ class RevealCells(OnScreen):
       const report = () => {
         timer = null;
         const now = [...seen].sort((a, b) => a - b);
-        if (JSON.stringify(now) !== JSON.stringify(model.visible)) { model.visible = now; }
+        if (JSON.stringify(now) !== JSON.stringify(model.on_screen)) { model.on_screen = now; }
       };
       const observer = new IntersectionObserver((entries) => {
         for (const entry of entries) {
@@ -90,7 +92,7 @@ class RevealCells(OnScreen):
         grid.append(cell);
         observer.observe(cell);
       });
-      model.on("remove", () => { observer.disconnect(); model.visible = []; });
+      model.on("remove", () => { observer.disconnect(); model.on_screen = []; });
       return grid;
     }
     """

@@ -78,7 +78,7 @@ class SmallMultiples:
         self.reveal = Reveal(object=self.grid, sizing_mode="stretch_width")
         self.built: tuple | None = None  # the view and variants the cells show
         self.reveal.param.watch(self.rebuild, "in_view")
-        self.cells.param.watch(self.plots.refresh, "visible")
+        self.cells.param.watch(self.plots.refresh, "on_screen")
         choice.param.watch(self.rebuild, "value")
         state.param.watch(self.rebuild, "compare")
 
@@ -95,7 +95,7 @@ class SmallMultiples:
                             arguments=lambda v=variant: small_multiple_arguments(self.store, self.state, view, v))
             plot.panel.css_classes = [*plot.panel.css_classes, f"multiple-{variant}"]
             plot.refresh()  # drawn before it joins the page
-            self.plots.add(plot, lambda i=index: self.reveal.in_view and i in self.cells.visible)
+            self.plots.add(plot, lambda i=index: self.reveal.in_view and i in self.cells.on_screen)
             panels.append(plot.panel)
         with one_update():
             self.cells.objects = panels
