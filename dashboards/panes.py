@@ -115,7 +115,8 @@ class LivePlot:
         element = self.view.element(self.store, variant, **arguments)
         if self.title:
             element = element.opts(title=self.title)
-        line = self.view.caption(self.store, variant, **arguments) if self.view.caption else self.view.title
+        line = (self.view.not_applicable(self.store, variant)
+                or (self.view.caption(self.store, variant, **arguments) if self.view.caption else self.view.title))
         self.caption.object = f"**{line}**"
         if self.pipe is not None and shape(element) == self.drawn_shape:
             self.pipe.send(element)  # same figure models, new arrays

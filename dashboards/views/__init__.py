@@ -38,14 +38,19 @@ class View:
     # whose family lacks one, the view says it does not apply instead of "no data"
     requires: tuple[str, ...] = ()
 
-    def element(self, store: WarehouseStore, variant: str, **arguments) -> hv.Element:
-        """The view of `variant`, or the line saying why it does not apply to the variant's family
-        (what the page and `tdw export figure` draw)."""
+    def not_applicable(self, store: WarehouseStore, variant: str) -> str | None:
+        """Why the view does not apply to the variant's family (None when it does)."""
         info = store.variant(variant) if self.requires else {}
         missing = [role for role in self.requires if role not in (info.get("activations") or [])]
         if info and missing:
-            return no_data(self.title, f"n/a: family {info['family']} has no {' or '.join(missing)}")
-        return self.render(store, variant, **arguments)
+            return f"{self.title}: n/a, family {info['family']} has no {' or '.join(missing)}"
+        return None
+
+    def element(self, store: WarehouseStore, variant: str, **arguments) -> hv.Element:
+        """The view of `variant`, or the line saying why it does not apply to the variant's family
+        (what the page and `tdw export figure` draw)."""
+        why = self.not_applicable(store, variant)
+        return no_data(self.title, why) if why else self.render(store, variant, **arguments)
     order: int = 100
 
 
