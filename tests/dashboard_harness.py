@@ -23,9 +23,14 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--disable-dev-shm-usage"]
 
 
-def build_study(root: Path, seeds=(3, 4)) -> Path:
-    """Two tiny variants, trained, fully analyzed and indexed: a warehouse with every view's data."""
+def build_study(root: Path, seeds=(3, 4), mlp_seed: int | None = 5) -> Path:
+    """Tiny transformer variants and (with `mlp_seed`) one of the `mlp` family, trained, fully
+    analyzed and indexed: a warehouse with every view's data, and views that do not apply."""
     results, db = root / "results", root / "warehouse" / "tdw.duckdb"
+    if mlp_seed is not None:
+        run_tdw("train", "--family", "mlp", "--p", "13", "--seed", str(mlp_seed), "--d-mlp", "32", "--epochs", "200",
+                "--checkpoints", "0:200:25", "--results", str(results), "--quiet", check=True)
+        run_tdw("analyze", str(results / "mlp" / f"mlp_p13_seed{mlp_seed}"), "--quiet", check=True)
     for seed in seeds:
         config = tiny_config(seed=seed, num_epochs=200)
         run_tdw("train", "--p", str(config.p), "--seed", str(seed), "--train-frac", "0.5", "--d-model", "32",

@@ -13,6 +13,8 @@ from tdw.warehouse.query import query
 from tests.conftest import run_tdw
 from tests.dashboard_harness import browser_page, build_study, pane_text, poll, served, wait_idle
 
+VARIANTS = ("p13_seed3", "p13_seed4", "mlp_p13_seed5")  # the study (tests/dashboard_harness.py), by p and seed
+
 
 @pytest.fixture(scope="module")
 def app_url(study):
@@ -132,9 +134,9 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         editor.fill("select variant, count(*) as checkpoints from checkpoints group by variant order by variant")
         page.locator(".sql-run button").first.click()
         wait_idle(page, 1000)
-        assert text(page, "sql-status") == "2 rows x 2 columns"
+        assert text(page, "sql-status") == "3 rows x 2 columns"
         cells = lambda field: page.locator(f".sql-result .tabulator-cell[tabulator-field={field}]").all_inner_texts()
-        assert cells("variant") == ["p13_seed3", "p13_seed4"] and cells("checkpoints") == ["9", "9"]
+        assert cells("variant") == ["mlp_p13_seed5", "p13_seed3", "p13_seed4"] and cells("checkpoints") == ["9"] * 3
         editor.fill("drop table src_runs")
         page.locator(".sql-run button").first.click()
         wait_idle(page, 1000)
@@ -178,7 +180,7 @@ def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tm
     """The issue's acceptance: launch a 4-variant sweep from the dashboard, watch it, and find it in
     variant_summary and the Compare page without restarting anything."""
     root = tmp_path / "study"
-    db = build_study(root, seeds=(3,))
+    db = build_study(root, seeds=(3,), mlp_seed=None)
     with served(db, results=root / "results") as url, browser_page() as page:
         page.goto(url)
         wait_idle(page, 1000)
@@ -305,7 +307,7 @@ SMALL_MULTIPLES_JS = """() => {
     if (!view || seen.has(view)) return;
     seen.add(view);
     const model = view.model;
-    if (model.type === 'Figure' && model.name === 'tdw-view-frequencies_at_epoch' && model.title.text.startsWith('p13_')) {
+    if (model.type === 'Figure' && model.name === 'tdw-view-frequencies_at_epoch' && /p13_seed[0-9]+$/.test(model.title.text)) {
       const source = model.renderers.find(r => r.data_source && r.data_source.data.norm).data_source.data;
       found.push({variant: model.title.text, frame: [view.frame.bbox.width, view.frame.bbox.height],
                   frequency: Array.from(source.frequency, Number), norm: Array.from(source.norm)});
@@ -327,20 +329,36 @@ def test_compare_small_multiples_are_laid_out_and_follow_the_epoch(app_url, stud
         page.locator(".multiple-view select").first.select_option("frequencies_at_epoch")
         grid = page.locator(".small-multiples").first
         grid.evaluate("el => el.scrollIntoView({block: 'start'})")
-        poll(lambda: len(page.evaluate(SMALL_MULTIPLES_JS)) == 2, 30, page, "both small multiples drawn")
+        poll(lambda: len(page.evaluate(SMALL_MULTIPLES_JS)) == 3, 30, page, "every small multiple drawn")
         box = page.locator(".epoch-input input").first
         box.fill("100")
         box.press("Enter")
         expected = {v: query(f"select frequency, norm from dominant_frequencies where variant = '{v}' and epoch = 100 "
-                             "order by frequency", study) for v in ("p13_seed3", "p13_seed4")}
+                             "order by frequency", study) for v in VARIANTS}
         at_epoch = lambda: [d["norm"] == pytest.approx(expected[d["variant"]]["norm"].to_list(), rel=1e-6)
-                            for d in page.evaluate(SMALL_MULTIPLES_JS)] == [True, True]
-        poll(at_epoch, 30, page, "both small multiples at epoch 100")  # the cells on screen follow the epoch
+                            for d in page.evaluate(SMALL_MULTIPLES_JS)] == [True] * 3
+        poll(at_epoch, 30, page, "every small multiple at epoch 100")  # the cells on screen follow the epoch
         wait_idle(page, 300)
         drawn = page.evaluate(SMALL_MULTIPLES_JS)
-        assert [d["variant"] for d in drawn] == ["p13_seed3", "p13_seed4"]
+        assert [d["variant"] for d in drawn] == sorted(VARIANTS)  # both families
         for figure in drawn:
             assert min(figure["frame"]) > 100, figure["frame"]
             assert figure["frequency"] == expected[figure["variant"]]["frequency"].to_list()
             assert figure["norm"] == pytest.approx(expected[figure["variant"]]["norm"].to_list(), rel=1e-6)
         assert page.errors == []
+
+
+def test_a_variant_of_the_mlp_family_shows_its_views_and_says_which_do_not_apply(app_url, study):
+    """The second family in the dashboard: its neuron views draw from its own hooks, its attention
+    view says it does not apply (rather than 'no data'), and the summary compares it in its family."""
+    with browser_page() as page:
+        page.goto(app_url + "?variant=mlp_p13_seed5")
+        wait_idle(page, 1500)
+        assert page.locator(".variant-select select").first.input_value() == "mlp_p13_seed5"
+        assert caption(page, "neuron_heatmap").startswith("Neuron 0 at epoch")
+        assert caption(page, "attention_map") == "Attention: n/a, family mlp has no attention"
+        assert caption(page, "frequencies_at_epoch").startswith("Embedding Fourier norms at epoch")
+        assert page.errors == []
+    summary = query("select variant, family, outlier from variant_summary order by family, variant", study)
+    assert summary.rows() == [("mlp_p13_seed5", "mlp", False), ("p13_seed3", "modular_addition", False),
+                              ("p13_seed4", "modular_addition", False)]

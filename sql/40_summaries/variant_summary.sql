@@ -58,4 +58,4 @@ select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_ep
            or coalesce(abs(key_frequency_count - m4) / nullif(1.4826 * d4, 0), 0) > 3.5
            or (grok_epoch is null and n_grokked >= 2)
        ) as outlier
-from mad order by family, p, seed, variant;
+from mad order by p, seed, variant;

@@ -1,0 +1,157 @@
+"""Family `mlp`: a two-layer MLP on a + b mod p (Gromov 2023, "Grokking modular arithmetic").
+
+a and b are one-hot; the first layer is two [p, d_mlp] matrices W_a and W_b (the concatenated
+one-hot times one [2p, d_mlp] matrix, which the spectra call W_in), the hidden units square their
+input, and W_U [d_mlp, p] reads out the logits. No attention and no biases.
+
+Why this model: it groks like the transformer (memorizes, then generalizes through Fourier
+features) with nothing but the neurons, and its Fourier solution is known in closed form. With
+the quadratic activation, a neuron with input weights cos(w a + phi) and cos(w b + psi) holds
+2 cos(w a + phi) cos(w b + psi) = cos(w(a + b) + phi + psi) + cos(w(a - b) + phi - psi), and
+readout weights cos(w c + phi + psi) turn the first term into cos(w(a + b - c)), which peaks at
+c = a + b; over phases spread evenly the other terms cancel (`analytic_solution`).
+
+The default (p = 59, 128 neurons, 35% of the pairs for training, lr 2e-3, weight decay 1)
+memorizes by epoch ~200 and groks by ~1,500 of its 4,000 epochs: about 15 s on one CPU core.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformer_lens.hook_points import HookPoint
+from transformer_lens.HookedRootModule import HookedRootModule
+
+from tdw.config import VariantConfig
+from tdw.families import register_family
+from tdw.families.base import (
+    ALL_HEADS,
+    FamilyBase,
+    TaskData,
+    accuracy,
+    cross_entropy_float64,
+    grid_pairs,
+    split_pairs,
+)
+
+
+class HookedModularMLP(HookedRootModule):
+    """logits = (W_a[a] + W_b[b])^2 @ W_U, hooked before and after the square."""
+
+    def __init__(self, p: int, d_mlp: int) -> None:
+        super().__init__()
+        self.p, self.d_mlp = p, d_mlp
+        self.W_a = nn.Parameter(torch.empty(p, d_mlp))
+        self.W_b = nn.Parameter(torch.empty(p, d_mlp))
+        self.W_U = nn.Parameter(torch.empty(d_mlp, p))
+        self.hook_pre = HookPoint()  # [pair, d_mlp]
+        self.hook_hidden = HookPoint()  # [pair, d_mlp], the neurons
+        self.setup()
+
+    def forward(self, pairs: Int[Tensor, "pair 2"]) -> Float[Tensor, "pair p"]:
+        pre = self.hook_pre(self.W_a[pairs[:, 0]] + self.W_b[pairs[:, 1]])
+        return self.hook_hidden(pre * pre) @ self.W_U
+
+    def init_weights(self, seed: int) -> None:
+        """Every weight N(0, 1/d_mlp), drawn in the order W_a, W_b, W_U from `seed`."""
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for param in (self.W_a, self.W_b, self.W_U):
+                param.copy_(torch.randn(param.shape, generator=generator) / self.d_mlp**0.5)
+
+
+def hidden_logits(params: dict[str, Tensor], a: Tensor, b: Tensor) -> Tensor:
+    """The forward as a pure function of the weights (vmap-able over stacked runs)."""
+    pre = params["W_a"][a] + params["W_b"][b]
+    return (pre * pre) @ params["W_U"]
+
+
+def analytic_solution(p: int, frequencies: list[int], phases: int = 3) -> dict[str, Tensor]:
+    """Weights that add mod p exactly: per frequency k, `phases`^2 neurons with input weights
+    cos(w a + phi), cos(w b + psi) and readout cos(w c + phi + psi), phi and psi on `phases` even
+    steps of the circle (w = 2 pi k / p). With three or more phases every term but
+    cos(w(a + b - c)) sums to zero, so the logits are (phases^2 / 2) sum_k cos(w_k(a + b - c))."""
+    x = torch.arange(p, dtype=torch.float64)
+    steps = [2 * math.pi * i / phases for i in range(phases)]
+    columns_a, columns_b, rows_u = [], [], []
+    for k in frequencies:
+        w = 2 * math.pi * k / p
+        for phi in steps:
+            for psi in steps:
+                columns_a.append(torch.cos(w * x + phi))
+                columns_b.append(torch.cos(w * x + psi))
+                rows_u.append(torch.cos(w * x + phi + psi))
+    return {"W_a": torch.stack(columns_a, 1).float(), "W_b": torch.stack(columns_b, 1).float(),
+            "W_U": torch.stack(rows_u).float()}
+
+
+class ModularMLP(FamilyBase):
+    name = "mlp"
+    uses = frozenset({"d_mlp"})
+    defaults: ClassVar[dict[str, Any]] = {"p": 59, "d_mlp": 128, "train_frac": 0.35, "lr": 2e-3, "num_epochs": 4000}
+    hooks: ClassVar[dict[str, str]] = {"neurons": "hook_hidden"}
+    # A perfect single-frequency neuron here is (x + y)^2 with x, y of frequency k: the cross term
+    # 2xy carries 80% of its variance and the squares x^2, y^2 (frequency 2k) the other 20%, so the
+    # transformer's 85% would call no neuron specialized; 85% of that ceiling is the same bar.
+    specialized_share = 0.85 * 0.8
+
+    def build_model(self, config: VariantConfig) -> HookedModularMLP:
+        model = HookedModularMLP(config.p, config.d_mlp)
+        model.init_weights(config.seed)
+        return model
+
+    def task_data(self, config: VariantConfig) -> TaskData:
+        a, b = grid_pairs(config.p)
+        return TaskData(torch.stack((a, b), dim=1), (a + b) % config.p, *split_pairs(config))
+
+    def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
+                   with_test: bool) -> tuple[Tensor, ...]:
+        p = params["W_U"].shape[-1]
+        train_logits = hidden_logits(params, train_idx // p, train_idx % p)
+        train_labels = labels[train_idx]
+        terms = (cross_entropy_float64(train_logits, train_labels), accuracy(train_logits, train_labels))
+        if not with_test:
+            return terms
+        frozen = {name: value.detach() for name, value in params.items()}
+        test_logits = hidden_logits(frozen, test_idx // p, test_idx % p)
+        test_labels = labels[test_idx]
+        return terms + (cross_entropy_float64(test_logits, test_labels), accuracy(test_logits, test_labels))
+
+    def parameter_group(self, name: str) -> str:
+        groups = {"W_a": "embedding", "W_b": "embedding", "W_U": "unembedding"}
+        if name not in groups:
+            raise KeyError(name)
+        return groups[name]
+
+    def config_from_state_dict(self, state: dict[str, Tensor]) -> dict[str, int]:
+        d_mlp, p = state["W_U"].shape
+        return {"p": int(p), "d_mlp": int(d_mlp)}
+
+    # --- how the analysis reads the model ------------------------------------------------------
+    def answer_logits(self, logits: Tensor) -> Tensor:
+        return logits
+
+    def neuron_activations(self, cache) -> Tensor:
+        return cache[self.hooks["neurons"]]
+
+    def embedding(self, weights: dict[str, Tensor], p: int) -> Tensor:
+        return torch.cat((weights["W_a"], weights["W_b"]), dim=1)  # token t as a and as b
+
+    def unembedding(self, weights: dict[str, Tensor]) -> Tensor:
+        return weights["W_U"]
+
+    def neuron_logits(self, weights: dict[str, Tensor]) -> Tensor:
+        return weights["W_U"]
+
+    def weight_matrices(self, weights: dict[str, Tensor]) -> list[tuple[str, int, Tensor]]:
+        """W_in (W_a over W_b: the layer on the concatenated one-hots), W_a, W_b, W_U."""
+        return [("W_in", ALL_HEADS, torch.cat((weights["W_a"], weights["W_b"]), dim=0)),
+                ("W_a", ALL_HEADS, weights["W_a"]), ("W_b", ALL_HEADS, weights["W_b"]),
+                ("W_U", ALL_HEADS, weights["W_U"])]
+
+
+register_family(ModularMLP())
