@@ -47,7 +47,7 @@ def test_a_name_registered_twice_is_refused(name):
 
 
 def test_an_unknown_name_is_one_line_listing_the_known_ones():
-    with pytest.raises(TdwError, match=r"^--family 'mlp_nope': unknown family \(known: modular_addition"):
+    with pytest.raises(TdwError, match=r"^--family 'mlp_nope': unknown family \(known: mlp, modular_addition\)$"):
         get_family("mlp_nope")
     with pytest.raises(TdwError, match=r"^VIEW 'nope': unknown view \(known: .*loss_curves"):
         get_view("nope")

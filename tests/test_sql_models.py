@@ -12,7 +12,7 @@ from dashboards import store as store_module
 from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.warehouse import query
-from tdw.warehouse.sql_models import SQL_DIR, layer_materializations, read_models
+from tdw.warehouse.sql_models import SQL_DIR, layer_materializations, read_models, upstream
 from tests.test_warehouse import build_hand_made
 
 MODELS = read_models()
@@ -97,3 +97,15 @@ def test_a_cycle_a_higher_layer_read_or_a_missing_grain_is_one_line(tmp_path):
     (project / "10_a" / "base.sql").write_text("create or replace view base as select 1 as id;\n")
     with pytest.raises(TdwError, match=r"base.sql: no `-- grain: column, \.\.\.` header line"):
         read_models(project)
+
+
+def test_upstream_is_a_view_and_everything_it_reads_in_creation_order():
+    models = upstream("variant_summary")
+    names = [m.name for m in models]
+    assert names[-1] == "variant_summary" and "src_losses" not in names  # raw sources are not models
+    assert {"losses", "grokking_turn", "key_frequencies", "neuron_specialization", "participation_ratio",
+            "cos_sin_balance", "variants"} <= set(names)
+    assert "attention" not in names  # variant_summary reads nothing of the attention tables
+    for model in models:  # each after every model it reads
+        assert all(names.index(read) < names.index(model.name) for read in model.reads if read in names), model.name
+    assert [m.name for m in upstream("grokking_turn")] == ["losses", "int_test_loss__smoothed", "grokking_turn"]

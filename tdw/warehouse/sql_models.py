@@ -97,3 +97,20 @@ def in_dependency_order(models: list[SqlModel]) -> list[SqlModel]:
         done.add(ready[0].name)
         pending.remove(ready[0])
     return ordered
+
+
+def upstream(target: str, models: list[SqlModel] | None = None) -> list[SqlModel]:
+    """`target` and every model it reads, directly or not, in creation order: what must run to
+    create it from the raw sources alone (the turn over a losses frame in memory, for one)."""
+    models = read_models() if models is None else models
+    by_name = {m.name: m for m in models}
+    if target not in by_name:
+        raise TdwError(f"sql: no view named {target!r}")
+    needed, frontier = set(), [target]
+    while frontier:
+        name = frontier.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        frontier.extend(r for r in by_name[name].reads if r in by_name)
+    return [m for m in models if m.name in needed]

@@ -1,7 +1,8 @@
 """The grokking turn of any loss curve, computed by the warehouse's own SQL (`sql/`), in memory.
 
 The turn has one definition, `sql/30_marts/grokking_turn.sql`. This module runs that file and the
-files it reads over a losses frame in an in-memory DuckDB, so a notebook, a test or the turn
+files it reads (found from their references, `sql_models.upstream`) over a losses frame in an
+in-memory DuckDB, so a notebook, a test or the turn
 benchmark asks exactly what `tdw index` asks, without a warehouse on disk.
 """
 
@@ -11,13 +12,7 @@ import duckdb
 import polars as pl
 
 from tdw.run_dir import LOSS_SCHEMA
-from tdw.warehouse.sql_models import SQL_DIR
-
-TURN_SQL = (
-    "10_staging/losses.sql",
-    "20_intermediate/int_test_loss__smoothed.sql",
-    "30_marts/grokking_turn.sql",
-)
+from tdw.warehouse.sql_models import upstream
 
 
 def grokking_turn(losses: pl.DataFrame, window_scale: float = 1.0) -> pl.DataFrame:
@@ -32,8 +27,8 @@ def grokking_turn(losses: pl.DataFrame, window_scale: float = 1.0) -> pl.DataFra
         con.register("losses_frame", frame.to_arrow())
         con.execute("create table src_losses as select * from losses_frame")
         con.execute(f"set variable turn_window_divisor = {200 / window_scale}")
-        for name in TURN_SQL:
-            con.execute((SQL_DIR / name).read_text())
+        for model in upstream("grokking_turn"):  # the view and what it reads, found from the files
+            con.execute(model.text)
         return con.sql("select * from grokking_turn order by variant").pl()
     finally:
         con.close()
