@@ -177,8 +177,8 @@ def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
 
 
 def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tmp_path):
-    """The issue's acceptance: launch a 4-variant sweep from the dashboard, watch it, and find it in
-    variant_summary and the Compare page without restarting anything."""
+    """The issue's acceptance: launch a 4-variant sweep from the dashboard, over both families,
+    watch it, and find it in variant_summary and the Compare page without restarting anything."""
     root = tmp_path / "study"
     db = build_study(root, seeds=(3,), mlp_seed=None)
     with served(db, results=root / "results") as url, browser_page() as page:
@@ -191,7 +191,7 @@ def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tm
             page.locator(f".{css} input").first.press("Enter")
         page.locator(".train-launch button").first.click()
         poll(lambda: "--seed 'x'" in text(page, "train-error"), 20, page, "a validation message")
-        for css, value in [("train-seed", "11,12,13,14"), ("train-epochs", "80"), ("train-checkpoints", "0:80:20"),
+        for css, value in [("train-family", "modular_addition,mlp"), ("train-seed", "11,12"), ("train-epochs", "80"), ("train-checkpoints", "0:80:20"),
                            ("train-d-model", "32"), ("train-d-mlp", "64"), ("train-n-heads", "2"), ("train-d-head", "16")]:
             page.locator(f".{css} input").first.fill(value)
             page.locator(f".{css} input").first.press("Enter")
@@ -203,7 +203,10 @@ def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tm
         page.screenshot(path=str(tmp_path / "train-running.png"), full_page=True)
         poll(lambda: states().count("done") == 5, 300, page, "the sweep to finish")  # 4 jobs and the sweep
         summary = query("select variant from variant_summary order by variant", db)["variant"].to_list()
-        assert summary == ["p13_seed11", "p13_seed12", "p13_seed13", "p13_seed14", "p13_seed3"]
+        assert summary == ["mlp_p13_seed11", "mlp_p13_seed12", "p13_seed11", "p13_seed12", "p13_seed3"]
+        shapes = query("select variant, d_model, d_mlp from variants where seed > 10 order by variant", db).rows()
+        assert shapes == [("mlp_p13_seed11", None, 64), ("mlp_p13_seed12", None, 64), ("p13_seed11", 32, 64),
+                          ("p13_seed12", 32, 64)]  # the form's transformer dimensions left out of the MLPs
         page.locator(".page-nav").get_by_text("Compare", exact=True).click()
         wait_idle(page, 1000)
         page.locator(".variant-summary").first.scroll_into_view_if_needed()  # Tabulator renders visible rows only

@@ -13,7 +13,9 @@ import panel as pn
 from dashboards.jobs_panel import JobMonitor
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
+from tdw.config import DEFAULT_FAMILY
 from tdw.errors import TdwError
+from tdw.families import get_family
 from tdw.jobs.grid import expand, parse_values
 from tdw.jobs.sweep import parse_stack
 from tdw.parameters import SWEEPABLE
@@ -35,12 +37,13 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     monitor = JobMonitor(store, ("train", "sweep"), "train-jobs")
 
     def grid_arguments() -> tuple[list[str], int]:
-        args = []
-        grid = {}
-        for key, widget in fields.items():
-            if widget.value.strip():  # a field left blank takes the family's default
-                grid[key] = parse_values(key, widget.value)
-                args += [SWEEPABLE[key].option, widget.value]
+        grid = {key: parse_values(key, widget.value) for key, widget in fields.items()
+                if widget.value.strip()}  # a field left blank takes the family's default
+        # the form shows every family's dimensions; those no chosen family has are left out
+        used = set().union(*(get_family(name).uses for name in grid.get("family", [DEFAULT_FAMILY])))
+        grid = {key: values for key, values in grid.items()
+                if not SWEEPABLE[key].architecture or SWEEPABLE[key].field in used}
+        args = [x for key in grid for x in (SWEEPABLE[key].option, fields[key].value)]
         configs = expand(grid, checkpoints.value or None)  # every variant validated before launch
         args += ["--stack", str(parse_stack(stack.value.strip()))]
         return args + (["--checkpoints", checkpoints.value] if checkpoints.value else []), len(configs)

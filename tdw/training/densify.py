@@ -17,8 +17,8 @@ from tdw.errors import TdwError
 from tdw.locks import exclusive
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
-from tdw.training.lifecycle import loss_rows, trained_stacked
-from tdw.training.stacked import StackOfOne
+from tdw.training.lifecycle import check_finite, loss_rows, trained_stacked
+from tdw.training.stacked import StackedSession
 from tdw.training.trainer import TrainingSession
 
 
@@ -59,15 +59,22 @@ def densify_locked(run: RunDir, epochs: list[int], device: str, progress: bool) 
     if trained_stacked(run):
         torch_device = resolve_device(device)
         rows = run.read_metadata().get("stack_size") if torch_device.type == "cuda" else None
-        session = StackOfOne(run, config, torch_device, rows)
+        session = StackedSession([run], [config], torch_device, rows)  # a stack of one
     else:
         session = TrainingSession(run, config, resolve_device(device))
     total = sum(max(group) - start for start, group in groups.items())
     bar = tqdm(total=total, desc=f"densify {run.variant}", unit="ep", disable=not progress, dynamic_ncols=True)
     records: list = []
+
+    def on_row(_member: int, epoch: int, row: dict) -> bool:
+        records.append((epoch, row))
+        check_finite(run, epoch, row)  # a replay that diverges stops with one line
+        bar.update(1)
+        return True
+
     for start, group in sorted(groups.items()):
         session.restore(start)
-        session.run_to(max(group), group, on_epoch=lambda *_: bar.update(1), record=records)
+        session.run_to(max(group), [group], on_row)
         bar.update(-1)  # the restored start epoch is re-evaluated, not advanced
     bar.close()
 

@@ -12,7 +12,7 @@ import os
 import platform
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import torch
+from torch import Tensor
 
 from tdw.atomic import sweep_temp_files
 from tdw.config import VariantConfig, config_differences
@@ -55,33 +56,83 @@ def mark_diverged(run: RunDir, kept: pl.DataFrame, records: list, error: Diverge
     run.update_metadata(status="diverged", error=str(error), finished_at=now())
 
 
-class EpochLoop:
-    """The epoch loop shared by the single-run session and a stack of one: a session provides
-    `run`, `config`, `epoch`, `save()` and `evaluate_and_step(with_test, take_step) -> row`."""
+def metrics_row(values: list[float]) -> dict[str, float | None]:
+    """One member's [train loss, train accuracy, test loss, test accuracy] (NaN: not evaluated)."""
+    train_loss, train_accuracy, test_loss, test_accuracy = values
+    return {"train_loss": train_loss, "train_accuracy": train_accuracy,
+            "test_loss": None if math.isnan(test_loss) else test_loss,
+            "test_accuracy": None if math.isnan(test_accuracy) else test_accuracy}
 
-    def run_to(
-        self, stop_epoch: int, checkpoints: Iterable[int], on_epoch=None, record: list | None = None,
-        before_checkpoint=None,
-    ) -> None:
-        """Train from the current epoch through `stop_epoch` (inclusive), saving the given checkpoints."""
-        checkpoint_set = set(checkpoints)
+
+LOSS_READ_EVERY = 50  # epochs between reads of the losses on a GPU (each read waits for the device)
+RowCallback = Callable[[int, int, dict], bool]  # (member, epoch, row) -> keep training the member
+
+
+class EpochLoop:
+    """The one epoch loop, for a session of one run (the single-run trainer) or of a stack.
+
+    A session provides `epoch`, `config` (its eval_every and final_epoch, which stacked members
+    share), `evaluate_and_step(with_test, take_step)` -> [member, 4] metrics (train loss, train
+    accuracy, test loss, test accuracy; NaN where not evaluated) left on its device, `save(row)`,
+    `member_run(row)` and `keep(rows)` (go on with those rows only). The loop reads the metrics back every
+    `flush_every` epochs, one device sync per batch (on a GPU a read per epoch leaves the device
+    waiting; on a CPU it costs nothing and the default is every epoch), hands each row to
+    `on_row`, and before a member's checkpoint is written, flushes and calls `before_checkpoint`
+    so that the losses of every epoch before it are on disk first: resuming from any checkpoint
+    (which keeps the rows before its epoch) loses no row."""
+
+    def run_to(self, stop_epoch: int, checkpoints: list[Iterable[int]], on_row: RowCallback,
+               before_checkpoint: Callable[[int, int], None] | None = None, flush_every: int = 1,
+               cancelled: Callable[[int], bool] | None = None) -> list[int]:
+        """Train from the current epoch through `stop_epoch` (inclusive), member i saving at
+        `checkpoints[i]`. A member leaves when `on_row` returns False (it diverged) or
+        `cancelled(member)` says so, asked after each batch. Returns the members still training."""
+        wanted = [set(c) for c in checkpoints]
+        active = list(range(len(wanted)))  # member ids, in the order of the session's rows
+        pending: list[tuple[int, Tensor]] = []
         config = self.config
-        while self.epoch <= stop_epoch:
+
+        def flush() -> None:
+            if not pending:
+                return
+            epochs = [epoch for epoch, _ in pending]
+            table = torch.stack([metrics for _, metrics in pending]).cpu().tolist()  # one device sync
+            pending.clear()
+            leaving: set[int] = set()
+            for epoch, values in zip(epochs, table):
+                for row_index, member_values in enumerate(values):
+                    member = active[row_index]
+                    if member not in leaving and not on_row(member, epoch, metrics_row(member_values)):
+                        leaving.add(member)
+            leaving |= {m for m in active if cancelled is not None and cancelled(m)}
+            if leaving:
+                stay = [i for i, m in enumerate(active) if m not in leaving]
+                self.keep(stay)
+                active[:] = [active[i] for i in stay]
+
+        def due(epoch: int) -> list[int]:
+            return [row for row, member in enumerate(active)
+                    if epoch in wanted[member] and not self.member_run(row).checkpoint_path(epoch).exists()]
+
+        while active and self.epoch <= stop_epoch:
             epoch = self.epoch
-            is_checkpoint = epoch in checkpoint_set
-            with_test = is_checkpoint or epoch % config.eval_every == 0 or epoch == config.final_epoch
-            if is_checkpoint and not self.run.checkpoint_path(epoch).exists():
-                if before_checkpoint is not None:
-                    before_checkpoint(epoch)  # e.g. make the losses of epochs < epoch durable first
-                self.save()
-            row = self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)
-            if record is not None:
-                record.append((epoch, row))
-            check_finite(self.run, epoch, row)
-            if on_epoch is not None:
-                on_epoch(epoch, row, is_checkpoint)
+            if due(epoch):
+                flush()  # may drop members, so ask again who saves
+                for row in due(epoch):
+                    if before_checkpoint is not None:
+                        before_checkpoint(active[row], epoch)
+                    self.save(row)
+            if not active:
+                break
+            with_test = (epoch % config.eval_every == 0 or epoch == config.final_epoch
+                         or any(epoch in wanted[m] for m in active))
+            pending.append((epoch, self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)))
+            if len(pending) >= flush_every or epoch == stop_epoch:
+                flush()
             if epoch == stop_epoch:
                 break
+        flush()
+        return active
 
 
 def loss_rows(variant: str, records: list) -> pl.DataFrame:

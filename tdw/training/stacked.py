@@ -35,6 +35,7 @@ from tdw.families import get_family
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 from tdw.training.lifecycle import (
+    LOSS_READ_EVERY,
     DivergedError,
     EpochLoop,
     OpenedRun,
@@ -62,8 +63,10 @@ def member_column(values: list[float], device: torch.device) -> Tensor:
     return torch.tensor(values, dtype=torch.float64, device=device)
 
 
-class StackedSession:
-    """S runs' weights, AdamW state and data splits, all at one epoch."""
+class StackedSession(EpochLoop):
+    """S runs' weights, AdamW state and data splits, all at one epoch. A stack of one is how
+    densify replays a stacked run with the arithmetic that wrote it (`rows`: the stack size to pad
+    to on a GPU)."""
 
     def __init__(self, runs: list[RunDir], configs: list[VariantConfig], device: torch.device,
                  rows: int | None = None) -> None:
@@ -108,6 +111,14 @@ class StackedSession:
     @property
     def size(self) -> int:
         return len(self.runs)
+
+    @property
+    def config(self) -> VariantConfig:
+        """What the members share and the loop reads (eval_every, final_epoch)."""
+        return self.configs[0]
+
+    def member_run(self, row: int) -> RunDir:
+        return self.runs[row]
 
     def restore(self, epoch: int) -> None:
         """Every member from its checkpoint at `epoch` (epoch 0 without one: the initialization)."""
@@ -195,35 +206,6 @@ class StackedSession:
             param.grad = None
 
 
-class StackOfOne(EpochLoop):
-    """One stacked run behind TrainingSession's interface: how densify replays a stacked run with
-    the arithmetic that wrote it (`rows`: the stack size to pad to on a GPU)."""
-
-    def __init__(self, run: RunDir, config: VariantConfig, device: torch.device, rows: int | None = None) -> None:
-        self.run, self.config = run, config
-        self.stack = StackedSession([run], [config], device, rows)
-
-    @property
-    def epoch(self) -> int:
-        return self.stack.epoch
-
-    def restore(self, epoch: int) -> None:
-        self.stack.restore(epoch)
-
-    def save(self) -> None:
-        self.stack.save(0)
-
-    def evaluate_and_step(self, with_test: bool, take_step: bool) -> dict[str, float | None]:
-        return metrics_row(self.stack.evaluate_and_step(with_test, take_step)[0].tolist())
-
-
-def metrics_row(values: list[float]) -> dict[str, float | None]:
-    train_loss, train_accuracy, test_loss, test_accuracy = values
-    return {"train_loss": train_loss, "train_accuracy": train_accuracy,
-            "test_loss": None if math.isnan(test_loss) else test_loss,
-            "test_accuracy": None if math.isnan(test_accuracy) else test_accuracy}
-
-
 MemberCallback = Callable[[int, int, dict], None]
 
 
@@ -256,11 +238,11 @@ def train_stack_locked(configs, results, torch_device, progress, on_progress, ca
                        all_runs: list[RunDir], locks: ExitStack) -> list[RunDir]:
     """train_stacked's body, with every member's run lock held on `locks`."""
     opened: list[OpenedRun] = []
-    position: dict[int, int] = {}  # id(member) -> its index in `configs`, for the callbacks
+    position: list[int] = []  # each opened member's index in `configs`, for the callbacks
     for index, config in enumerate(configs):
         member = open_run(config, results, False, torch_device, progress, locks, trainer="stacked")
         if member is not None:
-            position[id(member)] = index
+            position.append(index)
             opened.append(member)
     if not opened:
         return all_runs
@@ -274,72 +256,40 @@ def train_stack_locked(configs, results, torch_device, progress, on_progress, ca
     session.restore(start)
     for member in opened:  # a member that was ahead re-trains from `start`; keep only its earlier rows
         member.kept_losses = member.run.read_losses().filter(pl.col("epoch") < start) if start else member.kept_losses.clear()
-    flush_every = flush_every or (1 if torch_device.type == "cpu" else 50)
-    records: dict[int, list] = {id(m): [] for m in opened}
-    active = list(opened)
-    final_epoch = opened[0].config.final_epoch
-    eval_every = opened[0].config.eval_every
-    bar = tqdm(total=final_epoch + 1, initial=start, desc=f"stack of {len(opened)}", unit="ep",
+    flush_every = flush_every or (1 if torch_device.type == "cpu" else LOSS_READ_EVERY)
+    records: list[list] = [[] for _ in opened]
+    bar = tqdm(total=opened[0].config.final_epoch + 1, initial=start, desc=f"stack of {len(opened)}", unit="ep",
                disable=not progress, dynamic_ncols=True)
-    pending: list[tuple[int, Tensor]] = []
+    shown = [start - 1]  # the last epoch the bar counted
     started = time.time()
 
-    def flush() -> None:
-        if not pending:
-            return
-        table = torch.stack([m for _, m in pending]).cpu().tolist()  # one device sync per batch
-        diverged: set[int] = set()
-        for (epoch, _), member_values in zip(pending, table):
-            for i, values in enumerate(member_values):
-                if i in diverged:
-                    continue
-                row = metrics_row(values)
-                records[id(active[i])].append((epoch, row))
-                if on_progress is not None:
-                    on_progress(position[id(active[i])], epoch, row)
-                try:
-                    check_finite(active[i].run, epoch, row)
-                except DivergedError as error:  # this member leaves the stack; the others go on
-                    mark_diverged(active[i].run, active[i].kept_losses, records[id(active[i])], error)
-                    print(f"tdw train: {error}", file=sys.stderr)
-                    diverged.add(i)
+    def on_row(member: int, epoch: int, row: dict) -> bool:
+        records[member].append((epoch, row))
+        if on_progress is not None:
+            on_progress(position[member], epoch, row)
+        if epoch > shown[0]:
+            shown[0] = epoch
             bar.update(1)
             if epoch % 50 == 0:
-                bar.set_postfix(**loss_postfix(records[id(active[0])][-1][1]), refresh=False)
-        pending.clear()
-        stay = [i for i, m in enumerate(active)
-                if i not in diverged and not (cancelled is not None and cancelled(position[id(m)]))]
-        if len(stay) < len(active):
-            session.keep(stay)
-            active[:] = [active[i] for i in stay]
+                bar.set_postfix(**loss_postfix(row), refresh=False)
+        try:
+            check_finite(opened[member].run, epoch, row)
+        except DivergedError as error:  # this member leaves the stack; the others go on
+            mark_diverged(opened[member].run, opened[member].kept_losses, records[member], error)
+            print(f"tdw train: {error}", file=sys.stderr)
+            return False
+        return True
 
-    def write_losses(member: OpenedRun) -> None:
-        member.run.write_losses(pl.concat([member.kept_losses, loss_rows(member.config.name, records[id(member)])]))
+    def before_checkpoint(member: int, _epoch: int) -> None:  # its losses so far on disk first
+        if records[member]:
+            opened[member].run.write_losses(pl.concat([opened[member].kept_losses,
+                                                       loss_rows(opened[member].config.name, records[member])]))
 
-    def due(epoch: int) -> list[int]:
-        return [i for i, m in enumerate(active) if epoch in session.checkpoints[i]
-                and not m.run.checkpoint_path(epoch).exists()]
-
-    while active and session.epoch <= final_epoch:
-        epoch = session.epoch
-        if due(epoch):
-            flush()  # may drop members, so ask again who saves
-            for i in due(epoch):  # losses before a checkpoint are on disk before the checkpoint exists
-                if records[id(active[i])]:
-                    write_losses(active[i])
-                session.save(i)
-        if not active:
-            break
-        with_test = (epoch % eval_every == 0 or epoch == final_epoch
-                     or any(epoch in checkpoints for checkpoints in session.checkpoints))
-        pending.append((epoch, session.evaluate_and_step(with_test, take_step=epoch < final_epoch)))
-        if len(pending) >= flush_every or epoch == final_epoch:
-            flush()
-        if epoch == final_epoch:
-            break
-    flush()
+    active = session.run_to(opened[0].config.final_epoch, [m.config.checkpoint_epochs for m in opened], on_row,
+                            before_checkpoint, flush_every,
+                            cancelled=None if cancelled is None else (lambda member: cancelled(position[member])))
     bar.close()
     elapsed = time.time() - started
     for member in active:
-        finish_run(member, records[id(member)], elapsed)
+        finish_run(opened[member], records[member], elapsed)
     return all_runs

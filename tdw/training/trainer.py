@@ -10,6 +10,7 @@ original weights bit for bit. The run's lifecycle (open, epoch loop, finish) is
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from tdw.config import VariantConfig
@@ -25,9 +27,11 @@ from tdw.families import get_family
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 from tdw.training.lifecycle import (
+    LOSS_READ_EVERY,
     DivergedError,
     EpochLoop,
     OpenedRun,
+    check_finite,
     finish_run,
     loss_postfix,
     loss_rows,
@@ -67,29 +71,33 @@ class TrainingSession(EpochLoop):
         load_optimizer_state(self.optimizer, self.names, state)
         self.epoch = epoch
 
-    def save(self) -> None:
+    def save(self, row: int = 0) -> None:
         self.run.save_checkpoint(
             self.epoch, self.model.state_dict(), optimizer_state_by_name(self.optimizer, self.names)
         )
 
-    def evaluate_and_step(self, with_test: bool, take_step: bool) -> dict[str, float | None]:
-        """Losses of the current weights; then one AdamW step (epoch -> epoch + 1) if asked."""
-        result = self.family.losses(self.all_params, self.data, with_test)
+    def member_run(self, row: int) -> RunDir:
+        return self.run
+
+    def keep(self, rows: list[int]) -> None:
+        """A run of one has nothing to reshape: the loop stops when its member leaves."""
+
+    def evaluate_and_step(self, with_test: bool, take_step: bool) -> Tensor:
+        """[1, 4] metrics of the current weights, on the device (no sync); then one AdamW step
+        (epoch -> epoch + 1) if asked."""
+        data = self.data
+        with_test = with_test and len(data.test_idx) > 0
+        terms = self.family.loss_terms(self.all_params, data.labels, data.train_idx, data.test_idx, with_test)
         if take_step:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.config.lr * self.config.lr_schedule.factor(self.epoch, self.config.num_epochs)
-            result.train_loss.backward()
+            terms[0].backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        row = {
-            "train_loss": result.train_loss.item(),
-            "train_accuracy": result.train_accuracy,
-            "test_loss": result.test_loss,
-            "test_accuracy": result.test_accuracy,
-        }
-        if take_step:
             self.epoch += 1
-        return row
+        metrics = [t.detach().to(torch.float64) for t in terms]
+        metrics += [torch.full_like(metrics[0], math.nan)] * (4 - len(metrics))
+        return torch.stack(metrics)[None]
 
 
 def train(
@@ -101,8 +109,9 @@ def train(
     on_progress: Callable[[int, dict], None] | None = None,
 ) -> RunDir:
     """Train `config` into `results/<family>/<variant>/`, resuming an interrupted run.
-    `on_progress(epoch, losses)` is called every epoch; an exception from it stops training at
-    once, leaving the run resumable from its last checkpoint (how jobs are cancelled)."""
+    `on_progress(epoch, losses)` is called every epoch (on a GPU in batches of LOSS_READ_EVERY
+    epochs, when the losses are read back); an exception from it stops training there, leaving
+    the run resumable from its last checkpoint (how jobs are cancelled)."""
     if not force and trained_stacked(RunDir.for_config(results, config)):
         callback = None if on_progress is None else (lambda _member, epoch, row: on_progress(epoch, row))
         return train_stacked([config], results, device, progress=progress, on_progress=callback)[0]
@@ -123,7 +132,7 @@ def train_opened(opened: OpenedRun, torch_device: torch.device, progress: bool,
     started = time.time()
 
     records: list = []
-    checkpoint_epochs = sorted(config.checkpoint_epochs)
+    diverged: list[DivergedError] = []
     bar = tqdm(
         total=config.num_epochs,
         initial=session.epoch,
@@ -133,27 +142,29 @@ def train_opened(opened: OpenedRun, torch_device: torch.device, progress: bool,
         dynamic_ncols=True,
     )
 
-    def on_epoch(epoch: int, row: dict, is_checkpoint: bool) -> None:
+    def on_row(_member: int, epoch: int, row: dict) -> bool:
+        records.append((epoch, row))
+        try:
+            check_finite(run, epoch, row)
+        except DivergedError as error:
+            diverged.append(error)
+            return False
         bar.update(1)
         if on_progress is not None:
             on_progress(epoch, row)
-        if epoch % 50 == 0 or is_checkpoint:
+        if epoch % 50 == 0:
             bar.set_postfix(**loss_postfix(row), refresh=False)
+        return True
 
-    def before_checkpoint(epoch: int) -> None:
-        # Losses of every epoch before a checkpoint are on disk before the checkpoint exists,
-        # so resuming from any checkpoint (which keeps rows < its epoch) loses no row.
+    def before_checkpoint(_member: int, _epoch: int) -> None:
         if records:
             run.write_losses(pl.concat([opened.kept_losses, loss_rows(config.name, records)]))
 
-    try:
-        session.run_to(
-            config.final_epoch, checkpoint_epochs, on_epoch=on_epoch, record=records, before_checkpoint=before_checkpoint
-        )
-    except DivergedError as error:
-        bar.close()
-        mark_diverged(run, opened.kept_losses, records, error)
-        raise
+    session.run_to(config.final_epoch, [config.checkpoint_epochs], on_row, before_checkpoint,
+                   flush_every=1 if torch_device.type == "cpu" else LOSS_READ_EVERY)
     bar.close()
+    if diverged:
+        mark_diverged(run, opened.kept_losses, records, diverged[0])
+        raise diverged[0]
     finish_run(opened, records, time.time() - started)
     return run
