@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import duckdb
@@ -15,6 +16,7 @@ from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.run_dir import LOSS_SCHEMA, RunDir
 from tdw.warehouse import build_index, query
+from tdw.warehouse.sql_models import read_models
 
 
 def make_run(results, name: str, p: int, seed: int, test_log_loss, test_acc, train_acc, epochs: int) -> RunDir:
@@ -187,3 +189,29 @@ def test_connect_gives_a_read_only_polars_friendly_connection(warehouse):
     con.close()
     with pytest.raises(TdwError, match="no warehouse there"):
         tdw.connect(str(db) + ".missing")
+
+
+def test_an_incremental_index_equals_a_full_build(warehouse, tmp_path):
+    """The patched warehouse (a copy of the previous one with the changed variants' rows replaced
+    and the by-variant layers recomputed for them alone) holds exactly what a build from scratch
+    does, in every source and every model: a run added, a run changed (new checkpoints), a run gone."""
+    results, db = warehouse
+    make_run(results, "p13_seed3", 13, 3, knee_curve(500, 800), lambda e: 1.0 if e >= 700 else 0.3, lambda e: 1.0, 1000)
+    assert build_index(results, db).changed == ["p13_seed3"]
+    shutil.rmtree(results / "modular_addition" / "p13_seed2")
+    shutil.rmtree(results / "modular_addition" / "p13_seed1")
+    changed = make_run(results, "p13_seed1", 13, 1, knee_curve(300, 900), lambda e: 1.0 if e >= 600 else 0.2,
+                       lambda e: 1.0, 1500)
+    put(changed, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
+        {"neuron": [0, 1, 2, 3], "frequency": [3, 3, 3, 5], "value": [0.99, 0.7, 0.9, 0.95]}))
+    report = build_index(results, db)
+    assert report.rebuilt and report.changed == ["p13_seed1"]
+    full = tmp_path / "full" / "tdw.duckdb"
+    build_index(results, full)
+    relations = [m.name for m in read_models()] + ["src_runs", "src_losses", "src_checkpoints", "src_progress",
+                                                   "src_neuron_best_freq", "src_singular_values"]
+    for name in relations:
+        patched = query(f"select * from {name} order by all", db)
+        rebuilt = query(f"select * from {name} order by all", full)
+        assert patched.drop("path", strict=False).equals(rebuilt.drop("path", strict=False)), name
+    assert query("select variant from variants order by variant", db)["variant"].to_list() == ["p13_seed1", "p13_seed3"]

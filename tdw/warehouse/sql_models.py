@@ -5,11 +5,15 @@ epoch, matrix`): the columns that identify a row, which the tests check are uniq
 real warehouses. The order in which views are created comes from what each one reads (its `from`
 and `join` clauses), not from file names; a view may read its own layer or lower ones, never a
 higher one. How a layer is kept in the warehouse (`view`: computed when read, `table`: computed
-once at index time) is declared once per layer in `sql/layers.toml`.
+once at index time), and how a table layer is brought up to date when some runs changed
+(`by_variant`: only the changed variants' rows are recomputed, since a row of these layers depends
+on its own variant alone; `whole`: recomputed in full, for cross-variant summaries), are declared
+once per layer in `sql/layers.toml`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ GRAIN = re.compile(r"^--\s*grain:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 READS = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 COMMENT = re.compile(r"--[^\n]*")
 MATERIALIZATIONS = ("view", "table")
+REFRESHES = ("by_variant", "whole")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class SqlModel:
     text: str
     reads: frozenset[str]  # relations named in its from/join clauses (views, sources or CTEs)
     materialized: str  # "view" or "table", from its layer
+    refresh: str = "whole"  # a table layer's: "by_variant" or "whole" (see the module's docstring)
 
 
 def layer_materializations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
@@ -45,7 +51,15 @@ def layer_materializations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
     for layer, settings in layers.items():
         if settings.get("materialized") not in MATERIALIZATIONS:
             raise TdwError(f"{path}: [{layer}] materialized must be one of {', '.join(MATERIALIZATIONS)}")
+        if settings.get("refresh", "whole") not in REFRESHES:
+            raise TdwError(f"{path}: [{layer}] refresh must be one of {', '.join(REFRESHES)}")
     return {layer: settings["materialized"] for layer, settings in layers.items()}
+
+
+def layer_refreshes(sql_dir: Path = SQL_DIR) -> dict[str, str]:
+    """How each layer's tables are brought up to date (validated by layer_materializations)."""
+    layers = tomllib.loads((sql_dir / "layers.toml").read_text())
+    return {layer: settings.get("refresh", "whole") for layer, settings in layers.items()}
 
 
 def read_model(path: Path, materialized: dict[str, str]) -> SqlModel:
@@ -67,7 +81,9 @@ def read_model(path: Path, materialized: dict[str, str]) -> SqlModel:
 def read_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     """Every model of the project, in creation order (see `in_dependency_order`)."""
     materialized = layer_materializations(sql_dir)
-    models = [read_model(path, materialized) for path in sorted(sql_dir.glob("*/*.sql"))]
+    refreshes = layer_refreshes(sql_dir)
+    models = [dataclasses.replace(read_model(path, materialized), refresh=refreshes[path.parent.name])
+              for path in sorted(sql_dir.glob("*/*.sql"))]
     seen: dict[str, Path] = {}
     for model in models:
         if model.name in seen:
