@@ -126,7 +126,7 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         page.locator(".variant-summary .tabulator-row").nth(1).locator(".tabulator-cell[tabulator-field=variant]").click()
         wait_idle(page, 1500)
         assert page.locator(".variant-select select").first.input_value() == "p13_seed4"
-        assert page.locator(".section-training").first.is_visible()  # back on the Variant page
+        page.locator(".section-training").first.wait_for(state="visible", timeout=30000)  # back on the Variant page
 
         page.locator(".page-nav").get_by_text("SQL", exact=True).click()
         wait_idle(page, 1000)

@@ -21,7 +21,6 @@ from tdw.run_dir import RunDir
 from tdw.training.densify import densify
 from tdw.training.stacked import train_stacked
 from tdw.training.trainer import train
-from tdw.warehouse.indexer import build_index
 from tdw.warehouse.query import query
 from tests.conftest import run_tdw
 
@@ -157,25 +156,20 @@ def test_a_sweep_over_both_families_names_and_shapes_each(tmp_path):
         expand({"family": ["mlp"], "d_model": [32]})
 
 
-def test_a_warehouse_of_both_families_compares_each_within_its_own(tmp_path):
-    results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
-    for seed in (1, 2):
-        run = train(mlp_config(seed=seed), results, device="cpu", progress=False)
-        AnalysisPipeline(run.path).run(progress=False)
-    transformer = train(build_config({"p": 13, "seed": 1, "d_model": 16, "n_heads": 2, "d_head": 8, "d_mlp": 32,
-                                      "num_epochs": 60}, checkpoint_epochs=(0, 20, 40)), results, device="cpu",
-                        progress=False)
-    AnalysisPipeline(transformer.path).run(progress=False)
-    build_index(results, db)
-    variants = query("select variant, family, d_model, d_mlp, specialized_share, activations from variants "
-                         "order by variant", db)
-    assert variants.rows() == [("mlp_p13_seed1", "mlp", None, 32, pytest.approx(0.68), ["neurons"]),
-                               ("mlp_p13_seed2", "mlp", None, 32, pytest.approx(0.68), ["neurons"]),
-                               ("p13_seed1", "modular_addition", 16, 32, 0.85, ["attention", "neurons"])]
-    summary = query("select family, count(*) as n from variant_summary group by family order by family", db)
-    assert summary.rows() == [("mlp", 2), ("modular_addition", 1)]
-    heads = query("select distinct variant from attention_freq order by variant", db)["variant"].to_list()
-    assert heads == ["p13_seed1"]  # no attention rows for the MLPs
-    neurons = query("select variant, count(distinct neuron) as n from neuron_best_freq where epoch = 59 "
-                        "group by variant order by variant", db)
-    assert neurons.rows() == [("mlp_p13_seed1", 32), ("mlp_p13_seed2", 32), ("p13_seed1", 32)]
+def test_a_warehouse_of_both_families_compares_each_within_its_own(study):
+    """The session's study (tests/dashboard_harness.py): two transformers and one MLP, really
+    trained, analyzed and indexed."""
+    variants = query("select variant, family, d_model, d_head, d_mlp, specialized_share, activations from variants "
+                     "order by variant", study)
+    assert variants.rows() == [("mlp_p13_seed5", "mlp", None, None, 32, pytest.approx(0.68), ["neurons"]),
+                               ("p13_seed3", "modular_addition", 32, 16, 64, 0.85, ["attention", "neurons"]),
+                               ("p13_seed4", "modular_addition", 32, 16, 64, 0.85, ["attention", "neurons"])]
+    summary = query("select family, count(*) as n from variant_summary group by family order by family", study)
+    assert summary.rows() == [("mlp", 1), ("modular_addition", 2)]
+    heads = query("select distinct variant from attention_freq order by variant", study)["variant"].to_list()
+    assert heads == ["p13_seed3", "p13_seed4"]  # no attention rows for the MLP
+    neurons = query("select variant, count(distinct neuron) as n from neuron_best_freq where epoch = 199 "
+                    "group by variant order by variant", study)
+    assert neurons.rows() == [("mlp_p13_seed5", 32), ("p13_seed3", 64), ("p13_seed4", 64)]
+    groups = query("select distinct variant, \"group\" from trajectory where variant like 'mlp%' order by 2", study)
+    assert groups["group"].to_list() == ["all", "embedding", "unembedding"]

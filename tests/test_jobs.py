@@ -82,7 +82,7 @@ def wait_for_job(catalog: Catalog, variant: str, minimum_progress: int, timeout:
 def test_a_killed_worker_shows_as_failed_and_resubmitting_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("TDW_HEARTBEAT_TIMEOUT", "4")
     env = dict(os.environ)
-    args = ["--seed", "5", "--epochs", "2000", "--checkpoints", "0:2000:100"]
+    args = ["--seed", "5", "--epochs", "1000", "--checkpoints", "0:1000:100"]
     process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, *args, "--results", str(tmp_path / "results"),
                                 "--db", str(tmp_path / "warehouse" / "tdw.duckdb")], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -102,7 +102,7 @@ def test_a_killed_worker_shows_as_failed_and_resubmitting_resumes(tmp_path, monk
     assert "worker lost" in listed
     (run,) = find_runs(tmp_path / "results")
     reached = run.checkpoint_epochs()[-1]
-    assert 0 < reached < 1999
+    assert 0 < reached < 999
 
     result = sweep(tmp_path, *args, env=env)
     assert result.returncode == 0, result.stderr
@@ -123,18 +123,18 @@ def test_cancel_stops_a_running_job_and_the_sweep_reports_it(tmp_path):
 
 
 def test_cancelling_one_member_of_a_stack_leaves_the_other_training_and_resubmitting_resumes_it(tmp_path):
-    args = ["--seed", "6,7", "--epochs", "2000", "--checkpoints", "0:2000:100", "--stack", "2"]
+    args = ["--seed", "6,7", "--epochs", "1000", "--checkpoints", "0:1000:100", "--stack", "2"]
     process, catalog = sweep_in_background(tmp_path, *args)
     job = wait_for_job(catalog, "p13_seed6", 50)
     run_tdw("jobs", "cancel", str(job["id"]), "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True)
     out, err = process.communicate(timeout=180)
     assert process.returncode == 1 and "1 done, 1 failed or cancelled" in out, out + err
     states = {j["variant"]: (j["state"], j["progress"]) for j in catalog.jobs() if j["kind"] == "train"}
-    assert states["p13_seed6"][0] == "cancelled" and states["p13_seed6"][1] < 2000
-    assert states["p13_seed7"] == ("done", 2000)
+    assert states["p13_seed6"][0] == "cancelled" and states["p13_seed6"][1] < 1000
+    assert states["p13_seed7"] == ("done", 1000)
     cancelled = RunDir(tmp_path / "results" / "modular_addition" / "p13_seed6")
     reached = cancelled.checkpoint_epochs()[-1]
-    assert cancelled.read_metadata()["status"] == "running" and reached < 1999
+    assert cancelled.read_metadata()["status"] == "running" and reached < 999
 
     again = sweep(tmp_path, *args)
     assert again.returncode == 0 and "1 done, 0 failed or cancelled, 1 already complete" in again.stdout, again.stderr
