@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -376,34 +377,37 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     patchable = bool(reusable) and previous.get("__sql__") == current["__sql__"] and patched <= max(2, len(names) // 2)
     current["__patched__"] = str(patched if patchable else 0)
     if patchable:
-        with atomic.atomic_path(db) as tmp:
-            shutil.copyfile(db, tmp)
-            con = duckdb.connect(str(tmp))
-            try:
-                update_sources(con, runs, catalog, stale)
-                refresh_sql(con, models, stale)
-                con.execute("checkpoint")
-            finally:
-                con.close()
-            remove_wal(tmp)
-        record_fingerprints(catalog, runs, current)
-        return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True, problems=problems)
-    with atomic.atomic_path(db) as tmp:
-        tmp.unlink()  # DuckDB wants to create the file itself
-        con = duckdb.connect(str(tmp))
-        try:
+        def fill(con: duckdb.DuckDBPyConnection) -> None:
+            update_sources(con, runs, catalog, stale)
+            refresh_sql(con, models, stale)
+    else:
+        def fill(con: duckdb.DuckDBPyConnection) -> None:
             if reusable:
                 con.execute(f"attach {sql_string(str(db.resolve()))} as previous (read_only)")
             create_sources(con, runs, catalog, reusable)
             if reusable:
                 con.execute("detach previous")
             apply_sql(con, models)
+    write_warehouse(db, fill, from_copy=patchable)
+    record_fingerprints(catalog, runs, current)
+    return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True, problems=problems)
+
+
+def write_warehouse(db: Path, fill: Callable[[duckdb.DuckDBPyConnection], None], from_copy: bool) -> None:
+    """The next warehouse, built beside `db` and swapped in atomically (readers of the old file keep
+    their snapshot): a copy of `db` that `fill` patches, or a new file that `fill` fills."""
+    with atomic.atomic_path(db) as tmp:
+        if from_copy:
+            shutil.copyfile(db, tmp)
+        else:
+            tmp.unlink()  # DuckDB wants to create the file itself
+        con = duckdb.connect(str(tmp))
+        try:
+            fill(con)
             con.execute("checkpoint")
         finally:
             con.close()
         remove_wal(tmp)
-    record_fingerprints(catalog, runs, current)
-    return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True, problems=problems)
 
 
 def remove_wal(db_file: Path) -> None:
