@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,15 @@ from tdw.config import VariantConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
-torch.set_num_threads(2)
+# `make test` runs two pytest workers (pytest-xdist) on two cores: each, and every tdw process a
+# test starts (they inherit the environment), then computes on one thread, since two torch
+# processes of two threads each on two cores slow each other 10-20x. Run alone, two threads.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(2)
 
 
 def tiny_config(**changes) -> VariantConfig:
