@@ -129,7 +129,7 @@ def artifact_files(run: RunDir, table: str) -> list[str]:
 
 
 def sql_list(items: list[str]) -> str:
-    return "[" + ", ".join("'" + item.replace("'", "''") + "'" for item in items) + "]"
+    return "[" + ", ".join(sql_string(item) for item in items) + "]"
 
 
 def in_list(names: set[str]) -> str:
