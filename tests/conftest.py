@@ -52,3 +52,12 @@ def study(tmp_path_factory) -> Path:
     from tests.dashboard_harness import build_study
 
     return build_study(tmp_path_factory.mktemp("study"))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under `make test` (pytest-xdist, `--dist loadgroup`) every test that reads the session study
+    runs on one worker, so the study (two transformers and an MLP, trained, analyzed and indexed:
+    1.5-2 minutes) is built once, not once per worker; every other test keeps its file's worker."""
+    for item in items:
+        group = "study" if "study" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
