@@ -85,6 +85,20 @@ class RunDir:
         atomic.write_json(self.metadata_path, metadata)
         return metadata
 
+    # --- which inputs the per-input traces cover (tdw/probes.py) ----------------------------
+    @property
+    def trace_path(self) -> Path:
+        return self.path / "trace_probe.json"
+
+    def trace_spec(self) -> str:
+        """The probe spec the trace analyzers compute on ("auto" unless `tdw analyze --trace` set one)."""
+        if not self.trace_path.exists():
+            return "auto"
+        return str(read_json_object(self.trace_path, "delete it; the traces then cover the default probe").get("spec", "auto"))
+
+    def write_trace_spec(self, spec: str) -> None:
+        atomic.write_json(self.trace_path, {"spec": spec})
+
     @property
     def variant(self) -> str:
         return self.path.name

@@ -51,6 +51,9 @@ class Analyzer:
     hooks: ClassVar[tuple[str, ...]] = ()
     optional_hooks: ClassVar[tuple[str, ...]] = ()  # read when the family has them
     tables: ClassVar[dict[str, TableSpec]]
+    # computes on the run's traced probe (tdw/probes.py) rather than the whole grid, so its
+    # artifacts are recomputed when `tdw analyze --trace` changes the probe
+    traced: ClassVar[bool] = False
     description: ClassVar[str] = ""
 
     def missing_hooks(self, family: Family) -> list[str]:

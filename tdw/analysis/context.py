@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
 import torch
 from torch import Tensor
 from transformer_lens.ActivationCache import ActivationCache
@@ -14,6 +15,7 @@ from transformer_lens.ActivationCache import ActivationCache
 from tdw.analysis.key_frequencies import key_frequencies
 from tdw.config import VariantConfig
 from tdw.families.base import Family, TaskData
+from tdw.probes import Probe, trace_probe
 from tdw.run_dir import RunDir
 
 
@@ -47,6 +49,18 @@ class RunFacts:
     def weights(self, epoch: int) -> dict[str, Tensor]:
         """A checkpoint's weights (on the CPU); the final one is loaded once and kept."""
         return self.final_weights if epoch == self.final_epoch else self.run.load_weights(epoch)
+
+    @cached_property
+    def trace(self) -> Probe:
+        """The probe the per-input trace analyzers compute on (`tdw analyze --trace`, default auto)."""
+        return trace_probe(self.run.trace_spec(), self.config.p)
+
+    @cached_property
+    def traced_rows(self) -> Tensor:
+        """The traced pairs' rows of the grid (a-major), ascending."""
+        train = np.zeros(self.config.p ** 2, dtype=bool)
+        train[self.family.task_data(self.config).train_idx.numpy()] = True
+        return torch.from_numpy(np.flatnonzero(self.trace.select(self.config.p, train)))
 
     @cached_property
     def key_frequencies(self) -> list[int]:
@@ -94,6 +108,10 @@ class CheckpointContext(SeesTheRun):
     def answer_logits(self) -> Tensor:
         """[pair, p] over the grid, a-major."""
         return self.family.answer_logits(self.logits)
+
+    def traced_rows(self) -> Tensor:
+        """The rows (a-major pair indices) of the run's traced probe, on the data's device."""
+        return self.facts.traced_rows.to(self.data.labels.device)
 
     def neuron_maps(self) -> Tensor:
         """Each neuron's activation over the grid as a map [neuron, a, b]."""

@@ -40,6 +40,7 @@ from tdw.analyzers import get_analyzers
 from tdw.atomic import sweep_temp_files
 from tdw.errors import TdwError
 from tdw.families import get_family
+from tdw.families.base import hook_names
 from tdw.locks import exclusive
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
@@ -77,6 +78,8 @@ def dependency_fingerprint(analyzer: Analyzer, epoch: int | None, facts: RunFact
         parts.append(f"final {facts.final_epoch} {facts.digest(facts.final_epoch)}")
     elif analyzer.depends_on == "checkpoints":
         parts.append("all " + ",".join(f"{e}:{facts.digest(e)}" for e in facts.epochs))
+    if analyzer.traced:
+        parts.append(f"trace {facts.trace.spec}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
@@ -180,7 +183,7 @@ class AnalysisPipeline:
         model.load_state_dict(weights)
         ctx = CheckpointContext(facts, self.family, data, epoch, weights, model)
         roles = {r for a in pending if a.requires == "activations" for r in a.hooks + a.optional_hooks}
-        hooks = {self.family.hooks[r] for r in roles if r in self.family.hooks}
+        hooks = hook_names(self.family, roles)
         if any(a.requires == "activations" for a in pending):
             with torch.no_grad():
                 ctx.logits, ctx.cache = model.run_with_cache(data.inputs, names_filter=lambda name: name in hooks)

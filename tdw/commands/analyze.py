@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--force", action="store_true", help="recompute even up-to-date artifacts")
     cmd.add_argument("--device", default="cpu", help="cpu or cuda")
     cmd.add_argument("--list", action="store_true", help="list the analyzers and exit")
+    cmd.add_argument("--trace", default=None, metavar="PROBE",
+                     help="compute the per-input traces (logit_lens, answer_frequencies) on this probe, a name "
+                     "(tdw probe) or a spec, from now on for this run (default: auto, the grid up to p=64, else sample:1024)")
+    cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse whose catalog names the probes (--trace)")
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     cmd.add_argument("--job-db", default=None, metavar="DB",
                      help="run as a job tracked in the catalog beside this warehouse, and re-index it when done "
@@ -39,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise TdwError("RUN: which run directory to analyze (e.g. results/modular_addition/p53_seed999)")
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()] if args.analyzers else None
     epochs = parse_epoch_spec(args.epochs, "--epochs") if args.epochs else None
+    if args.trace is not None:
+        set_trace(args.run, args.trace, args.db)
     if args.job_db:
         from tdw.jobs.sweep import run_analysis_job
 
@@ -48,3 +54,22 @@ def run(args: argparse.Namespace) -> int:
     report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet)
     print(report.summary())
     return 0
+
+
+def set_trace(run: str, text: str, db: str) -> None:
+    """Resolve the probe (a bad one is one line, and nothing is written) and keep its spec in the run."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from tdw.probes import AUTO, resolve_probe, trace_probe
+    from tdw.run_dir import RunDir
+    from tdw.warehouse.catalog import Catalog
+
+    run_dir = RunDir(run)
+    config = run_dir.read_config()
+    catalog_path = Path(db).with_name("catalog.sqlite")
+    named = Catalog(catalog_path).probes() if catalog_path.exists() else {}
+    spec = AUTO if text.strip() == AUTO else resolve_probe(text, named).spec
+    trace_probe(spec, config.p).select(config.p, np.zeros(config.p ** 2, dtype=bool))  # fits this run
+    run_dir.write_trace_spec(spec)

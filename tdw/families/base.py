@@ -55,8 +55,10 @@ class Family(Protocol):
     # its defaults where they differ from VariantConfig's (which are the published transformer run)
     defaults: ClassVar[dict[str, Any]]
     # activation roles -> hook names: "neurons" (the hidden units whose maps over the (a, b) grid
-    # the neuron analyzers read), "attention" (TransformerLens `hook_pattern`)
-    hooks: ClassVar[dict[str, str]]
+    # the neuron analyzers read), "attention" (TransformerLens `hook_pattern`), "residual" (the
+    # residual stream after each layer, a tuple of hooks, for the logit lens), "heads" (each
+    # attention head's output before W_O, [.., head, d_head], which an intervention can scale)
+    hooks: ClassVar[dict[str, str | tuple[str, ...]]]
     # a neuron is specialized when its best frequency explains at least this share of its variance
     # over the grid (the SQL's neuron_clusters reads it from `variants`)
     specialized_share: ClassVar[float]
@@ -100,6 +102,29 @@ class Family(Protocol):
     def weight_matrices(self, weights: dict[str, Tensor]) -> list[tuple[str, int, Tensor]]:
         """(short name, head or ALL_HEADS, matrix) for every weight matrix whose spectrum is measured;
         the first layer into the neurons is called W_in in every family (the SQL's PR of W_in)."""
+
+    def with_embedding(self, weights: dict[str, Tensor], embedding: Tensor) -> dict[str, Tensor]:
+        """`weights` with the token embedding replaced by `embedding` (`embedding`'s shape), for
+        interventions on the input's frequencies."""
+
+
+class ResidualFamily(Protocol):
+    """What a family with a residual stream ("residual" in `hooks`) adds, for the logit lens."""
+
+    def residual_stream(self, cache: ActivationCache) -> dict[str, Tensor]:
+        """{layer: [pair, d_model]} the residual stream where the answer is read, after each layer, in order."""
+
+    def decode_residual(self, weights: dict[str, Tensor], residual: Tensor) -> Tensor:
+        """The answer logits [pair, p] a residual [pair, d_model] would give, read straight out."""
+
+
+def hook_names(family: Family, roles: set[str] | tuple[str, ...]) -> set[str]:
+    """Every hook the family has under `roles` (a role may name one hook or several)."""
+    names: set[str] = set()
+    for role in roles:
+        hooks = family.hooks.get(role, ())
+        names.update((hooks,) if isinstance(hooks, str) else hooks)
+    return names
 
 
 # --- what the families share: the task a + b mod p, its split, the loss ------------------------

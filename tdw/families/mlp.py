@@ -93,7 +93,7 @@ class ModularMLP(FamilyBase):
     name = "mlp"
     uses = frozenset({"d_mlp"})
     defaults: ClassVar[dict[str, Any]] = {"p": 59, "d_mlp": 128, "train_frac": 0.35, "lr": 2e-3, "num_epochs": 4000}
-    hooks: ClassVar[dict[str, str]] = {"neurons": "hook_hidden"}
+    hooks: ClassVar[dict[str, str | tuple[str, ...]]] = {"neurons": "hook_hidden"}
     # A perfect single-frequency neuron here is (x + y)^2 with x, y of frequency k: the cross term
     # 2xy carries 80% of its variance and the squares x^2, y^2 (frequency 2k) the other 20%, so the
     # transformer's 85% would call no neuron specialized; 85% of that ceiling is the same bar.
@@ -152,6 +152,10 @@ class ModularMLP(FamilyBase):
         return [("W_in", ALL_HEADS, torch.cat((weights["W_a"], weights["W_b"]), dim=0)),
                 ("W_a", ALL_HEADS, weights["W_a"]), ("W_b", ALL_HEADS, weights["W_b"]),
                 ("W_U", ALL_HEADS, weights["W_U"])]
+
+    def with_embedding(self, weights: dict[str, Tensor], embedding: Tensor) -> dict[str, Tensor]:
+        d_mlp = weights["W_a"].shape[1]
+        return {**weights, "W_a": embedding[:, :d_mlp].contiguous(), "W_b": embedding[:, d_mlp:].contiguous()}
 
 
 register_family(ModularMLP())

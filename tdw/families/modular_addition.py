@@ -33,7 +33,14 @@ class ModularAddition(FamilyBase):
     name = "modular_addition"
     uses = frozenset({"d_model", "n_heads", "d_head", "d_mlp"})
     defaults: ClassVar[dict[str, Any]] = {}  # VariantConfig's defaults are this family's published run
-    hooks: ClassVar[dict[str, str]] = {"neurons": "blocks.0.mlp.hook_post", "attention": "blocks.0.attn.hook_pattern"}
+    hooks: ClassVar[dict[str, str | tuple[str, ...]]] = {
+        "neurons": "blocks.0.mlp.hook_post",
+        "attention": "blocks.0.attn.hook_pattern",
+        "residual": ("blocks.0.hook_resid_pre", "blocks.0.hook_resid_mid", "blocks.0.hook_resid_post"),
+        "heads": "blocks.0.attn.hook_z",
+    }
+    # the logit lens's layers: the residual stream after the embedding, the attention, the MLP
+    residual_layers: ClassVar[tuple[str, ...]] = ("embed", "attention", "mlp")
     specialized_share = 0.85  # the research notes' threshold for ReLU neurons (REQ_006)
 
     def shape(self, config: VariantConfig) -> TransformerShape:
@@ -123,6 +130,17 @@ class ModularAddition(FamilyBase):
             ("W_out", ALL_HEADS, weights["blocks.0.mlp.W_out"]),
             ("W_U", ALL_HEADS, weights["unembed.W_U"]),
         ]
+
+    def with_embedding(self, weights: dict[str, Tensor], embedding: Tensor) -> dict[str, Tensor]:
+        w_e = weights["embed.W_E"].clone()
+        w_e[: embedding.shape[0]] = embedding
+        return {**weights, "embed.W_E": w_e}
+
+    def residual_stream(self, cache) -> dict[str, Tensor]:
+        return {layer: cache[hook][:, -1, :] for layer, hook in zip(self.residual_layers, self.hooks["residual"], strict=True)}
+
+    def decode_residual(self, weights: dict[str, Tensor], residual: Tensor) -> Tensor:
+        return residual @ weights["unembed.W_U"] + weights["unembed.b_U"]
 
 
 register_family(ModularAddition())

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, create_engine, select
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from tdw.errors import CorruptFileError
+from tdw.errors import CorruptFileError, TdwError
 
 
 class Base(DeclarativeBase):
@@ -37,6 +37,15 @@ class NamedSchedule(Base):
     __tablename__ = "schedules"
     name: Mapped[str] = mapped_column(String, primary_key=True)
     spec: Mapped[dict] = mapped_column(JSON)
+
+
+class NamedProbe(Base):
+    """A named set of inputs (tdw/probes.py): its spec, resolved per run when used."""
+
+    __tablename__ = "probes"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    spec: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Job(Base):
@@ -114,6 +123,29 @@ class Catalog:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    # --- probes ----------------------------------------------------------------------------
+    def probes(self) -> dict[str, str]:
+        """{name: spec} of the named probes."""
+        with Session(self.engine) as session:
+            return {r.name: r.spec for r in session.scalars(select(NamedProbe).order_by(NamedProbe.name))}
+
+    def add_probe(self, name: str, spec: str, replace: bool = False) -> None:
+        with Session(self.engine) as session, session.begin():
+            existing = session.get(NamedProbe, name)
+            if existing is not None and not replace:
+                raise TdwError(f"probe {name!r} exists ({existing.spec}); remove it first or pass --replace")
+            if existing is not None:
+                existing.spec = spec
+            else:
+                session.add(NamedProbe(name=name, spec=spec, created_at=datetime.now(UTC)))
+
+    def remove_probe(self, name: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            existing = session.get(NamedProbe, name)
+            if existing is None:
+                raise TdwError(f"probe {name!r}: no such probe (tdw probe list)")
+            session.delete(existing)
 
 
     # --- jobs ------------------------------------------------------------------------------

@@ -24,16 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from tdw import atomic
+from tdw.analysis.analyzer import TableSpec
 from tdw.analysis.artifacts import artifact_files as all_artifact_files
 from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
+from tdw.analysis.interventions import SPEC as INTERVENTION_SPEC
+from tdw.analysis.interventions import TABLE as INTERVENTIONS
 from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.locks import exclusive
 from tdw.parameters import variant_row, variant_schema
+from tdw.probes import parse_probe
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
 from tdw.warehouse.catalog import Catalog, NamedSchedule
 from tdw.warehouse.query import sql_string
@@ -97,8 +102,14 @@ def sql_fingerprint(models: list[SqlModel]) -> str:
 
 def schema_fingerprint() -> str:
     """The artifact tables and their types: rows copied from the previous warehouse must match."""
-    specs = sorted((table, repr(spec)) for a in all_analyzers().values() for table, spec in a.tables.items())
+    specs = sorted((table, repr(spec)) for table, spec in artifact_tables().items())
     return hashlib.sha1(repr(specs).encode()).hexdigest()
+
+
+def artifact_tables() -> dict[str, TableSpec]:
+    """Every tidy table runs hold as Parquet: the analyzers' and the interventions'."""
+    tables = {table: spec for analyzer in all_analyzers().values() for table, spec in analyzer.tables.items()}
+    return {**tables, INTERVENTIONS: INTERVENTION_SPEC}
 
 
 def run_rows(runs: list[RunDir]) -> pl.DataFrame:
@@ -110,9 +121,9 @@ def run_rows(runs: list[RunDir]) -> pl.DataFrame:
         config = run.read_config()
         family = get_family(config.family)
         rows.append({**variant_row(config), "specialized_share": family.specialized_share,
-                     "activations": sorted(family.hooks),
+                     "activations": sorted(family.hooks), "trace_probe": run.trace_spec(),
                      "status": run.read_metadata().get("status", "unknown"), "path": str(run.path.resolve())})
-    schema = {**variant_schema(), "specialized_share": pl.Float64, "activations": pl.List(pl.Utf8),
+    schema = {**variant_schema(), "specialized_share": pl.Float64, "activations": pl.List(pl.Utf8), "trace_probe": pl.Utf8,
               "status": pl.Utf8, "path": pl.Utf8}
     return pl.DataFrame(rows, schema=schema)
 
@@ -178,15 +189,15 @@ def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
     create_run_sources(con, runs, catalog)
     previous_tables = {row[0] for row in con.execute(
         "select table_name from duckdb_tables() where database_name = 'previous'").fetchall()} if reusable else set()
-    for analyzer in all_analyzers().values():
-        for table, spec in analyzer.tables.items():
-            if spec.warehouse == "table":
-                create_artifact_table(con, table, spec, runs, reusable if f"src_{table}" in previous_tables else set())
-            else:
-                create_artifact_view(con, table, spec, runs)
+    for table, spec in artifact_tables().items():
+        if spec.warehouse == "table":
+            create_artifact_table(con, table, spec, runs, reusable if f"src_{table}" in previous_tables else set())
+        else:
+            create_artifact_view(con, table, spec, runs)
 
 
-RUN_SOURCES = ("src_runs", "src_checkpoints", "src_losses", "catalog_schedules", "catalog_jobs")
+RUN_SOURCES = ("src_runs", "src_checkpoints", "src_losses", "catalog_schedules", "catalog_jobs", "catalog_probes",
+               "src_probe_pairs")
 
 
 def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog) -> None:
@@ -219,6 +230,32 @@ def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catal
                                 "finished_at": pl.Datetime, "error": pl.Utf8}, orient="row")
     con.register("jobs_frame", jobs.to_arrow())
     con.execute("create table catalog_jobs as select * from jobs_frame")
+    named = catalog.probes()
+    con.register("probes_frame", pl.DataFrame({"name": list(named), "spec": list(named.values())},
+                                              schema={"name": pl.Utf8, "spec": pl.Utf8}).to_arrow())
+    con.execute("create table catalog_probes as select * from probes_frame")
+    con.register("probe_pairs_frame", probe_pairs(runs, named).to_arrow())
+    con.execute("create table src_probe_pairs as select * from probe_pairs_frame order by probe, variant, a, b")
+
+
+def probe_pairs(runs: list[RunDir], named: dict[str, str]) -> pl.DataFrame:
+    """`src_probe_pairs`: every named probe resolved against every run (its p and split). A probe
+    that does not fit a run (a pair beyond its p) selects nothing there."""
+    frames = [pl.DataFrame(schema={"probe": pl.Utf8, "variant": pl.Utf8, "a": pl.Int16, "b": pl.Int16, "split": pl.Utf8})]
+    for run in runs:
+        config = run.read_config()
+        p = config.p
+        train = np.zeros(p * p, dtype=bool)
+        train[get_family(config.family).task_data(config).train_idx.numpy()] = True
+        for name, spec in named.items():
+            try:
+                rows = np.flatnonzero(parse_probe(spec).select(p, train))
+            except TdwError:
+                continue
+            frames.append(pl.DataFrame({"probe": name, "variant": config.name, "a": rows // p, "b": rows % p,
+                                        "split": np.where(train[rows], "train", "test")},
+                                       schema_overrides={"a": pl.Int16, "b": pl.Int16}))
+    return pl.concat(frames, how="vertical_relaxed").cast({"a": pl.Int16, "b": pl.Int16})
 
 
 def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog, stale: set[str]) -> None:
@@ -230,22 +267,21 @@ def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
     create_run_sources(con, runs, catalog)
     changed_runs = [run for run in runs if run.read_config().name in stale]
     variants = in_list(stale)
-    for analyzer in all_analyzers().values():
-        for table, spec in analyzer.tables.items():
-            if spec.warehouse == "table":
-                con.execute(f"delete from src_{table} where variant in {variants}")
-                for run in changed_runs:
-                    files = artifact_files(run, table)
-                    if files:
-                        con.execute(f"insert into src_{table} by name select * from read_parquet({sql_list(files)}, "
-                                    "union_by_name = true)")
-            else:  # a view over the files when some run has them, else an empty table
-                kind = con.execute("select 'view' from duckdb_views() where view_name = $n union all "
-                                   "select 'table' from duckdb_tables() where table_name = $n",
-                                   {"n": f"src_{table}"}).fetchall()
-                for (what,) in kind:
-                    con.execute(f"drop {what} src_{table}")
-                create_artifact_view(con, table, spec, runs)
+    for table, spec in artifact_tables().items():
+        if spec.warehouse == "table":
+            con.execute(f"delete from src_{table} where variant in {variants}")
+            for run in changed_runs:
+                files = artifact_files(run, table)
+                if files:
+                    con.execute(f"insert into src_{table} by name select * from read_parquet({sql_list(files)}, "
+                                "union_by_name = true)")
+        else:  # a view over the files when some run has them, else an empty table
+            kind = con.execute("select 'view' from duckdb_views() where view_name = $n union all "
+                               "select 'table' from duckdb_tables() where table_name = $n",
+                               {"n": f"src_{table}"}).fetchall()
+            for (what,) in kind:
+                con.execute(f"drop {what} src_{table}")
+            create_artifact_view(con, table, spec, runs)
 
 
 def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: set[str]) -> None:
