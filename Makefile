@@ -28,7 +28,7 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 DEMO_RUN := $(DEMO_RESULTS)/modular_addition/p53_seed999
 DEMO_DB ?= warehouse/tdw.duckdb

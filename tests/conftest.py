@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tdw import atomic
 from tdw.config import VariantConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,17 +49,18 @@ def results(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def study(tmp_path_factory) -> Path:
-    """Two tiny variants, really trained, fully analyzed and indexed (tests/dashboard_harness.py),
-    built once for every test that only reads it: the dashboard's and the SQL project's."""
+    """Two tiny transformers and an MLP, really trained, fully analyzed and indexed
+    (tests/dashboard_harness.py), built once for every test that only reads it: the dashboard's and
+    the SQL project's. Under pytest-xdist the workers share one build (1.5-2 minutes of a core):
+    the first to need it builds it under a lock in their common temp folder, the other waits."""
     from tests.dashboard_harness import build_study
 
-    return build_study(tmp_path_factory.mktemp("study"))
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    done = shared / "study.built"
+    with open(shared / "study.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            atomic.write_bytes(done, str(build_study(shared / "study")).encode())
+        return Path(done.read_text())
 
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Under `make test` (pytest-xdist, `--dist loadgroup`) every test that reads the session study
-    runs on one worker, so the study (two transformers and an MLP, trained, analyzed and indexed:
-    1.5-2 minutes) is built once, not once per worker; every other test keeps its file's worker."""
-    for item in items:
-        group = "study" if "study" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))

@@ -162,8 +162,8 @@ def test_a_warehouse_of_both_families_compares_each_within_its_own(study):
     variants = query("select variant, family, d_model, d_head, d_mlp, specialized_share, activations from variants "
                      "order by variant", study)
     assert variants.rows() == [("mlp_p13_seed5", "mlp", None, None, 32, pytest.approx(0.68), ["neurons"]),
-                               ("p13_seed3", "modular_addition", 32, 16, 64, 0.85, ["attention", "neurons"]),
-                               ("p13_seed4", "modular_addition", 32, 16, 64, 0.85, ["attention", "neurons"])]
+                               ("p13_seed3", "modular_addition", 32, 16, 64, 0.85, ["attention", "heads", "neurons", "residual"]),
+                               ("p13_seed4", "modular_addition", 32, 16, 64, 0.85, ["attention", "heads", "neurons", "residual"])]
     summary = query("select family, count(*) as n from variant_summary group by family order by family", study)
     assert summary.rows() == [("mlp", 1), ("modular_addition", 2)]
     heads = query("select distinct variant from attention_freq order by variant", study)["variant"].to_list()

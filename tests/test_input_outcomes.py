@@ -26,10 +26,11 @@ def test_outcomes_equal_a_reference_loop():
     for i in range(3):
         correct = logits[i, labels[i]].item()
         wrong = max(v for c, v in enumerate(logits[i].tolist()) if c != labels[i])
-        rank = sum(v > correct for v in logits[i].tolist())
+        rank = sum(v > correct or (v == correct and c < int(labels[i])) for c, v in enumerate(logits[i].tolist()))
         loss = -torch.log_softmax(logits[i].double(), 0)[labels[i]].item()
         assert got[i].tolist() == pytest.approx([correct, correct - wrong, rank, loss])
-    assert got[:, 2].tolist() == [0, 1, 1]  # ranks: right, beaten by one, beaten by one (ties do not count)
+    assert got[:, 2].tolist() == [0, 1, 2]  # right; beaten by one; beaten by one and tied by an earlier answer
+    assert got[:, 2].eq(0).tolist() == (logits.argmax(-1) == labels).tolist()  # rank 0 is what argmax answers
 
 
 def run_of(results, seed: int, checkpoints: list[dict[str, torch.Tensor]]) -> RunDir:

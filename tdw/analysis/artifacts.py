@@ -25,6 +25,7 @@ from tdw.errors import CorruptFileError
 
 RUN_LEVEL_FILE = "run.parquet"
 MANIFEST = "manifest.json"
+TRACE_KEY = "tdw.trace_probe"  # the probe spec a traced analyzer's artifact covers
 
 
 def file_digest(path: Path) -> str:
@@ -87,9 +88,11 @@ STALE_BECAUSE = {  # why an artifact whose recorded dependencies differ is stale
 }
 
 
-def staleness(path: Path, analyzer: Analyzer, depends: str, recorded_digest: str | None) -> str | None:
+def staleness(path: Path, analyzer: Analyzer, depends: str, recorded_digest: str | None,
+              trace: str | None = None) -> str | None:
     """None when the artifact is up to date; otherwise why it must be (re)computed: 'missing', or
-    a reason it is stale (a newer analyzer version, a changed dependency, no or a wrong checksum)."""
+    a reason it is stale (a newer analyzer version, a changed dependency or traced probe, no or a
+    wrong checksum). `trace`: the run's traced probe, for analyzers that compute on it."""
     if not path.exists():
         return "missing"
     if recorded_digest is None:
@@ -103,6 +106,8 @@ def staleness(path: Path, analyzer: Analyzer, depends: str, recorded_digest: str
         return "a newer analyzer version"
     if DEPENDS_KEY not in meta:
         return "written before tdw recorded dependencies"
+    if trace is not None and meta.get(TRACE_KEY) != trace:
+        return "the run's traced probe changed"
     if meta[DEPENDS_KEY] != depends:
         return STALE_BECAUSE[analyzer.depends_on]
     return None

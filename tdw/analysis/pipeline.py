@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from tdw.analysis.analyzer import Analyzer
 from tdw.analysis.artifacts import (
     DEPENDS_KEY,
+    TRACE_KEY,
     artifact_path,
     file_digest,
     read_manifest,
@@ -78,8 +79,6 @@ def dependency_fingerprint(analyzer: Analyzer, epoch: int | None, facts: RunFact
         parts.append(f"final {facts.final_epoch} {facts.digest(facts.final_epoch)}")
     elif analyzer.depends_on == "checkpoints":
         parts.append("all " + ",".join(f"{e}:{facts.digest(e)}" for e in facts.epochs))
-    if analyzer.traced:
-        parts.append(f"trace {facts.trace.spec}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
@@ -166,7 +165,8 @@ class AnalysisPipeline:
         for analyzer in analyzers:
             depends = dependency_fingerprint(analyzer, epoch, facts)
             paths = {t: artifact_path(self.run_dir.artifacts_dir, t, epoch) for t in analyzer.tables}
-            reasons = {t: staleness(path, analyzer, depends, self.manifest.get(self._key(path)))
+            trace = facts.trace.spec if analyzer.traced else None
+            reasons = {t: staleness(path, analyzer, depends, self.manifest.get(self._key(path)), trace)
                        for t, path in paths.items()}
             if force or any(reasons.values()):
                 pending.append(analyzer)
@@ -194,6 +194,8 @@ class AnalysisPipeline:
         if set(frames) != set(analyzer.tables):
             raise RuntimeError(f"analyzer {analyzer.name} returned tables {sorted(frames)}, declared {sorted(analyzer.tables)}")
         extra = {DEPENDS_KEY: dependency_fingerprint(analyzer, epoch, facts)}
+        if analyzer.traced:
+            extra[TRACE_KEY] = facts.trace.spec
         for table, frame in frames.items():
             spec = analyzer.tables[table]
             tidy_frame = tidy(frame, spec, self.config.name, epoch)

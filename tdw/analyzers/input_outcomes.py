@@ -23,7 +23,11 @@ def outcomes(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     correct = logits.gather(1, labels[:, None])[:, 0]
     wrong = logits.scatter(1, labels[:, None], float("-inf"))
     margin = correct - wrong.max(dim=1).values
-    rank = (logits > correct[:, None]).sum(dim=1).double()
+    # the correct answer's place when the answers are sorted by logit, ties in answer order, as
+    # argmax breaks them: rank 0 exactly when the model's answer (argmax) is the correct one
+    answers = torch.arange(logits.shape[1], device=logits.device)
+    ties_before = (logits == correct[:, None]) & (answers[None, :] < labels[:, None])
+    rank = ((logits > correct[:, None]) | ties_before).sum(dim=1).double()
     loss = F.cross_entropy(logits, labels, reduction="none")
     return torch.stack((correct, margin, rank, loss), dim=1)
 
@@ -31,6 +35,7 @@ def outcomes(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 @register
 class InputOutcomes(Analyzer):
     name = "input_outcomes"
+    version = 2  # v2: ties are broken as argmax does
     description = "per input (a, b): correct-answer logit, margin over the best wrong answer, rank, loss"
     requires = "activations"  # the logits of the shared forward pass; no hook
     tables = {"input_outcomes": TableSpec({"a": pl.Int16, "b": pl.Int16, "split": pl.Utf8, "measure": pl.Utf8})}
