@@ -107,7 +107,7 @@ def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
 
     def make():
         with backend_lock:
-            data = render_bytes(store, choice.value, state.variant, state.epoch, state.neuron, state.head, fmt.value, 4, None)
+            data = render_bytes(store, choice.value, state.variant, state.epoch, state.neuron, state.head, fmt.value, 4, None, state.pair)
         return io.BytesIO(data)
 
     download = pn.widgets.FileDownload(callback=make, filename="figure.png", label="Export figure", button_type="primary",
@@ -172,7 +172,7 @@ def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
 
     # the URL's state first, so the session builds the page it asks for and no other
     if pn.state.location is not None:
-        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "head": "head",
+        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "head": "head", "pair": "pair",
                                             "page": "page", "compare": "compare"})
 
     # the sidebar stays in view while the page scrolls (sticky), and folds away with one click

@@ -31,7 +31,8 @@ def _holoviews():
 MATPLOTLIB_SIZE = {"fig_inches": (7, 4.5), "aspect": "auto"}
 
 
-def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, head: int, backend: str):
+def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, head: int, backend: str,
+                pair: str = "0+0"):
     """The view's element for these selections, options set for `backend`."""
     from dashboards.views import get_view
 
@@ -49,7 +50,14 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     for what, value, bound in (("neuron", neuron, counts["neurons"]), ("head", head, counts["heads"])):
         if what in view.needs and not 0 <= value < bound:
             raise TdwError(f"--{what} {value}: {variant} has {bound} {what}s (0..{bound - 1})")
-    needs = {"epoch": epoch, "neuron": neuron, "head": head}
+    if "pair" in view.needs:
+        from dashboards.state import parse_pair
+
+        p = int(store.variant(variant)["p"])
+        a, b = parse_pair(pair)
+        if f"{a}+{b}" != pair.replace(" ", "") or not (a < p and b < p):
+            raise TdwError(f"--pair {pair}: an input a+b of {variant}, with a and b in 0..{p - 1}")
+    needs = {"epoch": epoch, "neuron": neuron, "head": head, "pair": pair.replace(" ", ""), "pinned": []}
     previous = hv.Store.current_backend
     hv.Store.set_current_backend(backend if view.backend == "bokeh" else view.backend)
     try:
@@ -64,7 +72,8 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
 
 
 def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, neuron: int = 0, head: int = 0,
-           db: str | Path = "warehouse/tdw.duckdb", fps: int = 4, epochs: list[int] | None = None) -> Path:
+           db: str | Path = "warehouse/tdw.duckdb", fps: int = 4, epochs: list[int] | None = None,
+           pair: str = "0+0") -> Path:
     """Write one view to `out`; the format comes from the suffix (png, svg, pdf, gif, html).
     A GIF animates the view over `epochs` (default: every checkpoint, at most 60 frames)."""
     from dashboards.store import WarehouseStore
@@ -79,21 +88,21 @@ def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, n
     store = WarehouseStore(db)
     try:
         with backend_lock:
-            data = render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs)
+            data = render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs, pair)
     finally:
         store.close()
     atomic.write_bytes(out, data)
     return out
 
 
-def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs) -> bytes:
+def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pair: str = "0+0") -> bytes:
     import tempfile
 
     hv = _holoviews()
     with tempfile.TemporaryDirectory(prefix="tdw-export-") as tmp:
         target = Path(tmp) / f"figure.{fmt}"
         if fmt == "html":
-            view, element = render_view(store, name, variant, epoch, neuron, head, "bokeh")
+            view, element = render_view(store, name, variant, epoch, neuron, head, "bokeh", pair)
             if view.backend != "bokeh":
                 raise TdwError(f"view {name}: drawn by matplotlib only; export it as png, svg, pdf or gif")
             hv.save(element.opts(width=700, height=420), target, backend="bokeh", resources="inline", title=f"{name} {variant}")
@@ -102,7 +111,7 @@ def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs) ->
             available = store.checkpoint_epochs(variant)
             chosen = epochs or available[:: max(1, len(available) // 60)]
             for e in chosen:
-                _, frames[e] = render_view(store, name, variant, e, neuron, head, "matplotlib")
+                _, frames[e] = render_view(store, name, variant, e, neuron, head, "matplotlib", pair)
             if not frames:
                 raise TdwError(f"{variant}: no checkpoints to animate")
             previous = hv.Store.current_backend
@@ -112,6 +121,6 @@ def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs) ->
             finally:
                 hv.Store.set_current_backend(previous)
         else:
-            _, element = render_view(store, name, variant, epoch, neuron, head, "matplotlib")
+            _, element = render_view(store, name, variant, epoch, neuron, head, "matplotlib", pair)
             hv.save(element, target, backend="matplotlib", fmt=fmt)
         return target.read_bytes()

@@ -30,7 +30,7 @@ from dashboards.views import View
 
 PLOT_SIZE = {"width": 470, "height": 300}
 timings = logging.getLogger("tdw.dashboard.timings")  # `benchmarks/dashboard_latency.py` reads these lines
-STATE_INPUTS = ("variant", "epoch", "neuron", "head", "generation")
+STATE_INPUTS = ("variant", "epoch", "neuron", "head", "pair", "pinned", "generation")
 
 
 class EpochAnnotations:
@@ -106,7 +106,7 @@ class LivePlot:
     def refresh(self) -> bool:
         """Bring the plot to the current state; False when it already showed it (no work done)."""
         arguments = self.arguments()
-        key = (tuple(sorted(arguments.items())), self.state.generation)
+        key = (tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in arguments.items())), self.state.generation)
         if key == self.drawn:
             return False
         variant = arguments.pop("variant")
@@ -150,11 +150,12 @@ class LivePlot:
             figure.on_event(SelectionGeometry, lambda event: self.brush(figure, event))
         elif self.view.on_tap is not None:
             figure.on_event(Tap, lambda event: self.in_one_update(
-                figure, self.view.on_tap, self.store, self.state, event.x, event.y))
+                figure, self.view.on_tap, self.store, self.state, event.x, event.y,
+                bool((event.modifiers or {}).get("shift"))))
 
     @staticmethod
     def in_one_update(figure, action: Callable, *arguments) -> None:
-        if arguments and arguments[-1] is None:
+        if any(a is None for a in arguments):  # a click outside the data
             return
         with one_update(figure.document):
             action(*arguments)

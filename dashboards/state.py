@@ -18,11 +18,22 @@ def nearest_checkpoint(epochs: list[int], epoch: float) -> int:
     return min(candidates, key=lambda e: (abs(e - epoch), e))
 
 
+def parse_pair(text: str) -> tuple[int, int]:
+    """"4+29" -> (4, 29); (0, 0) for anything else (a URL may carry anything)."""
+    try:
+        a, b = (int(x) for x in text.split("+"))
+        return (a, b) if a >= 0 and b >= 0 else (0, 0)
+    except ValueError:
+        return (0, 0)
+
+
 class WorkbenchState(param.Parameterized):
     variant = param.Selector(default=None, objects=[], doc="the variant on the Variant page")
     epoch = param.Integer(default=0, bounds=(0, None), doc="the selected checkpoint epoch")
     neuron = param.Integer(default=0, bounds=(0, None), doc="the neuron of the heatmap")
     head = param.Integer(default=0, bounds=(0, None), doc="the attention head")
+    pair = param.String(default="0+0", doc="the input (a+b) traced in the Trace section")
+    pinned = param.List(default=[], item_type=str, doc="pairs traced beside it: at most one train and one test pair")
     epoch_range = param.Range(default=None, allow_None=True, doc="epochs brushed on any over-epochs plot")
     checkpoint_epochs = param.List(default=[], item_type=int, doc="the variant's checkpoints: what the epoch snaps to")
     page = param.Selector(default="Variant", objects=["Variant", "Compare", "SQL", "Train", "Analyze"])
@@ -38,6 +49,14 @@ class WorkbenchState(param.Parameterized):
         """Where the selected epoch sits in the checkpoint list (the slider's position)."""
         epochs = self.checkpoint_epochs
         return epochs.index(self.epoch) if self.epoch in epochs else max(0, len(epochs) - 1)
+
+    def pair_ab(self) -> tuple[int, int]:
+        return parse_pair(self.pair)
+
+    def pin(self, pair: str, split: str, splits: dict[str, str]) -> None:
+        """Pin `pair` (of `split`) beside the traced one, replacing the pinned pair of the same split
+        (`splits`: the split of each pinned pair), so one train and one test pair sit side by side."""
+        self.pinned = [p for p in self.pinned if splits.get(p) != split and p != pair] + [pair]
 
     def go_to_epoch(self, epoch: float) -> None:
         self.epoch = self.snap(epoch)

@@ -133,6 +133,37 @@ class WarehouseStore:
     def progress(self, variant: str) -> pl.DataFrame:
         return self.frame("select epoch, measure, value from progress where variant = $v order by measure, epoch", {"v": variant})
 
+    # --- per input (the Trace section) ---------------------------------------------------
+    def graduation(self, variant: str) -> pl.DataFrame:
+        return self.frame("select a, b, split, graduation_epoch, first_correct_epoch from input_graduation "
+                          "where variant = $v order by a, b", {"v": variant})
+
+    def outcome_map(self, variant: str, epoch: int, measure: str = "margin") -> pl.DataFrame:
+        return self.frame("select a, b, split, value from input_outcomes where variant = $v and epoch = $e "
+                          "and measure = $m order by a, b", {"v": variant, "e": epoch, "m": measure})
+
+    def pair_outcomes(self, variant: str, a: int, b: int) -> pl.DataFrame:
+        return self.frame("select epoch, split, measure, value from input_outcomes where variant = $v and a = $a "
+                          "and b = $b order by measure, epoch", {"v": variant, "a": a, "b": b})
+
+    def pair_lens(self, variant: str, a: int, b: int, measure: str = "margin") -> pl.DataFrame:
+        return self.frame("select epoch, layer, value from logit_lens where variant = $v and a = $a and b = $b "
+                          "and measure = $m order by layer, epoch", {"v": variant, "a": a, "b": b, "m": measure})
+
+    def pair_frequencies(self, variant: str, a: int, b: int) -> pl.DataFrame:
+        return self.frame("select epoch, component, frequency, value from answer_frequencies where variant = $v "
+                          "and a = $a and b = $b order by component, frequency, epoch", {"v": variant, "a": a, "b": b})
+
+    def intervention_effects(self, variant: str, epoch: int) -> pl.DataFrame:
+        """The effects of the interventions recorded at the checkpoint nearest to `epoch` (the
+        first intervention by name when there are several)."""
+        return self.frame(
+            "with nearest as (select epoch, intervention from intervention_summary where variant = $v "
+            "order by abs(epoch - $e), epoch, intervention limit 1) "
+            "select e.epoch, e.intervention, e.a, e.b, e.split, e.margin - e.baseline_margin as margin_change, "
+            "e.broken, e.fixed from intervention_effects e join nearest using (epoch, intervention) "
+            "where e.variant = $v order by a, b", {"v": variant, "e": epoch})
+
     # --- at one epoch --------------------------------------------------------------------
     def neuron_best(self, variant: str, epoch: int) -> pl.DataFrame:
         return self.frame("select neuron, frequency, value from neuron_best_freq where variant = $v and epoch = $e "

@@ -37,6 +37,9 @@ def build_study(root: Path, seeds=(3, 4), mlp_seed: int | None = 5) -> Path:
                 "--n-heads", "2", "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "200",
                 "--checkpoints", "0:200:25", "--results", str(results), "--quiet", check=True)
         run_tdw("analyze", str(results / "modular_addition" / config.name), "--quiet", check=True)
+        if seed == seeds[0]:  # an intervention for the Trace section's map
+            run_tdw("intervene", str(results / "modular_addition" / config.name), "--epoch", "100,175",
+                    "--ablate-head", "0", check=True)
     run_tdw("index", "--results", str(results), "--db", str(db), check=True)
     return db
 

@@ -32,6 +32,11 @@ def caption(page, view: str) -> str:
     return poll(lambda: text(page, f"caption-{view}"), 30, page, f"the {view} caption")
 
 
+def caption_when(page, view: str, condition, message: str) -> str:
+    """The view's caption once `condition(caption)` holds."""
+    return poll(lambda: (line if condition(line := caption(page, view)) else None), 30, page, message)
+
+
 def input_value(page, css: str) -> str:
     return page.locator(f".{css} input").first.input_value()
 
@@ -113,6 +118,41 @@ def test_clicking_a_neuron_in_the_clusters_opens_its_heatmap(app_url):
         after = caption(page, "neuron_heatmap")
         neuron = int(input_value(page, "neuron-input"))
         assert neuron != 0 and after.startswith(f"Neuron {neuron} at epoch"), (before, after)
+        assert page.errors == []
+
+
+def test_clicking_a_pair_traces_it_and_shift_click_pins_one_beside(app_url, study):
+    """The Trace section: a click on the graduation map traces that input (its margin, logit lens
+    and frequency split follow), a shift-click pins another beside it, the intervention map shows
+    what `tdw intervene` recorded; then the slider moves the margin map."""
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        assert caption(page, "pair_trace").startswith("Input 0+0 = 0")
+        assert caption(page, "intervention_map").startswith("head=0 gain=0 at epoch 175: ")
+        box = plot_box(page, "graduation_map")
+        # the frame is inside the canvas (axes, colorbar); find the pair the click lands on from
+        # the caption, then check every trace view names that same pair
+        page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.35)
+        traced = caption_when(page, "pair_trace", lambda c: not c.startswith("Input 0+0 "), "the traced pair to change")
+        pair = traced.split()[1]
+        a, b = (int(x) for x in pair.split("+"))
+        assert traced.startswith(f"Input {pair} = {(a + b) % 13} (")
+        assert caption(page, "pair_logit_lens") == f"Logit lens for {pair}: margin read after each layer"
+        assert caption(page, "pair_frequencies").startswith(f"Correct logit of {pair} split")
+        split = query(f"select split from input_graduation where variant = 'p13_seed3' and a = {a} and b = {b}", study)
+        assert f"({split['split'][0]})" in traced
+        page.keyboard.down("Shift")
+        page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+        page.keyboard.up("Shift")
+        pinned = caption_when(page, "pair_trace", lambda c: "pinned:" in c, "a pinned pair")
+        assert pinned.startswith(f"Input {pair} ")  # the traced pair stays; the pinned one sits beside
+        typed = page.locator(".epoch-input input").first
+        typed.fill("50")
+        typed.press("Enter")
+        assert caption_when(page, "outcome_map", lambda c: "epoch 50 " in c, "the margin map to follow the epoch") \
+            .startswith("Margin per input at epoch 50 (test ")
+        assert caption(page, "intervention_map").startswith("head=0 gain=0 at epoch 100: ")  # the nearest recorded
         assert page.errors == []
 
 

@@ -57,7 +57,7 @@ def small_multiple_arguments(store: WarehouseStore, state: WorkbenchState, view:
     nearest to the selected epoch."""
     epochs = store.checkpoint_epochs(variant)
     needs = {"epoch": nearest_checkpoint(epochs, state.epoch) if epochs else state.epoch,
-             "neuron": state.neuron, "head": state.head}
+             "neuron": state.neuron, "head": state.head, "pair": state.pair, "pinned": list(state.pinned)}
     return {"variant": variant, **{need: needs[need] for need in view.needs}}
 
 

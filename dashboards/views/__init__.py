@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from dashboards.state import WorkbenchState
     from dashboards.store import WarehouseStore
 
-Need = Literal["epoch", "neuron", "head"]
+Need = Literal["epoch", "neuron", "head", "pair", "pinned"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class View:
     render: Callable[..., hv.Element]  # render(store, variant, **needs)
     needs: tuple[Need, ...] = ()  # state beyond the variant that it depends on
     over_epochs: bool = False  # x is the epoch: gets the epoch marker, the brushed range, click-to-set-epoch
-    on_tap: Callable[[WarehouseStore, WorkbenchState, float, float], None] | None = None
+    # a click on the figure at data (x, y), shift held or not
+    on_tap: Callable[[WarehouseStore, WorkbenchState, float, float, bool], None] | None = None
     caption: Callable[..., str] | None = None  # a line above the plot, from the same arguments as render
     backend: Literal["bokeh", "matplotlib"] = "bokeh"  # matplotlib only where Bokeh cannot draw it (3D)
     collapsed: bool = False  # its section starts closed (costly views nobody needs at every step)

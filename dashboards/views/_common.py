@@ -23,3 +23,48 @@ def curves(frame: pl.DataFrame, x: str, y: str, by: str, title: str, ylabel: str
         label = (labels or {}).get(key, str(key))
         elements.append(hv.Curve((part[x].to_numpy(), part[y].to_numpy()), x, y, label=label))
     return hv.Overlay(elements).opts(title=title, xlabel=x, ylabel=ylabel, logy=logy, show_legend=True)
+
+
+def pair_image(grid, title: str, label: str, cmap: str) -> hv.Element:
+    """A p x p map over the inputs, a down the side and b along the bottom: row a spans y in
+    [a, a + 1), so a click at (x, y) is the pair (floor(y), floor(x)). NaN (no value) is gray."""
+    import numpy as np
+
+    p = grid.shape[0]
+    return hv.Image(np.flipud(grid), bounds=(0, 0, p, p), kdims=["b", "a"], vdims=[label]).opts(
+        title=title, cmap=cmap, colorbar=True, xlabel="b", ylabel="a", clipping_colors={"NaN": "lightgray"})
+
+
+def grid_of(frame: pl.DataFrame, column: str, p: int):
+    """A tidy (a, b, column) frame as a p x p float32 array, NaN where a pair has no row or value."""
+    import numpy as np
+
+    grid = np.full((p, p), np.nan, dtype=np.float32)
+    if frame.height:
+        values = frame[column].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        grid[frame["a"].to_numpy(), frame["b"].to_numpy()] = values
+    return grid
+
+
+def select_pair(store, state, x: float, y: float, shift: bool = False) -> None:
+    """A click on a pair map traces that pair; with shift held, it is pinned beside the traced one."""
+    p = store.variant(state.variant).get("p") or 0
+    a, b = int(y // 1), int(x // 1)
+    if not (0 <= a < p and 0 <= b < p):
+        return
+    pair = f"{a}+{b}"
+    if shift:
+        splits = {row["a"] * p + row["b"]: row["split"] for row in store.graduation(state.variant).iter_rows(named=True)}
+        split_of = {f"{i // p}+{i % p}": s for i, s in splits.items()}
+        state.pin(pair, split_of.get(pair, ""), split_of)
+    else:
+        state.pair = pair
+
+
+def pair_label(store, variant: str, pair: str) -> str:
+    """"4+29 (test)": the pair and its split in the variant."""
+    from dashboards.state import parse_pair
+
+    a, b = parse_pair(pair)
+    rows = store.pair_outcomes(variant, a, b)
+    return f"{a}+{b}" + (f" ({rows['split'][0]})" if rows.height else "")

@@ -16,7 +16,7 @@ def neuron_order(store, variant: str, epoch: int) -> list[int]:
     return store.neuron_best(variant, epoch)["neuron"].to_list()
 
 
-def select_neuron(store, state, x: float, y: float) -> None:
+def select_neuron(store, state, x: float, y: float, shift: bool = False) -> None:
     order = neuron_order(store, state.variant, state.epoch)
     row = int(np.floor(y))
     if 0 <= row < len(order):

@@ -31,12 +31,12 @@ def nearest_epoch(store, state, px: str, py: str, x: float, y: float) -> None:
 
 
 @view("trajectory_pc12", "Trajectory PC1/PC2", group="Trajectory", needs=("epoch",), order=60,
-      on_tap=lambda store, state, x, y: nearest_epoch(store, state, "pc1", "pc2", x, y))
+      on_tap=lambda store, state, x, y, shift: nearest_epoch(store, state, "pc1", "pc2", x, y))
 def trajectory_pc12(store, variant: str, epoch: int):
     return path(store, variant, epoch, "pc1", "pc2", "PC1 / PC2")
 
 
 @view("trajectory_pc23", "Trajectory PC2/PC3", group="Trajectory", needs=("epoch",), order=62,
-      on_tap=lambda store, state, x, y: nearest_epoch(store, state, "pc2", "pc3", x, y))
+      on_tap=lambda store, state, x, y, shift: nearest_epoch(store, state, "pc2", "pc3", x, y))
 def trajectory_pc23(store, variant: str, epoch: int):
     return path(store, variant, epoch, "pc2", "pc3", "PC2 / PC3")

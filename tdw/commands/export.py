@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     figure.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: the last)")
     figure.add_argument("--neuron", type=int, default=0, help="MLP neuron, for views of one neuron")
     figure.add_argument("--head", type=int, default=0, help="attention head, for views of one head")
+    figure.add_argument("--pair", default="0+0", help="input a+b, for views of one input (the Trace section)")
     figure.add_argument("--fps", type=int, default=4, help="GIF frames per second")
     figure.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse file")
     figure.add_argument("--out", help="output file: .png .svg .pdf .gif or .html")
@@ -39,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     import dashboards.export
 
     out = dashboards.export.figure(args.view, args.variant, args.out, epoch=args.epoch, neuron=args.neuron, head=args.head,
-                            db=args.db, fps=args.fps)
+                            db=args.db, fps=args.fps, pair=args.pair)
     print(f"wrote {out}", file=sys.stderr)
     return 0

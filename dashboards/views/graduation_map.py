@@ -1,0 +1,24 @@
+"""When each input (a, b) graduated: the first checkpoint from which the model answers it right for
+good (input_graduation), gray where it never does. Memorized train pairs graduate early, test pairs
+around the turn; a click on a pair traces it (shift-click pins it beside)."""
+
+from dashboards.views import view
+from dashboards.views._common import grid_of, no_data, pair_image, select_pair
+
+
+def caption(store, variant: str) -> str:
+    frame = store.graduation(variant)
+    if frame.is_empty():
+        return "Graduation epoch per input"
+    never = frame["graduation_epoch"].null_count()
+    return f"Graduation epoch per input ({never} of {frame.height} never graduate, gray); click a pair to trace it, shift-click to pin it"
+
+
+@view("graduation_map", "Graduation map", group="Trace", order=80, on_tap=select_pair, caption=caption)
+def graduation_map(store, variant: str):
+    frame = store.graduation(variant)
+    title = "Graduation epoch per input"
+    if frame.is_empty():
+        return no_data(title)
+    p = int(store.variant(variant)["p"])
+    return pair_image(grid_of(frame, "graduation_epoch", p), title, "graduation epoch", "viridis")
