@@ -188,6 +188,10 @@ def test_the_frequency_projector_keeps_its_frequency_and_removes_it():
     for k, kept in ((4, 1.0), (3, 0.0)):
         for wave in (torch.cos(2 * torch.pi * k * t / P), torch.sin(2 * torch.pi * k * t / P)):
             assert torch.allclose(projector @ wave, kept * wave, atol=1e-12)
+    cos, sin = torch.cos(2 * torch.pi * 4 * t / P), torch.sin(2 * torch.pi * 4 * t / P)
+    assert torch.allclose(frequency_projector(P, 4, component="cos") @ (cos + sin), cos, atol=1e-12)
+    assert torch.allclose(frequency_projector(P, 4, component="sin") @ (cos + sin), sin, atol=1e-12)
+    assert torch.allclose(projector @ projector, projector, atol=1e-12)  # a projector
 
 
 def test_bad_interventions_are_one_line_and_write_nothing(tmp_path):
@@ -198,7 +202,8 @@ def test_bad_interventions_are_one_line_and_write_nothing(tmp_path):
     for args in (("--ablate-frequency", "7"), ("--ablate-frequency", "2", "--ablate-head", "0"), ("--ablate-head", "0"),
                  ("--ablate-neurons", "3,99"), ("--ablate-neurons", "x"), ("--ablate-frequency", "2", "--gain", "nan"),
                  ("--ablate-frequency", "2", "--probe", "a < c"), ("--ablate-frequency", "2", "--probe", "20+1"),
-                 ("--ablate-frequency", "2", "--epoch", "5")):
+                 ("--ablate-frequency", "2", "--epoch", "5"), ("--ablate-frequency", "2", "--where", "neurons", "--component", "sin"),
+                 ("--ablate-neurons", "1", "--component", "cos")):
         epoch = () if "--epoch" in args else ("--epoch", "1")
         result = run_tdw("intervene", str(run.path), *epoch, *args, "--db", str(tmp_path / "w" / "tdw.duckdb"))
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)

@@ -2,7 +2,7 @@
 did to its loss, margin and correctness against the unmodified model.
 
 What can be changed (each scaled by `gain`; 0 ablates):
-- a frequency, `where`:
+- a frequency (its cos and sin components, or one of them), `where`:
   - `embed`: the frequency-k component of the token embedding (its projection onto cos/sin(w_k t)
     over the tokens t), so the model never sees that frequency of its inputs;
   - `neurons`: the neurons whose activation is specialized on frequency k at that checkpoint (best
@@ -43,6 +43,7 @@ from tdw.probes import Probe
 from tdw.run_dir import RunDir
 
 WHERE = ("embed", "neurons", "logits")
+COMPONENTS = ("both", "cos", "sin")
 TABLE = "interventions"
 SPEC = TableSpec({"intervention": pl.Utf8, "a": pl.Int16, "b": pl.Int16, "split": pl.Utf8,
                   "measure": pl.Utf8, "model": pl.Utf8})
@@ -55,6 +56,7 @@ class Intervention:
 
     frequency: int | None = None
     where: str = "embed"
+    component: str = "both"  # of the frequency: cos, sin or both (embed and logits)
     neurons: tuple[int, ...] = ()
     head: int | None = None
     gain: float = 0.0
@@ -65,6 +67,10 @@ class Intervention:
             raise TdwError("intervene: give exactly one of --ablate-frequency K, --ablate-neurons N,N, --ablate-head H")
         if self.frequency is not None and self.where not in WHERE:
             raise TdwError(f"--where {self.where}: one of {', '.join(WHERE)}")
+        if self.component not in COMPONENTS:
+            raise TdwError(f"--component {self.component}: one of {', '.join(COMPONENTS)}")
+        if self.component != "both" and (self.frequency is None or self.where == "neurons"):
+            raise TdwError(f"--component {self.component}: only with --ablate-frequency K --where embed or logits")
         if not math.isfinite(self.gain):
             raise TdwError(f"--gain {self.gain}: must be a finite number (0 ablates, 0.5 halves, 2 doubles)")
 
@@ -73,7 +79,8 @@ class Intervention:
         """The spec as text: how the warehouse names it."""
         gain = f"gain={self.gain:g}"
         if self.frequency is not None:
-            return f"frequency={self.frequency} where={self.where} {gain}"
+            part = "" if self.component == "both" else f" component={self.component}"
+            return f"frequency={self.frequency}{part} where={self.where} {gain}"
         if self.neurons:
             return f"neurons={','.join(map(str, self.neurons))} {gain}"
         return f"head={self.head} {gain}"
@@ -83,11 +90,19 @@ class Intervention:
         return re.sub(r"[^A-Za-z0-9.=,-]+", "_", self.key).replace(",", "-")[:120]
 
 
-def frequency_projector(p: int, k: int, dtype=torch.float64) -> Tensor:
-    """[p, p] the orthogonal projector onto span{cos(w_k t), sin(w_k t)} over t = 0..p-1:
-    (2/p) cos(w_k (t - t')) for 0 < k < p/2."""
+def frequency_projector(p: int, k: int, dtype=torch.float64, component: str = "both") -> Tensor:
+    """[p, p] the orthogonal projector onto span{cos(w_k t), sin(w_k t)} over t = 0..p-1 (or onto
+    one of them): (2/p) cos(w_k t) cos(w_k t') + (2/p) sin(w_k t) sin(w_k t') = (2/p) cos(w_k (t - t'))
+    for 0 < k < p/2."""
     t = torch.arange(p, dtype=torch.float64)
-    return ((2.0 / p) * torch.cos(2 * math.pi * k * (t[:, None] - t[None, :]) / p)).to(dtype)
+    w = 2 * math.pi * k / p
+    cos, sin = torch.cos(w * t), torch.sin(w * t)
+    projector = torch.zeros(p, p, dtype=torch.float64)
+    if component in ("both", "cos"):
+        projector += (2.0 / p) * torch.outer(cos, cos)
+    if component in ("both", "sin"):
+        projector += (2.0 / p) * torch.outer(sin, sin)
+    return projector.to(dtype)
 
 
 def specialized_neurons(maps: Tensor, frequency: int, share: float) -> list[int]:
@@ -122,11 +137,11 @@ def intervened_logits(intervention: Intervention, family: Family, model, weights
     baseline_out, cache = model.run_with_cache(inputs, names_filter=lambda name: name in hook_names(family, ("neurons",)))
     baseline = family.answer_logits(baseline_out)
     if intervention.frequency is not None and intervention.where == "logits":
-        projector = frequency_projector(p, intervention.frequency, baseline.dtype).to(baseline.device)
+        projector = frequency_projector(p, intervention.frequency, baseline.dtype, intervention.component).to(baseline.device)
         return baseline, baseline - (1 - g) * baseline @ projector, []
     if intervention.frequency is not None and intervention.where == "embed":
         embedding = family.embedding(weights, p)
-        projector = frequency_projector(p, intervention.frequency, embedding.dtype).to(embedding.device)
+        projector = frequency_projector(p, intervention.frequency, embedding.dtype, intervention.component).to(embedding.device)
         model.load_state_dict(family.with_embedding(weights, embedding - (1 - g) * projector @ embedding))
         try:
             return baseline, family.answer_logits(model(inputs)), []

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--ablate-frequency", type=int, default=None, metavar="K", help="change frequency K")
     cmd.add_argument("--where", default="embed", choices=["embed", "neurons", "logits"],
                      help="with --ablate-frequency: in the token embedding, in the neurons specialized on K, or in the logits")
+    cmd.add_argument("--component", default="both", choices=["both", "cos", "sin"],
+                     help="with --ablate-frequency --where embed or logits: only the cos or the sin component")
     cmd.add_argument("--ablate-neurons", default=None, metavar="N,N", help="change these neurons")
     cmd.add_argument("--ablate-head", type=int, default=None, metavar="H", help="change this attention head's output")
     cmd.add_argument("--gain", type=float, default=0.0, help="scale the component by this (0 ablates)")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             raise TdwError(f"--ablate-neurons {args.ablate_neurons}: a comma-separated list of neuron numbers") from None
         if not neurons:
             raise TdwError("--ablate-neurons: name at least one neuron")
-    intervention = Intervention(frequency=args.ablate_frequency, where=args.where, neurons=neurons,
+    intervention = Intervention(frequency=args.ablate_frequency, where=args.where, component=args.component, neurons=neurons,
                                 head=args.ablate_head, gain=args.gain)
     named = {}
     db = Path(args.db)
