@@ -19,11 +19,14 @@ import argparse
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.analysis_throughput import make_run
 from dashboards.store import WarehouseStore
