@@ -13,3 +13,36 @@ def query(sql: str, db: str = "warehouse/tdw.duckdb"):
     from tdw.warehouse.query import query as _query
 
     return _query(sql, db)
+
+
+def add_probe(name: str, spec: str, db: str = "warehouse/tdw.duckdb", replace: bool = False) -> None:
+    """Name a set of inputs (tdw/probes.py: grid, train, test, sample:N, "4+29,17+3", "a < b") in
+    the catalog beside `db`; `tdw index` resolves it per run into `probe_pairs`."""
+    from pathlib import Path
+
+    from tdw.probes import check_name, parse_probe
+    from tdw.warehouse.catalog import Catalog
+
+    check_name(name)
+    parse_probe(spec)
+    Catalog(Path(db).with_name("catalog.sqlite")).add_probe(name, spec.strip(), replace=replace)
+
+
+def list_probes(db: str = "warehouse/tdw.duckdb") -> dict[str, str]:
+    """The named probes, {name: spec}."""
+    from pathlib import Path
+
+    from tdw.warehouse.catalog import Catalog
+
+    path = Path(db).with_name("catalog.sqlite")
+    return Catalog(path).probes() if path.exists() else {}
+
+
+def intervene(run: str, epochs: list[int], probe: str = "grid", db: str = "warehouse/tdw.duckdb", **change):
+    """Apply one intervention (tdw/analysis/interventions.py: frequency=K with where= and component=,
+    neurons=(...), or head=H; gain=) at `epochs` over a probe's inputs; `tdw index` brings the
+    results into the warehouse (`intervention_effects`). Returns the files written and a summary."""
+    from tdw.analysis.interventions import Intervention, run_intervention
+    from tdw.probes import resolve_probe
+
+    return run_intervention(run, Intervention(**change), epochs, resolve_probe(probe, list_probes(db)))

@@ -229,3 +229,20 @@ def test_intervene_from_the_cli_on_a_transformer_head_is_queried_in_sql(tmp_path
     pairs = query("select count(*) as n from probe_pairs p join intervention_effects e using (variant, a, b) "
                   "where p.probe = 'firsts'", db)
     assert pairs["n"][0] == 2 * P
+
+
+def test_the_python_api_names_probes_and_intervenes_as_the_cli_does(tmp_path):
+    import tdw
+
+    db = str(tmp_path / "warehouse" / "tdw.duckdb")
+    run = mlp_run(tmp_path / "results", [2, 5])
+    tdw.add_probe("diagonal", "a == b", db=db)
+    assert tdw.list_probes(db) == {"diagonal": "a == b"}
+    with pytest.raises(TdwError, match="exists"):
+        tdw.add_probe("diagonal", "a < b", db=db)
+    result = tdw.intervene(str(run.path), [1], probe="diagonal", db=db, frequency=5, where="logits")
+    assert result.key == "frequency=5 where=logits gain=0"
+    assert result.summary == [f"epoch 1: accuracy 100.0% -> 100.0% on {P} inputs"]  # frequency 2 still answers
+    cli = run_tdw("intervene", str(run.path), "--epoch", "1", "--ablate-frequency", "5", "--where", "logits",
+                  "--probe", "diagonal", "--db", db, check=True)
+    assert f"epoch 1: accuracy 100.0% -> 100.0% on {P} inputs" in cli.stdout
