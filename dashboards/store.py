@@ -164,6 +164,19 @@ class WarehouseStore:
             "e.broken, e.fixed from intervention_effects e join nearest using (epoch, intervention) "
             "where e.variant = $v order by a, b", {"v": variant, "e": epoch})
 
+    # --- events and phases (sql/35_events) -------------------------------------------------
+    def events(self, variant: str) -> pl.DataFrame:
+        return self.frame("select metric, kind, epoch, magnitude, epochs_from_turn from event_order where variant = $v "
+                          "order by metric, epoch", {"v": variant})
+
+    def phases(self, variant: str) -> pl.DataFrame:
+        return self.frame("select phase, phase_index, start_epoch, end_epoch from training_phases where variant = $v "
+                          "order by phase_index", {"v": variant})
+
+    def head_frequencies(self, variant: str) -> pl.DataFrame:
+        return self.frame("select epoch, head, dominant_frequency, share from attention_head_frequency "
+                          "where variant = $v order by head, epoch", {"v": variant})
+
     # --- at one epoch --------------------------------------------------------------------
     def neuron_best(self, variant: str, epoch: int) -> pl.DataFrame:
         return self.frame("select neuron, frequency, value from neuron_best_freq where variant = $v and epoch = $e "

@@ -40,6 +40,7 @@ def build_study(root: Path, seeds=(3, 4), mlp_seed: int | None = 5) -> Path:
         if seed == seeds[0]:  # an intervention for the Trace section's map
             run_tdw("intervene", str(results / "modular_addition" / config.name), "--epoch", "100,175",
                     "--ablate-head", "0", check=True)
+    run_tdw("probe", "add", "low_sums", "(a + b) % p < 3", "--db", str(db), check=True)
     run_tdw("index", "--results", str(results), "--db", str(db), check=True)
     return db
 

@@ -73,6 +73,19 @@ def build_hand_made(tmp_path):
             {"epoch": [0, 0], "frequency": [1, 4], "value": [37 ** 0.5, 18 ** 0.5]}))
         put(run, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
             {"neuron": [0, 1, 2, 3], "frequency": [1, 1, 4, 2], "value": [0.9, 0.95, 0.5, 0.86]}))
+    # the grokker's restricted loss falls from 1,000 to 2,000 (a change of course for the events), and
+    # two inputs' outcomes and frequency split (key frequency 1 carries 4,5 of the logit, 4 carries 2)
+    for epoch in range(0, 3000, 100):
+        put(grokker, "progress", "progress", epoch, pl.DataFrame(
+            {"measure": ["restricted_loss"], "value": [10 ** (1 - 3 * min(max(epoch - 1000, 0), 1000) / 1000)]}))
+    for epoch, rank in ((0, 1.0), (100, 0.0)):
+        put(grokker, "input_outcomes", "input_outcomes", epoch, pl.DataFrame(
+            {"a": [0, 0] * 4, "b": [1, 2] * 4, "split": ["train", "test"] * 4,
+             "measure": [m for m in ("correct_logit", "margin", "rank", "loss") for _ in (0, 1)],
+             "value": [6.5, 6.5, 1.0, 1.0, rank, rank, 0.1, 0.1]}))
+        put(grokker, "answer_frequencies", "answer_frequencies", epoch, pl.DataFrame(
+            {"a": [0] * 8, "b": [1] * 4 + [2] * 4, "component": ["key", "key", "other", "constant"] * 2,
+             "frequency": [1, 4, 0, 0] * 2, "value": [4.5, 2.0, 0.0, 0.0] * 2}))
     db = tmp_path / "warehouse" / "tdw.duckdb"
     build_index(results, db)
     return results, db

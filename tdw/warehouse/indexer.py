@@ -292,7 +292,13 @@ def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: s
         if model.materialized != "table":
             continue
         try:
-            if model.refresh == "by_variant":
+            if model.is_python and model.refresh == "by_variant":
+                con.execute(f"delete from {model.name} where variant in {in_list(stale)}")
+                insert_python_rows(con, model, sorted(stale))
+            elif model.is_python:
+                con.execute(f"drop table {model.name}")
+                apply_sql(con, [model])
+            elif model.refresh == "by_variant":
                 con.execute(f"alter table {model.name} rename to {model.name}__kept")
                 con.execute(model.text)
                 # a literal list, which DuckDB pushes into the view (a subquery would compute every variant)
@@ -308,11 +314,26 @@ def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: s
             raise TdwError(f"{model.path}: {str(error).splitlines()[0]}") from None
 
 
+def insert_python_rows(con: duckdb.DuckDBPyConnection, model: SqlModel, variants: list[str]) -> None:
+    """A Python model's rows for `variants`, appended to its table."""
+    frame = model.function(con, variants)
+    if frame.height:
+        con.register(f"{model.name}__frame", frame.to_arrow())
+        con.execute(f"insert into {model.name} by name select * from {model.name}__frame")
+        con.unregister(f"{model.name}__frame")
+
+
 def apply_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
     """Create each model's view, in dependency order; a model of a layer kept as tables is
     computed once here (for what the dashboard reads often)."""
     for model in models:
         try:
+            if model.is_python:
+                frame = model.function(con, None)
+                con.register(f"{model.name}__frame", frame.to_arrow())
+                con.execute(f"create table {model.name} as select * from {model.name}__frame")
+                con.unregister(f"{model.name}__frame")
+                continue
             con.execute(model.text)
             if model.materialized == "table":
                 con.execute(f"create table {model.name}__materialized as select * from {model.name}")

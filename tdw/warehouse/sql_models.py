@@ -9,13 +9,22 @@ once at index time), and how a table layer is brought up to date when some runs 
 (`by_variant`: only the changed variants' rows are recomputed, since a row of these layers depends
 on its own variant alone; `whole`: recomputed in full, for cross-variant summaries), are declared
 once per layer in `sql/layers.toml`.
+
+Where SQL is the wrong tool (change-point detection, a hidden Markov model), a model is a Python
+file in the same folders, as dbt's Python models are: `sql/<layer>/<name>.py` creates the table
+`<name>`, states its grain and columns in its docstring with the SQL header's lines, names the relations it
+reads in `READS`, and defines `model(con, variants) -> polars.DataFrame`, computed from those
+relations (for `variants` only when given, else every variant). It lives in a layer kept as
+tables, and SQL models read it like any other.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +49,12 @@ class SqlModel:
     reads: frozenset[str]  # relations named in its from/join clauses (views, sources or CTEs)
     materialized: str  # "view" or "table", from its layer
     refresh: str = "whole"  # a table layer's: "by_variant" or "whole" (see the module's docstring)
+    # a Python model's function (con, variants or None) -> the table's rows; None for SQL
+    function: Callable | None = None
+
+    @property
+    def is_python(self) -> bool:
+        return self.function is not None
 
 
 def layer_materializations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
@@ -78,12 +93,33 @@ def read_model(path: Path, materialized: dict[str, str]) -> SqlModel:
                     materialized[layer])
 
 
+def read_python_model(path: Path, materialized: dict[str, str]) -> SqlModel:
+    """A Python model: its docstring's grain, its READS, its `model` function."""
+    layer = path.parent.name
+    if layer not in materialized:
+        raise TdwError(f"{path}: layer {layer!r} is not declared in {path.parent.parent / 'layers.toml'}")
+    if materialized[layer] != "table":
+        raise TdwError(f"{path}: a Python model computes a table; layer {layer!r} is kept as views")
+    spec = importlib.util.spec_from_file_location(f"tdw_sql_models.{layer}.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    grain = GRAIN.search(module.__doc__ or "")
+    if grain is None:
+        raise TdwError(f"{path}: no `-- grain: column, ...` line in its docstring (what identifies one row)")
+    if not callable(getattr(module, "model", None)) or not isinstance(getattr(module, "READS", None), tuple):
+        raise TdwError(f"{path}: a Python model defines READS (a tuple of relations) and model(con, variants)")
+    return SqlModel(path.stem, path, layer, tuple(c.strip() for c in grain.group(1).split(",")), path.read_text(),
+                    frozenset(r.lower() for r in module.READS), "table", function=module.model)
+
+
 def read_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     """Every model of the project, in creation order (see `in_dependency_order`)."""
     materialized = layer_materializations(sql_dir)
     refreshes = layer_refreshes(sql_dir)
     models = [dataclasses.replace(read_model(path, materialized), refresh=refreshes[path.parent.name])
               for path in sorted(sql_dir.glob("*/*.sql"))]
+    models += [dataclasses.replace(read_python_model(path, materialized), refresh=refreshes[path.parent.name])
+               for path in sorted(sql_dir.glob("*/*.py"))]
     seen: dict[str, Path] = {}
     for model in models:
         if model.name in seen:

@@ -1,0 +1,73 @@
+"""Events and phases (sql/35_events/): planted change points and phases in synthetic series are
+found where they were planted, through the functions the warehouse runs and through the warehouse."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tdw.warehouse.sql_models import SQL_DIR, read_models
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"events_{name}", SQL_DIR / "35_events" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EVENTS = load("metric_events")
+PHASES = load("training_phases")
+
+
+def test_planted_changes_of_course_are_found_within_a_grid_step():
+    """Flat until 1000, falls to 4000, flat again, with noise: a collapse at 1000 and a settle at
+    4000, each within two grid steps (2 x 10,000 / 200 epochs), dense checkpoints early as in a run."""
+    rng = np.random.default_rng(0)
+    epochs = np.unique(np.concatenate([np.arange(0, 500, 10), np.arange(500, 10_001, 50)]))
+    values = np.interp(epochs, [0, 1000, 4000, 10_000], [3.0, 3.0, -2.0, -2.0]) + rng.normal(0, 0.02, len(epochs))
+    found = EVENTS.events(epochs, values)
+    kinds = {kind: epoch for kind, epoch, _ in found}
+    assert set(kinds) == {"collapse", "settle"}, found
+    step = 10_000 / EVENTS.GRID
+    assert abs(kinds["collapse"] - 1000) <= 2 * step and abs(kinds["settle"] - 4000) <= 2 * step
+    magnitude = next(m for kind, _, m in found if kind == "collapse")
+    assert magnitude == pytest.approx(-5.0, abs=0.3)  # the fall, in the metric's units
+
+
+def test_a_rise_then_fall_is_an_onset_and_a_peak_and_a_flat_series_has_no_event():
+    epochs = np.arange(0, 3001, 25)
+    values = np.interp(epochs, [0, 500, 1500, 3000], [0.0, 0.0, 4.0, 1.0])
+    found = EVENTS.events(epochs, values)
+    assert ("peak", 1500) in [(k, e) for k, e, _ in found]
+    onset = [e for k, e, _ in found if k == "onset"]
+    assert len(onset) == 1 and abs(onset[0] - 500) <= 2 * 3000 / EVENTS.GRID
+    assert EVENTS.events(epochs, np.full(len(epochs), 2.0)) == []
+
+
+def test_a_three_phase_series_is_cut_into_its_phases():
+    """Loss-like features planted with boundaries at 2,000 and 6,000 of 10,000 epochs: three phases
+    come out in order, their boundaries within 3% of the run from the planted ones."""
+    rng = np.random.default_rng(1)
+    epochs = np.arange(0, 10_001, 50)
+    level = np.select([epochs < 2000, epochs < 6000], [0.0, 1.0], 2.0)
+    series = np.stack([level + rng.normal(0, 0.05, len(epochs)), -level + rng.normal(0, 0.05, len(epochs))], axis=1)
+    PHASES.NAMES[3] = ("one", "two", "three")
+    try:
+        found = PHASES.phases(epochs, series, 3)
+    finally:
+        del PHASES.NAMES[3]
+    assert [name for name, *_ in found] == ["one", "two", "three"]
+    assert found[0][2] == 0 and found[-1][3] == 10_000
+    assert abs(found[1][2] - 2000) <= 300 and abs(found[2][2] - 6000) <= 300
+
+
+def test_python_models_are_part_of_the_sql_project():
+    models = {m.name: m for m in read_models()}
+    for name in ("metric_events", "training_phases"):
+        assert models[name].is_python and models[name].materialized == "table"
+    assert models["metric_events"].grain == ("variant", "metric", "kind", "epoch")
+    order = list(models)
+    assert order.index("metric_series") < order.index("metric_events") < order.index("event_order") < order.index("event_summary")
