@@ -47,16 +47,10 @@ def results(tmp_path: Path) -> Path:
     return tmp_path / "results"
 
 
-@pytest.fixture(scope="session")
-def study(tmp_path_factory) -> Path:
-    """Two tiny transformers and an MLP, really trained, fully analyzed and indexed
-    (tests/dashboard_harness.py), built once for every test that only reads it: the dashboard's and
-    the SQL project's. Under pytest-xdist the workers share one build (1.5-2 minutes of a core):
-    the first to need it builds it under a lock in their common temp folder, the other waits."""
+def build_shared_study(shared: Path) -> Path:
+    """The study in `shared`, built once: whoever takes the lock first builds it, the others wait."""
     from tests.dashboard_harness import build_study
 
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     done = shared / "study.built"
     with open(shared / "study.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -64,3 +58,40 @@ def study(tmp_path_factory) -> Path:
             atomic.write_bytes(done, str(build_study(shared / "study")).encode())
         return Path(done.read_text())
 
+
+def shared_folder(config) -> Path:
+    """A folder every xdist worker of this run shares (their temp folders' parent), or the temp folder."""
+    base = config._tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+STUDY_BUILDER: list[subprocess.Popen] = []
+
+
+def pytest_collection_finish(session) -> None:
+    """Under `make test`, the first worker starts building the study in a one-thread background
+    process as soon as it knows some test will read it: by the time one does, the study is
+    (nearly) ready, instead of a worker standing idle for two minutes while it is built."""
+    if os.environ.get("PYTEST_XDIST_WORKER") != "gw0":
+        return
+    if any("study" in getattr(item, "fixturenames", ()) for item in session.items):
+        shared = shared_folder(session.config)
+        code = "import sys; from pathlib import Path; from tests.conftest import build_shared_study; build_shared_study(Path(sys.argv[1]))"
+        with open(shared / "study.log", "w") as log:  # the child keeps its own copy of the descriptor
+            STUDY_BUILDER.append(subprocess.Popen([sys.executable, "-c", code, str(shared)], cwd=REPO,
+                                                  stdout=subprocess.DEVNULL, stderr=log))
+
+
+def pytest_sessionfinish(session) -> None:
+    for builder in STUDY_BUILDER:
+        if builder.poll() is None:
+            builder.terminate()
+
+
+@pytest.fixture(scope="session")
+def study(pytestconfig) -> Path:
+    """Two tiny transformers and an MLP, really trained, fully analyzed and indexed
+    (tests/dashboard_harness.py), built once for every test that only reads it: the dashboard's and
+    the SQL project's. Under pytest-xdist the workers share one build (1.5-2 minutes of a core),
+    started early in the background (pytest_collection_finish)."""
+    return build_shared_study(shared_folder(pytestconfig))

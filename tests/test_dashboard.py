@@ -176,7 +176,8 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         wait_idle(page, 1000)
         assert text(page, "sql-status") == "3 rows x 2 columns"
         cells = lambda field: page.locator(f".sql-result .tabulator-cell[tabulator-field={field}]").all_inner_texts()
-        assert cells("variant") == ["mlp_p13_seed5", "p13_seed3", "p13_seed4"] and cells("checkpoints") == ["9"] * 3
+        poll(lambda: cells("variant") == ["mlp_p13_seed5", "p13_seed3", "p13_seed4"], 30, page, "the result table")
+        assert cells("checkpoints") == ["9"] * 3
         editor.fill("drop table src_runs")
         page.locator(".sql-run button").first.click()
         wait_idle(page, 1000)

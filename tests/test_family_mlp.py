@@ -77,7 +77,8 @@ def test_the_analysis_reports_exactly_the_planted_frequencies(tmp_path):
     for epoch in (0, 1):
         run.save_checkpoint(epoch, weights, None)
     report = AnalysisPipeline(run.path).run(progress=False)
-    assert report.not_applicable == {"attention": "family mlp has no attention activations (it has: neurons)"}
+    assert report.not_applicable == {"attention": "family mlp has no attention activations (it has: neurons)",
+                                     "logit_lens": "family mlp has no residual activations (it has: neurons)"}
     assert "skipped attention: family mlp has no attention activations" in report.summary()
     artifacts = run.artifacts_dir
 

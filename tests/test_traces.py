@@ -41,6 +41,20 @@ def mlp_run(results, frequencies: list[int], seed: int = 1) -> RunDir:
     return run
 
 
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """`tdw ARGS` in this process (as the subprocess would run it, without its 5-10 s of imports):
+    the exit code, stdout and stderr."""
+    from tdw.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # a usage error, as argparse reports it
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def files_of(folder) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -84,19 +98,19 @@ def test_a_bad_probe_spec_is_one_line(spec, says):
         parse_probe(spec).select(P, np.zeros(P * P, dtype=bool))
 
 
-def test_probe_cli_stores_resolves_and_refuses_bad_specs_without_writing(tmp_path):
+def test_probe_cli_stores_resolves_and_refuses_bad_specs_without_writing(tmp_path, capsys):
     db = tmp_path / "warehouse" / "tdw.duckdb"
-    assert run_tdw("probe", "add", "low", "(a + b) % p < 2", "--db", str(db)).returncode == 0
+    assert run_tdw("probe", "add", "low", "(a + b) % p < 2", "--db", str(db)).returncode == 0  # once as a user runs it
     catalog = db.with_name("catalog.sqlite")
     before = catalog.read_bytes()
     for args in (("add", "bad", "open('/etc/passwd')"), ("add", "low", "a < b"), ("add", "grid", "a < b"),
                  ("remove", "nothing"), ("show", "unknown_name")):
-        result = run_tdw("probe", *args, "--db", str(db))
-        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        code, _, err = cli(capsys, "probe", *args, "--db", str(db))
+        assert code == 2 and len(err.strip().splitlines()) == 1, (args, err)
     assert catalog.read_bytes() == before
-    shown = run_tdw("probe", "show", "low", "--p", "3", "--db", str(db), check=True).stdout
+    code, shown, _ = cli(capsys, "probe", "show", "low", "--p", "3", "--db", str(db))
     assert shown.strip() == "6 pairs: 0+0,0+1,1+0,1+2,2+1,2+2"  # (a + b) mod 3 is 0 or 1
-    assert "low              (a + b) % p < 2" in run_tdw("probe", "list", "--db", str(db), check=True).stdout
+    assert "low              (a + b) % p < 2" in cli(capsys, "probe", "list", "--db", str(db))[1]
 
 
 # --- traces ------------------------------------------------------------------------------------------
@@ -194,7 +208,7 @@ def test_the_frequency_projector_keeps_its_frequency_and_removes_it():
     assert torch.allclose(projector @ projector, projector, atol=1e-12)  # a projector
 
 
-def test_bad_interventions_are_one_line_and_write_nothing(tmp_path):
+def test_bad_interventions_are_one_line_and_write_nothing(tmp_path, capsys):
     results = tmp_path / "results"
     run = mlp_run(results, [2])
     AnalysisPipeline(run.path).run(analyzers=["input_outcomes"], progress=False)
@@ -205,8 +219,8 @@ def test_bad_interventions_are_one_line_and_write_nothing(tmp_path):
                  ("--ablate-frequency", "2", "--epoch", "5"), ("--ablate-frequency", "2", "--where", "neurons", "--component", "sin"),
                  ("--ablate-neurons", "1", "--component", "cos")):
         epoch = () if "--epoch" in args else ("--epoch", "1")
-        result = run_tdw("intervene", str(run.path), *epoch, *args, "--db", str(tmp_path / "w" / "tdw.duckdb"))
-        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+        code, _, err = cli(capsys, "intervene", str(run.path), *epoch, *args, "--db", str(tmp_path / "w" / "tdw.duckdb"))
+        assert code == 2 and len(err.strip().splitlines()) == 1, (args, err)
     assert files_of(run.path) == before
 
 
