@@ -54,6 +54,8 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     brushed = pn.pane.Markdown("", css_classes=["brushed-range"])
     clear = pn.widgets.Button(name="Clear brushed range", button_type="light", css_classes=["clear-range"])
     clear.on_click(lambda _: setattr(state, "epoch_range", None))
+    phases = pn.widgets.Checkbox.from_param(state.param.show_phases, name="Shade the phases (training_phases)",
+                                            css_classes=["show-phases"])
 
     def on_epochs(*_):
         epochs = state.checkpoint_epochs or [0]
@@ -92,7 +94,7 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
                                                    sizing_mode="stretch_width", css_classes=["page-nav"])
     busy = pn.pane.Markdown(pn.bind(lambda b: "working…" if b else "ready", pn.state.param.busy), css_classes=["server-status"])
     return [pn.pane.Markdown(f"**{version_line()}**", css_classes=["app-version"]), busy, pages, variant, slider, typed,
-            neuron, head, brushed, clear, export_controls(store, state)]
+            neuron, head, brushed, clear, phases, export_controls(store, state)]
 
 
 def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:

@@ -33,28 +33,55 @@ timings = logging.getLogger("tdw.dashboard.timings")  # `benchmarks/dashboard_la
 STATE_INPUTS = ("variant", "epoch", "neuron", "head", "pair", "pinned", "generation")
 
 
-class EpochAnnotations:
-    """The selected epoch and the brushed range on every over-epochs figure of a page, as Bokeh
-    models moved in place: an epoch change sends a two-number patch per figure."""
+PHASE_COLORS = {"memorization": "#9e9e9e", "circuit_formation": "#f4a261", "cleanup": "#2a9d8f", "plateau": "#457b9d"}
+MAX_PHASES = 4  # training_phases has at most four per run
 
-    def __init__(self, state: WorkbenchState) -> None:
+
+class EpochAnnotations:
+    """The selected epoch, the brushed range and the run's phases (training_phases, toggled by
+    `state.show_phases`) on every over-epochs figure of a page, as Bokeh models moved in place: an
+    epoch change sends a two-number patch per figure, a variant change a few numbers per band."""
+
+    def __init__(self, state: WorkbenchState, store: WarehouseStore | None = None) -> None:
         self.state = state
+        self.store = store
         self.spans: list[Span] = []
         self.boxes: list[BoxAnnotation] = []
+        self.bands: list[list[BoxAnnotation]] = []
         state.param.watch(self.move, ["epoch", "epoch_range"])
+        state.param.watch(self.shade, ["variant", "show_phases", "generation"])
 
     def hook(self, plot, element) -> None:
         figure = plot.state
         if "tdw-epoch-annotations" in figure.tags:
             return
         figure.tags = [*figure.tags, "tdw-epoch-annotations"]
+        bands = [BoxAnnotation(fill_alpha=0.12, line_alpha=0, visible=False, level="underlay") for _ in range(MAX_PHASES)]
         span = Span(location=self.state.epoch, dimension="height", line_color="black", line_dash="dashed", line_width=1)
         box = BoxAnnotation(fill_color="gold", fill_alpha=0.25, line_alpha=0, visible=False)
+        for band in bands:
+            figure.add_layout(band)
         figure.add_layout(span)
         figure.add_layout(box)
+        self.bands.append(bands)
         self.spans.append(span)
         self.boxes.append(box)
         self.move()
+        self.shade(only=[bands])
+
+    def shade(self, *_, only: list[list[BoxAnnotation]] | None = None) -> None:
+        phases = []
+        if self.store is not None and self.state.show_phases and self.state.variant:
+            phases = self.store.phases(self.state.variant).iter_rows(named=True)
+        phases = list(phases)[:MAX_PHASES]
+        with one_update():
+            for bands in only or self.bands:
+                for i, band in enumerate(bands):
+                    if i < len(phases):
+                        band.update(left=phases[i]["start_epoch"], right=phases[i]["end_epoch"], visible=True,
+                                    fill_color=PHASE_COLORS.get(phases[i]["phase"], "#cccccc"))
+                    else:
+                        band.visible = False
 
     def move(self, *_) -> None:
         epoch_range = self.state.epoch_range

@@ -34,6 +34,7 @@ class WorkbenchState(param.Parameterized):
     head = param.Integer(default=0, bounds=(0, None), doc="the attention head")
     pair = param.String(default="0+0", doc="the input (a+b) traced in the Trace section")
     pinned = param.List(default=[], item_type=str, doc="pairs traced beside it: at most one train and one test pair")
+    show_phases = param.Boolean(default=True, doc="shade the run's phases (training_phases) on over-epochs plots")
     epoch_range = param.Range(default=None, allow_None=True, doc="epochs brushed on any over-epochs plot")
     checkpoint_epochs = param.List(default=[], item_type=int, doc="the variant's checkpoints: what the epoch snaps to")
     page = param.Selector(default="Variant", objects=["Variant", "Compare", "SQL", "Train", "Analyze"])

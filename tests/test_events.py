@@ -71,3 +71,27 @@ def test_python_models_are_part_of_the_sql_project():
     assert models["metric_events"].grain == ("variant", "metric", "kind", "epoch")
     order = list(models)
     assert order.index("metric_series") < order.index("metric_events") < order.index("event_order") < order.index("event_summary")
+
+
+LOOPS = load("trajectory_loops")
+
+
+def test_a_loop_that_crosses_itself_is_told_from_one_that_does_not_and_rotation_changes_nothing():
+    # (-1, 0) -> (1, 0) -> (1, 1) -> (0, 1) -> (0, -1): the last segment crosses the first at the
+    # origin, enclosing the unit square; the path is 6 long, so the normalized area is 1/36
+    loop = np.array([[-1.0, 0], [1, 0], [1, 1], [0, 1], [0, -1]])
+    epochs = np.array([0, 100, 200, 300, 400])
+    measured = LOOPS.loop_measures(epochs, loop)
+    assert measured["self_intersects"] and (measured["loop_start_epoch"], measured["loop_close_epoch"]) == (0, 400)
+    assert measured["loop_area"] == pytest.approx(1 / 36) and measured["path_length"] == pytest.approx(6)
+    assert measured["max_excursion_from_start"] == pytest.approx(np.hypot(2, 1) / 6)
+    angle = 0.7
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    turned = LOOPS.loop_measures(epochs, 3.5 * loop @ rotation.T * np.array([1, -1]))  # rotated, scaled, reflected
+    for key in ("self_intersects", "loop_start_epoch", "loop_close_epoch", "loop_area", "max_excursion_from_start",
+                "max_excursion_from_end"):
+        assert turned[key] == pytest.approx(measured[key]), key
+    theta = np.linspace(0, 1.8 * np.pi, 40)  # an opening spiral never crosses itself
+    spiral = np.column_stack([(1 + theta) * np.cos(theta), (1 + theta) * np.sin(theta)])
+    open_path = LOOPS.loop_measures(np.arange(40), spiral)
+    assert not open_path["self_intersects"] and open_path["loop_area"] is None

@@ -33,7 +33,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     for view in all_views().values():
         groups.setdefault(view.group, []).append(view)
     plots = LivePlots(state)
-    annotations = EpochAnnotations(state)
+    annotations = EpochAnnotations(state, store)
     # the top section is on screen when the page opens: drawn with the page, not a round trip later
     # (the page may also be built to be shown later, from another one: then the browser says when)
     page = pn.Column(*[section(group, views, store, state, plots, annotations, on_top=i == 0 and state.page == "Variant")
