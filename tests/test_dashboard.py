@@ -406,3 +406,42 @@ def test_a_variant_of_the_mlp_family_shows_its_views_and_says_which_do_not_apply
     summary = query("select variant, family, outlier from variant_summary order by family, variant", study)
     assert summary.rows() == [("mlp_p13_seed5", "mlp", False), ("p13_seed3", "modular_addition", False),
                               ("p13_seed4", "modular_addition", False)]
+
+
+PHASE_BANDS_JS = """() => {
+  const bands = [];
+  const seen = new Set();
+  const walk = (view) => {
+    if (!view || seen.has(view)) return;
+    seen.add(view);
+    const model = view.model;
+    if (model.type === 'Figure' && model.name === 'tdw-view-loss_curves') {
+      for (const layout of model.center) {
+        if (layout.type === 'BoxAnnotation' && layout.level === 'underlay' && layout.visible)
+          bands.push([Number(layout.left), Number(layout.right)]);
+      }
+    }
+    for (const child of (view.child_views || [])) walk(child);
+  };
+  Object.values(Bokeh.index).forEach(walk);
+  return bands.sort((a, b) => a[0] - b[0]);
+}"""
+
+
+def test_the_run_phases_are_shaded_on_over_epochs_plots_and_the_toggle_hides_them(app_url, study):
+    phases = query("select start_epoch, end_epoch from training_phases where variant = 'p13_seed3' order by start_epoch",
+                   study)
+    assert phases.height >= 2  # a run without a turn: memorization, then its plateau
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        plot_box(page, "loss_curves")
+        expected = [list(row) for row in phases.iter_rows()]
+        assert poll(lambda: page.evaluate(PHASE_BANDS_JS) == expected, 30, page, "the phase bands")
+        assert caption(page, "event_timeline").endswith("; phases: " + ", ".join(
+            f"{name.replace('_', ' ')} {start}-{end}" for name, start, end in query(
+                "select phase, start_epoch, end_epoch from training_phases where variant = 'p13_seed3' "
+                "order by phase_index", study).iter_rows()))
+        page.locator(".show-phases input").first.uncheck()
+        assert poll(lambda: page.evaluate(PHASE_BANDS_JS) == [], 30, page, "the bands to hide")
+        assert page.errors == []
