@@ -55,6 +55,18 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def transformer_run(results) -> tuple[RunDir, dict[str, torch.Tensor]]:
+    """A tiny transformer run with one checkpoint (epoch 0, its init), and those weights."""
+    config = tiny_config(num_epochs=2)
+    run = RunDir.for_config(results, config)
+    run.path.mkdir(parents=True)
+    run.write_config(config)
+    run.update_metadata(status="complete")
+    weights = {k: v.clone() for k, v in TRANSFORMER.build_model(config).state_dict().items()}
+    run.save_checkpoint(0, weights, None)
+    return run, weights
+
+
 def files_of(folder) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -140,14 +152,8 @@ def test_answer_frequencies_of_the_fourier_mlp_are_its_analytic_amplitudes(tmp_p
 
 def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_path):
     results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
-    config = tiny_config(num_epochs=2)
-    run = RunDir.for_config(results, config)
-    run.path.mkdir(parents=True)
-    run.write_config(config)
-    run.update_metadata(status="complete")
-    model = TRANSFORMER.build_model(config)
-    weights = {k: v.clone() for k, v in model.state_dict().items()}
-    run.save_checkpoint(0, weights, None)
+    run, weights = transformer_run(results)
+    config = run.read_config()
     assert run_tdw("analyze", str(run.path), "--trace", "a < 3 and b < 4", "--analyzers",
                    "input_outcomes,logit_lens", "--db", str(db), "--quiet").returncode == 0
     build_index(results, db)
@@ -226,12 +232,7 @@ def test_bad_interventions_are_one_line_and_write_nothing(tmp_path, capsys):
 
 def test_intervene_from_the_cli_on_a_transformer_head_is_queried_in_sql(tmp_path):
     results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
-    config = tiny_config(num_epochs=2)
-    run = RunDir.for_config(results, config)
-    run.path.mkdir(parents=True)
-    run.write_config(config)
-    run.update_metadata(status="complete")
-    run.save_checkpoint(0, TRANSFORMER.build_model(config).state_dict(), None)
+    run, _ = transformer_run(results)
     assert run_tdw("probe", "add", "firsts", "a < 2", "--db", str(db)).returncode == 0
     out = run_tdw("intervene", str(run.path), "--epoch", "last", "--ablate-head", "1", "--gain", "1", "--probe", "firsts",
                   "--db", str(db), check=True).stdout
