@@ -318,7 +318,8 @@ def test_an_epoch_change_patches_shown_figures_in_place_and_leaves_closed_sectio
         page.locator(".section-geometry .card-header").first.click()  # close Geometry
         wait_idle(page, 500)
         page.locator(".card-neuron_heatmap").first.scroll_into_view_if_needed()  # Neurons on screen
-        wait_idle(page, 500)
+        wait_idle(page, 1000)
+        figures = page.evaluate(FIGURES_JS)  # with any section that closing Geometry brought on screen (drawn then)
 
         frames.clear()
         handle = page.locator(".epoch-slider .noUi-handle").first

@@ -420,7 +420,7 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
 
     changed = sorted(k for k in current if previous.get(k) != current[k] and not k.startswith("__"))
     reusable: set[str] = set()
-    if problem is None and previous.get("__schema__") == current["__schema__"]:
+    if problem is None and not force and previous.get("__schema__") == current["__schema__"]:
         reusable = {name for name in names if previous.get(name) == current[name]}
     for run in runs:
         if run.read_config().name not in reusable:
@@ -433,19 +433,27 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     # once about half the variants were patched in, the next index is a full build, which compacts
     patchable = bool(reusable) and previous.get("__sql__") == current["__sql__"] and patched <= max(2, len(names) // 2)
     current["__patched__"] = str(patched if patchable else 0)
-    if patchable:
-        def fill(con: duckdb.DuckDBPyConnection) -> None:
-            update_sources(con, runs, catalog, stale)
-            refresh_sql(con, models, stale)
-    else:
-        def fill(con: duckdb.DuckDBPyConnection) -> None:
-            if reusable:
-                con.execute(f"attach {sql_string(str(db.resolve()))} as previous (read_only)")
-            create_sources(con, runs, catalog, reusable)
-            if reusable:
-                con.execute("detach previous")
-            apply_sql(con, models)
-    write_warehouse(db, fill, from_copy=patchable)
+    def patch(con: duckdb.DuckDBPyConnection) -> None:
+        update_sources(con, runs, catalog, stale)
+        refresh_sql(con, models, stale)
+
+    def build(con: duckdb.DuckDBPyConnection, reuse: set[str]) -> None:
+        if reuse:
+            con.execute(f"attach {sql_string(str(db.resolve()))} as previous (read_only)")
+        create_sources(con, runs, catalog, reuse)
+        if reuse:
+            con.execute("detach previous")
+        apply_sql(con, models)
+
+    try:
+        write_warehouse(db, patch if patchable else lambda con: build(con, reusable), from_copy=patchable)
+    except (TdwError, duckdb.Error) as error:
+        # a damaged block of the previous warehouse, met while reusing it: build from the runs alone
+        if not reusable or "corrupt" not in str(error).lower():
+            raise
+        problems.append(f"{db}: corrupt ({str(error).splitlines()[0][-80:]}); rebuilt from the runs")
+        current["__patched__"] = "0"
+        write_warehouse(db, lambda con: build(con, set()), from_copy=False)
     record_fingerprints(catalog, runs, current)
     return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True, problems=problems)
 
