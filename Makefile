@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# devinterp's SGLD sampler, the reference tests/test_llc.py checks our LLC estimator against; its
+	# package requires datasets, transformers, xarray and zarr, which the sampler never imports
+	$(BIN)/python -m pip install --quiet --no-deps devinterp==2.0.1
 	touch $(STAMP)
 
 setup: $(STAMP)

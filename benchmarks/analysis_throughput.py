@@ -41,7 +41,7 @@ def make_run(root: Path, checkpoints: int) -> RunDir:
 def naive(run: RunDir) -> None:
     config = run.read_config()
     family = get_family(config.family)
-    for analyzer in all_analyzers().values():
+    for analyzer in (a for a in all_analyzers().values() if a.default):  # what `tdw analyze RUN` runs
         facts = RunFacts(run, config, run.checkpoint_epochs(), family)  # each analyzer on its own, as a naive loop would
         if analyzer.requires == "run":
             analyzer.analyze_run(RunContext(facts, family))
@@ -71,7 +71,7 @@ def main() -> None:
         start = time.perf_counter()
         naive(run)
         naive_s = (time.perf_counter() - start) / args.checkpoints
-        print(f"p=113, {args.checkpoints} checkpoints, {len(all_analyzers())} analyzers, threads={torch.get_num_threads()}")
+        print(f"p=113, {args.checkpoints} checkpoints, {sum(a.default for a in all_analyzers().values())} analyzers (the default set), threads={torch.get_num_threads()}")
         print(f"pipeline: {pipeline_s:.2f} s/checkpoint ({report.forward_passes} forward passes)")
         print(f"naive:    {naive_s:.2f} s/checkpoint")
         print(f"speed-up: {naive_s / pipeline_s:.2f}x")

@@ -47,7 +47,7 @@ def analyzer_costs(run, checkpoints: int) -> dict[str, float]:
     family = facts.family
     data = family.task_data(config)
     model = family.build_model(config)
-    analyzers = [a for a in all_analyzers().values() if a.requires != "run" and not a.missing_hooks(family)]
+    analyzers = [a for a in all_analyzers().values() if a.requires != "run" and a.default and not a.missing_hooks(family)]
     roles = {r for a in analyzers for r in a.hooks + a.optional_hooks}
     costs = dict.fromkeys(["load+forward", *(a.name for a in analyzers)], 0.0)
     for epoch in run.checkpoint_epochs()[:checkpoints]:

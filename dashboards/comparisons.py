@@ -65,11 +65,38 @@ def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_t
     return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, show_legend=True, legend_limit=LEGEND_LIMIT)
 
 
-def trajectories(store: WarehouseStore, variants: list[str]) -> hv.Element:
-    paths = {}
+def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own") -> hv.Element:
+    """Each variant's PC2/PC3 path (the plane where the seeds' loops show), in one shared basis or
+    each in its own PCA; a ring marks where each path starts."""
+    paths, starts = {}, []
     for variant in variants:
-        frame = store.trajectory(variant)
-        if not frame.is_empty():
-            paths[variant] = hv.Curve(frame.select("pc1", "pc2").to_numpy(), "PC1", "PC2")
-    return hv.NdOverlay(paths, "variant").opts(title="Trajectories PC1/PC2 (each in its own PCA basis)", show_legend=True,
-                                               legend_limit=LEGEND_LIMIT) if paths else no_data("Trajectories")
+        frame = store.basis_trajectory(variant, basis)
+        if not frame.is_empty() and frame["pc3"].null_count() < frame.height:
+            points = frame.select("pc2", "pc3").drop_nulls().to_numpy()
+            paths[variant] = hv.Curve(points, "PC2", "PC3")
+            starts.append(points[0])
+    where = "each in its own PCA basis" if basis == "own" else f"shared basis {basis}"
+    title = f"Trajectories PC2/PC3 ({where})"
+    if not paths:
+        return no_data(title, "no compared variant is in this basis")
+    rings = hv.Points(starts, ["PC2", "PC3"]).opts(marker="circle", size=8, fill_alpha=0, line_color="black")
+    return (hv.NdOverlay(paths, "variant").opts(show_legend=True, legend_limit=LEGEND_LIMIT) * rings).opts(title=title)
+
+
+def event_order_table(store: WarehouseStore, variants: list[str], from_turn: bool) -> pl.DataFrame:
+    """One row per event (metric and kind), a column per variant: the epoch of the variant's first
+    such event, or with `from_turn` its distance from the variant's turn (negative: before it; empty
+    for a run without a turn); the median over variants, and in how many of the runs that turned
+    it came before the turn. Rows in order of the median: the usual order of events."""
+    firsts = store.first_events(variants)
+    value = "epochs_from_turn" if from_turn else "epoch"
+    if firsts.is_empty():
+        return pl.DataFrame({"event": []}, schema={"event": pl.Utf8})
+    firsts = firsts.with_columns(event=pl.col("metric") + " " + pl.col("kind"))
+    wide = firsts.pivot(on="variant", index="event", values=value)
+    turned = pl.col("epochs_from_turn").is_not_null()
+    order = firsts.group_by("event").agg(
+        median=pl.col(value).median(),
+        before_turn=(pl.col("epochs_from_turn") < 0).sum().cast(pl.Utf8) + " of " + turned.sum().cast(pl.Utf8))
+    columns = ["event", "median", "before_turn", *[v for v in variants if v in wide.columns]]
+    return wide.join(order, on="event").sort(["median", "event"], nulls_last=True).select(columns)

@@ -57,7 +57,7 @@ class WarehouseStore:
         """Run a named query of this module (trusted SQL, bound parameters), cached."""
         with self._lock:
             con = self._connection()
-            key = (sql, tuple(sorted((params or {}).items())))
+            key = (sql, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (params or {}).items())))
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
@@ -125,6 +125,25 @@ class WarehouseStore:
             "pivot (select epoch, component, value from trajectory where variant = $v and \"group\" = $g) "
             "on component in ('pc1', 'pc2', 'pc3', 'velocity') using first(value) order by epoch",
             {"v": variant, "g": group})
+
+    def bases(self, variants: list[str]) -> list[str]:
+        """The shared trajectory bases any of `variants` was fitted into (trajectory_basis)."""
+        return self.frame("select distinct basis from trajectory_basis where variant in (select unnest($vs)) order by basis",
+                          {"vs": list(variants)})["basis"].to_list()
+
+    def basis_trajectory(self, variant: str, basis: str, group: str = "all") -> pl.DataFrame:
+        """pc1..pc3 per epoch in a shared basis, or in the run's own PCA for basis 'own'."""
+        if basis == "own":
+            return self.trajectory(variant, group)
+        return self.frame(
+            "pivot (select epoch, component, value from trajectory_basis where variant = $v and basis = $b and \"group\" = $g) "
+            "on component in ('pc1', 'pc2', 'pc3') using first(value) order by epoch", {"v": variant, "b": basis, "g": group})
+
+    def first_events(self, variants: list[str]) -> pl.DataFrame:
+        """Each variant's first event of each metric and kind, against its turn (event_order)."""
+        return self.frame("select variant, metric, kind, min(epoch) as epoch, min(epochs_from_turn) as epochs_from_turn "
+                          "from event_order where variant in (select unnest($vs)) group by all order by metric, kind, variant",
+                          {"vs": list(variants)})
 
     def flatness(self, variant: str) -> pl.DataFrame:
         return self.frame("select epoch, radius, statistic, value from flatness where variant = $v "
@@ -229,7 +248,7 @@ class WarehouseStore:
         from tdw.analyzers import all_analyzers
 
         parts = [f"select '{name}' as analyzer, variant, count(distinct epoch) as analyzed from {next(iter(a.tables))} group by variant"
-                 for name, a in all_analyzers().items() if a.requires != "run"]
+                 for name, a in all_analyzers().items() if a.requires != "run" and a.default]
         return self.frame(
             "with done as (" + " union all ".join(parts) + "), ckpt as (select variant, count(*) as checkpoints from checkpoints group by variant) "
             "select v.variant, v.path, a.analyzer, coalesce(d.analyzed, 0) as analyzed, c.checkpoints "

@@ -46,3 +46,12 @@ def intervene(run: str, epochs: list[int], probe: str = "grid", db: str = "wareh
     from tdw.probes import resolve_probe
 
     return run_intervention(run, Intervention(**change), epochs, resolve_probe(probe, list_probes(db)))
+
+
+def fit_trajectory_basis(name: str, variants: list[str] | None = None, results: str = "results"):
+    """Fit the shared trajectory basis `name` (one PCA of several same-shape runs' parameter
+    trajectories) on `variants`, or refit it on its members; `tdw index` then puts each run's
+    coordinates in `trajectory_basis` and its loop measures in `trajectory_loops`."""
+    from tdw.analysis.shared_basis import check_name, fit_shared_basis, resolve_members
+
+    return fit_shared_basis(check_name(name), resolve_members(results, name, variants), results)

@@ -37,9 +37,14 @@ def build_study(root: Path, seeds=(3, 4), mlp_seed: int | None = 5) -> Path:
                 "--n-heads", "2", "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "200",
                 "--checkpoints", "0:200:25", "--results", str(results), "--quiet", check=True)
         run_tdw("analyze", str(results / "modular_addition" / config.name), "--quiet", check=True)
-        if seed == seeds[0]:  # an intervention for the Trace section's map
+        if seed == seeds[0]:  # an intervention for the Trace section's map, and the opt-in LLC at three checkpoints
             run_tdw("intervene", str(results / "modular_addition" / config.name), "--epoch", "100,175",
                     "--ablate-head", "0", check=True)
+            run_tdw("analyze", str(results / "modular_addition" / config.name), "--analyzers", "llc", "--epochs", "0,100,175",
+                    "--quiet", check=True)
+    if len(seeds) > 1:  # the transformer seeds in one trajectory basis, for the Compare page's overlay
+        run_tdw("analyze", "--trajectory-basis", "seeds", "--variants", ",".join(tiny_config(seed=s).name for s in seeds),
+                "--results", str(results), check=True)
     run_tdw("probe", "add", "low_sums", "(a + b) % p < 3", "--db", str(db), check=True)
     run_tdw("index", "--results", str(results), "--db", str(db), check=True)
     return db

@@ -147,13 +147,16 @@ def trained_run(tmp_path_factory):
 
 
 def test_pipeline_writes_every_table_and_second_call_does_nothing(trained_run):
+    """Every table of the default set (all analyzers but the opt-in ones, which only run when named)."""
     pipeline = AnalysisPipeline(trained_run.path)
     report = pipeline.run(progress=False)
     checkpoints = len(trained_run.checkpoint_epochs())
-    per_checkpoint = [a for a in all_analyzers().values() if a.requires != "run"]
-    run_level = [a for a in all_analyzers().values() if a.requires == "run"]
+    default = [a for a in all_analyzers().values() if a.default]
+    assert {a.name for a in all_analyzers().values()} - {a.name for a in default} == {"llc"}
+    per_checkpoint = [a for a in default if a.requires != "run"]
+    run_level = [a for a in default if a.requires == "run"]
     assert report.checkpoint_loads == checkpoints and report.forward_passes == checkpoints
-    tables = {t for a in all_analyzers().values() for t in a.tables}
+    tables = {t for a in default for t in a.tables}
     assert {p.name for p in trained_run.artifacts_dir.iterdir()} == tables | {"manifest.json"}
     assert len(report.written) == checkpoints * sum(len(a.tables) for a in per_checkpoint) + sum(len(a.tables) for a in run_level)
     again = AnalysisPipeline(trained_run.path).run(progress=False)

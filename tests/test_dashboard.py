@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import statistics
 
 import pytest
 from PIL import Image
 
+from dashboards.comparisons import event_order_table
+from dashboards.store import WarehouseStore
 from tdw.warehouse.query import query
-from tests.conftest import run_tdw
-from tests.dashboard_harness import browser_page, build_study, pane_text, poll, served, wait_idle
+from tests.conftest import run_tdw, tiny_config
+from tests.dashboard_harness import browser_page, pane_text, poll, served, wait_idle
 
 VARIANTS = ("p13_seed3", "p13_seed4", "mlp_p13_seed5")  # the study (tests/dashboard_harness.py), by p and seed
 
@@ -217,11 +221,13 @@ def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tmp_path):
+def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(study, tmp_path):
     """The issue's acceptance: launch a 4-variant sweep from the dashboard, over both families,
-    watch it, and find it in variant_summary and the Compare page without restarting anything."""
+    watch it, and find it in variant_summary and the Compare page without restarting anything.
+    On a copy of the session's study (its three variants), so the shared one stays as it is."""
     root = tmp_path / "study"
-    db = build_study(root, seeds=(3,), mlp_seed=None)
+    shutil.copytree(study.parent.parent, root)
+    db = root / "warehouse" / "tdw.duckdb"
     with served(db, results=root / "results") as url, browser_page() as page:
         page.goto(url)
         wait_idle(page, 1000)
@@ -244,7 +250,8 @@ def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tm
         page.screenshot(path=str(tmp_path / "train-running.png"), full_page=True)
         poll(lambda: states().count("done") == 5, 300, page, "the sweep to finish")  # 4 jobs and the sweep
         summary = query("select variant from variant_summary order by variant", db)["variant"].to_list()
-        assert summary == ["mlp_p13_seed11", "mlp_p13_seed12", "p13_seed11", "p13_seed12", "p13_seed3"]
+        assert summary == ["mlp_p13_seed11", "mlp_p13_seed12", "mlp_p13_seed5", "p13_seed11", "p13_seed12", "p13_seed3",
+                           "p13_seed4"]
         shapes = query("select variant, d_model, d_mlp from variants where seed > 10 order by variant", db).rows()
         assert shapes == [("mlp_p13_seed11", None, 64), ("mlp_p13_seed12", None, 64), ("p13_seed11", 32, 64),
                           ("p13_seed12", 32, 64)]  # the form's transformer dimensions left out of the MLPs
@@ -252,7 +259,7 @@ def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(tm
         wait_idle(page, 1000)
         page.locator(".variant-summary").first.scroll_into_view_if_needed()  # Tabulator renders visible rows only
         cells = lambda: page.locator(".variant-summary .tabulator-cell[tabulator-field=variant]").all_inner_texts()
-        poll(lambda: len(cells()) == 5, 30, page, f"the new variants on the Compare page ({cells()})")
+        poll(lambda: len(cells()) == 7, 30, page, f"the new variants on the Compare page ({cells()})")
         assert page.errors == []
 
 
@@ -390,6 +397,57 @@ def test_compare_small_multiples_are_laid_out_and_follow_the_epoch(app_url, stud
             assert min(figure["frame"]) > 100, figure["frame"]
             assert figure["frequency"] == expected[figure["variant"]]["frequency"].to_list()
             assert figure["norm"] == pytest.approx(expected[figure["variant"]]["norm"].to_list(), rel=1e-6)
+        assert page.errors == []
+
+
+TRAJECTORY_OVERLAY_JS = """() => {
+  const found = [];
+  const seen = new Set();
+  const walk = (view) => {
+    if (!view || seen.has(view)) return;
+    seen.add(view);
+    const model = view.model;
+    if (model.type === 'Figure' && model.title && String(model.title.text).startsWith('Trajectories PC2/PC3')) {
+      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
+                                   .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
+      found.push({title: model.title.text, lines: lines});
+    }
+    for (const child of (view.child_views || [])) walk(child);
+  };
+  Object.values(Bokeh.index).forEach(walk);
+  return found;
+}"""
+
+
+def test_compare_overlays_trajectories_in_a_shared_basis_and_orders_events(app_url, study):
+    """The Compare page's trajectory overlay switches to the study's shared basis (`tdw analyze
+    --trajectory-basis seeds`) and draws each member's PC2 there; the event-order table lists each
+    event with its epochs from every variant's turn."""
+    with browser_page() as page:
+        page.goto(app_url + "?page=Compare")
+        wait_idle(page, 1000)
+        chooser = page.locator(".trajectory-basis select").first
+        assert chooser.locator("option").all_inner_texts() == ["own", "seeds"]
+        chooser.select_option("seeds")
+        overlay = lambda: page.evaluate(TRAJECTORY_OVERLAY_JS)
+        poll(lambda: any("shared basis seeds" in f["title"] for f in overlay()), 30, page, "the shared-basis overlay")
+        members = [tiny_config(seed=s).name for s in (3, 4)]
+        expected = [query(f"select value from trajectory_basis where variant = '{v}' and basis = 'seeds' and "
+                          f"\"group\" = 'all' and component = 'pc2' order by epoch", study)["value"].to_list() for v in members]
+        drawn = next(f for f in overlay() if "shared basis seeds" in f["title"])["lines"]
+        assert len(drawn) == 2
+        for line, values in zip(sorted(drawn, key=lambda xs: xs[0]), sorted(expected, key=lambda xs: xs[0]), strict=True):
+            assert line == pytest.approx(values, rel=1e-5, abs=1e-6)
+        table = page.locator(".event-order").first
+        table.scroll_into_view_if_needed()
+        compared = query("select variant from variants order by variant", study)["variant"].to_list()
+        rows = event_order_table(WarehouseStore(study), compared, from_turn=False)
+        first = rows.row(0, named=True)  # the earliest event by median epoch, at each variant's epoch
+        assert first["median"] == statistics.median(
+            query(f"select min(epoch) as e from event_order where metric || ' ' || kind = '{first['event']}' "
+                  "group by variant", study)["e"].to_list())
+        events = lambda: page.locator(".event-order .tabulator-cell[tabulator-field=event]").all_inner_texts()
+        poll(lambda: events()[:1] == [first["event"]], 30, page, f"the event-order table's first row ({events()[:3]})")
         assert page.errors == []
 
 

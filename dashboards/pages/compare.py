@@ -11,7 +11,7 @@ from typing import Any
 import panel as pn
 
 from dashboards.batch import one_update
-from dashboards.comparisons import MEASURES, overlay, trajectories
+from dashboards.comparisons import MEASURES, event_order_table, overlay, trajectories
 from dashboards.panes import LivePlot, LivePlots
 from dashboards.reveal import Reveal, RevealCells
 from dashboards.state import WorkbenchState, nearest_checkpoint
@@ -102,12 +102,44 @@ class SmallMultiples:
             self.grid.objects = [self.cells] if panels else [pn.pane.Markdown("Choose variants to compare.")]
 
 
+def basis_chooser(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Select:
+    """'own' (each run's PCA) and every shared basis the compared variants were fitted into."""
+    choice = pn.widgets.Select(name="Trajectory basis", options=["own", *store.bases(state.compare)], value="own",
+                               css_classes=["trajectory-basis"])
+
+    def refresh(*_):
+        options = ["own", *store.bases(state.compare)]
+        choice.options = options
+        if choice.value not in options:
+            choice.value = "own"
+
+    state.param.watch(refresh, ["compare", "generation"])
+    return choice
+
+
+def event_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Tabulator:
+    """The event-order table: each compared variant's first event of each kind, at its epoch or,
+    with "align at the turn", at its distance from the variant's turn."""
+    def frame():
+        return event_order_table(store, state.compare, state.align_at_turn).to_pandas()
+
+    table = pn.widgets.Tabulator(frame(), disabled=True, show_index=False, sizing_mode="stretch_width",
+                                 pagination=None, height=320, css_classes=["event-order"])
+
+    def refresh(*_):
+        table.value = frame()
+
+    state.param.watch(refresh, ["compare", "align_at_turn", "generation"])
+    return table
+
+
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     chooser = pn.widgets.MultiChoice.from_param(state.param.compare, name="Variants to compare", sizing_mode="stretch_width")
     align = pn.widgets.Checkbox.from_param(state.param.align_at_turn, name="Align at the turn")
     measure_a = pn.widgets.Select(name="Overlay", options=list(MEASURES), value="test loss")
     measure_b = pn.widgets.Select(name="Overlay", options=list(MEASURES), value="W_in participation ratio")
     bokeh_views = [n for n, v in all_views().items() if v.backend == "bokeh"]
+    basis = basis_chooser(store, state)
     multiple = pn.widgets.Select(name="Small multiples of", options=bokeh_views, value="loss_curves",
                                  css_classes=["multiple-view"])
 
@@ -120,7 +152,11 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         pn.Row(chooser, align, sizing_mode="stretch_width"),
         pn.FlexBox(pn.Column(measure_a, pn.bind(overlay_pane, measure_a, state.param.compare, state.param.align_at_turn)),
                    pn.Column(measure_b, pn.bind(overlay_pane, measure_b, state.param.compare, state.param.align_at_turn)),
-                   pn.pane.HoloViews(pn.bind(lambda vs: trajectories(store, vs).opts(**SIZE), state.param.compare))),
+                   pn.Column(basis, pn.pane.HoloViews(pn.bind(lambda vs, b: trajectories(store, vs, b).opts(**SIZE),
+                                                              state.param.compare, basis)))),
+        pn.pane.Markdown("### Event order: each variant's first event of each kind, at its epoch (with "
+                         "\"Align at the turn\": epochs from the variant's turn, negative before it)"),
+        event_table(store, state),
         multiple,
         SmallMultiples(store, state, multiple).reveal,
         sizing_mode="stretch_width",

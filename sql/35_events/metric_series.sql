@@ -5,7 +5,8 @@
 -- Columns: variant, metric (log10_train_loss, log10_test_loss, pr_<matrix> and
 --          spectral_gap_<matrix> per weight matrix, specialized_fraction, velocity, the progress
 --          measures (log10 of restricted_loss and excluded_loss; gini_embedding, gini_neuron_logit,
---          weight_norm), head_frequency_diversity), epoch, value
+--          weight_norm), head_frequency_diversity, llc_<component> (the local learning
+--          coefficient of all weights, attention, mlp; chains that diverged left out)), epoch, value
 -- Losses are read at the checkpoints only, so every series shares the run's epochs.
 create or replace view metric_series as
 select l.variant, 'log10_' || l.split || '_loss' as metric, l.epoch, log10(greatest(l.loss, 1e-30)) as value
@@ -24,4 +25,6 @@ select variant, case when measure in ('restricted_loss', 'excluded_loss') then '
        epoch, case when measure in ('restricted_loss', 'excluded_loss') then log10(greatest(value, 1e-30)) else value end
 from progress where measure in ('restricted_loss', 'excluded_loss', 'gini_embedding', 'gini_neuron_logit', 'weight_norm')
 union all
-select distinct variant, 'head_frequency_diversity', epoch, distinct_frequencies from attention_head_frequency;
+select distinct variant, 'head_frequency_diversity', epoch, distinct_frequencies from attention_head_frequency
+union all
+select variant, 'llc_' || component, epoch, value from llc where statistic = 'llc' and not isnan(value);

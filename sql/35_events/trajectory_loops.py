@@ -3,7 +3,8 @@
 -- grain: variant, basis, group
 -- Question: which runs' trajectories form a self-intersecting loop (10 of 11 variants in the
 --           notes, never p101/seed999), when does it close, and how large is it?
--- Columns: variant, basis ('own': the run's own PCA, the trajectory analyzer's), group (the
+-- Columns: variant, basis ('own': the run's own PCA, the trajectory analyzer's; or the name of a
+--          shared basis the run was fitted into, trajectory_basis), group (the
 --          parameter group), points (checkpoints on the path), self_intersects (boolean),
 --          loop_start_epoch, loop_close_epoch (the first crossing: the path's segment starting at
 --          loop_start_epoch is crossed by the one ending at loop_close_epoch), loop_area (the area
@@ -13,7 +14,8 @@
 
 Every measure is invariant to rotating, reflecting or scaling the plane, so runs whose PCAs differ by
 a rotation (each run's PCA is its own) get the same values: the comparable part of "a loop" across
-variants. A shared basis across variants is the next step (docs/events-and-phases.md).
+variants. In a shared basis the runs' paths are also drawn in one coordinate system, so their loops
+can be overlaid and their positions compared (docs/events-and-phases.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-READS = ("trajectory",)
+READS = ("trajectory", "trajectory_basis")
 SCHEMA = {"variant": pl.Utf8, "basis": pl.Utf8, "group": pl.Utf8, "points": pl.Int32, "self_intersects": pl.Boolean,
           "loop_start_epoch": pl.Int32, "loop_close_epoch": pl.Int32, "loop_area": pl.Float64,
           "path_length": pl.Float64, "max_excursion_from_start": pl.Float64, "max_excursion_from_end": pl.Float64}
@@ -72,13 +74,17 @@ def loop_measures(epochs: np.ndarray, points: np.ndarray) -> dict:
 
 def model(con, variants: list[str] | None) -> pl.DataFrame:
     where = "" if variants is None else "and variant in (select unnest($variants))"
-    frame = con.sql(f"select variant, \"group\", epoch, component, value from trajectory where component in ('pc2', 'pc3') "
-                    f"{where}", params={"variants": variants} if variants is not None else None).pl()
+    params = {"variants": variants} if variants is not None else None
+    frame = con.sql(f"select variant, 'own' as basis, \"group\", epoch, component, value from trajectory "
+                    f"where component in ('pc2', 'pc3') {where} union all "
+                    f"select variant, basis, \"group\", epoch, component, value from trajectory_basis "
+                    f"where component in ('pc2', 'pc3') {where}", params=params).pl()
     rows = []
     if frame.height:
-        wide = frame.pivot(on="component", index=["variant", "group", "epoch"], values="value").sort(["variant", "group", "epoch"])
-        for (variant, group), part in wide.drop_nulls().group_by(["variant", "group"], maintain_order=True):
+        keys = ["variant", "basis", "group"]
+        wide = frame.pivot(on="component", index=[*keys, "epoch"], values="value").sort([*keys, "epoch"])
+        for (variant, basis, group), part in wide.drop_nulls().group_by(keys, maintain_order=True):
             points = part.select("pc2", "pc3").to_numpy().astype(np.float64)
-            rows.append({"variant": variant, "basis": "own", "group": group,
+            rows.append({"variant": variant, "basis": basis, "group": group,
                          **loop_measures(part["epoch"].to_numpy(), points)})
     return pl.DataFrame(rows, schema=SCHEMA)

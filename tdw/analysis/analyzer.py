@@ -55,6 +55,9 @@ class Analyzer:
     # artifacts are recomputed when `tdw analyze --trace` changes the probe
     traced: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    # False: opt-in, run only when named (`tdw analyze RUN --analyzers llc`): an analyzer costing
+    # far more than the rest (hundreds of forward-backward passes per checkpoint)
+    default: ClassVar[bool] = True
 
     def missing_hooks(self, family: Family) -> list[str]:
         """The roles this analyzer needs that `family` has no hook for ([] when it applies)."""

@@ -25,8 +25,8 @@ def all_analyzers() -> dict[str, Analyzer]:
 
 def get_analyzers(names: list[str] | None) -> list[Analyzer]:
     registry = all_analyzers()
-    if not names:
-        return list(registry.values())
+    if not names:  # the default set: every analyzer but the opt-in ones (Analyzer.default)
+        return [analyzer for analyzer in registry.values() if analyzer.default]
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise TdwError(f"--analyzers: unknown analyzer {unknown[0]!r} (known: {', '.join(registry)})")

@@ -7,6 +7,8 @@ epoch_{i-1}), so an uneven checkpoint schedule does not create spikes. Sign conv
 principal axis points so that its largest-magnitude loading is positive (deterministic).
 """
 
+from collections.abc import Iterable
+
 import polars as pl
 import torch
 
@@ -38,6 +40,23 @@ def velocity(points: torch.Tensor, epochs: list[int]) -> torch.Tensor:
     return torch.cat((torch.tensor([float("nan")], dtype=torch.float64), steps / gaps))
 
 
+def group_points(checkpoints: Iterable[dict[str, torch.Tensor]], family) -> dict[str, torch.Tensor]:
+    """{"all" and each parameter group the family has: [checkpoint, flattened parameters]}, the
+    tensors in sorted name order (the trajectory analyzer and shared bases flatten alike)."""
+    flat: dict[str, list[torch.Tensor]] = {}
+    names = group_of = present = None
+    for weights in checkpoints:
+        if names is None:
+            names = sorted(weights)
+            group_of = {name: family.parameter_group(name) for name in names}
+            present = sorted(set(group_of.values()), key=lambda g: (GROUP_ORDER + (g,)).index(g))
+            flat = {g: [] for g in ("all", *present)}
+        for group in present:
+            flat[group].append(torch.cat([weights[n].flatten() for n in names if group_of[n] == group]))
+        flat["all"].append(torch.cat([flat[g][-1] for g in present]))
+    return {group: torch.stack(points) for group, points in flat.items()}
+
+
 @register
 class Trajectory(Analyzer):
     name = "trajectory"
@@ -50,19 +69,10 @@ class Trajectory(Analyzer):
     }
 
     def analyze_run(self, ctx):
-        names = sorted(ctx.weights(ctx.epochs[0]))
-        group_of = {name: ctx.family.parameter_group(name) for name in names}
-        present = sorted(set(group_of.values()), key=lambda g: (GROUP_ORDER + (g,)).index(g))
-        flat: dict[str, list[torch.Tensor]] = {g: [] for g in ("all", *present)}
-        for epoch in ctx.epochs:
-            weights = ctx.weights(epoch)
-            for group in present:
-                flat[group].append(torch.cat([weights[n].flatten() for n in names if group_of[n] == group]))
-            flat["all"].append(torch.cat([flat[g][-1] for g in present]))
+        flat = group_points((ctx.weights(epoch) for epoch in ctx.epochs), ctx.family)
         rows, variance_rows = [], []
         last = ctx.epochs[-1]
-        for group, group_points in flat.items():
-            points = torch.stack(group_points)
+        for group, points in flat.items():
             coords, ratio = pca(points)
             speed = velocity(points, ctx.epochs)
             for i, epoch in enumerate(ctx.epochs):

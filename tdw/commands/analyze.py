@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "checkpoint) into RUN/artifacts/<table>/*.parquet. Re-running skips what is up to date.",
     )
     cmd.add_argument("run", nargs="?", help="run directory, e.g. results/modular_addition/p53_seed999")
-    cmd.add_argument("--analyzers", default=None, help="comma-separated analyzer names (default: all; see --list)")
+    cmd.add_argument("--analyzers", default=None, help="comma-separated analyzer names (default: all but the opt-in llc; see --list)")
     cmd.add_argument("--epochs", default=None, help="only these checkpoint epochs: list and start:stop:step ranges")
     cmd.add_argument("--force", action="store_true", help="recompute even up-to-date artifacts")
     cmd.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -22,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      help="compute the per-input traces (logit_lens, answer_frequencies) on this probe, a name "
                      "(tdw probe) or a spec, from now on for this run (default: auto, the grid up to p=64, else sample:1024)")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse whose catalog names the probes (--trace)")
+    cmd.add_argument("--trajectory-basis", default=None, metavar="NAME",
+                     help="instead of RUN's analyzers: fit the shared trajectory basis NAME (one PCA of several "
+                     "same-shape runs' trajectories) on --variants, or refit it on its members")
+    cmd.add_argument("--variants", default=None, metavar="A,B,...",
+                     help="with --trajectory-basis: the runs to fit it on, variant names or run directories")
+    cmd.add_argument("--results", default="results", help="with --trajectory-basis: where the runs are")
     cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     cmd.add_argument("--job-db", default=None, metavar="DB",
                      help="run as a job tracked in the catalog beside this warehouse, and re-index it when done "
@@ -37,8 +43,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list:
         for name, analyzer in all_analyzers().items():
-            print(f"{name:<22} v{analyzer.version}  {analyzer.requires:<11} {analyzer.description}")
+            opt_in = "" if analyzer.default else " (opt-in: run when named)"
+            print(f"{name:<22} v{analyzer.version}  {analyzer.requires:<11} {analyzer.description}{opt_in}")
         return 0
+    if args.trajectory_basis is not None:
+        return fit_basis(args)
+    if args.variants is not None:
+        raise TdwError("--variants: only with --trajectory-basis NAME")
     if not args.run:
         raise TdwError("RUN: which run directory to analyze (e.g. results/modular_addition/p53_seed999)")
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()] if args.analyzers else None
@@ -53,6 +64,22 @@ def run(args: argparse.Namespace) -> int:
         return 0 if outcome.state == "done" else 1
     report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet)
     print(report.summary())
+    return 0
+
+
+def fit_basis(args: argparse.Namespace) -> int:
+    from tdw.analysis.shared_basis import check_name, fit_shared_basis, resolve_members
+    from tdw.errors import TdwError
+
+    if args.run:
+        raise TdwError(f"{args.run}: --trajectory-basis takes its runs from --variants, not RUN")
+    name = check_name(args.trajectory_basis)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants is not None else None
+    result = fit_shared_basis(name, resolve_members(args.results, name, variants), args.results)
+    print(f"trajectory basis {name}: fitted on {len(result.members)} runs ({', '.join(result.members)})")
+    for group, ratio in result.explained.items():
+        print(f"  {group:<12} explained variance " + ", ".join(f"PC{i + 1} {r:.1%}" for i, r in enumerate(ratio)))
+    print("wrote artifacts/trajectory_basis/" + f"{name}.parquet in each run; run tdw index to query trajectory_basis, trajectory_loops")
     return 0
 
 

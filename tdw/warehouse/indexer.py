@@ -33,6 +33,8 @@ from tdw.analysis.artifacts import artifact_files as all_artifact_files
 from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
 from tdw.analysis.interventions import SPEC as INTERVENTION_SPEC
 from tdw.analysis.interventions import TABLE as INTERVENTIONS
+from tdw.analysis.shared_basis import SPEC as TRAJECTORY_BASIS_SPEC
+from tdw.analysis.shared_basis import TABLE as TRAJECTORY_BASIS
 from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.families import get_family
@@ -107,9 +109,10 @@ def schema_fingerprint() -> str:
 
 
 def artifact_tables() -> dict[str, TableSpec]:
-    """Every tidy table runs hold as Parquet: the analyzers' and the interventions'."""
+    """Every tidy table runs hold as Parquet: the analyzers', the interventions' and the shared
+    trajectory bases'."""
     tables = {table: spec for analyzer in all_analyzers().values() for table, spec in analyzer.tables.items()}
-    return {**tables, INTERVENTIONS: INTERVENTION_SPEC}
+    return {**tables, INTERVENTIONS: INTERVENTION_SPEC, TRAJECTORY_BASIS: TRAJECTORY_BASIS_SPEC}
 
 
 def run_rows(runs: list[RunDir]) -> pl.DataFrame:

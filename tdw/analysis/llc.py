@@ -1,0 +1,110 @@
+"""The local learning coefficient (LLC), estimated with SGLD as Lau et al. (2023) and devinterp do.
+
+The LLC lambda(w*) measures how many effective dimensions the loss landscape has around a trained
+point w*: a regular model with d parameters has d/2; degenerate directions (redundant weights, a
+circuit that does not use a part of the network) lower it. Across checkpoints it tracks how much the
+model "uses", which is why developmental interpretability reads it over training (memorization
+raises it, the Fourier circuit's cleanup lowers it).
+
+Estimator: sample w from the tempered posterior localized at w*,
+    p(w) ~ exp(-n_beta * L(w) - gamma/2 * ||w - w*||^2),
+with SGLD, and report lambda_hat = n_beta * (mean over draws of L(w_t) - L(w*)). One SGLD step is
+    w <- w - (eps/2) * (n_beta * grad L_batch(w) + gamma * (w - w*)) + sqrt(eps) * N(0, I),
+the same update, in the same order of operations and noise draws, as devinterp's `SGLD` optimizer
+(tests/test_llc.py runs both on one model with one noise generator and gets the same chain).
+L is the family's training loss (mean cross entropy) on a batch of training pairs; n_beta
+defaults to m / log(m) for a batch of m (devinterp's `default_nbeta`).
+
+Why our own: devinterp 2.x's estimator drags in datasets, transformers, xarray and zarr (hundreds
+of MB) to loop over a dataloader; what the estimate needs is the update above and a loss, and the
+family's pure `loss_terms` already is one. devinterp's sampler is installed without its
+dependencies for the tests, as the reference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+LossFunction = Callable[[dict[str, Tensor], Tensor | None], Tensor]  # (params, batch rows or None) -> mean loss
+
+
+@dataclass(frozen=True)
+class SGLDSettings:
+    """The sampler's hyper-parameters (documented in docs/events-and-phases.md, with how they were chosen)."""
+
+    step_size: float = 1e-4  # epsilon
+    localization: float = 100.0  # gamma
+    chains: int = 2
+    draws: int = 100  # SGLD steps per chain, each one a draw
+    burn_in: int = 0  # steps per chain before the draws
+    batch_size: int | None = None  # None: the full batch every step
+    nbeta: float | None = None  # None: m / log m for a batch of m
+
+
+@dataclass(frozen=True)
+class LLCEstimate:
+    llc: float  # mean over chains
+    llc_std: float  # standard deviation across chains (NaN with one chain)
+    chain_llcs: tuple[float, ...]
+    init_loss: float
+    mean_loss: float
+    nbeta: float
+    diverged: bool  # some draw's loss was not finite
+
+
+def default_nbeta(batch: int) -> float:
+    return batch / math.log(batch) if batch > 1 else 1.0
+
+
+def estimate_llc(loss: LossFunction, center: dict[str, Tensor], sampled: list[str], n: int,
+                 settings: SGLDSettings = SGLDSettings(), generator: torch.Generator | None = None) -> LLCEstimate:
+    """The LLC at `center` over the parameters named in `sampled` (the others stay at `center`).
+    `n` is the number of training examples; batches are drawn from range(n) with `generator`,
+    which also draws the noise, so an estimate is reproducible from its seed."""
+    generator = generator or torch.Generator().manual_seed(0)
+    batch = n if settings.batch_size is None or settings.batch_size >= n else settings.batch_size
+    nbeta = settings.nbeta if settings.nbeta is not None else default_nbeta(batch)
+    fixed = {name: w for name, w in center.items() if name not in sampled}
+    with torch.no_grad():
+        init_loss = float(loss(center, None))
+    chain_means, diverged = [], False
+    for _chain in range(settings.chains):
+        draws = sgld_chain(loss, center, sampled, fixed, n, batch, nbeta, settings, generator)
+        finite = torch.isfinite(draws).all()
+        diverged |= not bool(finite)
+        chain_means.append(float(draws.mean()) if finite else float("nan"))
+    chain_llcs = tuple(nbeta * (m - init_loss) for m in chain_means)
+    values = torch.tensor(chain_llcs, dtype=torch.float64)
+    return LLCEstimate(llc=float(values.mean()), llc_std=float(values.std()) if len(values) > 1 else float("nan"),
+                       chain_llcs=chain_llcs, init_loss=init_loss, mean_loss=float(torch.tensor(chain_means).mean()),
+                       nbeta=nbeta, diverged=diverged)
+
+
+def sgld_chain(loss: LossFunction, center: dict[str, Tensor], sampled: list[str], fixed: dict[str, Tensor], n: int,
+               batch: int, nbeta: float, settings: SGLDSettings, generator: torch.Generator) -> Tensor:
+    """One chain from `center`: the batch loss at each draw (before that draw's update)."""
+    weights = {name: center[name].detach().clone().requires_grad_(True) for name in sampled}
+    losses = []
+    for step in range(settings.burn_in + settings.draws):
+        rows = None if batch == n else torch.randperm(n, generator=generator)[:batch]
+        value = loss({**fixed, **weights}, rows)
+        grads = torch.autograd.grad(value, [weights[name] for name in sampled])
+        value = float(value.detach())
+        if step >= settings.burn_in:
+            losses.append(value)
+        if not math.isfinite(value):
+            break
+        with torch.no_grad():
+            for name, grad in zip(sampled, grads, strict=True):
+                w = weights[name]
+                drift = grad * nbeta
+                drift.add_(w - center[name], alpha=settings.localization)
+                noise = torch.normal(mean=0.0, std=1.0, size=drift.size(), generator=generator)
+                w.add_(drift, alpha=-0.5 * settings.step_size)
+                w.add_(noise, alpha=settings.step_size ** 0.5)
+    return torch.tensor(losses, dtype=torch.float64)

@@ -1,0 +1,59 @@
+"""llc: the local learning coefficient at each checkpoint, for all weights and per component.
+
+SGLD localized at the checkpoint (tdw/analysis/llc.py), on the training loss; components are
+"all" (every trained tensor) and each of the family's "attention" and "mlp" groups (sampled alone,
+the rest held at the checkpoint). Statistics per component: `llc` (mean over chains), `llc_std`
+(across chains), `init_loss`, `mean_loss` (the chains' mean draw loss), `nbeta`, and `diverged`
+(1 when a chain's loss left the finite numbers: the step size is too large for that checkpoint,
+and its llc is NaN). Seeded by (variant seed, epoch, component), so reproducible.
+
+Settings: 2 chains of 20 burn-in steps and 60 full-batch draws, step 3e-4, localization 400
+(SETTINGS below; how they were chosen is in docs/events-and-phases.md). Cost: 480 forward-backward
+passes per checkpoint for a transformer (three components), so it is opt-in: `tdw analyze RUN
+--analyzers llc --epochs 0:3000:250` (benchmarks/llc_cost.py measures it).
+"""
+
+import polars as pl
+import torch
+
+from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analysis.llc import SGLDSettings, estimate_llc
+from tdw.analyzers import register
+
+SETTINGS = SGLDSettings(step_size=3e-4, localization=400.0, chains=2, draws=60, burn_in=20)
+COMPONENTS = ("attention", "mlp")  # besides "all", when the family has the group
+
+
+def trained(name: str, train_biases: bool) -> bool:
+    return train_biases or not name.split(".")[-1].startswith("b_")
+
+
+@register
+class LocalLearningCoefficient(Analyzer):
+    name = "llc"
+    description = "local learning coefficient (SGLD) for all weights, attention and MLP: llc, llc_std, losses, diverged"
+    requires = "weights"
+    default = False
+    tables = {"llc": TableSpec({"component": pl.Utf8, "statistic": pl.Utf8})}
+
+    def analyze(self, ctx):
+        data = ctx.data
+        names = sorted(n for n in ctx.weights if trained(n, ctx.config.train_biases))
+        groups = {n: ctx.family.parameter_group(n) for n in names}
+        components = {"all": names, **{c: [n for n in names if groups[n] == c] for c in COMPONENTS
+                                       if any(groups[n] == c for n in names)}}
+
+        def loss(params, rows):
+            train = data.train_idx if rows is None else data.train_idx[rows.to(data.train_idx.device)]
+            return ctx.family.loss_terms(params, data.labels, train, data.test_idx, False)[0]
+
+        center = {n: w.detach() for n, w in ctx.weights.items()}
+        rows = []
+        for index, (component, sampled) in enumerate(components.items()):
+            generator = torch.Generator().manual_seed((ctx.config.seed * 1_000_003 + ctx.epoch) * 8 + index)
+            with torch.enable_grad():  # the pipeline runs analyzers under no_grad
+                estimate = estimate_llc(loss, center, sampled, len(data.train_idx), SETTINGS, generator)
+            stats = {"llc": estimate.llc, "llc_std": estimate.llc_std, "init_loss": estimate.init_loss,
+                     "mean_loss": estimate.mean_loss, "nbeta": estimate.nbeta, "diverged": float(estimate.diverged)}
+            rows += [(component, statistic, value) for statistic, value in stats.items()]
+        return {"llc": pl.DataFrame(rows, schema=["component", "statistic", "value"], orient="row")}
