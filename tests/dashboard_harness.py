@@ -131,3 +131,19 @@ def poll(condition, timeout_s: float = 30, page=None, message: str = ""):
             page.wait_for_timeout(100)
         else:
             time.sleep(0.1)
+
+
+# --- reading the page ----------------------------------------------------------------------
+def text(page, css: str) -> str:
+    return pane_text(page, css)
+
+
+def caption(page, view: str) -> str:
+    """The view's caption, once its section has been scrolled to and drawn (sections draw lazily)."""
+    page.locator(f".card-{view}").first.scroll_into_view_if_needed()
+    return poll(lambda: text(page, f"caption-{view}"), 30, page, f"the {view} caption")
+
+
+def caption_when(page, view: str, condition, message: str) -> str:
+    """The view's caption once `condition(caption)` holds."""
+    return poll(lambda: (line if condition(line := caption(page, view)) else None), 30, page, message)
