@@ -147,3 +147,12 @@ def caption(page, view: str) -> str:
 def caption_when(page, view: str, condition, message: str) -> str:
     """The view's caption once `condition(caption)` holds."""
     return poll(lambda: (line if condition(line := caption(page, view)) else None), 30, page, message)
+
+
+def bokeh_views_js(collect: str, result: str = "found") -> str:
+    """A page function walking every Bokeh view on the page once: `collect` runs for each with
+    `view`, `model` and the array `found` in scope; the function returns `result` (e.g. a sort)."""
+    return ("() => {\n  const found = [];\n  const seen = new Set();\n  const walk = (view) => {\n"
+            "    if (!view || seen.has(view)) return;\n    seen.add(view);\n    const model = view.model;\n"
+            f"{collect}\n    for (const child of (view.child_views || [])) walk(child);\n  }};\n"
+            f"  Object.values(Bokeh.index).forEach(walk);\n  return {result};\n}}")

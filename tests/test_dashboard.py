@@ -12,6 +12,7 @@ from PIL import Image
 from tdw.warehouse.query import query
 from tests.conftest import run_tdw
 from tests.dashboard_harness import (
+    bokeh_views_js,
     browser_page,
     caption,
     caption_when,
@@ -238,24 +239,13 @@ def test_an_epoch_change_patches_shown_figures_in_place_and_leaves_closed_sectio
         assert page.errors == []
 
 
-PHASE_BANDS_JS = """() => {
-  const bands = [];
-  const seen = new Set();
-  const walk = (view) => {
-    if (!view || seen.has(view)) return;
-    seen.add(view);
-    const model = view.model;
+PHASE_BANDS_JS = bokeh_views_js("""
     if (model.type === 'Figure' && model.name === 'tdw-view-loss_curves') {
       for (const layout of model.center) {
         if (layout.type === 'BoxAnnotation' && layout.level === 'underlay' && layout.visible)
-          bands.push([Number(layout.left), Number(layout.right)]);
+          found.push([Number(layout.left), Number(layout.right)]);
       }
-    }
-    for (const child of (view.child_views || [])) walk(child);
-  };
-  Object.values(Bokeh.index).forEach(walk);
-  return bands.sort((a, b) => a[0] - b[0]);
-}"""
+    }""", 'found.sort((a, b) => a[0] - b[0])')
 
 
 def test_the_run_phases_are_shaded_on_over_epochs_plots_and_the_toggle_hides_them(app_url, study):

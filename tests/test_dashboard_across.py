@@ -14,7 +14,15 @@ from dashboards.comparisons import event_order_table
 from dashboards.store import WarehouseStore
 from tdw.warehouse.query import query
 from tests.conftest import tiny_config
-from tests.dashboard_harness import browser_page, caption, poll, served, text, wait_idle
+from tests.dashboard_harness import (
+    bokeh_views_js,
+    browser_page,
+    caption,
+    poll,
+    served,
+    text,
+    wait_idle,
+)
 
 VARIANTS = ("p13_seed3", "p13_seed4", "mlp_p13_seed5")  # the study (tests/dashboard_harness.py), by p and seed
 
@@ -128,23 +136,12 @@ def test_sql_page_attacks_are_refused_and_change_nothing(app_url, study, tmp_pat
     assert after == before and list(tmp_path.iterdir()) == []
 
 
-SMALL_MULTIPLES_JS = """() => {
-  const found = [];
-  const seen = new Set();
-  const walk = (view) => {
-    if (!view || seen.has(view)) return;
-    seen.add(view);
-    const model = view.model;
+SMALL_MULTIPLES_JS = bokeh_views_js("""
     if (model.type === 'Figure' && model.name === 'tdw-view-frequencies_at_epoch' && /p13_seed[0-9]+$/.test(model.title.text)) {
       const source = model.renderers.find(r => r.data_source && r.data_source.data.norm).data_source.data;
       found.push({variant: model.title.text, frame: [view.frame.bbox.width, view.frame.bbox.height],
                   frequency: Array.from(source.frequency, Number), norm: Array.from(source.norm)});
-    }
-    for (const child of (view.child_views || [])) walk(child);
-  };
-  Object.values(Bokeh.index).forEach(walk);
-  return found.sort((a, b) => a.variant.localeCompare(b.variant));
-}"""
+    }""", 'found.sort((a, b) => a.variant.localeCompare(b.variant))')
 
 
 def test_compare_small_multiples_are_laid_out_and_follow_the_epoch(app_url, study):
@@ -176,23 +173,12 @@ def test_compare_small_multiples_are_laid_out_and_follow_the_epoch(app_url, stud
         assert page.errors == []
 
 
-TRAJECTORY_OVERLAY_JS = """() => {
-  const found = [];
-  const seen = new Set();
-  const walk = (view) => {
-    if (!view || seen.has(view)) return;
-    seen.add(view);
-    const model = view.model;
+TRAJECTORY_OVERLAY_JS = bokeh_views_js("""
     if (model.type === 'Figure' && model.title && String(model.title.text).startsWith('Trajectories PC2/PC3')) {
       const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
                                    .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
       found.push({title: model.title.text, lines: lines});
-    }
-    for (const child of (view.child_views || [])) walk(child);
-  };
-  Object.values(Bokeh.index).forEach(walk);
-  return found;
-}"""
+    }""", 'found')
 
 
 def test_compare_overlays_trajectories_in_a_shared_basis_and_orders_events(app_url, study):
