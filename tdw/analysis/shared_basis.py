@@ -12,9 +12,10 @@ with the members in its metadata, so `tdw index` picks it up like any artifact a
 `tdw analyze --trajectory-basis NAME --variants A,B,...` fits (or refits) it; without
 `--variants`, the members it was last fitted on are used again (after runs grew, say).
 
-Memory: the runs' flattened checkpoints are kept as float32 ([checkpoints, parameters]); the PCA
-is an eigendecomposition of the small [N, N] Gram matrix accumulated in float64, so the p=113
-published run (118 checkpoints x 227k parameters) costs ~110 MB per member, not an SVD of it.
+Memory: the runs' flattened checkpoints are kept as float32 ([checkpoints, parameters], once for
+"all" and once split by group); the PCA is an eigendecomposition of the small [N, N] Gram matrix
+accumulated in float64 blocks, so the p=113 published run (118 checkpoints x 227k parameters)
+costs ~220 MB per member and no SVD workspace.
 """
 
 from __future__ import annotations
