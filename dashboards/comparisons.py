@@ -67,7 +67,7 @@ def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_t
 
 def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own") -> hv.Element:
     """Each variant's PC2/PC3 path (the plane where the seeds' loops show), in one shared basis or
-    each in its own PCA; a ring marks where each path starts."""
+    each in its own PCA; a black dot marks where each path starts."""
     paths, starts = {}, []
     for variant in variants:
         frame = store.basis_trajectory(variant, basis)
@@ -79,8 +79,8 @@ def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own")
     title = f"Trajectories PC2/PC3 ({where})"
     if not paths:
         return no_data(title, "no compared variant is in this basis")
-    rings = hv.Points(starts, ["PC2", "PC3"]).opts(marker="circle", size=8, fill_alpha=0, line_color="black")
-    return (hv.NdOverlay(paths, "variant").opts(show_legend=True, legend_limit=LEGEND_LIMIT) * rings).opts(title=title)
+    origins = hv.Points(starts, ["PC2", "PC3"]).opts(color="black")  # options both backends know: export draws it too
+    return (hv.NdOverlay(paths, "variant").opts(show_legend=True, legend_limit=LEGEND_LIMIT) * origins).opts(title=title)
 
 
 def event_order_table(store: WarehouseStore, variants: list[str], from_turn: bool) -> pl.DataFrame:

@@ -28,7 +28,7 @@ def main() -> None:
     hv.Store.set_current_backend("matplotlib")
     store = WarehouseStore(args.db)
     variants = store.variant_names()
-    size = {"fig_inches": (6, 4.5), "aspect": "auto"}
+    size = {"aspect": 1.0, "fig_size": 260}
     layout = (trajectories(store, variants, args.basis).opts(**size)
               + overlay(store, variants, "test loss", align_at_turn=True).opts(**size)).cols(2)
     hv.save(layout, args.out, fmt="png", dpi=110)
