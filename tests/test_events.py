@@ -64,6 +64,27 @@ def test_a_three_phase_series_is_cut_into_its_phases():
     assert abs(found[1][2] - 2000) <= 300 and abs(found[2][2] - 6000) <= 300
 
 
+def test_landmarks_keep_early_phases_early_where_equal_slices_follow_a_slow_tail():
+    """A fast grokker in a long run: phases planted at 400 and 1,000 of 6,000 epochs, and a weight
+    measure still drifting until the end. From equal slices EM follows the drift and swallows both
+    planted changes into the first phase; started at the run's landmarks (here 300 and 1,100, off
+    the planted boundaries), it finds the planted boundaries."""
+    rng = np.random.default_rng(1)
+    epochs = np.arange(0, 6001, 25)
+    level = np.select([epochs < 400, epochs < 1000], [0.0, 1.0], 2.0)
+    drift = np.clip((epochs - 1000) / 5000, 0, 1) * 3
+    series = np.stack([level + rng.normal(0, 0.05, len(epochs)),
+                       drift + 0.3 * level + rng.normal(0, 0.05, len(epochs))], axis=1)
+    PHASES.NAMES[3] = ("one", "two", "three")
+    try:
+        equal = PHASES.phases(epochs, series, 3)
+        anchored = PHASES.phases(epochs, series, 3, (300, 1100))
+    finally:
+        del PHASES.NAMES[3]
+    assert equal[0][3] >= 1000  # both planted changes inside the first phase
+    assert abs(anchored[1][2] - 400) <= 75 and abs(anchored[2][2] - 1000) <= 75
+
+
 def test_python_models_are_part_of_the_sql_project():
     models = {m.name: m for m in read_models()}
     for name in ("metric_events", "training_phases"):
