@@ -149,6 +149,11 @@ class WarehouseStore:
         return self.frame("select epoch, radius, statistic, value from flatness where variant = $v "
                           "order by radius, statistic, epoch", {"v": variant})
 
+    def llc(self, variant: str) -> pl.DataFrame:
+        """The local learning coefficient per component at the checkpoints it was estimated at."""
+        return self.frame("select epoch, component, value from llc where variant = $v and statistic = 'llc' "
+                          "and not isnan(value) order by component, epoch", {"v": variant})
+
     def progress(self, variant: str) -> pl.DataFrame:
         return self.frame("select epoch, measure, value from progress where variant = $v order by measure, epoch", {"v": variant})
 
