@@ -56,6 +56,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/turn_methods.py
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/analysis_throughput.py
+	$(BIN)/python benchmarks/llc_cost.py
 	$(BIN)/python benchmarks/warehouse_scale.py
 	$(BIN)/python benchmarks/sweep_throughput.py
 	$(BIN)/python benchmarks/dashboard_latency.py --db $(DEMO_DB)
