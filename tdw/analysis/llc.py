@@ -30,6 +30,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+# A chain whose mean draw loss exceeds the center's by more than this many nats has left the basin
+# (at a trained checkpoint a sound chain rises by about llc / n_beta, a few hundredths of a nat)
+BASIN_NATS = 1.0
+
 LossFunction = Callable[[dict[str, Tensor], Tensor | None], Tensor]  # (params, batch rows or None) -> mean loss
 
 
@@ -54,7 +58,7 @@ class LLCEstimate:
     init_loss: float
     mean_loss: float
     nbeta: float
-    diverged: bool  # some draw's loss was not finite
+    diverged: bool  # a chain's loss left the finite numbers, or the basin (see BASIN_NATS): llc is NaN
 
 
 def default_nbeta(batch: int) -> float:
@@ -75,9 +79,10 @@ def estimate_llc(loss: LossFunction, center: dict[str, Tensor], sampled: list[st
     chain_means, diverged = [], False
     for _chain in range(settings.chains):
         draws = sgld_chain(loss, center, sampled, fixed, n, batch, nbeta, settings, generator)
-        finite = torch.isfinite(draws).all()
-        diverged |= not bool(finite)
-        chain_means.append(float(draws.mean()) if finite else float("nan"))
+        sound = len(draws) == settings.draws and bool(torch.isfinite(draws).all()) \
+            and float(draws.mean()) - init_loss <= BASIN_NATS
+        diverged |= not sound
+        chain_means.append(float(draws.mean()) if sound else float("nan"))
     chain_llcs = tuple(nbeta * (m - init_loss) for m in chain_means)
     values = torch.tensor(chain_llcs, dtype=torch.float64)
     return LLCEstimate(llc=float(values.mean()), llc_std=float(values.std()) if len(values) > 1 else float("nan"),

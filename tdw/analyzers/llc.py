@@ -7,8 +7,9 @@ the rest held at the checkpoint). Statistics per component: `llc` (mean over cha
 (1 when a chain's loss left the finite numbers: the step size is too large for that checkpoint,
 and its llc is NaN). Seeded by (variant seed, epoch, component), so reproducible.
 
-Settings: 2 chains of 20 burn-in steps and 60 full-batch draws, step 3e-4, localization 400
-(SETTINGS below; how they were chosen is in docs/events-and-phases.md). Cost: 480 forward-backward
+Settings: 2 chains of 20 burn-in steps and 60 full-batch draws; step 0.058 / n_beta and
+localization 2.06 n_beta (3e-4 and 400 at p=53; settings_for below; how they were chosen is in
+docs/events-and-phases.md). Cost: 480 forward-backward
 passes per checkpoint for a transformer (three components), so it is opt-in: `tdw analyze RUN
 --analyzers llc --epochs 0:3000:250` (benchmarks/llc_cost.py measures it).
 """
@@ -17,10 +18,21 @@ import polars as pl
 import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
-from tdw.analysis.llc import SGLDSettings, estimate_llc
+from tdw.analysis.llc import SGLDSettings, default_nbeta, estimate_llc
 from tdw.analyzers import register
 
-SETTINGS = SGLDSettings(step_size=3e-4, localization=400.0, chains=2, draws=60, burn_in=20)
+# Step and localization scale with n_beta (the drift is eps/2 * n_beta * grad), so the sampler is as
+# stable at p=113 (n_beta 464) as where it was calibrated, p=53 (n_beta 194: eps 3e-4, gamma 400);
+# a fixed eps = 3e-4 left the basin at p=113 mid-training.
+STEP_TIMES_NBETA = 0.058
+LOCALIZATION_PER_NBETA = 2.06
+CHAINS, DRAWS, BURN_IN = 2, 60, 20
+
+
+def settings_for(n_train: int) -> SGLDSettings:
+    nbeta = default_nbeta(n_train)
+    return SGLDSettings(step_size=STEP_TIMES_NBETA / nbeta, localization=LOCALIZATION_PER_NBETA * nbeta,
+                        chains=CHAINS, draws=DRAWS, burn_in=BURN_IN)
 COMPONENTS = ("attention", "mlp")  # besides "all", when the family has the group
 
 
@@ -31,6 +43,7 @@ def trained(name: str, train_biases: bool) -> bool:
 @register
 class LocalLearningCoefficient(Analyzer):
     name = "llc"
+    version = 2  # v2: step and localization scale with n_beta; a chain that leaves the basin is flagged
     description = "local learning coefficient (SGLD) for all weights, attention and MLP: llc, llc_std, losses, diverged"
     requires = "weights"
     default = False
@@ -52,7 +65,8 @@ class LocalLearningCoefficient(Analyzer):
         for index, (component, sampled) in enumerate(components.items()):
             generator = torch.Generator().manual_seed((ctx.config.seed * 1_000_003 + ctx.epoch) * 8 + index)
             with torch.enable_grad():  # the pipeline runs analyzers under no_grad
-                estimate = estimate_llc(loss, center, sampled, len(data.train_idx), SETTINGS, generator)
+                estimate = estimate_llc(loss, center, sampled, len(data.train_idx), settings_for(len(data.train_idx)),
+                                        generator)
             stats = {"llc": estimate.llc, "llc_std": estimate.llc_std, "init_loss": estimate.init_loss,
                      "mean_loss": estimate.mean_loss, "nbeta": estimate.nbeta, "diverged": float(estimate.diverged)}
             rows += [(component, statistic, value) for statistic, value in stats.items()]
