@@ -105,3 +105,12 @@ def study(pytestconfig) -> Path:
     the SQL project's. Under pytest-xdist the workers share one build (1.5-2 minutes of a core),
     started early in the background (pytest_collection_finish)."""
     return build_shared_study(shared_folder(pytestconfig))
+
+
+@pytest.fixture(scope="module")
+def app_url(study):
+    """`tdw serve` on the shared study, one server per test module that asks for it."""
+    from tests.dashboard_harness import served
+
+    with served(study) as url:
+        yield url

@@ -23,6 +23,9 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--disable-dev-shm-usage"]
 
 
+STUDY_VARIANTS = ("p13_seed3", "p13_seed4", "mlp_p13_seed5")  # what build_study makes, by p and seed
+
+
 def build_study(root: Path, seeds=(3, 4), mlp_seed: int | None = 5) -> Path:
     """Tiny transformer variants and (with `mlp_seed`) one of the `mlp` family, trained, fully
     analyzed and indexed: a warehouse with every view's data, and views that do not apply."""

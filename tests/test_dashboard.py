@@ -17,18 +17,9 @@ from tests.dashboard_harness import (
     caption,
     caption_when,
     poll,
-    served,
     text,
     wait_idle,
 )
-
-VARIANTS = ("p13_seed3", "p13_seed4", "mlp_p13_seed5")  # the study (tests/dashboard_harness.py), by p and seed
-
-
-@pytest.fixture(scope="module")
-def app_url(study):
-    with served(study) as url:
-        yield url
 
 
 def input_value(page, css: str) -> str:

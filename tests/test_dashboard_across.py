@@ -15,6 +15,9 @@ from dashboards.store import WarehouseStore
 from tdw.warehouse.query import query
 from tests.conftest import tiny_config
 from tests.dashboard_harness import (
+    STUDY_VARIANTS as VARIANTS,
+)
+from tests.dashboard_harness import (
     bokeh_views_js,
     browser_page,
     caption,
@@ -23,14 +26,6 @@ from tests.dashboard_harness import (
     text,
     wait_idle,
 )
-
-VARIANTS = ("p13_seed3", "p13_seed4", "mlp_p13_seed5")  # the study (tests/dashboard_harness.py), by p and seed
-
-
-@pytest.fixture(scope="module")
-def app_url(study):
-    with served(study) as url:
-        yield url
 
 
 def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_path):
