@@ -77,8 +77,8 @@ def resolve_members(results: str | Path, name: str, variants: list[str] | None) 
     by_name = {run.variant: run for run in runs}
     chosen: list[RunDir] = []
     for item in variants:
-        run = by_name.get(item) or (RunDir(item) if RunDir(item).exists() else None)
-        if run is None:
+        run = by_name.get(item) or RunDir(item)
+        if not run.exists():
             known = ", ".join(sorted(by_name)[:8]) + (", ..." if len(by_name) > 8 else "")
             raise TdwError(f"--variants: no run named {item!r} under {results} (runs: {known or 'none'})")
         if run.variant not in {c.variant for c in chosen}:
@@ -141,11 +141,7 @@ def shared_pca(blocks: list[torch.Tensor], n_components: int = N_COMPONENTS) -> 
     signs[signs == 0] = 1
     coords = coords * signs
     ratio = (order[:k] / order.sum().clamp_min(1e-300)).tolist()
-    pieces, row = [], 0
-    for b in blocks:
-        pieces.append(coords[row:row + b.shape[0]])
-        row += b.shape[0]
-    return pieces, ratio
+    return list(coords.split([b.shape[0] for b in blocks])), ratio
 
 
 def fit_shared_basis(name: str, runs: list[RunDir], results: str | Path | None = None) -> BasisResult:
