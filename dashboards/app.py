@@ -130,10 +130,13 @@ def log_timings() -> None:
         logging.getLogger("tdw.dashboard").setLevel(logging.INFO)
 
 
-def build_app(db: str | Path, results: str | Path = "results") -> pn.Row:
+def build_app(db: str | Path, results: str | Path = "results", read_only: bool = False) -> pn.Row:
+    """`read_only` (a bundle): no page that trains or analyzes."""
     log_timings()
     store = shared_store(db, results)
     state = WorkbenchState()
+    if read_only:
+        state.param.page.objects = [p for p in state.param.page.objects if p not in ("Train", "Analyze")]
 
     def load_variant(*_, first_load: bool = False):
         if state.variant is None:

@@ -61,13 +61,14 @@ def free_port() -> int:
 
 @contextmanager
 def served(db: Path, results: Path | None = None, timeout: float = 90, log_path: Path | None = None,
-           env: dict | None = None):
-    """`tdw serve` in a subprocess; yields its URL once it answers."""
+           env: dict | None = None, bundle: Path | None = None):
+    """`tdw serve` in a subprocess (of `bundle` instead of `db` when given); yields its URL once it answers."""
     port = free_port()
-    args = [sys.executable, "-m", "tdw.cli", "serve", "--db", str(db), "--port", str(port)]
+    args = [sys.executable, "-m", "tdw.cli", "serve", "--port", str(port)]
+    args += ["--bundle", str(bundle)] if bundle is not None else ["--db", str(db)]
     if results is not None:
         args += ["--results", str(results)]
-    log_path = log_path or db.parent / f"serve-{port}.log"
+    log_path = log_path or (db if bundle is None else bundle).parent / f"serve-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - open while the server runs, closed in `finally`
     process = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://localhost:{port}/"

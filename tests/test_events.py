@@ -37,6 +37,30 @@ def test_planted_changes_of_course_are_found_within_a_grid_step():
     assert magnitude == pytest.approx(-5.0, abs=0.3)  # the fall, in the metric's units
 
 
+def test_the_prefix_sum_cost_equals_ruptures_clinear_and_finds_the_same_breakpoints():
+    """Our O(1) clinear cost (tdw/analysis/clinear_cost.py) against ruptures' own CostCLinear: the
+    same cost on every segment PELT can try (to 1e-10), and the same breakpoints, on noisy series
+    and on series interpolated between sparse checkpoints (exactly piecewise linear: ties)."""
+    import ruptures
+
+    from tdw.analysis.clinear_cost import PrefixSumCLinear
+
+    rng = np.random.default_rng(1)
+    grid = np.linspace(0, 1, EVENTS.GRID)
+    for trial in range(12):
+        knots = np.sort(rng.random(4))
+        noise = rng.normal(0, 0.02, EVENTS.GRID) if trial % 2 else 0.0
+        signal = np.interp(grid, np.concatenate([[0], knots, [1]]), rng.random(6)) + noise
+        signal = (signal - signal.min()) / (signal.max() - signal.min())
+        ours, theirs = PrefixSumCLinear().fit(signal), ruptures.costs.CostCLinear().fit(signal)
+        for start in range(0, EVENTS.GRID - 3, 7):
+            for end in range(start + 3, EVENTS.GRID + 1, 11):
+                assert ours.error(start, end) == pytest.approx(theirs.error(start, end), abs=1e-9)
+        found = ruptures.Pelt(custom_cost=PrefixSumCLinear(), min_size=EVENTS.MIN_SIZE, jump=1).fit(signal).predict(pen=EVENTS.PENALTY)
+        reference = ruptures.Pelt(model="clinear", min_size=EVENTS.MIN_SIZE, jump=1).fit(signal).predict(pen=EVENTS.PENALTY)
+        assert found == reference, trial
+
+
 def test_a_rise_then_fall_is_an_onset_and_a_peak_and_a_flat_series_has_no_event():
     epochs = np.arange(0, 3001, 25)
     values = np.interp(epochs, [0, 500, 1500, 3000], [0.0, 0.0, 4.0, 1.0])

@@ -11,7 +11,8 @@
 Method (ruptures, the field's change-point library; parameters below, documented in
 docs/events-and-phases.md): each series is interpolated onto a uniform grid of GRID points over
 its epochs (checkpoints are denser early), scaled to unit range, and segmented by PELT with a
-continuous piecewise-linear cost (`clinear`: a change point is where the slope changes) and
+continuous piecewise-linear cost (`clinear`: a change point is where the slope changes; ours,
+tdw/analysis/clinear_cost.py, gives ruptures' costs in O(1) per segment) and
 penalty PENALTY; segments shorter than MIN_SIZE grid points are not allowed. At each change
 point the next segment's rise (or fall) over the series range classifies it: more than
 MIN_CHANGE up is an onset, down a collapse, less a settle. A peak is reported when the maximum
@@ -25,6 +26,8 @@ import itertools
 import numpy as np
 import polars as pl
 import ruptures
+
+from tdw.analysis.clinear_cost import PrefixSumCLinear
 
 READS = ("metric_series",)
 GRID = 200
@@ -46,7 +49,7 @@ def events(epochs: np.ndarray, values: np.ndarray) -> list[tuple[str, int, float
         return []
     grid = np.linspace(epochs[0], epochs[-1], GRID)
     signal = (np.interp(grid, epochs, values) - low) / spread
-    breaks = ruptures.Pelt(model="clinear", min_size=MIN_SIZE, jump=1).fit(signal).predict(pen=PENALTY)
+    breaks = ruptures.Pelt(custom_cost=PrefixSumCLinear(), min_size=MIN_SIZE, jump=1).fit(signal).predict(pen=PENALTY)
     found = []
     for start, end in itertools.pairwise(breaks):  # each segment after a change point (the last break is the end)
         change = signal[min(end, GRID) - 1] - signal[start]
