@@ -18,14 +18,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The browser tests drive Debian's chromium (nothing downloads a browser): installed here when
-# missing and running as root; otherwise one line says how.
+# The browser tests drive Debian's chromium (nothing downloads a browser) and the report tests read
+# PDFs with poppler's pdftotext: installed here when missing and running as root; otherwise one
+# line says how.
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium"; command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 		else \
-			echo "make test: the browser tests need Debian's chromium: run 'sudo apt-get install chromium'" >&2; exit 1; \
+			echo "make test: the tests need Debian's$$missing: run 'sudo apt-get install$$missing'" >&2; exit 1; \
 		fi; \
 	fi
 

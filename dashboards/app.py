@@ -11,7 +11,7 @@ from pathlib import Path
 
 import holoviews as hv
 import panel as pn
-from bokeh.models import CustomJSTickFormatter
+from bokeh.models import CustomJS, CustomJSTickFormatter
 
 from dashboards.batch import one_update
 from dashboards.state import WorkbenchState
@@ -29,6 +29,11 @@ hv.opts.defaults(
     hv.opts.Bars(tools=["hover"]),
 )
 pn.extension("tabulator")
+
+
+# what the URL carries: a bookmark or a shared link reopens exactly this
+URL_STATE = ("page", "variant", "epoch", "neuron", "head", "pair", "pinned", "epoch_range", "show_phases", "compare",
+             "align_at_turn", "open_sections", "report")
 
 
 def version_line() -> str:
@@ -177,8 +182,11 @@ def build_app(db: str | Path, results: str | Path = "results", read_only: bool =
 
     # the URL's state first, so the session builds the page it asks for and no other
     if pn.state.location is not None:
-        pn.state.location.sync(state, {"variant": "variant", "epoch": "epoch", "neuron": "neuron", "head": "head", "pair": "pair",
-                                            "page": "page", "compare": "compare"})
+        pn.state.location.sync(state, {name: name for name in URL_STATE})
+        # Panel pushes a history entry per change but does not follow the back button: on popstate
+        # the browser reloads the page, and the session is built from the URL it went back to
+        if pn.state.curdoc is not None:
+            pn.state.curdoc.js_on_event("document_ready", CustomJS(code="window.addEventListener('popstate', () => window.location.reload())"))
 
     # the sidebar stays in view while the page scrolls (sticky), and folds away with one click
     toggle = pn.widgets.Toggle(name="☰ controls", value=True, button_type="light", css_classes=["sidebar-toggle"], width=120)

@@ -37,7 +37,10 @@ class WorkbenchState(param.Parameterized):
     show_phases = param.Boolean(default=True, doc="shade the run's phases (training_phases) on over-epochs plots")
     epoch_range = param.Range(default=None, allow_None=True, doc="epochs brushed on any over-epochs plot")
     checkpoint_epochs = param.List(default=[], item_type=int, doc="the variant's checkpoints: what the epoch snaps to")
-    page = param.Selector(default="Variant", objects=["Variant", "Compare", "SQL", "Train", "Analyze"])
+    page = param.Selector(default="Variant", objects=["Variant", "Compare", "SQL", "Reports", "Train", "Analyze"])
+    open_sections = param.List(default=None, allow_None=True, item_type=str,
+                               doc="the Variant page's open sections (None: each section's default)")
+    report = param.String(default="", doc="the saved view open on the Reports page")
     compare = param.ListSelector(default=[], objects=[], doc="variants overlaid on the Compare page")
     align_at_turn = param.Boolean(default=False, doc="plot compared variants against epoch - turn epoch")
     generation = param.Integer(default=0, doc="bumped when `tdw index` swaps in a new warehouse")

@@ -16,7 +16,7 @@ import tdw.commands
 from tdw.errors import TdwError
 from tdw.versions import tdw_version
 
-COMMAND_ORDER = ["train", "densify", "import", "list", "verify", "analyze", "index", "sql", "probe", "intervene", "export", "bundle", "serve", "sweep", "jobs"]
+COMMAND_ORDER = ["train", "densify", "import", "list", "verify", "analyze", "index", "sql", "probe", "intervene", "export", "report", "view", "bundle", "serve", "sweep", "jobs"]
 
 
 class OneLineParser(argparse.ArgumentParser):

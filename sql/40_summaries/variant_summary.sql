@@ -6,7 +6,9 @@
 -- never groks where 2+ of its family do. Families are compared only within themselves.
 -- Columns: variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch,
 --          turn_to_grok, final_train_loss, final_test_loss, key_frequencies, key_frequency_count,
---          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier
+--          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier,
+--          outlier_measures (which tests made it an outlier: each measure's name with its robust z, or
+--          'never groks'; empty when it is not one)
 create or replace view variant_summary as
 with final_loss as (
     select variant,
@@ -51,11 +53,21 @@ with final_loss as (
 select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok,
        final_train_loss, final_test_loss, key_frequencies, key_frequency_count, specialized_fraction,
        pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
-       n_variants >= 3 and (
-           coalesce(abs(turn_to_grok - m1) / nullif(1.4826 * d1, 0), 0) > 3.5
-           or coalesce(abs(specialized_fraction - m2) / nullif(1.4826 * d2, 0), 0) > 3.5
-           or coalesce(abs(max_cos_sin_imbalance - m3) / nullif(1.4826 * d3, 0), 0) > 3.5
-           or coalesce(abs(key_frequency_count - m4) / nullif(1.4826 * d4, 0), 0) > 3.5
-           or (grok_epoch is null and n_grokked >= 2)
-       ) as outlier
-from mad order by p, seed, variant;
+       n_variants >= 3 and len(outlier_measures) > 0 as outlier,
+       outlier_measures
+from (
+    select *, case when n_variants >= 3 then list_filter([
+        case when z1 > 3.5 then printf('turn_to_grok (z=%.1f)', z1) end,
+        case when z2 > 3.5 then printf('specialized_fraction (z=%.1f)', z2) end,
+        case when z3 > 3.5 then printf('max_cos_sin_imbalance (z=%.1f)', z3) end,
+        case when z4 > 3.5 then printf('key_frequency_count (z=%.1f)', z4) end,
+        case when grok_epoch is null and n_grokked >= 2 then 'never groks' end], lambda x: x is not null)
+        else []::varchar[] end as outlier_measures
+    from (
+        select *, coalesce(abs(turn_to_grok - m1) / nullif(1.4826 * d1, 0), 0) as z1,
+               coalesce(abs(specialized_fraction - m2) / nullif(1.4826 * d2, 0), 0) as z2,
+               coalesce(abs(max_cos_sin_imbalance - m3) / nullif(1.4826 * d3, 0), 0) as z3,
+               coalesce(abs(key_frequency_count - m4) / nullif(1.4826 * d4, 0), 0) as z4
+        from mad
+    )
+) order by p, seed, variant;

@@ -76,6 +76,15 @@ def heartbeat_timeout_s() -> float:
     return float(os.environ.get("TDW_HEARTBEAT_TIMEOUT", "30"))
 
 
+class SavedViewRow(Base):
+    """A saved view (dashboards/saved_views.py), kept as the TOML text its file holds."""
+
+    __tablename__ = "saved_views"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    toml: Mapped[str] = mapped_column(String)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -147,6 +156,27 @@ class Catalog:
                 raise TdwError(f"probe {name!r}: no such probe (tdw probe list)")
             session.delete(existing)
 
+
+    # --- saved views -----------------------------------------------------------------------
+    def saved_views(self) -> dict[str, str]:
+        """{name: TOML text} of the saved views."""
+        with Session(self.engine) as session:
+            return {r.name: r.toml for r in session.scalars(select(SavedViewRow).order_by(SavedViewRow.name))}
+
+    def put_saved_view(self, name: str, toml: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            existing = session.get(SavedViewRow, name)
+            if existing is not None:
+                existing.toml, existing.updated_at = toml, datetime.now(UTC)
+            else:
+                session.add(SavedViewRow(name=name, toml=toml, updated_at=datetime.now(UTC)))
+
+    def remove_saved_view(self, name: str) -> None:
+        with Session(self.engine) as session, session.begin():
+            existing = session.get(SavedViewRow, name)
+            if existing is None:
+                raise TdwError(f"saved view {name!r}: no such view (tdw view list)")
+            session.delete(existing)
 
     # --- jobs ------------------------------------------------------------------------------
     def create_job(self, kind: str, params: dict, variant: str | None = None, total: int = 0,

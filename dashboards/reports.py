@@ -1,0 +1,450 @@
+"""Reports: a variant, a comparison of variants, or a saved view, as one self-contained HTML file,
+a PDF and Markdown, drawn without a browser (HoloViews' matplotlib backend, as `tdw export
+figure` draws).
+
+Every number in a report is a cell of a query against the warehouse's sql/ views, and the report
+prints that query beside it (HTML: under the number; Markdown and PDF: numbered, listed at the
+end), with the variant written into it, so `tdw sql` reproduces it as it stands. The report also
+records tdw's version, the git sha and every run's analyzer versions.
+
+    tdw report p53_seed999                 # reports/p53_seed999.{html,pdf,md}
+    tdw report --compare p53_seed1,p53_seed2
+    tdw report my-saved-view               # a saved view (tdw/saved_views.py)
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from tdw import atomic
+from tdw.errors import TdwError
+from tdw.versions import git_sha, tdw_version
+from tdw.warehouse.export import cell, refuse_overwriting_inputs, to_markdown
+from tdw.warehouse.query import check_read_only, open_readonly, sql_string
+
+FORMATS = ("html", "pdf", "md")
+STANDARD_FIGURES = ("loss_curves", "event_timeline", "specialization", "participation_ratio", "frequency_norms",
+                    "neuron_clusters")
+OVERLAYS = ("test loss", "W_in participation ratio", "specialized fraction")
+TABLE_ROWS = 24
+
+
+@dataclass
+class Fact:
+    name: str  # a stable key (the HTML's data-fact)
+    label: str
+    value: object
+    sql: str
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    frame: pl.DataFrame
+    sql: str
+    note: str = ""
+
+
+@dataclass
+class Figure:
+    title: str
+    png: bytes
+    pdf_figure: object  # a matplotlib Figure, drawn into the PDF
+
+
+@dataclass
+class Section:
+    title: str
+    facts: list[Fact] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    name: str
+    title: str
+    sections: list[Section]
+    provenance: dict
+
+    def queries(self) -> list[str]:
+        """Every distinct query of the report, in order: what the footnote numbers point to."""
+        seen: list[str] = []
+        for section in self.sections:
+            for item in [*section.facts, *section.tables]:
+                if item.sql not in seen:
+                    seen.append(item.sql)
+        return seen
+
+
+class Warehouse:
+    """One sandboxed connection for a report's queries; each is checked as `tdw sql` checks."""
+
+    def __init__(self, db: str | Path) -> None:
+        self.db = Path(db)
+        self.con = open_readonly(db)
+
+    def frame(self, sql: str) -> pl.DataFrame:
+        sql = textwrap.dedent(sql).strip()
+        check_read_only(self.con, sql)
+        return self.con.sql(sql).pl()
+
+    def variants(self) -> list[str]:
+        return self.frame("select variant from variants order by variant")["variant"].to_list()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def facts_from(warehouse: Warehouse, sql: str, labels: dict[str, str]) -> list[Fact]:
+    """One Fact per column named in `labels`, from the single row `sql` returns (None when none)."""
+    sql = textwrap.dedent(sql).strip()
+    rows = warehouse.frame(sql).to_dicts()
+    row = rows[0] if rows else {}
+    return [Fact(column, label, row.get(column), sql) for column, label in labels.items()]
+
+
+def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
+    v = sql_string(variant)
+    facts = facts_from(warehouse, f"""
+        select memorization_epoch, turn_epoch, grok_epoch, turn_to_grok
+        from grokking_turn where variant = {v}""",
+        {"memorization_epoch": "memorization (train loss settles)", "turn_epoch": "grokking turn",
+         "grok_epoch": "grokked (test accuracy reached)", "turn_to_grok": "epochs from turn to grok"})
+    facts += facts_from(warehouse, f"""
+        select start_epoch as cleanup_start, end_epoch as cleanup_end
+        from training_phases where variant = {v} and phase = 'cleanup'""",
+        {"cleanup_start": "cleanup begins", "cleanup_end": "cleanup ends"})
+    facts += facts_from(warehouse, f"""
+        select key_frequencies, specialized_fraction, pr_w_in_at_turn, pr_w_in_min, final_train_loss,
+               final_test_loss, outlier, outlier_measures
+        from variant_summary where variant = {v}""",
+        {"key_frequencies": "key frequencies", "specialized_fraction": "specialized neurons (final fraction)",
+         "pr_w_in_at_turn": "participation ratio of W_in at the turn", "pr_w_in_min": "lowest participation ratio of W_in",
+         "final_train_loss": "final train loss", "final_test_loss": "final test loss",
+         "outlier": "outlier among its family", "outlier_measures": "measures that made it an outlier"})
+    return facts
+
+
+def epoch_table(warehouse: Warehouse, variant: str) -> Table:
+    v = sql_string(variant)
+    sql = textwrap.dedent(f"""
+        with l as (
+            select epoch, max(loss) filter (where split = 'train') as train_loss,
+                   max(loss) filter (where split = 'test') as test_loss,
+                   max(accuracy) filter (where split = 'test') as test_accuracy
+            from losses where variant = {v} group by epoch
+        ), s as (
+            select epoch, specialized_fraction from neuron_specialization where variant = {v}
+        ), pr as (
+            select epoch, participation_ratio as pr_w_in from participation_ratio where variant = {v} and matrix = 'W_in'
+        ), c as (
+            select epoch, row_number() over (order by epoch) - 1 as i, count(*) over () as n
+            from checkpoints where variant = {v}
+        )
+        select c.epoch, l.train_loss, l.test_loss, l.test_accuracy, s.specialized_fraction, pr.pr_w_in
+        from c left join l using (epoch) left join s using (epoch) left join pr using (epoch)
+        where c.i % greatest(1, ceil(c.n / {TABLE_ROWS})::int) = 0 or c.i = c.n - 1
+        order by c.epoch""").strip()
+    return Table("epochs", f"{variant} by epoch (at most {TABLE_ROWS + 1} checkpoints, evenly spaced, and the last)",
+                 warehouse.frame(sql), sql)
+
+
+def provenance(warehouse: Warehouse, variants: list[str]) -> dict:
+    from tdw.run_dir import RunDir
+    from tdw.warehouse.bundle import analyzer_versions
+
+    runs = warehouse.frame("select variant, path from src_runs order by variant")
+    versions = {}
+    for variant, path in runs.iter_rows():
+        if variant in variants and Path(path).is_dir():
+            versions[variant] = {t: f"{a['analyzer']} v{a['version']}" for t, a in analyzer_versions(RunDir(path)).items()}
+    return {"tdw_version": tdw_version(), "git_sha": git_sha() or "unknown",
+            "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "warehouse": str(warehouse.db), "analyzer_versions": versions}
+
+
+def draw(element, title: str) -> Figure:
+    """A HoloViews element drawn by matplotlib: PNG bytes for HTML and Markdown, the Figure for the PDF."""
+    import holoviews as hv
+
+    from dashboards.export import _holoviews
+
+    _holoviews()
+    previous = hv.Store.current_backend
+    hv.Store.set_current_backend("matplotlib")
+    try:
+        figure = hv.render(element, backend="matplotlib")
+    finally:
+        hv.Store.set_current_backend(previous)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return Figure(title, buffer.getvalue(), figure)
+
+
+def view_figure(store, view: str, variant: str, epoch: int | None = None, neuron: int = 0) -> Figure:
+    from dashboards.export import render_view
+
+    shown, element = render_view(store, view, variant, epoch, neuron, 0, "matplotlib")
+    where = "" if shown.over_epochs else f" at epoch {epoch if epoch is not None else store.checkpoint_epochs(variant)[-1]}"
+    return draw(element, f"{shown.title}: {variant}{where}" + (f", neuron {neuron}" if "neuron" in shown.needs else ""))
+
+
+def check_variants(warehouse: Warehouse, variants: list[str]) -> None:
+    known = warehouse.variants()
+    for variant in variants:
+        if variant not in known:
+            raise TdwError(f"variant {variant}: not in the warehouse; known: {', '.join(known)}")
+
+
+def variant_report(db: str | Path, variant: str) -> Report:
+    from dashboards.store import WarehouseStore
+
+    warehouse = Warehouse(db)
+    store = WarehouseStore(db)
+    try:
+        check_variants(warehouse, [variant])
+        facts = Section("Key facts", facts=variant_facts(warehouse, variant))
+        table = Section("Per-epoch summary", tables=[epoch_table(warehouse, variant)])
+        figures = Section("Figures", figures=[view_figure(store, name, variant) for name in STANDARD_FIGURES])
+        return Report(variant, f"tdw report: {variant}", [facts, table, figures], provenance(warehouse, [variant]))
+    finally:
+        store.close()
+        warehouse.close()
+
+
+def comparison_report(db: str | Path, variants: list[str], all_columns: bool = False) -> Report:
+    import holoviews as hv
+
+    from dashboards.comparisons import overlay
+    from dashboards.export import _holoviews, render_view
+    from dashboards.store import WarehouseStore
+
+    if len(variants) < 2:
+        raise TdwError("--compare: name at least two variants, comma-separated")
+    _holoviews()
+    warehouse = Warehouse(db)
+    store = WarehouseStore(db)
+    try:
+        check_variants(warehouse, variants)
+        names = ", ".join(sql_string(v) for v in variants)
+        sql = f"select * from variant_summary where variant in ({names}) order by variant"
+        summary = warehouse.frame(sql)
+        same = [] if all_columns else [c for c in summary.columns
+                                       if c != "variant" and len({repr(x) for x in summary[c].to_list()}) == 1]
+        note = (f"Only the columns that differ; the same in every variant: {', '.join(same)} "
+                "(--all-columns shows them)." if same else "")
+        shown = summary.drop(same)
+        table = Section("Summary", tables=[Table("variant_summary", "variant_summary", shown, sql, note)])
+        previous = hv.Store.current_backend
+        hv.Store.set_current_backend("matplotlib")
+        try:
+            overlays = [draw(overlay(store, variants, measure, True).opts(fig_inches=(7, 4.5), aspect="auto"),
+                             f"{measure}, aligned at each variant's turn") for measure in OVERLAYS]
+            cells = [render_view(store, "loss_curves", v, None, 0, 0, "matplotlib")[1].opts(title=v, fig_inches=(3.5, 2.6))
+                     for v in variants]
+        finally:
+            hv.Store.set_current_backend(previous)
+        multiples = draw(hv.Layout(cells).cols(3).opts(fig_inches=(3.5, 2.6)), "Loss curves, one per variant")
+        figures = Section("Overlays and small multiples", figures=[*overlays, multiples])
+        return Report("compare_" + "_".join(variants), f"tdw report: {', '.join(variants)}", [table, figures],
+                      provenance(warehouse, variants))
+    finally:
+        store.close()
+        warehouse.close()
+
+
+def saved_view_report(db: str | Path, saved) -> Report:
+    """A saved view (tdw/saved_views.py): its views for each of its variants, at its pinned epochs
+    and neurons (the last checkpoint and neuron 0 when it pins none), after each variant's key facts."""
+    from dashboards.store import WarehouseStore
+    from dashboards.views import get_view
+
+    warehouse = Warehouse(db)
+    store = WarehouseStore(db)
+    try:
+        check_variants(warehouse, saved.variants)
+        sections = []
+        for variant in saved.variants:
+            section = Section(variant, facts=variant_facts(warehouse, variant)[:4])
+            epochs = store.checkpoint_epochs(variant)
+            pinned = [e for e in saved.epochs if e in epochs] or epochs[-1:]
+            for name in saved.views:
+                view = get_view(name)
+                if view.over_epochs or "epoch" not in view.needs:
+                    section.figures.append(view_figure(store, name, variant))
+                    continue
+                for epoch in pinned:
+                    for neuron in (saved.neurons or [0]) if "neuron" in view.needs else [0]:
+                        section.figures.append(view_figure(store, name, variant, epoch, neuron))
+            sections.append(section)
+        return Report(saved.name, saved.title or f"tdw report: {saved.name}", sections, provenance(warehouse, saved.variants))
+    finally:
+        store.close()
+        warehouse.close()
+
+
+# --- writing -------------------------------------------------------------------------------
+
+CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}
+td.label{text-align:left}pre{background:#f5f5f5;padding:.5em;white-space:pre-wrap;font-size:85%}
+details summary{cursor:pointer;color:#555;font-size:85%}img{max-width:100%}.provenance{color:#555;font-size:85%}"""
+
+
+def value_text(value: object) -> str:
+    return "n/a" if value is None or value == [] else cell(value)
+
+
+def to_html(report: Report) -> str:
+    def sql_block(sql: str) -> str:
+        return f"<details><summary>SQL</summary><pre class=\"sql\">{html.escape(sql)}</pre></details>"
+
+    parts = [(f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(report.title)}</title>"
+             f"<style>{CSS}</style></head><body><h1>{html.escape(report.title)}</h1>")]
+    for section in report.sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.facts:
+            parts.append("<table class=\"facts\">")
+            for fact in section.facts:
+                parts.append(f"<tr><td class=\"label\">{html.escape(fact.label)}</td>"
+                             f"<td class=\"value\" data-fact=\"{fact.name}\">{html.escape(value_text(fact.value))}</td>"
+                             f"<td class=\"label\">{sql_block(fact.sql)}</td></tr>")
+            parts.append("</table>")
+        for table in section.tables:
+            head = "".join(f"<th>{html.escape(c)}</th>" for c in table.frame.columns)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(value_text(v))}</td>" for v in row) + "</tr>"
+                           for row in table.frame.iter_rows())
+            parts.append(f"<h3>{html.escape(table.title)}</h3>" + (f"<p>{html.escape(table.note)}</p>" if table.note else "")
+                         + f"<table class=\"data\" data-table=\"{table.name}\"><tr>{head}</tr>{body}</table>{sql_block(table.sql)}")
+        for figure in section.figures:
+            data = base64.b64encode(figure.png).decode()
+            parts.append(f"<h3>{html.escape(figure.title)}</h3><img alt=\"{html.escape(figure.title)}\" "
+                         f"src=\"data:image/png;base64,{data}\">")
+    parts.append(f"<h2>Provenance</h2><pre class=\"provenance\">{html.escape(provenance_text(report))}</pre></body></html>")
+    return "".join(parts)
+
+
+def provenance_text(report: Report) -> str:
+    p = report.provenance
+    lines = [f"tdw {p['tdw_version']} (git {p['git_sha']}), generated {p['generated_at']} from {p['warehouse']}"]
+    for variant, versions in p["analyzer_versions"].items():
+        lines.append(f"{variant}: " + ", ".join(sorted(set(versions.values()))))
+    return "\n".join(lines)
+
+
+def to_markdown_text(report: Report, figures_folder: str) -> str:
+    queries = report.queries()
+    lines = [f"# {report.title}", ""]
+    figure_index = 0
+    for section in report.sections:
+        lines += [f"## {section.title}", ""]
+        if section.facts:
+            lines += ["| fact | value | SQL |", "|---|---|---|"]
+            lines += [f"| {f.label} | {value_text(f.value)} | [{queries.index(f.sql) + 1}] |" for f in section.facts]
+            lines.append("")
+        for table in section.tables:
+            lines += [f"### {table.title} [{queries.index(table.sql) + 1}]", ""] + ([table.note, ""] if table.note else [])
+            lines += [to_markdown(table.frame), ""]
+        for figure in section.figures:
+            figure_index += 1
+            lines += [f"### {figure.title}", "", f"![{figure.title}]({figures_folder}/figure_{figure_index:02d}.png)", ""]
+    lines += ["## SQL", ""]
+    for i, sql in enumerate(queries, 1):
+        lines += [f"[{i}]", "", "```sql", sql, "```", ""]
+    lines += ["## Provenance", "", "```", provenance_text(report), "```", ""]
+    return "\n".join(lines)
+
+
+def to_pdf(report: Report) -> bytes:
+    """Text pages (facts, tables, the numbered SQL, provenance) and a page per figure, by matplotlib;
+    TrueType fonts, so the text can be extracted (pdftotext)."""
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    queries = report.queries()
+    lines: list[str] = [report.title, ""]
+    for section in report.sections:
+        if section.facts or section.tables:
+            lines += [section.title, ""]
+        for fact in section.facts:
+            lines.append(f"{fact.label}: {value_text(fact.value)}   [SQL {queries.index(fact.sql) + 1}]")
+        for table in section.tables:
+            lines += ["", f"{table.title}   [SQL {queries.index(table.sql) + 1}]"] + ([table.note] if table.note else [])
+            widths = [max(len(c), *(len(value_text(v)) for v in table.frame[c].to_list())) if table.frame.height else len(c)
+                      for c in table.frame.columns]
+            lines.append("  ".join(c.rjust(w) for c, w in zip(table.frame.columns, widths, strict=True)))
+            lines += ["  ".join(value_text(v).rjust(w) for v, w in zip(row, widths, strict=True)) for row in table.frame.iter_rows()]
+        lines.append("")
+    lines += ["SQL", ""]
+    for i, sql in enumerate(queries, 1):
+        lines.append(f"[{i}]")
+        lines += [wrapped for line in sql.splitlines() for wrapped in (textwrap.wrap(line, 110, subsequent_indent="    ") or [""])]
+        lines.append("")
+    lines += ["Provenance", *provenance_text(report).splitlines()]
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(buffer) as pdf:
+        per_page = 70
+        for start in range(0, len(lines), per_page):
+            page = plt.figure(figsize=(8.27, 11.69))
+            page.text(0.05, 0.97, "\n".join(lines[start:start + per_page]), family="monospace", fontsize=6.5, va="top")
+            pdf.savefig(page)
+            plt.close(page)
+        for section in report.sections:
+            for figure in section.figures:
+                figure.pdf_figure.suptitle(figure.title, fontsize=9)
+                pdf.savefig(figure.pdf_figure, bbox_inches="tight")
+                plt.close(figure.pdf_figure)
+        info = pdf.infodict()
+        info["Title"] = report.title
+        info["Creator"] = f"tdw {report.provenance['tdw_version']} ({report.provenance['git_sha']})"
+    return buffer.getvalue()
+
+
+def output_paths(stem: Path, formats: tuple[str, ...]) -> dict[str, Path]:
+    return {fmt: stem.with_name(stem.name + "." + fmt) for fmt in formats}
+
+
+def write_report(report: Report, out: str | Path, db: str | Path, formats: tuple[str, ...] = FORMATS,
+                 force: bool = False) -> list[Path]:
+    """Write `out`.html/.pdf/.md (and `out`_figures/ for the Markdown); each file atomically."""
+    stem = Path(out)
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise TdwError(f"--formats {fmt}: one of {', '.join(FORMATS)}")
+    paths = output_paths(stem, formats)
+    figures_dir = stem.with_name(stem.name + "_figures")
+    for path in paths.values():
+        refuse_overwriting_inputs(path, db)
+    for path in [*paths.values(), figures_dir]:
+        if path.exists() and not force:
+            raise TdwError(f"{path}: exists; pass --force to replace it")
+    written = []
+    if "md" in paths:
+        index = 0
+        for section in report.sections:
+            for figure in section.figures:
+                index += 1
+                atomic.write_bytes(figures_dir / f"figure_{index:02d}.png", figure.png)
+        atomic.write_bytes(paths["md"], to_markdown_text(report, figures_dir.name).encode())
+        written.append(paths["md"])
+    if "html" in paths:
+        atomic.write_bytes(paths["html"], to_html(report).encode())
+        written.append(paths["html"])
+    if "pdf" in paths:
+        atomic.write_bytes(paths["pdf"], to_pdf(report))
+        written.append(paths["pdf"])
+    return written
