@@ -252,9 +252,9 @@ def comparison_report(db: str | Path, variants: list[str], all_columns: bool = F
                              f"{measure}, aligned at each variant's turn") for measure in OVERLAYS]
             cells = [render_view(store, "loss_curves", v, None, 0, 0, "matplotlib")[1].opts(title=v, fig_inches=(3.5, 2.6))
                      for v in variants]
+            multiples = draw(hv.Layout(cells).cols(3).opts(fig_inches=(3.5, 2.6)), "Loss curves, one per variant")
         finally:
             hv.Store.set_current_backend(previous)
-        multiples = draw(hv.Layout(cells).cols(3).opts(fig_inches=(3.5, 2.6)), "Loss curves, one per variant")
         figures = Section("Overlays and small multiples", figures=[*overlays, multiples])
         return Report("compare_" + "_".join(variants), f"tdw report: {', '.join(variants)}", [table, figures],
                       provenance(warehouse, variants))
