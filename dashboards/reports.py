@@ -167,7 +167,8 @@ def provenance(warehouse: Warehouse, variants: list[str]) -> dict:
     versions = {}
     for variant, path in runs.iter_rows():
         if variant in variants and Path(path).is_dir():
-            versions[variant] = {t: f"{a['analyzer']} v{a['version']}" for t, a in analyzer_versions(RunDir(path)).items()}
+            versions[variant] = {t: f"{a['analyzer']} v{a['version']}" for t, a in analyzer_versions(RunDir(path)).items()
+                                 if a["analyzer"]}  # interventions and shared bases are not an analyzer's
     return {"tdw_version": tdw_version(), "git_sha": git_sha() or "unknown",
             "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "warehouse": str(warehouse.db), "analyzer_versions": versions}
