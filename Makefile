@@ -33,7 +33,7 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 DEMO_RUN := $(DEMO_RESULTS)/modular_addition/p53_seed999
 DEMO_DB ?= warehouse/tdw.duckdb

@@ -16,10 +16,10 @@ from tdw.config import VariantConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
-# `make test` runs three pytest workers (pytest-xdist) on two cores (a worker often waits on a tdw
-# process, a server or chromium; with two, the cores were busy 75% of the time): each, and every
-# tdw process a test starts (they inherit the environment), then computes on one thread, since
-# two torch processes of two threads each on two cores slow each other 10-20x. Run alone, two threads.
+# `make test` runs two pytest workers (pytest-xdist) on two cores (three were no faster: 15m10
+# against 15m17, the job tests slowing 2-4x): each, and every tdw process a test starts (they
+# inherit the environment), then computes on one thread, since two torch processes of two
+# threads each on two cores slow each other 10-20x. Run alone, two threads.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
