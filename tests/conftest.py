@@ -43,6 +43,28 @@ def run_tdw(*args: str, cwd: Path | None = None, check: bool = False) -> subproc
     return result
 
 
+def tdw_here(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """`tdw ARGS` run by the CLI's own `main` in this process: the same parsing, checks and exit
+    codes as the subprocess, without its 5-7 s of imports (torch, TransformerLens). For bad input
+    and for building fixtures; what a process boundary itself does (signals, locks held by another
+    process) is tested with `run_tdw`."""
+    import contextlib
+    import io
+
+    from tdw.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # a usage error, as argparse reports it
+            code = exit_.code if isinstance(exit_.code, int) else 2
+    result = subprocess.CompletedProcess(["tdw", *args], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"tdw {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
     return tmp_path / "results"

@@ -15,7 +15,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import REPO, run_tdw, tiny_config
+from tests.conftest import REPO, tdw_here, tiny_config
 
 CHROMIUM = os.environ.get("TDW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,25 +31,25 @@ def build_study(root: Path, seeds=(3, 4), mlp_seed: int | None = 5) -> Path:
     analyzed and indexed: a warehouse with every view's data, and views that do not apply."""
     results, db = root / "results", root / "warehouse" / "tdw.duckdb"
     if mlp_seed is not None:
-        run_tdw("train", "--family", "mlp", "--p", "13", "--seed", str(mlp_seed), "--d-mlp", "32", "--epochs", "200",
+        tdw_here("train", "--family", "mlp", "--p", "13", "--seed", str(mlp_seed), "--d-mlp", "32", "--epochs", "200",
                 "--checkpoints", "0:200:25", "--results", str(results), "--quiet", check=True)
-        run_tdw("analyze", str(results / "mlp" / f"mlp_p13_seed{mlp_seed}"), "--quiet", check=True)
+        tdw_here("analyze", str(results / "mlp" / f"mlp_p13_seed{mlp_seed}"), "--quiet", check=True)
     for seed in seeds:
         config = tiny_config(seed=seed, num_epochs=200)
-        run_tdw("train", "--p", str(config.p), "--seed", str(seed), "--train-frac", "0.5", "--d-model", "32",
+        tdw_here("train", "--p", str(config.p), "--seed", str(seed), "--train-frac", "0.5", "--d-model", "32",
                 "--n-heads", "2", "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "200",
                 "--checkpoints", "0:200:25", "--results", str(results), "--quiet", check=True)
-        run_tdw("analyze", str(results / "modular_addition" / config.name), "--quiet", check=True)
+        tdw_here("analyze", str(results / "modular_addition" / config.name), "--quiet", check=True)
         if seed == seeds[0]:  # an intervention for the Trace section's map, and the opt-in LLC at three checkpoints
-            run_tdw("intervene", str(results / "modular_addition" / config.name), "--epoch", "100,175",
+            tdw_here("intervene", str(results / "modular_addition" / config.name), "--epoch", "100,175",
                     "--ablate-head", "0", check=True)
-            run_tdw("analyze", str(results / "modular_addition" / config.name), "--analyzers", "llc", "--epochs", "0,100,175",
+            tdw_here("analyze", str(results / "modular_addition" / config.name), "--analyzers", "llc", "--epochs", "0,100,175",
                     "--quiet", check=True)
     if len(seeds) > 1:  # the transformer seeds in one trajectory basis, for the Compare page's overlay
-        run_tdw("analyze", "--trajectory-basis", "seeds", "--variants", ",".join(tiny_config(seed=s).name for s in seeds),
+        tdw_here("analyze", "--trajectory-basis", "seeds", "--variants", ",".join(tiny_config(seed=s).name for s in seeds),
                 "--results", str(results), check=True)
-    run_tdw("probe", "add", "low_sums", "(a + b) % p < 3", "--db", str(db), check=True)
-    run_tdw("index", "--results", str(results), "--db", str(db), check=True)
+    tdw_here("probe", "add", "low_sums", "(a + b) % p < 3", "--db", str(db), check=True)
+    tdw_here("index", "--results", str(results), "--db", str(db), check=True)
     return db
 
 

@@ -8,7 +8,7 @@ import shutil
 import polars as pl
 import pytest
 import torch
-from conftest import run_tdw, tiny_config
+from conftest import tdw_here, tiny_config
 from polars.testing import assert_frame_equal
 
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
@@ -192,9 +192,9 @@ def test_restricted_loss_falls_below_test_loss_after_grokking(trained_run):
 
 
 def test_analyze_cli_bad_input_is_one_line(trained_run):
-    result = run_tdw("analyze", str(trained_run.path), "--analyzers", "nope")
+    result = tdw_here("analyze", str(trained_run.path), "--analyzers", "nope")
     assert result.returncode == 2 and result.stderr.strip().startswith("tdw analyze: --analyzers: unknown analyzer 'nope'")
-    result = run_tdw("analyze", str(trained_run.path), "--epochs", "5")
+    result = tdw_here("analyze", str(trained_run.path), "--epochs", "5")
     assert result.returncode == 2 and "no checkpoint at epoch 5" in result.stderr
 
 
@@ -215,7 +215,7 @@ def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(tra
     for path in later.iterdir():
         path.rename(grown / "checkpoints" / path.name)
 
-    result = run_tdw("analyze", str(grown), "--quiet", check=True)
+    result = tdw_here("analyze", str(grown), "--quiet", check=True)
     assert "invalidated 3 progress artifacts (the final checkpoint changed)" in result.stdout
     assert "invalidated 1 final_key_frequencies artifact (the final checkpoint changed)" in result.stdout
     assert "invalidated 1 trajectory artifact (the set of checkpoints changed)" in result.stdout

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tdw.warehouse.query import query
-from tests.conftest import run_tdw
+from tests.conftest import tdw_here
 from tests.dashboard_harness import (
     bokeh_views_js,
     browser_page,
@@ -150,13 +150,13 @@ def test_export_figure_formats(study, tmp_path, suffix, magic):
 
 
 def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, tmp_path):
-    result = run_tdw("export", "figure", "spectrum", "--variant", "p13_seed3", "--db", str(study),
-                     "--out", str(tmp_path / "s.gif"), check=True)
+    result = tdw_here("export", "figure", "spectrum", "--variant", "p13_seed3", "--db", str(study),
+                      "--out", str(tmp_path / "s.gif"), check=True)
     assert "wrote" in result.stderr
     gif = Image.open(io.BytesIO((tmp_path / "s.gif").read_bytes()))
     assert gif.n_frames == 9  # checkpoints 0, 25, ..., 175 and the last epoch 199
-    run_tdw("export", "figure", "loss_curves", "--variant", "p13_seed3", "--db", str(study),
-            "--out", str(tmp_path / "loss.html"), check=True)
+    tdw_here("export", "figure", "loss_curves", "--variant", "p13_seed3", "--db", str(study),
+             "--out", str(tmp_path / "loss.html"), check=True)
     html = (tmp_path / "loss.html").read_text()
     assert "Bokeh" in html and not re.search(r"<script[^>]+src=\"https?://", html)
 
@@ -167,7 +167,7 @@ def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
         (["spectrum", "--variant", "p99_seed1"], "--variant p99_seed1: not in the warehouse"),
         (["spectrum", "--variant", "p13_seed3", "--epoch", "13"], "--epoch 13: p13_seed3 has no checkpoint there"),
     ]:
-        result = run_tdw("export", "figure", *args, "--db", str(study), "--out", str(tmp_path / "x.png"))
+        result = tdw_here("export", "figure", *args, "--db", str(study), "--out", str(tmp_path / "x.png"))
         assert result.returncode == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
 

@@ -22,7 +22,7 @@ from tdw.training.densify import densify
 from tdw.training.stacked import train_stacked
 from tdw.training.trainer import train
 from tdw.warehouse.query import query
-from tests.conftest import run_tdw
+from tests.conftest import tdw_here
 
 P = 31
 PLANTED = [3, 7, 11]
@@ -121,17 +121,17 @@ def test_cli_trains_resumes_and_refuses_what_the_family_lacks(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(config, results, device="cpu", progress=False, on_progress=cancel_at_50)
-    run_tdw(*args, check=True)  # resumes from its last checkpoint, 40
+    tdw_here(*args, check=True)  # resumes from its last checkpoint, 40
     run = RunDir(results / "mlp" / "mlp_p13_seed3")
     assert run.read_config() == config and run.read_metadata()["resumed_from"] == 40
     straight = train(config, tmp_path / "straight", device="cpu", progress=False)
     for name, tensor in straight.load_weights(79).items():
         assert torch.equal(run.load_weights(79)[name], tensor), name
 
-    bad = run_tdw("train", "--family", "mlp", "--n-heads", "4", "--results", str(tmp_path / "bad"))
+    bad = tdw_here("train", "--family", "mlp", "--n-heads", "4", "--results", str(tmp_path / "bad"))
     assert bad.returncode == 2 and not (tmp_path / "bad").exists()
     assert bad.stderr.strip() == "tdw train: --n-heads 4: family mlp has no n_heads (its dimensions: d_mlp)"
-    unknown = run_tdw("train", "--family", "rnn", "--results", str(tmp_path / "bad"))
+    unknown = tdw_here("train", "--family", "rnn", "--results", str(tmp_path / "bad"))
     assert unknown.stderr.strip() == "tdw train: --family 'rnn': unknown family (known: mlp, modular_addition)"
 
 

@@ -15,7 +15,15 @@ import pytest
 from tdw.run_dir import RunDir, find_runs
 from tdw.warehouse.catalog import Catalog
 from tdw.warehouse.query import query
-from tests.conftest import REPO, run_tdw
+from tests.conftest import REPO, run_tdw, tdw_here
+
+
+@pytest.fixture(autouse=True)
+def quick_heartbeats(monkeypatch):
+    """Jobs beat every 0.5 s (default 2), so a cancel is noticed within a few epochs of these tiny
+    runs; every process a test starts inherits it."""
+    monkeypatch.setenv("TDW_HEARTBEAT_EVERY", "0.5")
+
 
 TINY = ["--p", "13", "--train-frac", "0.5", "--d-model", "32", "--d-mlp", "64", "--n-heads", "2", "--d-head", "16"]
 
@@ -80,7 +88,7 @@ def wait_for_job(catalog: Catalog, variant: str, minimum_progress: int, timeout:
 
 
 def test_a_killed_worker_shows_as_failed_and_resubmitting_resumes(tmp_path, monkeypatch):
-    monkeypatch.setenv("TDW_HEARTBEAT_TIMEOUT", "4")
+    monkeypatch.setenv("TDW_HEARTBEAT_TIMEOUT", "2")
     env = dict(os.environ)
     args = ["--seed", "5", "--epochs", "1000", "--checkpoints", "0:1000:100"]
     process = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", *TINY, *args, "--results", str(tmp_path / "results"),
@@ -95,7 +103,7 @@ def test_a_killed_worker_shows_as_failed_and_resubmitting_resumes(tmp_path, monk
     job = wait_for_job(catalog, "p13_seed5", 300)
     os.killpg(process.pid, signal.SIGKILL)  # the sweep and its worker die without a word
     process.wait()
-    time.sleep(5)
+    time.sleep(3)
     listed = run_tdw("jobs", "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True).stdout
     row = next(j for j in catalog.jobs() if j["id"] == job["id"])
     assert row["state"] == "failed" and row["error"].startswith("worker lost: no heartbeat"), row
@@ -123,18 +131,18 @@ def test_cancel_stops_a_running_job_and_the_sweep_reports_it(tmp_path):
 
 
 def test_cancelling_one_member_of_a_stack_leaves_the_other_training_and_resubmitting_resumes_it(tmp_path):
-    args = ["--seed", "6,7", "--epochs", "1000", "--checkpoints", "0:1000:100", "--stack", "2"]
+    args = ["--seed", "6,7", "--epochs", "500", "--checkpoints", "0:500:50", "--stack", "2"]
     process, catalog = sweep_in_background(tmp_path, *args)
     job = wait_for_job(catalog, "p13_seed6", 50)
     run_tdw("jobs", "cancel", str(job["id"]), "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True)
     out, err = process.communicate(timeout=180)
     assert process.returncode == 1 and "1 done, 1 failed or cancelled" in out, out + err
     states = {j["variant"]: (j["state"], j["progress"]) for j in catalog.jobs() if j["kind"] == "train"}
-    assert states["p13_seed6"][0] == "cancelled" and states["p13_seed6"][1] < 1000
-    assert states["p13_seed7"] == ("done", 1000)
+    assert states["p13_seed6"][0] == "cancelled" and states["p13_seed6"][1] < 500
+    assert states["p13_seed7"] == ("done", 500)
     cancelled = RunDir(tmp_path / "results" / "modular_addition" / "p13_seed6")
     reached = cancelled.checkpoint_epochs()[-1]
-    assert cancelled.read_metadata()["status"] == "running" and reached < 999
+    assert cancelled.read_metadata()["status"] == "running" and reached < 499
 
     again = sweep(tmp_path, *args)
     assert again.returncode == 0 and "1 done, 0 failed or cancelled, 1 already complete" in again.stdout, again.stderr
@@ -151,7 +159,8 @@ def test_cancelling_one_member_of_a_stack_leaves_the_other_training_and_resubmit
     (["--executor", "ray", "--address", "127.0.0.1:9"], "--address 127.0.0.1:9: cannot reach a Ray cluster there"),
 ])
 def test_bad_sweep_input_is_one_line_before_anything_starts(tmp_path, args, message):
-    result = sweep(tmp_path, *(["--seed", "1"] if "--seed" not in args else []), "--epochs", "20", *args)
+    result = tdw_here("sweep", *TINY, "--results", str(tmp_path / "results"), "--db", str(tmp_path / "warehouse" / "tdw.duckdb"),
+                      *(["--seed", "1"] if "--seed" not in args else []), "--epochs", "20", *args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert message in lines[-1] and lines[-1].startswith("tdw sweep: "), result.stderr

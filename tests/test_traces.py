@@ -20,7 +20,7 @@ from tdw.parameters import build_config
 from tdw.probes import parse_probe
 from tdw.run_dir import RunDir
 from tdw.warehouse import build_index, query
-from tests.conftest import run_tdw, tiny_config
+from tests.conftest import run_tdw, tdw_here, tiny_config
 
 P = 13
 MLP = get_family("mlp")
@@ -154,7 +154,7 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
     run, weights = transformer_run(results)
     config = run.read_config()
-    assert run_tdw("analyze", str(run.path), "--trace", "a < 3 and b < 4", "--analyzers",
+    assert tdw_here("analyze", str(run.path), "--trace", "a < 3 and b < 4", "--analyzers",
                    "input_outcomes,logit_lens", "--db", str(db), "--quiet").returncode == 0
     build_index(results, db)
     lens = query("select a, b, layer, measure, value from logit_lens order by a, b, layer, measure", db)
@@ -171,7 +171,7 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
                   "using (variant, epoch, a, b, measure) where l.layer = 'mlp'", db)
     assert final["n"][0] == 12 * 4 and final["gap"][0] < 1e-4
     # a new trace probe recomputes the traces, and only them
-    again = run_tdw("analyze", str(run.path), "--trace", "0+0", "--analyzers", "input_outcomes,logit_lens", "--quiet")
+    again = tdw_here("analyze", str(run.path), "--trace", "0+0", "--analyzers", "input_outcomes,logit_lens", "--quiet")
     assert again.stdout.splitlines()[0] == "invalidated 1 logit_lens artifact (the run's traced probe changed)"
     assert again.stdout.splitlines()[1].startswith("wrote 1 artifacts")
 
@@ -234,7 +234,7 @@ def test_intervene_from_the_cli_on_a_transformer_head_is_queried_in_sql(tmp_path
     results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
     run, _ = transformer_run(results)
     assert run_tdw("probe", "add", "firsts", "a < 2", "--db", str(db)).returncode == 0
-    out = run_tdw("intervene", str(run.path), "--epoch", "last", "--ablate-head", "1", "--gain", "1", "--probe", "firsts",
+    out = tdw_here("intervene", str(run.path), "--epoch", "last", "--ablate-head", "1", "--gain", "1", "--probe", "firsts",
                   "--db", str(db), check=True).stdout
     assert "head=1 gain=1" in out
     build_index(results, db)
@@ -258,6 +258,6 @@ def test_the_python_api_names_probes_and_intervenes_as_the_cli_does(tmp_path):
     result = tdw.intervene(str(run.path), [1], probe="diagonal", db=db, frequency=5, where="logits")
     assert result.key == "frequency=5 where=logits gain=0"
     assert result.summary == [f"epoch 1: accuracy 100.0% -> 100.0% on {P} inputs"]  # frequency 2 still answers
-    cli = run_tdw("intervene", str(run.path), "--epoch", "1", "--ablate-frequency", "5", "--where", "logits",
+    cli = tdw_here("intervene", str(run.path), "--epoch", "1", "--ablate-frequency", "5", "--where", "logits",
                   "--probe", "diagonal", "--db", db, check=True)
     assert f"epoch 1: accuracy 100.0% -> 100.0% on {P} inputs" in cli.stdout

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO, run_tdw, tiny_config
+from conftest import REPO, run_tdw, tdw_here, tiny_config
 
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
@@ -99,7 +99,7 @@ def test_densified_checkpoints_equal_the_originals(results, tmp_path):
 
 def test_densify_cli_refuses_epochs_outside_the_run(results):
     run = train(tiny_config(num_epochs=30, checkpoint_epochs=(0,)), results, device="cpu", progress=False)
-    result = run_tdw("densify", str(run.path), "--epochs", "10:40:10")
+    result = tdw_here("densify", str(run.path), "--epochs", "10:40:10")
     assert result.returncode == 2
     assert result.stderr.strip() == "tdw densify: --epochs: epoch 30 is outside the run's [0, 30)"
     assert run.checkpoint_epochs() == [0, 29]
@@ -126,7 +126,7 @@ def test_existing_run_with_other_config_is_refused_unless_forced(results):
 )
 def test_bad_input_gets_one_line_and_writes_nothing(tmp_path, args, message):
     results = tmp_path / "results"
-    result = run_tdw("train", *args, "--results", str(results))
+    result = tdw_here("train", *args, "--results", str(results))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -157,7 +157,7 @@ def test_legacy_nanda_file_imports_and_pickled_code_is_refused(tmp_path, results
 
     evil = tmp_path / "evil.pth"
     torch.save({"model": states[0], "config": Evil()}, evil)
-    result = run_tdw("import", str(evil), "--results", str(tmp_path / "other"))
+    result = tdw_here("import", str(evil), "--results", str(tmp_path / "other"))
     assert result.returncode == 2 and "refused, unpickling it would run arbitrary code" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "other").exists()

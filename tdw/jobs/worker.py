@@ -15,7 +15,11 @@ from typing import Self
 
 from tdw.warehouse.catalog import Catalog
 
-HEARTBEAT_EVERY_S = 2.0
+
+def heartbeat_every_s() -> float:
+    """Seconds between a job's heartbeats (TDW_HEARTBEAT_EVERY, default 2): how soon a cancel is
+    noticed and progress shows. A worker is declared lost after TDW_HEARTBEAT_TIMEOUT without one."""
+    return float(os.environ.get("TDW_HEARTBEAT_EVERY", "2"))
 
 
 class JobCancelled(Exception):
@@ -39,6 +43,7 @@ class Heartbeat:
         self.catalog, self.job_id = catalog, job_id
         self.progress, self.metrics = 0, None
         self.cancelled = threading.Event()
+        self.every = heartbeat_every_s()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
@@ -51,7 +56,7 @@ class Heartbeat:
         self._thread.join()
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_EVERY_S):
+        while not self._stop.wait(self.every):
             self.flush()
 
     def flush(self) -> None:
