@@ -126,6 +126,22 @@ def test_coarseness_separates_blobs_from_fine_grids():
     assert metrics[1, 2] > metrics[0, 2]  # gradient
 
 
+@pytest.mark.parametrize("h, w", [(23, 23), (24, 24), (23, 30), (113, 113)])
+def test_coarseness_from_the_half_spectrum_equals_the_full_spectrum_form(h, w):
+    """The low-frequency share read from rfft2 with conjugate weights equals the full fftshifted
+    spectrum's (the analyzer's first form), odd and even sizes, on random and structured maps."""
+    torch.manual_seed(0)
+    y, x = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    maps = torch.cat((torch.randn(5, h, w, dtype=torch.float64), torch.cos(2 * math.pi * (2 * y / h + 3 * x / w))[None]))
+    power = torch.fft.fftshift(torch.fft.fft2(maps), dim=(-2, -1)).abs().pow(2)
+    cy, cx = h // 2, w // 2
+    yy, xx = torch.meshgrid(torch.arange(h) - cy, torch.arange(w) - cx, indexing="ij")
+    low = (yy.double().pow(2) + xx.double().pow(2)).sqrt() <= 0.125 * min(h, w)
+    power[:, cy, cx] = 0.0
+    reference = power[:, low].sum(1) / power.sum((1, 2))
+    torch.testing.assert_close(coarseness_metrics(maps)[:, 0], reference, rtol=1e-10, atol=1e-12)
+
+
 def test_gini_known_values():
     assert gini(torch.ones(10)) == pytest.approx(0.0)
     assert gini(torch.tensor([0.0, 0.0, 0.0, 1.0])) == pytest.approx(0.75)
@@ -225,3 +241,49 @@ def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(tra
         expected = pl.read_parquet(fresh / "artifacts" / table / "*.parquet")
         assert_frame_equal(pl.read_parquet(grown / "artifacts" / table / "*.parquet"), expected, check_exact=True)
     assert AnalysisPipeline(grown).run(progress=False).written == []
+
+
+@pytest.mark.parametrize("family_changes", [{}, {"family": "mlp", "d_model": None, "n_heads": None, "d_head": None}])
+def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_run, family_changes):
+    """One vmapped forward per radius (flatness's GPU path) and the CPU's loop over stacked copies
+    give the losses of flatness v2's serial loop (the reference below), for both families."""
+    from tdw.analysis.context import CheckpointContext, RunFacts
+    from tdw.analyzers.flatness import RADII, SAMPLES, Flatness, perturbation_increases, train_loss
+    from tdw.families import get_family
+
+    if family_changes:
+        config = tiny_config(**family_changes, num_epochs=2)
+        family = get_family("mlp")
+        weights = family.build_model(config).state_dict()
+        facts = RunFacts(trained_run, config, [0], family)
+    else:
+        config = trained_run.read_config()
+        family = get_family(config.family)
+        weights = trained_run.load_weights(500)
+        facts = RunFacts(trained_run, config, trained_run.checkpoint_epochs(), family)
+    ctx = CheckpointContext(facts, family, family.task_data(config), 500, weights, None)
+
+    def serial(radius: float, generator: torch.Generator) -> torch.Tensor:
+        base = train_loss(ctx, weights)
+        increases = []
+        for _ in range(SAMPLES):
+            perturbed = {}
+            for name, w in sorted(weights.items()):
+                if name.split(".")[-1].startswith("b_") and not config.train_biases:
+                    perturbed[name] = w
+                    continue
+                direction = torch.randn(w.shape, generator=generator).to(w)
+                perturbed[name] = w + direction * (radius * w.norm() / direction.norm().clamp_min(1e-12))
+            increases.append(train_loss(ctx, perturbed) - base)
+        return torch.tensor(increases, dtype=torch.float64)
+
+    generators = [torch.Generator().manual_seed(7) for _ in range(3)]
+    for radius in RADII:
+        reference = serial(radius, generators[0])
+        for mode, generator in zip((True, False), generators[1:]):  # the GPU's batched form, the CPU's loop
+            values = perturbation_increases(ctx, radius, SAMPLES, generator, batched=mode)
+            assert values.shape == (SAMPLES,)
+            torch.testing.assert_close(values, reference, rtol=1e-4, atol=1e-6)
+    assert reference.abs().max() > 1e-4  # the largest radius really moves the loss
+    frame = Flatness().analyze(ctx)["flatness"]
+    assert frame.height == len(RADII) * 5 and frame["value"].is_finite().all()

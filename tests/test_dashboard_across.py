@@ -48,7 +48,9 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         wait_idle(page, 1000)
         assert text(page, "sql-status") == "3 rows x 2 columns"
         cells = lambda field: page.locator(f".sql-result .tabulator-cell[tabulator-field={field}]").all_inner_texts()
-        poll(lambda: cells("variant") == ["mlp_p13_seed5", "p13_seed3", "p13_seed4"], 30, page, "the result table")
+        page.locator(".sql-result").first.scroll_into_view_if_needed()  # Tabulator renders visible rows only
+        poll(lambda: cells("variant") == ["mlp_p13_seed5", "p13_seed3", "p13_seed4"], 30, page,
+             f"the result table ({cells('variant')})")
         assert cells("checkpoints") == ["9"] * 3
         editor.fill("drop table src_runs")
         page.locator(".sql-run button").first.click()

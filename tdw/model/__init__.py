@@ -1,6 +1,10 @@
 """Models: the hooked reference transformer, its components, and the fast training forward."""
 
-from tdw.model.fast_forward import equals_position_logits, equals_residual_grid, readout_logits
+from tdw.model.fast_forward import (
+    equals_position_logits,
+    equals_residual_grid,
+    readout_logits,
+)
 from tdw.model.transformer import HookedGrokkingTransformer, TransformerShape
 
 __all__ = ["HookedGrokkingTransformer", "TransformerShape", "equals_position_logits", "equals_residual_grid", "readout_logits"]
