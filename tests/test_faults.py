@@ -76,7 +76,7 @@ def copy_of(run: RunDir, root: Path) -> RunDir:
 def test_force_never_deletes_a_run_another_process_is_training(tmp_path, tdw_cli):
     results = tmp_path / "results"
     args = ["train", "--p", "13", "--seed", "3", "--train-frac", "0.5", "--d-model", "32", "--n-heads", "2",
-            "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "3000", "--checkpoints", "0:3000:100",
+            "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "1200", "--checkpoints", "0:1200:100",
             "--results", str(results), "--quiet"]
     first = subprocess.Popen([sys.executable, "-m", "tdw.cli", *args], cwd=REPO, stderr=subprocess.PIPE, text=True)
     run = RunDir(results / "modular_addition" / "p13_seed3")
@@ -88,7 +88,7 @@ def test_force_never_deletes_a_run_another_process_is_training(tmp_path, tdw_cli
     assert "is being trained by pid" in message and str(first.pid) in message
     assert first.wait(timeout=300) == 0, first.stderr.read()
     assert run.read_metadata()["status"] == "complete"
-    assert len(run.checkpoint_epochs()) == 31  # 0..2900 by 100, and the last epoch 2999
+    assert len(run.checkpoint_epochs()) == 13  # 0..1100 by 100, and the last epoch 1199
 
 
 def test_a_second_analysis_of_the_same_run_is_refused(trained, tmp_path, tdw_cli):
