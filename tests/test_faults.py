@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, tiny_config
+from conftest import REPO, tdw_here, tiny_config
 
 from tdw.analysis.pipeline import AnalysisPipeline
-from tdw.cli import main
 from tdw.errors import CorruptFileError
 from tdw.locks import is_held
 from tdw.run_dir import RunDir
@@ -35,20 +34,9 @@ def flip_byte(path: Path, at: float = 0.6) -> None:
 
 
 @pytest.fixture
-def tdw_cli(capsys):
+def tdw_cli():
     """`tdw ARGS` through the CLI's entry point, in-process (no Python start-up per call)."""
-
-    def run(*argv: str, check: bool = False) -> subprocess.CompletedProcess:
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:
-            code = exit_.code
-        out, err = capsys.readouterr()
-        if check and code:
-            raise AssertionError(f"tdw {' '.join(argv)} failed: {err}")
-        return subprocess.CompletedProcess(argv, code, out, err)
-
-    return run
+    return tdw_here
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:

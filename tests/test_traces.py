@@ -42,17 +42,9 @@ def mlp_run(results, frequencies: list[int], seed: int = 1) -> RunDir:
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """`tdw ARGS` in this process (as the subprocess would run it, without its 5-10 s of imports):
-    the exit code, stdout and stderr."""
-    from tdw.cli import main
-
-    capsys.readouterr()
-    try:
-        code = main(list(args))
-    except SystemExit as exit_:  # a usage error, as argparse reports it
-        code = exit_.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    """`tdw ARGS` in this process (conftest's `tdw_here`): the exit code, stdout and stderr."""
+    result = tdw_here(*args)
+    return result.returncode, result.stdout, result.stderr
 
 
 def transformer_run(results) -> tuple[RunDir, dict[str, torch.Tensor]]:
