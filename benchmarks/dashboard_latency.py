@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tdw.warehouse.query import query
-from tests.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, pane_text, served
+from tests.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, pane_text, scroll_to_view, served
 
 REFRESH_LINE = re.compile(r"tdw\.dashboard\.timings refreshed (\d+) plots in ([\d.]+) ms")
 
@@ -216,7 +216,7 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         first.idle()
         first.page.locator(".view-loss_curves canvas").first.scroll_into_view_if_needed()
         measure(log, "epoch change: click on the loss curve", lambda i: epoch_by_click(first, i), repeats)
-        first.page.locator(".card-neuron_clusters").first.scroll_into_view_if_needed()
+        scroll_to_view(first.page, "neuron_clusters")
         first.page.locator(".view-neuron_clusters canvas").first.wait_for(state="visible", timeout=60000)
         first.idle()
         measure(log, "neuron click: clusters to heatmap", lambda i: neuron_by_click(first, i), repeats)

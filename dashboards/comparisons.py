@@ -11,75 +11,100 @@ import polars as pl
 from dashboards.store import WarehouseStore
 from dashboards.views._common import no_data
 
-# measure -> (reader of an (epoch, value) frame, y label, log scale)
-MEASURES: dict[str, tuple[Callable[[WarehouseStore, str], pl.DataFrame], str, bool]] = {
-    "test loss": (lambda s, v: s.losses(v).filter(pl.col("split") == "test").select("epoch", value="loss"), "test loss (log)", True),
-    "train loss": (lambda s, v: s.losses(v).filter(pl.col("split") == "train").select("epoch", value="loss"), "train loss (log)", True),
-    "test accuracy": (lambda s, v: s.losses(v).filter(pl.col("split") == "test").select("epoch", value="accuracy"), "test accuracy", False),
-    "W_in participation ratio": (lambda s, v: s.participation(v).filter(pl.col("matrix") == "W_in").select("epoch", value="participation_ratio"), "PR of W_in", False),
-    "specialized fraction": (lambda s, v: s.specialization(v).select("epoch", value="specialized_fraction"), "specialized fraction", False),
-    "velocity": (lambda s, v: s.trajectory(v).select("epoch", value="velocity").drop_nulls().drop_nans(), "velocity (log)", True),
+# measure -> (reader of a (variant, epoch, value) frame for many variants in one query, y label, log scale)
+MEASURES: dict[str, tuple[Callable[[WarehouseStore, list[str]], pl.DataFrame], str, bool]] = {
+    "test loss": (lambda s, vs: s.losses_of(vs).filter(pl.col("split") == "test").select("variant", "epoch", value="loss"),
+                  "test loss (log)", True),
+    "train loss": (lambda s, vs: s.losses_of(vs).filter(pl.col("split") == "train").select("variant", "epoch", value="loss"),
+                   "train loss (log)", True),
+    "test accuracy": (lambda s, vs: s.losses_of(vs).filter(pl.col("split") == "test").select("variant", "epoch", value="accuracy"),
+                      "test accuracy", False),
+    "W_in participation ratio": (lambda s, vs: s.participation_of(vs, "W_in").select("variant", "epoch", value="participation_ratio"),
+                                 "PR of W_in", False),
+    "specialized fraction": (lambda s, vs: s.specialization_of(vs).select("variant", "epoch", value="specialized_fraction"),
+                             "specialized fraction", False),
+    "velocity": (lambda s, vs: s.velocity_of(vs).select("variant", "epoch", value="velocity").drop_nulls().drop_nans(),
+                 "velocity (log)", True),
 }
 
 
-# Up to this many variants an overlay draws one glyph per curve with a legend; beyond it HoloViews
-# batches all curves into one multi-line glyph (hover names the variant): 30 curves drew in 0.7 s
-# one by one and in 0.2 s batched, and a 30-entry legend hides the plot anyway.
+# Up to this many variants an overlay draws one curve per variant with a legend. Beyond it, every
+# variant's curve goes into one line broken by gaps (hover names the variant): HoloViews builds a
+# plot per curve, so 30 curves took 0.3-0.5 s per overlay on the server and 30 separately colored
+# lines read as noise anyway; one line takes ~60 ms, and a 30-entry legend would hide the plot.
 LEGEND_LIMIT = 12
 POINTS_PER_CURVE = 600  # buckets per curve: a 620-pixel-wide overlay shows no more
 
 
-def envelope(frame: pl.DataFrame, buckets: int = POINTS_PER_CURVE) -> pl.DataFrame:
+def envelope(frame: pl.DataFrame, buckets: int = POINTS_PER_CURVE, by: str | None = None) -> pl.DataFrame:
     """The rows holding each bucket's lowest and highest value, plus the first and last row: a curve
     of 25,000 epochs drawn from ~1,200 points that keeps every spike (a slingshot, a loss bump).
-    Thirty variants of full-resolution curves sent 50x the data and took seconds to draw."""
-    if frame.height <= 2 * buckets:
-        return frame
-    size = -(-frame.height // buckets)
-    indexed = frame.with_row_index("row").with_columns(bucket=pl.col("row") // size)
-    extremes = (pl.col("value") == pl.col("value").min().over("bucket")) | (
-        pl.col("value") == pl.col("value").max().over("bucket"))
-    keep = extremes | (pl.col("row") == 0) | (pl.col("row") == frame.height - 1)
-    return indexed.filter(keep).unique("row", keep="first", maintain_order=True).select(frame.columns)
+    Thirty variants of full-resolution curves sent 50x the data and took seconds to draw. With `by`,
+    each group (a variant's curve, rows in order) is reduced on its own."""
+    groups = [by] if by else []
+    over = (lambda e: e.over(groups)) if by else (lambda e: e)
+    indexed = frame.with_columns(row=over(pl.int_range(pl.len())), rows=over(pl.len()))
+    indexed = indexed.with_columns(bucket=pl.col("row") // ((pl.col("rows") + buckets - 1) // buckets))
+    bucketed = [*groups, "bucket"]
+    # the first row of each bucket's minimum and of its maximum (a plateau is one point, not hundreds)
+    lowest = pl.col("row").get(pl.col("value").arg_min()).over(bucketed)
+    highest = pl.col("row").get(pl.col("value").arg_max()).over(bucketed)
+    keep = ((pl.col("rows") <= 2 * buckets) | (pl.col("row") == lowest) | (pl.col("row") == highest)
+            | (pl.col("row") == 0) | (pl.col("row") == pl.col("rows") - 1))
+    return indexed.filter(keep).select(frame.columns)
+
+
+def gapped_curve(frame: pl.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> hv.Curve:
+    """Every variant's (x, y) rows as one line, a gap (NaN) between variants; the variant is a value
+    dimension, so hover names the curve under the pointer."""
+    parts = []
+    for variant, rows in frame.group_by("variant", maintain_order=True):
+        parts.append(rows.select(x, y, "variant"))
+        parts.append(pl.DataFrame({x: [float("nan")], y: [float("nan")], "variant": [variant[0]]},
+                                  schema={x: pl.Float64, y: pl.Float64, "variant": pl.Utf8}))
+    joined = pl.concat([p.with_columns(pl.col(x).cast(pl.Float64), pl.col(y).cast(pl.Float64)) for p in parts])
+    return hv.Curve((joined[x].to_numpy(), joined[y].to_numpy(), joined["variant"].to_numpy()),
+                    xlabel, [ylabel, "variant"]).opts(alpha=0.6, line_width=1.5)
 
 
 def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_turn: bool) -> hv.Element:
     reader, ylabel, logy = MEASURES[measure]
     xlabel = "epoch - turn epoch" if align_at_turn else "epoch"
-    curves = {}
-    for variant in variants:
-        frame = reader(store, variant)
+    title = f"{measure} by variant" + (" (aligned at the turn)" if align_at_turn else "")
+    frame = reader(store, list(variants)) if variants else pl.DataFrame()
+    if not frame.is_empty():
         if logy:
             frame = frame.filter(pl.col("value") > 0)
-        frame = envelope(frame)
-        shift = 0
-        if align_at_turn:
-            turn = store.turn(variant).get("turn_epoch")
-            if turn is None:
-                continue  # a variant that never turned has nothing to align
-            shift = turn
-        curves[variant] = hv.Curve(((frame["epoch"] - shift).to_numpy(), frame["value"].to_numpy()), xlabel, ylabel)
-    title = f"{measure} by variant" + (" (aligned at the turn)" if align_at_turn else "")
-    if not curves:
+        if align_at_turn:  # a variant that never turned has nothing to align
+            turns = pl.DataFrame(list(store.turns(variants).items()), schema={"variant": pl.Utf8, "turn": pl.Int64}, orient="row")
+            frame = frame.join(turns, on="variant").with_columns(epoch=pl.col("epoch") - pl.col("turn")).drop("turn")
+        order = pl.DataFrame({"variant": list(variants), "position": range(len(variants))})
+        frame = envelope(frame.join(order, on="variant").sort("position", "epoch").drop("position"), by="variant")
+    if frame.is_empty():
         return no_data(title, "no variant has this measure" + (" and a turn" if align_at_turn else ""))
+    if frame["variant"].n_unique() > LEGEND_LIMIT:
+        return gapped_curve(frame, "epoch", "value", xlabel, ylabel).opts(title=title, logy=logy)
+    curves = {variant[0]: hv.Curve((rows["epoch"].to_numpy(), rows["value"].to_numpy()), xlabel, ylabel)
+              for variant, rows in frame.group_by("variant", maintain_order=True)}
     return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, show_legend=True, legend_limit=LEGEND_LIMIT)
 
 
 def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own") -> hv.Element:
     """Each variant's PC2/PC3 path (the plane where the seeds' loops show), in one shared basis or
     each in its own PCA; a black dot marks where each path starts."""
-    paths, starts = {}, []
-    for variant in variants:
-        frame = store.basis_trajectory(variant, basis)
-        if not frame.is_empty() and frame["pc3"].null_count() < frame.height:
-            points = frame.select("pc2", "pc3").drop_nulls().to_numpy()
-            paths[variant] = hv.Curve(points, "PC2", "PC3")
-            starts.append(points[0])
     where = "each in its own PCA basis" if basis == "own" else f"shared basis {basis}"
     title = f"Trajectories PC2/PC3 ({where})"
-    if not paths:
+    frame = store.basis_trajectories(list(variants), basis).drop_nulls(["pc2", "pc3"]) if variants else pl.DataFrame()
+    if frame.is_empty():
         return no_data(title, "no compared variant is in this basis")
-    origins = hv.Points(starts, ["PC2", "PC3"]).opts(color="black")  # options both backends know: export draws it too
+    order = {v: i for i, v in enumerate(variants)}
+    frame = frame.sort(pl.col("variant").replace_strict(order, return_dtype=pl.Int64), "epoch")
+    starts = frame.group_by("variant", maintain_order=True).first()
+    origins = hv.Points(starts.select("pc2", "pc3").to_numpy(), ["PC2", "PC3"]).opts(color="black")  # options both backends know: export draws it too
+    if frame["variant"].n_unique() > LEGEND_LIMIT:
+        return (gapped_curve(frame, "pc2", "pc3", "PC2", "PC3") * origins).opts(title=title)
+    paths = {variant[0]: hv.Curve(rows.select("pc2", "pc3").to_numpy(), "PC2", "PC3")
+             for variant, rows in frame.group_by("variant", maintain_order=True)}
     return (hv.NdOverlay(paths, "variant").opts(show_legend=True, legend_limit=LEGEND_LIMIT) * origins).opts(title=title)
 
 

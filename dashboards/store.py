@@ -139,6 +139,39 @@ class WarehouseStore:
             "pivot (select epoch, component, value from trajectory_basis where variant = $v and basis = $b and \"group\" = $g) "
             "on component in ('pc1', 'pc2', 'pc3') using first(value) order by epoch", {"v": variant, "b": basis, "g": group})
 
+    # --- many variants at once (the Compare page: one query, not one per variant) ------------
+    def losses_of(self, variants: list[str]) -> pl.DataFrame:
+        return self.frame("select variant, epoch, split, loss, accuracy from losses where variant in (select unnest($vs)) "
+                          "order by variant, split, epoch", {"vs": list(variants)})
+
+    def participation_of(self, variants: list[str], matrix: str) -> pl.DataFrame:
+        return self.frame("select variant, epoch, participation_ratio from participation_ratio where matrix = $m "
+                          "and variant in (select unnest($vs)) order by variant, epoch", {"vs": list(variants), "m": matrix})
+
+    def specialization_of(self, variants: list[str]) -> pl.DataFrame:
+        return self.frame("select variant, epoch, specialized_fraction from neuron_specialization "
+                          "where variant in (select unnest($vs)) order by variant, epoch", {"vs": list(variants)})
+
+    def velocity_of(self, variants: list[str]) -> pl.DataFrame:
+        return self.frame("select variant, epoch, value as velocity from trajectory where \"group\" = 'all' and "
+                          "component = 'velocity' and variant in (select unnest($vs)) order by variant, epoch",
+                          {"vs": list(variants)})
+
+    def turns(self, variants: list[str]) -> dict[str, int]:
+        """Each variant's turn epoch; a variant that never turned is absent."""
+        frame = self.frame("select variant, turn_epoch from grokking_turn where turn_epoch is not null "
+                           "and variant in (select unnest($vs))", {"vs": list(variants)})
+        return dict(frame.iter_rows())
+
+    def basis_trajectories(self, variants: list[str], basis: str, group: str = "all") -> pl.DataFrame:
+        """pc2 and pc3 per variant and epoch, in a shared basis or (basis 'own') each run's own PCA."""
+        table, where = ("trajectory", "") if basis == "own" else ("trajectory_basis", "basis = $b and ")
+        return self.frame(
+            f"pivot (select variant, epoch, component, value from {table} where {where}\"group\" = $g "
+            "and component in ('pc2', 'pc3') and variant in (select unnest($vs))) "
+            "on component in ('pc2', 'pc3') using first(value) order by variant, epoch",
+            {"vs": list(variants), "g": group, **({} if basis == "own" else {"b": basis})})
+
     def first_events(self, variants: list[str]) -> pl.DataFrame:
         """Each variant's first event of each metric and kind, against its turn (event_order)."""
         return self.frame("select variant, metric, kind, min(epoch) as epoch, min(epochs_from_turn) as epochs_from_turn "

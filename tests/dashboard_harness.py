@@ -15,6 +15,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from dashboards.pages.variant import section_css
+from dashboards.views import get_view
 from tests.conftest import REPO, tdw_here, tiny_config
 
 CHROMIUM = os.environ.get("TDW_CHROMIUM", "/usr/bin/chromium")
@@ -142,9 +144,19 @@ def text(page, css: str) -> str:
     return pane_text(page, css)
 
 
+def scroll_to_view(page, view: str) -> None:
+    """Scroll the view's card into view; on the Variant page a section is built only once it is on
+    screen, so its card may first need the section scrolled to."""
+    card = page.locator(f".card-{view}")
+    if card.count() == 0:
+        page.locator(f".{section_css(get_view(view).group)}").first.scroll_into_view_if_needed()
+        poll(lambda: card.count() > 0, 30, page, f"the {view} section built")
+    card.first.scroll_into_view_if_needed()
+
+
 def caption(page, view: str) -> str:
     """The view's caption, once its section has been scrolled to and drawn (sections draw lazily)."""
-    page.locator(f".card-{view}").first.scroll_into_view_if_needed()
+    scroll_to_view(page, view)
     return poll(lambda: text(page, f"caption-{view}"), 30, page, f"the {view} caption")
 
 

@@ -17,6 +17,7 @@ from tests.dashboard_harness import (
     caption,
     caption_when,
     poll,
+    scroll_to_view,
     text,
     wait_idle,
 )
@@ -202,7 +203,7 @@ def test_an_epoch_change_patches_shown_figures_in_place_and_leaves_closed_sectio
         geometry = {i for view in ("spectrum", "participation_ratio", "spectral_gap") for i in figures[view]}
         page.locator(".section-geometry .card-header").first.click()  # close Geometry
         wait_idle(page, 500)
-        page.locator(".card-neuron_heatmap").first.scroll_into_view_if_needed()  # Neurons on screen
+        scroll_to_view(page, "neuron_heatmap")  # Neurons on screen
         wait_idle(page, 1000)
         figures = page.evaluate(FIGURES_JS)  # with any section that closing Geometry brought on screen (drawn then)
 
