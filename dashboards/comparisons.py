@@ -54,15 +54,18 @@ def envelope(frame: pl.DataFrame, buckets: int = POINTS_PER_CURVE, by: str | Non
     return indexed.filter(keep).select(frame.columns)
 
 
-def gapped_curve(frame: pl.DataFrame, x: str, y: str, xlabel: str, ylabel: str) -> hv.Curve:
-    """Every variant's (x, y) rows as one line, a gap (NaN) between variants; the variant is a value
-    dimension, so hover names the curve under the pointer."""
+def gapped_curve(frame: pl.DataFrame, x: str, y: str, xlabel: str, ylabel: str, variants: list[str]) -> hv.Curve:
+    """Every variant's (x, y) rows as one line, a gap (NaN) after each variant. The value dimension
+    `variant` is the variant's position in `variants`, a number, not its name: 30 variants' names
+    repeated at every point were 450 kB of the Compare page's document; the page's hover maps the
+    number back to the name (`dashboards.pages.compare.variant_hover`)."""
+    position = {name: float(i) for i, name in enumerate(variants)}
     parts = []
-    for variant, rows in frame.group_by("variant", maintain_order=True):
-        parts.append(rows.select(x, y, "variant"))
-        parts.append(pl.DataFrame({x: [float("nan")], y: [float("nan")], "variant": [variant[0]]},
-                                  schema={x: pl.Float64, y: pl.Float64, "variant": pl.Utf8}))
-    joined = pl.concat([p.with_columns(pl.col(x).cast(pl.Float64), pl.col(y).cast(pl.Float64)) for p in parts])
+    for (variant,), rows in frame.group_by("variant", maintain_order=True):
+        index = position[variant]
+        parts.append(rows.select(pl.col(x).cast(pl.Float64), pl.col(y).cast(pl.Float64), variant=pl.lit(index)))
+        parts.append(pl.DataFrame({x: [float("nan")], y: [float("nan")], "variant": [index]}))
+    joined = pl.concat(parts)
     return hv.Curve((joined[x].to_numpy(), joined[y].to_numpy(), joined["variant"].to_numpy()),
                     xlabel, [ylabel, "variant"]).opts(alpha=0.6, line_width=1.5)
 
@@ -83,7 +86,7 @@ def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_t
     if frame.is_empty():
         return no_data(title, "no variant has this measure" + (" and a turn" if align_at_turn else ""))
     if frame["variant"].n_unique() > LEGEND_LIMIT:
-        return gapped_curve(frame, "epoch", "value", xlabel, ylabel).opts(title=title, logy=logy)
+        return gapped_curve(frame, "epoch", "value", xlabel, ylabel, list(variants)).opts(title=title, logy=logy)
     curves = {variant[0]: hv.Curve((rows["epoch"].to_numpy(), rows["value"].to_numpy()), xlabel, ylabel)
               for variant, rows in frame.group_by("variant", maintain_order=True)}
     return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, show_legend=True, legend_limit=LEGEND_LIMIT)
@@ -102,7 +105,7 @@ def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own")
     starts = frame.group_by("variant", maintain_order=True).first()
     origins = hv.Points(starts.select("pc2", "pc3").to_numpy(), ["PC2", "PC3"]).opts(color="black")  # options both backends know: export draws it too
     if frame["variant"].n_unique() > LEGEND_LIMIT:
-        return (gapped_curve(frame, "pc2", "pc3", "PC2", "PC3") * origins).opts(title=title)
+        return (gapped_curve(frame, "pc2", "pc3", "PC2", "PC3", list(variants)) * origins).opts(title=title)
     paths = {variant[0]: hv.Curve(rows.select("pc2", "pc3").to_numpy(), "PC2", "PC3")
              for variant, rows in frame.group_by("variant", maintain_order=True)}
     return (hv.NdOverlay(paths, "variant").opts(show_legend=True, legend_limit=LEGEND_LIMIT) * origins).opts(title=title)

@@ -16,13 +16,15 @@ from dashboards.store import WarehouseStore
 from tdw.warehouse.query import query
 
 
-def drawn_curves(element: hv.Element) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """variant -> (x, y) of an overlay, whichever way it was drawn."""
+def drawn_curves(element: hv.Element, variants: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """variant -> (x, y) of an overlay, whichever way it was drawn (a gapped line numbers the
+    variants by their position in `variants`)."""
     if isinstance(element, hv.Overlay):  # trajectories: the paths and their start points
         element = element.get(0)
     if isinstance(element, hv.NdOverlay):
         return {key: (curve.dimension_values(0), curve.dimension_values(1)) for key, curve in element.items()}
-    x, y, names = (element.dimension_values(i) for i in range(3))
+    x, y, index = (element.dimension_values(i) for i in range(3))
+    names = np.array(variants)[index.astype(int)]
     return {name: (x[(names == name) & ~np.isnan(x)], y[(names == name) & ~np.isnan(x)]) for name in dict.fromkeys(names)}
 
 
@@ -41,11 +43,11 @@ def test_envelope_keeps_each_buckets_first_extremes_and_the_ends():
 
 def test_gapped_curve_is_each_variants_rows_separated_by_gaps():
     frame = pl.DataFrame({"variant": ["a", "a", "b", "b", "b"], "epoch": [0, 10, 0, 5, 10], "value": [1.0, 2.0, 3.0, 4.0, 5.0]})
-    curve = gapped_curve(frame, "epoch", "value", "epoch", "loss")
-    x, y, names = (curve.dimension_values(i) for i in range(3))
+    curve = gapped_curve(frame, "epoch", "value", "epoch", "loss", ["b", "a"])
+    x, y, index = (curve.dimension_values(i) for i in range(3))
     np.testing.assert_array_equal(x, [0, 10, np.nan, 0, 5, 10, np.nan])
     np.testing.assert_array_equal(y, [1, 2, np.nan, 3, 4, 5, np.nan])
-    assert names.tolist() == ["a", "a", "a", "b", "b", "b", "b"]  # hover names the curve
+    assert index.tolist() == [1, 1, 1, 0, 0, 0, 0]  # the hover names the curve from its position in the list
 
 
 @pytest.mark.parametrize("legend_limit", [12, 1])  # one curve per variant; one gapped line
@@ -58,14 +60,14 @@ def test_overlays_draw_every_variants_rows_from_sql(study, monkeypatch, legend_l
     turns = {"p13_seed3": 50, "mlp_p13_seed5": 125}  # hand-set (the tiny runs never turn): p13_seed4 has none
     monkeypatch.setattr(store, "turns", lambda names: {v: t for v, t in turns.items() if v in names})
     for align in (False, True):
-        drawn = drawn_curves(overlay(store, variants, "test loss", align))
+        drawn = drawn_curves(overlay(store, variants, "test loss", align), variants)
         assert sorted(drawn) == sorted(v for v in variants if not align or v in turns)
         for variant, (x, y) in drawn.items():
             rows = query(f"select epoch, loss from losses where variant = '{variant}' and split = 'test' and loss > 0 "
                          "order by epoch", study)  # few epochs: the envelope keeps every row
             np.testing.assert_allclose(x, rows["epoch"].to_numpy() - (turns[variant] if align else 0))
             np.testing.assert_allclose(y, rows["loss"].to_numpy(), rtol=1e-6)
-    drawn = drawn_curves(trajectories(store, variants, "seeds"))
+    drawn = drawn_curves(trajectories(store, variants, "seeds"), variants)
     members = query("select distinct variant from trajectory_basis where basis = 'seeds'", study)["variant"].to_list()
     assert sorted(drawn) == sorted(members)
     for variant, (x, _) in drawn.items():

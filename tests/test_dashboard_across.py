@@ -203,7 +203,7 @@ def test_compare_overlays_trajectories_in_a_shared_basis_and_orders_events(app_u
         assert first["median"] == statistics.median(
             query(f"select min(epoch) as e from event_order where metric || ' ' || kind = '{first['event']}' "
                   "group by variant", study)["e"].to_list())
-        events = lambda: page.locator(".event-order .tabulator-cell[tabulator-field=event]").all_inner_texts()
+        events = lambda: page.locator(".event-order tbody tr td:first-child").all_inner_texts()
         poll(lambda: events()[:1] == [first["event"]], 30, page, f"the event-order table's first row ({events()[:3]})")
         assert page.errors == []
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import holoviews as hv
 import panel as pn
+from bokeh.models import CustomJSHover, HoverTool
 
 from dashboards.batch import one_update
 from dashboards.comparisons import MEASURES, event_order_table, overlay, trajectories
@@ -23,6 +25,22 @@ SMALL = {"width": 330, "height": 250}
 # A small multiple is for looking across variants, not for zooming: no toolbar and no tools, which
 # is a third of the Bokeh models each figure brings (30 figures: 2.9 s -> 2.5 s to build on the server).
 BARE = {"toolbar": None, "default_tools": [], "tools": []}
+
+
+def variant_hover(variants: list[str]) -> HoverTool:
+    """Hover for an overlay drawn as one gapped line (`comparisons.gapped_curve`): its `variant`
+    column holds positions in `variants`, named here in the browser."""
+    return HoverTool(tooltips=[("variant", "@variant{custom}"), ("x", "$x"), ("y", "$y")],
+                     formatters={"@variant": CustomJSHover(args={"names": list(variants)}, code="return names[value]")})
+
+
+def drawn(element: hv.Element, variants: list[str]) -> hv.Element:
+    """An overlay at the page's size, its gapped line (if any) with the variant-naming hover."""
+    gapped = [e for e in (element.values() if isinstance(element, hv.Overlay) else [element])
+              if isinstance(e, hv.Curve) and "variant" in [d.name for d in e.vdims]]
+    for curve in gapped:
+        curve.opts(tools=[variant_hover(variants)])
+    return element.opts(**SIZE)
 
 
 def summary_frame(store: WarehouseStore):
@@ -117,17 +135,18 @@ def basis_chooser(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Se
     return choice
 
 
-def event_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Tabulator:
+def event_table(store: WarehouseStore, state: WorkbenchState) -> pn.pane.DataFrame:
     """The event-order table: each compared variant's first event of each kind, at its epoch or,
-    with "align at the turn", at its distance from the variant's turn."""
+    with "align at the turn", at its distance from the variant's turn. A plain HTML table: it is
+    only read, and a Tabulator of 30 variant columns took seconds of the browser's page load."""
     def frame():
         return event_order_table(store, state.compare, state.align_at_turn).to_pandas()
 
-    table = pn.widgets.Tabulator(frame(), disabled=True, show_index=False, sizing_mode="stretch_width",
-                                 pagination=None, height=320, css_classes=["event-order"])
+    table = pn.pane.DataFrame(frame(), index=False, na_rep="", float_format="{:g}".format, sizing_mode="stretch_width",
+                              max_height=360, styles={"overflow": "auto"}, css_classes=["event-order"])
 
     def refresh(*_):
-        table.value = frame()
+        table.object = frame()
 
     state.param.watch(refresh, ["compare", "align_at_turn", "generation"])
     return table
@@ -144,7 +163,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
                                  css_classes=["multiple-view"])
 
     def overlay_pane(measure, variants, align_at_turn):
-        return pn.pane.HoloViews(overlay(store, variants, measure, align_at_turn).opts(**SIZE))
+        return pn.pane.HoloViews(drawn(overlay(store, variants, measure, align_at_turn), variants))
 
     return pn.Column(
         pn.pane.Markdown("### Variant summary (click a row to open the variant)"),
@@ -152,7 +171,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         pn.Row(chooser, align, sizing_mode="stretch_width"),
         pn.FlexBox(pn.Column(measure_a, pn.bind(overlay_pane, measure_a, state.param.compare, state.param.align_at_turn)),
                    pn.Column(measure_b, pn.bind(overlay_pane, measure_b, state.param.compare, state.param.align_at_turn)),
-                   pn.Column(basis, pn.pane.HoloViews(pn.bind(lambda vs, b: trajectories(store, vs, b).opts(**SIZE),
+                   pn.Column(basis, pn.pane.HoloViews(pn.bind(lambda vs, b: drawn(trajectories(store, vs, b), vs),
                                                               state.param.compare, basis)))),
         pn.pane.Markdown("### Event order: each variant's first event of each kind, at its epoch (with "
                          "\"Align at the turn\": epochs from the variant's turn, negative before it)"),
