@@ -147,7 +147,8 @@ def epoch_by_typing(session: Session, epochs: list[int], i: int) -> tuple[float,
         box.fill(str(target))
         box.press("Enter")
 
-    return session.timed(act, "(tdwText('caption-frequencies_at_epoch') || '').endsWith(arg)", f"epoch {target}")
+    # every over-epochs figure's epoch marker (a Bokeh Span) at the typed checkpoint
+    return session.timed(act, "[...Bokeh.documents[0].all_models].some(m => m.type === 'Span' && m.location === arg)", target)
 
 
 def epoch_by_click(session: Session, i: int) -> tuple[float, int]:
