@@ -185,7 +185,8 @@ FIGURES_JS = """() => {
 
 
 def test_an_epoch_change_patches_shown_figures_in_place_and_leaves_closed_sections_alone(app_url):
-    """The dashboard's update design, pinned: an epoch change keeps every figure and data source
+    """The dashboard's update design, pinned: a section far below the first viewport is not built
+    (no figure, no card) until scrolled to; an epoch change keeps every figure and data source
     (same Bokeh ids: nothing is rebuilt), reaches the browser as small property and data patches,
     and sends nothing to a section that is closed; reopened, that section catches up."""
     import json
@@ -195,6 +196,10 @@ def test_an_epoch_change_patches_shown_figures_in_place_and_leaves_closed_sectio
         page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
         page.goto(app_url)
         wait_idle(page, 1500)
+        assert "loss_curves" in page.evaluate(FIGURES_JS)  # the top section: drawn with the page
+        unbuilt = {"flatness", "llc", "graduation_map", "spectrum"}  # sections thousands of pixels below
+        assert not unbuilt & set(page.evaluate(FIGURES_JS))
+        assert page.locator(".card-flatness").count() == 0 and page.locator(".section-flatness").count() == 1
         for view in ("frequencies_at_epoch", "neuron_clusters", "neuron_heatmap", "spectrum"):
             caption(page, view)  # scroll every section used below into view once: drawn
         wait_idle(page, 500)
