@@ -70,6 +70,12 @@ def gapped_curve(frame: pl.DataFrame, x: str, y: str, xlabel: str, ylabel: str, 
                     xlabel, [ylabel, "variant"]).opts(alpha=0.6, line_width=1.5)
 
 
+def in_order(frame: pl.DataFrame, variants: list[str]) -> pl.DataFrame:
+    """Rows by the variants' order in `variants` (the page's, so curves keep their colors), then epoch."""
+    position = {variant: i for i, variant in enumerate(variants)}
+    return frame.sort(pl.col("variant").replace_strict(position, return_dtype=pl.Int64), "epoch")
+
+
 def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_turn: bool) -> hv.Element:
     reader, ylabel, logy = MEASURES[measure]
     xlabel = "epoch - turn epoch" if align_at_turn else "epoch"
@@ -79,10 +85,10 @@ def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_t
         if logy:
             frame = frame.filter(pl.col("value") > 0)
         if align_at_turn:  # a variant that never turned has nothing to align
-            turns = pl.DataFrame(list(store.turns(variants).items()), schema={"variant": pl.Utf8, "turn": pl.Int64}, orient="row")
-            frame = frame.join(turns, on="variant").with_columns(epoch=pl.col("epoch") - pl.col("turn")).drop("turn")
-        order = pl.DataFrame({"variant": list(variants), "position": range(len(variants))})
-        frame = envelope(frame.join(order, on="variant").sort("position", "epoch").drop("position"), by="variant")
+            turns = store.turns(variants)
+            frame = frame.filter(pl.col("variant").is_in(list(turns))).with_columns(
+                epoch=pl.col("epoch") - pl.col("variant").replace_strict(turns, return_dtype=pl.Int64))
+        frame = envelope(in_order(frame, variants), by="variant")
     if frame.is_empty():
         return no_data(title, "no variant has this measure" + (" and a turn" if align_at_turn else ""))
     if frame["variant"].n_unique() > LEGEND_LIMIT:
@@ -100,8 +106,7 @@ def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own")
     frame = store.basis_trajectories(list(variants), basis).drop_nulls(["pc2", "pc3"]) if variants else pl.DataFrame()
     if frame.is_empty():
         return no_data(title, "no compared variant is in this basis")
-    order = {v: i for i, v in enumerate(variants)}
-    frame = frame.sort(pl.col("variant").replace_strict(order, return_dtype=pl.Int64), "epoch")
+    frame = in_order(frame, variants)
     starts = frame.group_by("variant", maintain_order=True).first()
     origins = hv.Points(starts.select("pc2", "pc3").to_numpy(), ["PC2", "PC3"]).opts(color="black")  # options both backends know: export draws it too
     if frame["variant"].n_unique() > LEGEND_LIMIT:

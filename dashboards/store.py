@@ -131,14 +131,6 @@ class WarehouseStore:
         return self.frame("select distinct basis from trajectory_basis where variant in (select unnest($vs)) order by basis",
                           {"vs": list(variants)})["basis"].to_list()
 
-    def basis_trajectory(self, variant: str, basis: str, group: str = "all") -> pl.DataFrame:
-        """pc1..pc3 per epoch in a shared basis, or in the run's own PCA for basis 'own'."""
-        if basis == "own":
-            return self.trajectory(variant, group)
-        return self.frame(
-            "pivot (select epoch, component, value from trajectory_basis where variant = $v and basis = $b and \"group\" = $g) "
-            "on component in ('pc1', 'pc2', 'pc3') using first(value) order by epoch", {"v": variant, "b": basis, "g": group})
-
     # --- many variants at once (the Compare page: one query, not one per variant) ------------
     def losses_of(self, variants: list[str]) -> pl.DataFrame:
         return self.frame("select variant, epoch, split, loss, accuracy from losses where variant in (select unnest($vs)) "

@@ -41,8 +41,8 @@ class Section:
         collapsed = any(v.collapsed for v in views) if opened is None else group not in opened
         rows = math.ceil(len(views) / PLOTS_PER_ROW)
         # holds the section's height, so sections below stay below the fold until scrolled to
-        self.placeholder = pn.Spacer(height=rows * (PLOT_SIZE["height"] + CAPTION_HEIGHT), sizing_mode="stretch_width")
-        self.card = pn.Card(self.placeholder, title=group, collapsed=collapsed, sizing_mode="stretch_width",
+        placeholder = pn.Spacer(height=rows * (PLOT_SIZE["height"] + CAPTION_HEIGHT), sizing_mode="stretch_width")
+        self.card = pn.Card(placeholder, title=group, collapsed=collapsed, sizing_mode="stretch_width",
                             css_classes=[section_css(group)])
         self.reveal = Reveal(object=self.card, sizing_mode="stretch_width", in_view=on_top)
         self.built = False
