@@ -85,9 +85,8 @@ def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_t
         if logy:
             frame = frame.filter(pl.col("value") > 0)
         if align_at_turn:  # a variant that never turned has nothing to align
-            turns = store.turns(variants)
-            frame = frame.filter(pl.col("variant").is_in(list(turns))).with_columns(
-                epoch=pl.col("epoch") - pl.col("variant").replace_strict(turns, return_dtype=pl.Int64))
+            turns = pl.DataFrame(list(store.turns(variants).items()), schema={"variant": pl.Utf8, "turn": pl.Int64}, orient="row")
+            frame = frame.join(turns, on="variant").with_columns(epoch=pl.col("epoch") - pl.col("turn")).drop("turn")
         frame = envelope(in_order(frame, variants), by="variant")
     if frame.is_empty():
         return no_data(title, "no variant has this measure" + (" and a turn" if align_at_turn else ""))

@@ -59,6 +59,7 @@ def test_overlays_draw_every_variants_rows_from_sql(study, monkeypatch, legend_l
                                                study).iter_rows())
     turns = {"p13_seed3": 50, "mlp_p13_seed5": 125}  # hand-set (the tiny runs never turn): p13_seed4 has none
     monkeypatch.setattr(store, "turns", lambda names: {v: t for v, t in turns.items() if v in names})
+    assert isinstance(overlay(WarehouseStore(study), variants, "test loss", True), hv.Text)  # no run turned: it says so
     for align in (False, True):
         drawn = drawn_curves(overlay(store, variants, "test loss", align), variants)
         assert sorted(drawn) == sorted(v for v in variants if not align or v in turns)
