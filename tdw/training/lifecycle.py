@@ -27,6 +27,8 @@ from tdw.config import VariantConfig, config_differences
 from tdw.errors import CorruptFileError, TdwError
 from tdw.locks import exclusive
 from tdw.run_dir import LOSS_SCHEMA, RunDir
+from tdw.training.background_writes import BackgroundWrites
+from tdw.training.cuda_graph import EpochGraphs
 from tdw.versions import environment_versions
 
 
@@ -72,17 +74,46 @@ class EpochLoop:
     """The one epoch loop, for a session of one run (the single-run trainer) or of a stack.
 
     A session provides `epoch`, `config` (its eval_every and final_epoch, which stacked members
-    share), `evaluate_and_step(with_test, take_step)` -> [member, 4] metrics (train loss, train
-    accuracy, test loss, test accuracy; NaN where not evaluated) left on its device, `save(row)`,
+    share), `device_step(with_test, take_step)` -> [member, 4] metrics (train loss, train
+    accuracy, test loss, test accuracy; NaN where not evaluated) left on its device, with
+    `stage_epoch`, `advance` and, for CUDA graphs, `graph_tensors`; `checkpoint_tensors(row)`
+    (host copies of a member's weights and optimizer state),
     `member_run(row)` and `keep(rows)` (go on with those rows only). The loop reads the metrics back every
     `flush_every` epochs, one device sync per batch (on a GPU a read per epoch leaves the device
     waiting; on a CPU it costs nothing and the default is every epoch), hands each row to
-    `on_row`, and before a member's checkpoint is written, flushes and calls `before_checkpoint`
-    so that the losses of every epoch before it are on disk first: resuming from any checkpoint
-    (which keeps the rows before its epoch) loses no row."""
+    `on_row`, and before a member's checkpoint is written, flushes and calls `before_checkpoint`,
+    whose losses table is written before the checkpoint: resuming from any checkpoint (which
+    keeps the rows before its epoch) loses no row. Files are written in the background
+    (`tdw.training.background_writes`), in order per run, and all are on disk when run_to returns."""
+
+    graphs: EpochGraphs | None = None  # the captured step, on CUDA (see tdw.training.cuda_graph)
+
+    def stage_epoch(self) -> None:
+        """Write this epoch's host-side inputs (the learning rate) where the step reads them."""
+
+    def device_step(self, with_test: bool, take_step: bool) -> Tensor:
+        """[member, 4] metrics of the current weights, then one optimizer step if asked; device
+        work only (no host read), so that it can be captured in a CUDA graph."""
+        raise NotImplementedError
+
+    def advance(self) -> None:
+        """The host-side counters after one step."""
+        self.epoch += 1
+
+    def evaluate_and_step(self, with_test: bool, take_step: bool) -> Tensor:
+        """[member, 4] float64 (train loss, train accuracy, test loss, test accuracy; NaN where
+        not evaluated) of the current weights, left on the device; then one step (epoch ->
+        epoch + 1) if asked, replayed from a CUDA graph where the session has one."""
+        self.stage_epoch()
+        metrics = self.graphs.replay(with_test) if take_step and self.graphs is not None else None
+        if metrics is None:
+            metrics = self.device_step(with_test, take_step)
+        if take_step:
+            self.advance()
+        return metrics
 
     def run_to(self, stop_epoch: int, checkpoints: list[Iterable[int]], on_row: RowCallback,
-               before_checkpoint: Callable[[int, int], None] | None = None, flush_every: int = 1,
+               before_checkpoint: Callable[[int, int], pl.DataFrame | None] | None = None, flush_every: int = 1,
                cancelled: Callable[[int], bool] | None = None) -> list[int]:
         """Train from the current epoch through `stop_epoch` (inclusive), member i saving at
         `checkpoints[i]`. A member leaves when `on_row` returns False (it diverged) or
@@ -114,28 +145,63 @@ class EpochLoop:
             return [row for row, member in enumerate(active)
                     if epoch in wanted[member] and not self.member_run(row).checkpoint_path(epoch).exists()]
 
-        while active and self.epoch <= stop_epoch:
-            epoch = self.epoch
-            if due(epoch):
-                flush()  # may drop members, so ask again who saves
-                for row in due(epoch):
-                    if before_checkpoint is not None:
-                        before_checkpoint(active[row], epoch)
-                    self.save(row)
-            if not active:
-                break
-            with_test = (epoch % config.eval_every == 0 or epoch == config.final_epoch
-                         or any(epoch in wanted[m] for m in active))
-            pending.append((epoch, self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)))
-            if len(pending) >= flush_every or epoch == stop_epoch:
-                flush()
-            if epoch == stop_epoch:
-                break
-        flush()
+        writes = BackgroundWrites()
+
+        def save(row: int, epoch: int) -> None:
+            losses = before_checkpoint(active[row], epoch) if before_checkpoint is not None else None
+            run, (weights, state) = self.member_run(row), self.checkpoint_tensors(row)
+
+            def write() -> None:
+                if losses is not None:
+                    run.write_losses(losses)
+                run.save_checkpoint(epoch, weights, state)
+            writes.submit(run.path, write)
+
+        try:
+            while active and self.epoch <= stop_epoch:
+                epoch = self.epoch
+                if due(epoch):
+                    flush()  # may drop members, so ask again who saves
+                    for row in due(epoch):
+                        save(row, epoch)
+                if not active:
+                    break
+                with_test = (epoch % config.eval_every == 0 or epoch == config.final_epoch
+                             or any(epoch in wanted[m] for m in active))
+                pending.append((epoch, self.evaluate_and_step(with_test, take_step=epoch < stop_epoch)))
+                if len(pending) >= flush_every or epoch == stop_epoch:
+                    flush()
+                if epoch == stop_epoch:
+                    break
+            flush()
+        finally:
+            writes.close()  # every asked-for file is on disk before the caller writes more
         return active
 
 
+class LossRecords(list):
+    """One run's (epoch, metrics row) pairs, in order. Losses go to disk before every
+    checkpoint, and a p=113 run has 118 checkpoints over 25,000 epochs: converting every row at
+    each of them was quadratic (seconds of a 30-second GPU run), so the table is kept and grows
+    by the rows added since it was last asked for."""
+
+    def __init__(self, variant: str) -> None:
+        super().__init__()
+        self.variant = variant
+        self.table: pl.DataFrame | None = None
+        self.converted = 0
+
+    def frame(self) -> pl.DataFrame:
+        if self.table is None or self.converted < len(self):
+            new = loss_rows(self.variant, self[self.converted:])
+            self.table = new if self.table is None else pl.concat([self.table, new])
+            self.converted = len(self)
+        return self.table
+
+
 def loss_rows(variant: str, records: list) -> pl.DataFrame:
+    if isinstance(records, LossRecords) and records.variant == variant:
+        return records.frame()
     rows = []
     for epoch, row in records:
         rows.append((variant, epoch, "train", row["train_loss"], row["train_accuracy"]))

@@ -19,9 +19,14 @@ def trainable_parameters(model: nn.Module, config: VariantConfig) -> dict[str, n
     return params
 
 
-def make_optimizer(params: dict[str, nn.Parameter], config: VariantConfig) -> torch.optim.AdamW:
+def make_optimizer(params: dict[str, nn.Parameter], config: VariantConfig,
+                   on_cuda_graph: bool = False) -> torch.optim.AdamW:
+    """`on_cuda_graph`: the step counters stay on the device (capturable) and the update is one
+    fused kernel for all weights; unfused, AdamW was a third of a p=113 GPU epoch (about 30
+    small kernels for 9 weights)."""
     return torch.optim.AdamW(
-        list(params.values()), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas
+        list(params.values()), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas,
+        capturable=on_cuda_graph, fused=on_cuda_graph or None,
     )
 
 

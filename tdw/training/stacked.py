@@ -33,16 +33,17 @@ from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.run_dir import RunDir
+from tdw.training.cuda_graph import EpochGraphs, graphs_wanted
 from tdw.training.device import resolve_device
 from tdw.training.lifecycle import (
     LOSS_READ_EVERY,
     DivergedError,
     EpochLoop,
+    LossRecords,
     OpenedRun,
     check_finite,
     finish_run,
     loss_postfix,
-    loss_rows,
     mark_diverged,
     open_run,
 )
@@ -107,6 +108,13 @@ class StackedSession(EpochLoop):
             [[c.lr * c.lr_schedule.factor(e, c.num_epochs) for c in row_configs] for e in range(configs[0].num_epochs)],
             dtype=torch.float64, device=device)
         self.epoch = 0
+        # on CUDA the step reads its lr and step count from device tensors, so it can be a graph
+        graphed = graphs_wanted(device)
+        self.lr_now = self.lr_table[0].clone() if graphed else None
+        self.step_now = torch.zeros((), dtype=torch.float64, device=device) if graphed else None
+        self.graphs = EpochGraphs(self) if graphed else None
+        self.host_copy: dict[str, dict[str, Tensor]] = {}  # the stacks on the host, at host_copy_epoch
+        self.host_copy_epoch: int | None = None
 
     @property
     def size(self) -> int:
@@ -141,17 +149,27 @@ class StackedSession(EpochLoop):
                 for value in table.values():
                     value[len(self.runs):] = value[0]
         self.step = epoch  # one AdamW step per epoch, from the initialization
+        self.host_copy_epoch = None
+        if self.step_now is not None:
+            self.step_now.fill_(epoch)
         self.epoch = epoch
 
-    def save(self, i: int) -> None:
-        weights = {name: value[i].detach() for name, value in self.params.items()}
+    def checkpoint_tensors(self, i: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Host copies of member i's weights and AdamW state now. The stacks are copied to the
+        host once per epoch (one transfer for all members saving at it), then sliced."""
+        if self.host_copy_epoch != self.epoch:
+            self.host_copy = {table: {name: value.detach().to("cpu", copy=True) for name, value in values.items()}
+                              for table, values in (("w", self.params), ("m", self.exp_avg), ("v", self.exp_avg_sq))}
+            self.host_copy_epoch = self.epoch
+        host = self.host_copy
+        weights = {name: value[i].clone() for name, value in host["w"].items()}
         state: dict[str, Tensor] = {}
         if self.step > 0:  # torch's AdamW has no state before its first step; keep the same files
             for name in self.trainable:
                 state[f"{name}.step"] = torch.tensor(float(self.step))
-                state[f"{name}.exp_avg"] = self.exp_avg[name][i]
-                state[f"{name}.exp_avg_sq"] = self.exp_avg_sq[name][i]
-        self.runs[i].save_checkpoint(self.epoch, weights, state)
+                state[f"{name}.exp_avg"] = host["m"][name][i].clone()
+                state[f"{name}.exp_avg_sq"] = host["v"][name][i].clone()
+        return weights, state
 
     def keep(self, members: list[int]) -> None:
         """Drop every member not listed (a cancelled job); the rest train on unchanged."""
@@ -168,20 +186,35 @@ class StackedSession(EpochLoop):
         self.train_idx, self.test_idx = self.train_idx[index], self.test_idx[index]
         self.weight_decay, self.beta1, self.beta2 = (t[index] for t in (self.weight_decay, self.beta1, self.beta2))
         self.lr_table = self.lr_table[:, index]
+        if self.lr_now is not None:
+            self.lr_now = self.lr_table[self.epoch].clone()
         self.runs = [self.runs[i] for i in members]
         self.configs = [self.configs[i] for i in members]
         self.checkpoints = [self.checkpoints[i] for i in members]
+        self.host_copy_epoch = None
+        if self.graphs is not None:
+            self.graphs.forget()  # the stacks are new tensors
 
-    def evaluate_and_step(self, with_test: bool, take_step: bool) -> Tensor:
+    def graph_tensors(self) -> list[Tensor]:
+        return [*self.params.values(), *self.exp_avg.values(), *self.exp_avg_sq.values(), self.step_now]
+
+    def stage_epoch(self) -> None:
+        if self.lr_now is not None:
+            self.lr_now.copy_(self.lr_table[self.epoch])
+
+    def advance(self) -> None:
+        self.step += 1
+        self.epoch += 1
+
+    def device_step(self, with_test: bool, take_step: bool) -> Tensor:
         """[member, 4] float64 (train loss, train acc, test loss, test acc; NaN when not
-        evaluated) of the current weights; then one AdamW step (epoch -> epoch + 1) if asked."""
+        evaluated) of the current weights; then one AdamW step if asked."""
         loss = partial(self.family.loss_terms, with_test=with_test)
         terms = torch.func.vmap(loss, in_dims=(0, None, 0, 0))(self.params, self.labels, self.train_idx,
                                                                self.test_idx)
         if take_step:
             terms[0].sum().backward()  # members share no weight: each gets its own loss's gradient
-            self.adamw_step(self.lr_table[self.epoch])
-            self.epoch += 1
+            self.adamw_step(self.lr_table[self.epoch] if self.lr_now is None else self.lr_now)
         metrics = [t.detach()[: self.size] for t in terms]
         if not with_test:
             metrics += [torch.full_like(metrics[0], math.nan)] * 2
@@ -190,10 +223,14 @@ class StackedSession(EpochLoop):
     @torch.no_grad()
     def adamw_step(self, lr: Tensor) -> None:
         """torch.optim.AdamW's update (decoupled weight decay, bias-corrected moments), with a
-        column of hyper-parameters per member broadcast over each stacked weight."""
-        self.step += 1
-        bias_correction1 = 1 - self.beta1**self.step
-        bias_correction2_sqrt = (1 - self.beta2**self.step).sqrt()
+        column of hyper-parameters per member broadcast over each stacked weight. The step count
+        is `self.step` + 1 (a Python number) or, on CUDA, the device counter `step_now`."""
+        if self.step_now is None:
+            step = self.step + 1
+        else:
+            step = self.step_now.add_(1)
+        bias_correction1 = 1 - self.beta1**step
+        bias_correction2_sqrt = (1 - self.beta2**step).sqrt()
         for name in self.trainable:
             param, grad = self.params[name], self.params[name].grad
             shape = (-1,) + (1,) * (param.dim() - 1)
@@ -257,7 +294,7 @@ def train_stack_locked(configs, results, torch_device, progress, on_progress, ca
     for member in opened:  # a member that was ahead re-trains from `start`; keep only its earlier rows
         member.kept_losses = member.run.read_losses().filter(pl.col("epoch") < start) if start else member.kept_losses.clear()
     flush_every = flush_every or (1 if torch_device.type == "cpu" else LOSS_READ_EVERY)
-    records: list[list] = [[] for _ in opened]
+    records = [LossRecords(m.config.name) for m in opened]
     bar = tqdm(total=opened[0].config.final_epoch + 1, initial=start, desc=f"stack of {len(opened)}", unit="ep",
                disable=not progress, dynamic_ncols=True)
     shown = [start - 1]  # the last epoch the bar counted
@@ -275,19 +312,22 @@ def train_stack_locked(configs, results, torch_device, progress, on_progress, ca
         try:
             check_finite(opened[member].run, epoch, row)
         except DivergedError as error:  # this member leaves the stack; the others go on
-            mark_diverged(opened[member].run, opened[member].kept_losses, records[member], error)
+            diverged[member] = error
             print(f"tdw train: {error}", file=sys.stderr)
             return False
         return True
 
-    def before_checkpoint(member: int, _epoch: int) -> None:  # its losses so far on disk first
-        if records[member]:
-            opened[member].run.write_losses(pl.concat([opened[member].kept_losses,
-                                                       loss_rows(opened[member].config.name, records[member])]))
+    def before_checkpoint(member: int, _epoch: int) -> pl.DataFrame | None:  # its losses so far, written first
+        return pl.concat([opened[member].kept_losses, records[member].frame()]) if records[member] else None
 
-    active = session.run_to(opened[0].config.final_epoch, [m.config.checkpoint_epochs for m in opened], on_row,
-                            before_checkpoint, flush_every,
-                            cancelled=None if cancelled is None else (lambda member: cancelled(position[member])))
+    diverged: dict[int, DivergedError] = {}
+    try:
+        active = session.run_to(opened[0].config.final_epoch, [m.config.checkpoint_epochs for m in opened],
+                                on_row, before_checkpoint, flush_every,
+                                cancelled=None if cancelled is None else (lambda member: cancelled(position[member])))
+    finally:  # after run_to: its background writes of these runs are done
+        for member, error in diverged.items():
+            mark_diverged(opened[member].run, opened[member].kept_losses, records[member], error)
     bar.close()
     elapsed = time.time() - started
     for member in active:

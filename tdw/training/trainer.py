@@ -25,11 +25,13 @@ from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.run_dir import RunDir
+from tdw.training.cuda_graph import EpochGraphs, graphs_wanted
 from tdw.training.device import resolve_device
 from tdw.training.lifecycle import (
     LOSS_READ_EVERY,
     DivergedError,
     EpochLoop,
+    LossRecords,
     OpenedRun,
     check_finite,
     finish_run,
@@ -57,10 +59,17 @@ class TrainingSession(EpochLoop):
         self.model = self.family.build_model(config).to(device)
         self.params = trainable_parameters(self.model, config)
         self.names = list(self.params)
-        self.optimizer = make_optimizer(self.params, config)
+        self.graphed = graphs_wanted(device)
+        self.optimizer = make_optimizer(self.params, config, on_cuda_graph=self.graphed)
+        # on CUDA the learning rate is a device tensor the captured step reads, set every epoch
+        self.lr_now = torch.tensor(config.lr, device=device) if self.graphed else None
+        if self.lr_now is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_now
         self.data = self.family.task_data(config).to(device)
         self.all_params = dict(self.model.named_parameters())
         self.epoch = 0
+        self.graphs = EpochGraphs(self) if self.graphed else None
 
     def restore(self, epoch: int) -> None:
         weights = self.run.load_weights(epoch, self.device)
@@ -69,12 +78,19 @@ class TrainingSession(EpochLoop):
         if state is None:
             raise TdwError(f"{self.run.path}: checkpoint {epoch} has no optimizer state; cannot continue from it")
         load_optimizer_state(self.optimizer, self.names, state)
+        if self.lr_now is not None:  # loading copied the groups, the lr tensor with them
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_now
+        if self.graphs is not None:
+            self.graphs.forget()  # the optimizer's state tensors are new ones
         self.epoch = epoch
 
-    def save(self, row: int = 0) -> None:
-        self.run.save_checkpoint(
-            self.epoch, self.model.state_dict(), optimizer_state_by_name(self.optimizer, self.names)
-        )
+    def checkpoint_tensors(self, row: int = 0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Host copies of the weights and AdamW state now (training goes on while they are written)."""
+        weights = {name: value.detach().to("cpu", copy=True) for name, value in self.model.state_dict().items()}
+        state = {name: value.to("cpu", copy=True)
+                 for name, value in optimizer_state_by_name(self.optimizer, self.names).items()}
+        return weights, state
 
     def member_run(self, row: int) -> RunDir:
         return self.run
@@ -82,19 +98,28 @@ class TrainingSession(EpochLoop):
     def keep(self, rows: list[int]) -> None:
         """A run of one has nothing to reshape: the loop stops when its member leaves."""
 
-    def evaluate_and_step(self, with_test: bool, take_step: bool) -> Tensor:
-        """[1, 4] metrics of the current weights, on the device (no sync); then one AdamW step
-        (epoch -> epoch + 1) if asked."""
+    def graph_tensors(self) -> list[Tensor]:
+        state = [value for entry in self.optimizer.state.values() for value in entry.values()
+                 if isinstance(value, Tensor)]
+        return list(self.params.values()) + state
+
+    def stage_epoch(self) -> None:
+        lr = self.config.lr * self.config.lr_schedule.factor(self.epoch, self.config.num_epochs)
+        if self.lr_now is not None:
+            self.lr_now.fill_(lr)
+        else:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+
+    def device_step(self, with_test: bool, take_step: bool) -> Tensor:
+        """[1, 4] metrics of the current weights, on the device (no sync); then one AdamW step."""
         data = self.data
         with_test = with_test and len(data.test_idx) > 0
         terms = self.family.loss_terms(self.all_params, data.labels, data.train_idx, data.test_idx, with_test)
         if take_step:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.config.lr * self.config.lr_schedule.factor(self.epoch, self.config.num_epochs)
             terms[0].backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-            self.epoch += 1
         metrics = [t.detach().to(torch.float64) for t in terms]
         metrics += [torch.full_like(metrics[0], math.nan)] * (4 - len(metrics))
         return torch.stack(metrics)[None]
@@ -131,7 +156,7 @@ def train_opened(opened: OpenedRun, torch_device: torch.device, progress: bool,
         session.restore(opened.resume_epoch)
     started = time.time()
 
-    records: list = []
+    records = LossRecords(config.name)
     diverged: list[DivergedError] = []
     bar = tqdm(
         total=config.num_epochs,
@@ -156,9 +181,8 @@ def train_opened(opened: OpenedRun, torch_device: torch.device, progress: bool,
             bar.set_postfix(**loss_postfix(row), refresh=False)
         return True
 
-    def before_checkpoint(_member: int, _epoch: int) -> None:
-        if records:
-            run.write_losses(pl.concat([opened.kept_losses, loss_rows(config.name, records)]))
+    def before_checkpoint(_member: int, _epoch: int) -> pl.DataFrame | None:
+        return pl.concat([opened.kept_losses, loss_rows(config.name, records)]) if records else None
 
     session.run_to(config.final_epoch, [config.checkpoint_epochs], on_row, before_checkpoint,
                    flush_every=1 if torch_device.type == "cpu" else LOSS_READ_EVERY)
