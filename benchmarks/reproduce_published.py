@@ -16,6 +16,7 @@ indexes it, and prints:
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -64,10 +65,13 @@ def main() -> None:
     AnalysisPipeline(run).run(ANALYZERS)
     analyzed = time.perf_counter() - analysis_started
     db = root / "warehouse" / "tdw.duckdb"
+    index_started = time.perf_counter()
     build_index(root / "results", db)
+    indexed = time.perf_counter() - index_started
 
     losses = pl.read_parquet(run / "losses.parquet")
-    print(f"\nrun {run} (trained {trained}, analyzed in {analyzed:.0f} s)\n")
+    device = json.loads((run / "metadata.json").read_text()).get("device", "?")
+    print(f"\nrun {run} (trained {trained} on {device}, analyzed in {analyzed:.0f} s, indexed in {indexed:.0f} s)\n")
     print(f"{'epoch':>6} {'split':>6} {'published':>10} {'tdw':>12}")
     for (epoch, split), published in PUBLISHED.items():
         ours = losses.filter(epoch=epoch, split=split)["loss"].item()
