@@ -128,6 +128,8 @@ def test_clicking_a_pair_traces_it_and_shift_click_pins_one_beside(app_url, stud
         assert caption(page, "pair_frequencies").startswith(f"Correct logit of {pair} split")
         split = query(f"select split from input_graduation where variant = 'p13_seed3' and a = {a} and b = {b}", study)
         assert f"({split['split'][0]})" in traced
+        wait_idle(page, 300)
+        box = plot_box(page, "graduation_map")  # measured again: the captions above may have reflowed
         page.keyboard.down("Shift")
         page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
         page.keyboard.up("Shift")
