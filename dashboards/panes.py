@@ -21,7 +21,7 @@ from typing import Any
 import holoviews as hv
 import panel as pn
 from bokeh.events import SelectionGeometry, Tap
-from bokeh.models import BoxAnnotation, Span
+from bokeh.models import BoxAnnotation, Legend, Span
 
 from dashboards.batch import one_update
 from dashboards.state import WorkbenchState
@@ -173,6 +173,12 @@ class LivePlot:
         stream machinery between (HoloViews' Tap stream added ~100 ms and a dummy layer)."""
         figure = plot.state
         figure.name = f"tdw-view-{self.view.name}"
+        if not self.view.over_epochs and not figure.select(type=Legend):
+            # an at-epoch view gets new data at every epoch change: with its glyphs on Bokeh's
+            # overlay layer that repaints the overlay alone, not the axes, grid and colorbar
+            # (a full repaint re-reads every visual's CSS). Not under a legend, which they would cover.
+            for renderer in figure.renderers:
+                renderer.level = "overlay"
         if "tdw-pointer-events" in figure.tags:
             return
         figure.tags = [*figure.tags, "tdw-pointer-events"]
