@@ -23,6 +23,7 @@ from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.analyzers import all_analyzers
 from tdw.config import VariantConfig
 from tdw.families import get_family
+from tdw.memory import reuse_freed_memory
 from tdw.run_dir import RunDir
 
 
@@ -60,7 +61,11 @@ def naive(run: RunDir) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=int, default=10)
+    parser.add_argument("--allocator", choices=("tdw", "default"), default="tdw",
+                        help="tdw: freed memory kept for reuse, as `tdw analyze` runs (tdw.memory); default: glibc's")
     args = parser.parse_args()
+    if args.allocator == "tdw":
+        reuse_freed_memory()
     root = Path(tempfile.mkdtemp(prefix="tdw-bench-"))
     try:
         run = make_run(root, args.checkpoints)
@@ -71,7 +76,8 @@ def main() -> None:
         start = time.perf_counter()
         naive(run)
         naive_s = (time.perf_counter() - start) / args.checkpoints
-        print(f"p=113, {args.checkpoints} checkpoints, {sum(a.default for a in all_analyzers().values())} analyzers (the default set), threads={torch.get_num_threads()}")
+        print(f"p=113, {args.checkpoints} checkpoints, {sum(a.default for a in all_analyzers().values())} analyzers "
+              f"(the default set), threads={torch.get_num_threads()}, allocator: {args.allocator}")
         print(f"pipeline: {pipeline_s:.2f} s/checkpoint ({report.forward_passes} forward passes)")
         print(f"naive:    {naive_s:.2f} s/checkpoint")
         print(f"speed-up: {naive_s / pipeline_s:.2f}x")

@@ -21,6 +21,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from tdw.config import VariantConfig
 from tdw.families import get_family
+from tdw.memory import reuse_freed_memory
 from tdw.model.bridge import bridge_config, bridge_state_dict
 from tdw.training.optimizer import make_optimizer, trainable_parameters
 
@@ -41,7 +42,11 @@ def main() -> None:
     parser.add_argument("--p", type=int, default=113)
     parser.add_argument("--epochs", type=int, default=15, help="timed epochs per trainer")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--allocator", choices=("tdw", "default"), default="tdw",
+                        help="tdw: freed memory kept for reuse, as `tdw train` runs (tdw.memory); default: glibc's")
     args = parser.parse_args()
+    if args.allocator == "tdw":
+        reuse_freed_memory()
     device = torch.device(args.device)
 
     config = VariantConfig(p=args.p)
@@ -86,7 +91,8 @@ def main() -> None:
         "hooked": time_epochs(naive_step_for(hooked, hooked_opt), args.epochs),
         "tl": time_epochs(naive_step_for(bridge, bridge_opt), args.epochs),
     }
-    print(f"p={args.p} train={len(train_idx)} test={len(test_idx)} device={device} threads={torch.get_num_threads()}")
+    print(f"p={args.p} train={len(train_idx)} test={len(test_idx)} device={device} threads={torch.get_num_threads()} "
+          f"allocator: {args.allocator}")
     print(f"{'trainer':<8} {'s/epoch (median)':>18} {'speed-up vs tl':>15}")
     for name, seconds in results.items():
         print(f"{name:<8} {seconds:>18.4f} {results['tl'] / seconds:>14.2f}x")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tdw.commands
 from tdw.errors import TdwError
+from tdw.memory import reuse_freed_memory
 from tdw.versions import tdw_version
 
 COMMAND_ORDER = ["train", "densify", "import", "list", "verify", "analyze", "index", "sql", "probe", "intervene", "export", "report", "view", "bundle", "serve", "sweep", "jobs"]
@@ -46,12 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# commands that compute with tensors for a long time: their process keeps freed memory (tdw.memory)
+COMPUTE_COMMANDS = frozenset({"train", "densify", "analyze", "probe", "intervene", "sweep"})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    if argv is None and args.command in COMPUTE_COMMANDS:  # this process is the command (not a caller's)
+        reuse_freed_memory()
     try:
         return int(args.handler(args) or 0)
     except TdwError as error:

@@ -89,9 +89,13 @@ def failure_text(exc: BaseException) -> str:
 
 
 def set_worker_threads() -> None:
+    """A job worker's process: its torch threads, and freed memory kept for reuse (tdw.memory)."""
     import torch
 
+    from tdw.memory import reuse_freed_memory
+
     torch.set_num_threads(int(os.environ.get("TDW_WORKER_THREADS", "1")))
+    reuse_freed_memory()
 
 
 def run_job(job_id: int, kind: str, params: dict, catalog_path: str) -> JobOutcome:
