@@ -53,7 +53,7 @@ DEMO_RUN := $(DEMO_RESULTS)/modular_addition/p53_seed999
 DEMO_DB ?= warehouse/tdw.duckdb
 DEMO_PORT ?= 5006
 
-# The embedded default: p=53, half the pairs for training, lr 3e-3; turns near epoch 1100, groks by ~1800.
+# The embedded default: p=53, half the pairs for training, lr 3e-3; turns near epoch 1000, groks by ~1500-1800.
 demo: $(STAMP)
 	$(BIN)/tdw train --p 53 --seed 999 --train-frac 0.5 --lr 3e-3 --epochs 3000 \
 		--checkpoints 0:100:10,100:3000:50 --results $(DEMO_RESULTS)
