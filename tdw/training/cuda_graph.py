@@ -1,6 +1,6 @@
 """One training epoch on a GPU as a replayed CUDA graph.
 
-Why: a p=113 epoch is about 150 small kernels (the forward over the grid, its backward, AdamW
+Why: a p=113 epoch is about 240 small kernels (the forward over the grid, its backward, AdamW
 over 9 weights, the test forward), each a few microseconds of arithmetic on an H100. Launched
 one by one from Python the device waits on the host most of the epoch. Captured once into a
 CUDA graph, an epoch is one launch, and the arithmetic is the same kernels on the same
