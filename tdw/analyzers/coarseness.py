@@ -23,10 +23,9 @@ def fourier_rows(frequencies: torch.Tensor, n: int) -> tuple[torch.Tensor, torch
     return angle.cos(), angle.sin()
 
 
-def low_frequency_share(maps: torch.Tensor, radius_fraction: float, variance: torch.Tensor | None = None
-                        ) -> torch.Tensor:
+def low_frequency_share(maps: torch.Tensor, radius_fraction: float, variance: torch.Tensor) -> torch.Tensor:
     """[unit, h, w] float64 -> each map's share of non-DC spectral power within the radius
-    (`variance`: each map's population variance, if already known).
+    (`variance`: each map's population variance, which the caller computes anyway).
 
     Only the frequencies inside the radius are computed, as a partial DFT (two small matmuls per
     axis), and the total comes from Parseval: the non-DC power of the full spectrum is h w times
@@ -56,8 +55,6 @@ def low_frequency_share(maps: torch.Tensor, radius_fraction: float, variance: to
     weights = ((ky[:, None].double().pow(2) + kx[None, :].double().pow(2)).sqrt() <= radius) * partners[None, :]
     weights[(ky == 0).nonzero()[0, 0], 0] = 0.0  # no DC: the mean would dominate the ratio
     low = (power * weights).sum((1, 2))
-    if variance is None:
-        variance = maps.flatten(1).var(1, correction=0)
     total = (h * w) ** 2 * variance  # h w times the sum of squared deviations
     return low / total.clamp_min(1e-30)
 

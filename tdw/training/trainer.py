@@ -63,13 +63,17 @@ class TrainingSession(EpochLoop):
         self.optimizer = make_optimizer(self.params, config, on_cuda_graph=self.graphed)
         # on CUDA the learning rate is a device tensor the captured step reads, set every epoch
         self.lr_now = torch.tensor(config.lr, device=device) if self.graphed else None
-        if self.lr_now is not None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_now
+        self.bind_lr()
         self.data = self.family.task_data(config).to(device)
         self.all_params = dict(self.model.named_parameters())
         self.epoch = 0
         self.graphs = EpochGraphs(self) if self.graphed else None
+
+    def bind_lr(self) -> None:
+        """On CUDA, every param group reads the device lr tensor that `stage_epoch` sets."""
+        if self.lr_now is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_now
 
     def restore(self, epoch: int) -> None:
         weights = self.run.load_weights(epoch, self.device)
@@ -78,9 +82,7 @@ class TrainingSession(EpochLoop):
         if state is None:
             raise TdwError(f"{self.run.path}: checkpoint {epoch} has no optimizer state; cannot continue from it")
         load_optimizer_state(self.optimizer, self.names, state)
-        if self.lr_now is not None:  # loading copied the groups, the lr tensor with them
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_now
+        self.bind_lr()  # loading copied the groups, the lr tensor with them
         if self.graphs is not None:
             self.graphs.forget()  # the optimizer's state tensors are new ones
         self.epoch = epoch
