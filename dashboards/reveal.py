@@ -24,6 +24,8 @@ class Reveal(OnScreen):
     in_view = param.Boolean(default=False, doc="the content is within `margin` pixels of the viewport")
     margin = param.Integer(default=150, doc="pixels beyond the viewport that already count as in view")
     min_height = param.Integer(default=60, doc="content shorter than this (not laid out yet) is not in view")
+    screen = param.List(default=[], item_type=int,
+                        doc="[content width, viewport height] in pixels, reported with `in_view`: how much of it a screen shows")
 
     # While a page is first laid out every section is briefly a bare header with nothing below it,
     # and all of them would count as in view: the content must have its height, and a change must
@@ -36,7 +38,15 @@ class Reveal(OnScreen):
       box.append(model.get_child("object"));
       let seen = false;
       let timer = null;
-      const report = () => { timer = null; if (seen !== model.in_view) { model.in_view = seen; } };
+      const report = () => {
+        timer = null;
+        if (seen !== model.in_view) {
+          // before in_view, so the server's in_view watcher reads this screen's size
+          const screen = [Math.round(box.getBoundingClientRect().width), window.innerHeight];
+          if (JSON.stringify(screen) !== JSON.stringify(model.screen)) { model.screen = screen; }
+          model.in_view = seen;
+        }
+      };
       const check = () => {
         const rect = box.getBoundingClientRect();
         seen = rect.height >= model.min_height && rect.bottom >= -model.margin
@@ -57,7 +67,12 @@ class Reveal(OnScreen):
 class RevealCells(OnScreen):
     """A wrapping grid of cells that tells the server which of them are on screen, so a page with
     many small plots (the Compare page's small multiples) refreshes only the ones a researcher can
-    see. One IntersectionObserver watches every cell; the visible indices settle as in `Reveal`."""
+    see. One IntersectionObserver watches every cell; the visible indices settle as in `Reveal`.
+
+    Cells can be appended after the grid is drawn (a screenful first, the rest a moment later).
+    Panel then renders the component again with the figures already drawn (their views are kept):
+    the previous rendering's observer is disconnected first, or it would report its detached
+    cells as off screen."""
 
     objects = pn.custom.Children(doc="the cells, laid out left to right and wrapped")
     # not `visible`: every Panel component has that (shown or hidden), and a list there fails Bokeh's
@@ -65,7 +80,10 @@ class RevealCells(OnScreen):
     on_screen = param.List(default=[], item_type=int, doc="indices of the cells within `margin` pixels of the viewport")
 
     _esm = """
+    const observers = new WeakMap();  // model -> the observer of its latest rendering
+
     export function render({ model }) {
+      observers.get(model)?.disconnect();
       const grid = document.createElement("div");
       grid.style.display = "flex";
       grid.style.flexWrap = "wrap";
@@ -85,6 +103,7 @@ class RevealCells(OnScreen):
         if (timer !== null) { clearTimeout(timer); }
         timer = setTimeout(report, model.settle);
       }, { rootMargin: `${model.margin}px` });
+      observers.set(model, observer);
       model.get_child("objects").forEach((child, index) => {
         const cell = document.createElement("div");
         cell.dataset.index = String(index);

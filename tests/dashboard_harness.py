@@ -95,13 +95,14 @@ def served(db: Path, results: Path | None = None, timeout: float = 90, log_path:
 
 
 @contextmanager
-def browser_page():
-    """A Playwright page in headless Debian chromium; collects JavaScript errors in page.errors."""
+def browser_page(viewport: dict[str, int] | None = None):
+    """A Playwright page in headless Debian chromium (1600x1000 unless `viewport` says otherwise);
+    collects JavaScript errors in page.errors."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page = browser.new_page(viewport=viewport or {"width": 1600, "height": 1000})
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(f"pageerror: {error}"))
         page.on("console", lambda msg: page.errors.append(f"console: {msg.text}") if msg.type == "error" else None)

@@ -168,6 +168,47 @@ def test_compare_small_multiples_are_laid_out_and_follow_the_epoch(app_url, stud
         assert page.errors == []
 
 
+def test_small_multiples_beyond_the_first_screen_are_appended_and_catch_up_when_scrolled_to(app_url, study):
+    """On a screen that shows one row of cells, the Compare page draws that row first and appends
+    the other cells in a second update (the grid is not rebuilt: the drawn figures keep their ids).
+    Every cell is laid out, and after an epoch change each cell shows the warehouse's norms at the
+    new epoch once it is scrolled to: the grid still reports which cells are on screen."""
+    with browser_page(viewport={"width": 1000, "height": 250}) as page:
+        page.goto(app_url + "?page=Compare")
+        wait_idle(page, 1000)
+        page.locator(".multiple-view select").first.select_option("frequencies_at_epoch")
+        # record, on every animation frame, which small multiples are drawn (title -> figure id)
+        page.evaluate("() => { window.tdwDrawn = []; const count = " + FIGURE_IDS_JS + ";\n"
+                      "  const step = () => { window.tdwDrawn.push(count()); requestAnimationFrame(step); };\n"
+                      "  requestAnimationFrame(step); }")
+        page.locator(".small-multiples").first.evaluate("el => el.scrollIntoView({block: 'start'})")
+        poll(lambda: len(page.evaluate(FIGURE_IDS_JS)) == 3, 30, page, "every small multiple drawn")
+        frames = [ids for ids in page.evaluate("() => window.tdwDrawn") if ids]
+        assert 0 < len(frames[0]) < 3, frames[0]  # the first screen came before the rest
+        final = page.evaluate(FIGURE_IDS_JS)
+        assert all(final[v] == i for v, i in frames[0].items())  # the first screen's figures kept, not rebuilt
+        box = page.locator(".epoch-input input").first
+        box.fill("100")
+        box.press("Enter")
+        wait_idle(page, 300)
+        expected = {v: query(f"select frequency, norm from dominant_frequencies where variant = '{v}' and epoch = 100 "
+                             "order by frequency", study) for v in VARIANTS}
+        for variant in sorted(VARIANTS):
+            page.locator(f".multiple-{variant}").first.scroll_into_view_if_needed()
+            at_epoch = lambda v=variant: [d["norm"] == pytest.approx(expected[v]["norm"].to_list(), rel=1e-6)
+                                          for d in page.evaluate(SMALL_MULTIPLES_JS) if d["variant"] == v] == [True]
+            poll(at_epoch, 30, page, f"{variant}'s small multiple at epoch 100 once scrolled to")
+        for figure in page.evaluate(SMALL_MULTIPLES_JS):
+            assert min(figure["frame"]) > 100, figure["frame"]
+        assert page.errors == []
+
+
+FIGURE_IDS_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-frequencies_at_epoch' && view.frame && view.frame.bbox.width > 0) {
+      found.push([model.title.text, model.id]);
+    }""", 'Object.fromEntries(found)')
+
+
 TRAJECTORY_OVERLAY_JS = bokeh_views_js("""
     if (model.type === 'Figure' && model.title && String(model.title.text).startsWith('Trajectories PC2/PC3')) {
       const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')

@@ -22,6 +22,7 @@ from dashboards.views import View, all_views
 
 SIZE = {"width": 620, "height": 340}
 SMALL = {"width": 330, "height": 250}
+CELL_MARGIN = 10  # Panel's default margin around a cell's column, both sides
 # A small multiple is for looking across variants, not for zooming: no toolbar and no tools, which
 # is a third of the Bokeh models each figure brings (30 figures: 2.9 s -> 2.5 s to build on the server).
 BARE = {"toolbar": None, "default_tools": [], "tools": []}
@@ -82,10 +83,11 @@ def small_multiple_arguments(store: WarehouseStore, state: WorkbenchState, view:
 class SmallMultiples:
     """One live plot per compared variant, in a wrapping grid.
 
-    Nothing is built until the grid first comes into view. Then every cell's figure is drawn
-    before the cells enter the page, so the browser lays the grid out once (a figure added to a
-    laid-out page re-lays out the whole page, ~0.5 s each with 30 of them). Afterwards only the
-    cells on screen follow the state; the others catch up when scrolled to."""
+    Nothing is built until the grid first comes into view. Then the cells one screen shows are
+    drawn first and sent in one update; the others are drawn in the next tick (while the browser
+    paints the first) and appended in a second one. Each cell's figure is drawn before it joins
+    the page, so the browser lays out each batch once. Afterwards only the cells on screen follow
+    the state; the others catch up when scrolled to."""
 
     def __init__(self, store: WarehouseStore, state: WorkbenchState, choice: pn.widgets.Select) -> None:
         self.store, self.state, self.choice = store, state, choice
@@ -100,6 +102,16 @@ class SmallMultiples:
         choice.param.watch(self.rebuild, "value")
         state.param.watch(self.rebuild, "compare")
 
+    def screenful(self) -> int:
+        """How many cells one screen shows, from the grid's width and the viewport's height as the
+        browser reported them (all of them before it has)."""
+        if len(self.reveal.screen) != 2:
+            return len(self.state.compare)
+        width, height = self.reveal.screen
+        columns = max(1, width // (SMALL["width"] + CELL_MARGIN))
+        rows = max(1, -(-height // (SMALL["height"] + CELL_MARGIN)))  # the last row partly shown
+        return columns * rows
+
     def rebuild(self, *_) -> None:
         wanted = (self.choice.value, tuple(self.state.compare))
         if not self.reveal.in_view or wanted == self.built:
@@ -107,17 +119,30 @@ class SmallMultiples:
         self.built = wanted
         view = all_views()[self.choice.value]
         self.plots.clear()
-        panels = []
+        plots = []
         for index, variant in enumerate(self.state.compare):
             plot = LivePlot(view, self.store, self.state, size=SMALL, title=variant, captioned=False, plot_options=BARE,
                             arguments=lambda v=variant: small_multiple_arguments(self.store, self.state, view, v))
             plot.panel.css_classes = [*plot.panel.css_classes, f"multiple-{variant}"]
-            plot.refresh()  # drawn before it joins the page
             self.plots.add(plot, lambda i=index: self.reveal.in_view and i in self.cells.on_screen)
-            panels.append(plot.panel)
+            plots.append(plot)
+        document = pn.state.curdoc
+        first = len(plots) if document is None else self.screenful()
+        self.place(plots[:first])
+        if len(plots) > first:
+            def place_the_rest() -> None:
+                if self.built == wanted:  # not rebuilt for other variants or another view meanwhile
+                    self.place(plots)
+            document.add_next_tick_callback(place_the_rest)
+
+    def place(self, plots: list[LivePlot]) -> None:
+        """Show `plots` as the cells, drawing those not drawn yet before they join the page."""
+        for plot in plots:
+            if plot.drawn is None:
+                plot.refresh()
         with one_update():
-            self.cells.objects = panels
-            self.grid.objects = [self.cells] if panels else [pn.pane.Markdown("Choose variants to compare.")]
+            self.cells.objects = [plot.panel for plot in plots]
+            self.grid.objects = [self.cells] if plots else [pn.pane.Markdown("Choose variants to compare.")]
 
 
 def basis_chooser(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Select:
