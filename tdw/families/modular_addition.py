@@ -68,13 +68,17 @@ class ModularAddition(FamilyBase):
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
                    with_test: bool) -> tuple[Tensor, ...]:
         grid = equals_residual_grid(params, params["unembed.W_U"].shape[-1])
-        train_logits = readout_logits(params, grid[train_idx])
-        train_labels = labels[train_idx]
+        # index_select, not grid[train_idx]: the same rows, but its backward is a dense index_add
+        # where advanced indexing's is an accumulating index_put (1.66 -> 0.20 ms at p=113, equal
+        # gradients: the indices are unique)
+        train_logits = readout_logits(params, grid.index_select(0, train_idx))
+        train_labels = labels.index_select(0, train_idx)
         terms = (cross_entropy_float64(train_logits, train_labels), accuracy(train_logits, train_labels))
         if not with_test:
             return terms
-        test_logits = readout_logits(params, grid.detach()[test_idx]).detach()
-        test_labels = labels[test_idx]
+        with torch.no_grad():  # the test loss is only read: no autograd graph recorded for it
+            test_logits = readout_logits(params, grid.index_select(0, test_idx))
+        test_labels = labels.index_select(0, test_idx)
         return terms + (cross_entropy_float64(test_logits, test_labels), accuracy(test_logits, test_labels))
 
     def parameter_group(self, name: str) -> str:
