@@ -45,10 +45,12 @@ def perturbed_weights(ctx, radius: float, samples: int, generator: torch.Generat
 
 
 def perturbation_increases(ctx, radius: float, samples: int, generator: torch.Generator,
-                           batched: bool | None = None) -> torch.Tensor:
-    """The train-loss increase of each perturbed copy over the unperturbed weights; `batched`
-    (default: on a GPU) evaluates them in one vmapped forward."""
-    base = train_loss(ctx, ctx.weights)
+                           batched: bool | None = None, base: float | None = None) -> torch.Tensor:
+    """The train-loss increase of each perturbed copy over the unperturbed weights (`base`, the
+    unperturbed train loss, computed when not given); `batched` (default: on a GPU) evaluates them
+    in one vmapped forward."""
+    if base is None:
+        base = train_loss(ctx, ctx.weights)
     stacked = perturbed_weights(ctx, radius, samples, generator)
     if batched is None:
         batched = next(iter(stacked.values())).is_cuda
@@ -71,9 +73,10 @@ class Flatness(Analyzer):
 
     def analyze(self, ctx):
         generator = torch.Generator().manual_seed(ctx.config.seed * 1_000_003 + ctx.epoch)
+        base = train_loss(ctx, ctx.weights)  # once: every radius measures against it
         rows = []
         for radius in RADII:
-            inc = perturbation_increases(ctx, radius, SAMPLES, generator)
+            inc = perturbation_increases(ctx, radius, SAMPLES, generator, base=base)
             q = torch.quantile(inc, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
             stats = {"mean": inc.mean(), "std": inc.std(), "p05": q[0], "p50": q[1], "p95": q[2]}
             rows += [(radius, k, float(v)) for k, v in stats.items()]
