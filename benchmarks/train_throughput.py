@@ -5,7 +5,10 @@ Compares, in one run and on the same weights and split:
   hooked  tdw's HookedGrokkingTransformer trained naively (all 3 positions, hooks in place)
   tl      TransformerLens 4's native model, TransformerBridge.boot_native, same config
 Each step is: train forward + backward + AdamW step, then the test loss under no_grad.
-Prints medians over repeated epochs and the ratios against `tl` (the named baseline).
+Prints medians over repeated epochs and the ratios against `tl` (the named baseline), and the
+fast step against its estimated limit: its matmul FLOPs (counted by torch's FlopCounterMode) at
+the rate this CPU multiplies two 2048 x 2048 fp32 matrices, measured in the same run. The limit
+is what the step would take if nothing but its matmuls cost time, each at that rate.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 import transformer_lens.model_bridge.sources  # noqa: F401
+from torch.utils.flop_counter import FlopCounterMode
 from transformer_lens.model_bridge import TransformerBridge
 
 from tdw.config import VariantConfig
@@ -35,6 +39,13 @@ def time_epochs(step, epochs: int, warmup: int = 3) -> float:
         step()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def matmul_flops_per_second(size: int = 2048, repeats: int = 7) -> float:
+    """What this machine does in a large fp32 matmul, with torch's threads: the rate the limit assumes."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    seconds = time_epochs(lambda: a @ b, repeats, warmup=2)
+    return 2 * size**3 / seconds
 
 
 def main() -> None:
@@ -96,6 +107,15 @@ def main() -> None:
     print(f"{'trainer':<8} {'s/epoch (median)':>18} {'speed-up vs tl':>15}")
     for name, seconds in results.items():
         print(f"{name:<8} {seconds:>18.4f} {results['tl'] / seconds:>14.2f}x")
+    if device.type == "cpu":
+        with FlopCounterMode(display=False) as counter:
+            fast_step()
+        flops = counter.get_total_flops()
+        rate = matmul_flops_per_second()
+        limit = flops / rate
+        print(f"fast step: {flops / 1e9:.2f} GFLOP of matmuls; this CPU's fp32 matmul rate {rate / 1e9:.0f} GFLOP/s "
+              f"(2048 x 2048): limit {limit * 1000:.1f} ms/epoch; the fast trainer is at {limit / results['fast']:.0%} "
+              f"of it; at the limit it would be {results['tl'] / limit:.2f}x tl")
 
 
 if __name__ == "__main__":
