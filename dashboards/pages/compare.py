@@ -10,6 +10,7 @@ from typing import Any
 
 import holoviews as hv
 import panel as pn
+from bokeh.document import Document
 from bokeh.models import CustomJSHover, HoverTool
 
 from dashboards.batch import one_update
@@ -128,19 +129,20 @@ class SmallMultiples:
             plots.append(plot)
         document = pn.state.curdoc
         first = len(plots) if document is None else self.screenful()
-        self.place(plots[:first])
+        self.place(plots[:first], document)
         if len(plots) > first:
             def place_the_rest() -> None:
                 if self.built == wanted:  # not rebuilt for other variants or another view meanwhile
-                    self.place(plots)
+                    self.place(plots, document)
             document.add_next_tick_callback(place_the_rest)
 
-    def place(self, plots: list[LivePlot]) -> None:
-        """Show `plots` as the cells, drawing those not drawn yet before they join the page."""
+    def place(self, plots: list[LivePlot], document: Document | None) -> None:
+        """Show `plots` as the cells, drawing those not drawn yet before they join the page (one
+        update of `document`: a Bokeh callback does not always run with Panel's current document set)."""
         for plot in plots:
             if plot.drawn is None:
                 plot.refresh()
-        with one_update():
+        with one_update(document):
             self.cells.objects = [plot.panel for plot in plots]
             self.grid.objects = [self.cells] if plots else [pn.pane.Markdown("Choose variants to compare.")]
 
