@@ -219,6 +219,10 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         for _ in range(2):
             loads.append(first.load())
         report("page load: navigation to first viewport", loads)
+        # sections near the viewport are built once their position settles (150 ms): let that
+        # happen before the epoch changes, or its log lines count as their server refresh
+        first.page.wait_for_timeout(500)
+        first.idle()
         handle = first.page.locator(".epoch-slider .noUi-handle").first
         handle.focus()
         measure(log, "epoch change: slider key (top of page)", lambda i: epoch_by_key(first, i), repeats)
