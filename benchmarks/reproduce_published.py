@@ -2,8 +2,8 @@
 
 The configuration is `tdw train`'s default: p=113, seed 999, data seed 598, 30% train, 25,000
 epochs, AdamW lr 1e-3, wd 1.0, betas (0.9, 0.98). The script trains it on the fastest device
-present (about 99 minutes on a 2-core CPU with one thread, far less on a GPU), analyzes and
-indexes it, and prints:
+present, as `tdw train` does (freed memory kept for reuse: `tdw.memory`), analyzes and indexes it,
+and prints:
 - the losses the TransformerLens Grokking demo printed for this seed (initial 4.735 / 4.733;
   epoch 1399 train 4.2e-7, test 34.1) beside tdw's;
 - tdw's memorization, turn and grok epochs, key frequencies, neuron clusters and specialized
@@ -11,6 +11,9 @@ indexes it, and prints:
 
     python benchmarks/reproduce_published.py                          # train, analyze, index
     python benchmarks/reproduce_published.py --run ../shared/runs/p113_seed999   # an existing run
+
+End to end it took 95 s on an H100 and 20 minutes on this 2-core CPU (session 14, on a fast hour;
+the README has both runs' figures).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import polars as pl
 
 from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.config import VariantConfig
+from tdw.memory import reuse_freed_memory
 from tdw.training.trainer import train
 from tdw.warehouse import build_index, query
 
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (training)")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary folder)")
     args = parser.parse_args()
+    reuse_freed_memory()  # as the CLI's compute commands: a CPU epoch otherwise page-faults ~3,000 times
     root = args.keep or Path(tempfile.mkdtemp(prefix="tdw-reproduce-"))
     started = time.perf_counter()
     if args.run:
