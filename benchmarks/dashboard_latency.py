@@ -33,7 +33,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tdw.warehouse.query import query
-from tests.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, pane_text, scroll_to_view, served
+from tests.dashboard_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    bokeh_views_js,
+    pane_text,
+    scroll_to_view,
+    served,
+)
 
 REFRESH_LINE = re.compile(r"tdw\.dashboard\.timings refreshed (\d+) plots in ([\d.]+) ms")
 
@@ -115,28 +122,19 @@ FINDER = """() => {
 }"""
 
 
-# How far the small multiples are drawn: `all` when every variant's figure exists in the browser as a
-# laid-out Bokeh figure titled with its name; `screen` when the drawn ones already fill the viewport
-# down to its bottom edge (or all are drawn): what a researcher sees first.
-SMALL_MULTIPLES_PROGRESS = """(variants) => {
+# The bottom edge on screen of every compared variant's small multiple that exists in the browser
+# as a laid-out Bokeh figure titled with its name (`wanted`: the variants, in the caller's scope).
+DRAWN_MULTIPLES = bokeh_views_js("""
+    if (model.type === 'Figure' && model.title && wanted.has(model.title.text) && view.frame
+        && view.frame.bbox.width > 0) found.push(view.el.getBoundingClientRect().bottom);""")
+# How far the small multiples are drawn: `all` when every variant's figure is; `screen` when the drawn
+# ones already fill the viewport down to its bottom edge (or all are drawn): what a researcher sees first.
+SMALL_MULTIPLES_PROGRESS = f"""(variants) => {{
   const wanted = new Set(variants);
-  const seen = new Set();
-  let drawn = 0;
-  let bottom = -Infinity;
-  const walk = (view) => {
-    if (!view || seen.has(view)) return;
-    seen.add(view);
-    if (view.model.type === 'Figure' && view.model.title && wanted.has(view.model.title.text) && view.frame
-        && view.frame.bbox.width > 0) {
-      drawn += 1;
-      bottom = Math.max(bottom, view.el.getBoundingClientRect().bottom);
-    }
-    for (const child of (view.child_views || [])) walk(child);
-  };
-  Object.values(Bokeh.index).forEach(walk);
-  const all = drawn >= wanted.size;
-  return {all, screen: all || (drawn > 0 && bottom >= window.innerHeight)};
-}"""
+  const bottoms = ({DRAWN_MULTIPLES})();
+  const all = bottoms.length >= wanted.size;
+  return {{all, screen: all || (bottoms.length > 0 && Math.max(...bottoms) >= window.innerHeight)}};
+}}"""
 SMALL_MULTIPLES_DRAWN = f"(variants) => ({SMALL_MULTIPLES_PROGRESS})(variants).all"
 FIRST_SCREEN_DRAWN = f"(variants) => ({SMALL_MULTIPLES_PROGRESS})(variants).screen"
 
