@@ -142,6 +142,25 @@ def test_coarseness_from_the_half_spectrum_equals_the_full_spectrum_form(h, w):
     torch.testing.assert_close(coarseness_metrics(maps)[:, 0], reference, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("h, w", [(23, 23), (24, 30), (113, 113)])
+def test_variance_kept_equals_resizing_with_interpolate(h, w):
+    """The coarse-map identity gives what downsampling to 14 x 14 and back with F.interpolate
+    gives (the analyzer's first form), on random, structured and near-constant maps."""
+    import torch.nn.functional as F
+
+    from tdw.analyzers.coarseness import variance_kept
+
+    torch.manual_seed(1)
+    y, x = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    maps = torch.cat((torch.randn(4, h, w, dtype=torch.float64), torch.cos(2 * math.pi * (y / h + 2 * x / w))[None],
+                      5.0 + 1e-3 * torch.randn(1, h, w, dtype=torch.float64)))
+    variance, mean = torch.var_mean(maps.flatten(1), 1, correction=0)
+    coarse = F.interpolate(maps[:, None], size=(14, 14), mode="bilinear", align_corners=False)
+    restored = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+    reference = restored.flatten(1).var(1, correction=0) / variance
+    torch.testing.assert_close(variance_kept(maps, 14, variance, mean), reference, rtol=1e-9, atol=1e-12)
+
+
 def test_gini_known_values():
     assert gini(torch.ones(10)) == pytest.approx(0.0)
     assert gini(torch.tensor([0.0, 0.0, 0.0, 1.0])) == pytest.approx(0.75)

@@ -59,17 +59,40 @@ def low_frequency_share(maps: torch.Tensor, radius_fraction: float, variance: to
     return low / total.clamp_min(1e-30)
 
 
+def linear_resize_matrix(n_from: int, n_to: int) -> torch.Tensor:
+    """[n_to, n_from] float64: `F.interpolate(mode="linear", align_corners=False)` as a matrix
+    (bilinear resizing is this along each axis)."""
+    eye = torch.eye(n_from, dtype=torch.float64)[None]  # each source position as a channel
+    return F.interpolate(eye, size=n_to, mode="linear", align_corners=False)[0].T
+
+
+def variance_kept(maps: torch.Tensor, coarse_size: int, variance: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """[unit, h, w] float64 -> the variance of each map bilinearly downsampled to coarse_size and
+    back, over its own (`variance`; `mean`, each map's mean). Resizing is linear,
+    restored = U_y (D_y M D_x^T) U_x^T, so the restored map's sum and sum of squares come from
+    the small coarse map C and the Gram matrices of the up-sampling: sum = s_y C s_x and sum of
+    squares = <G_y C G_x, C>. C is centred on the map's mean first (resizing keeps constants),
+    so a map far from zero loses no digits to the difference of the two. Equal to resizing with
+    F.interpolate to float rounding (tests/test_analysis.py), at a fraction of its cost: the
+    full-size restored maps are never built."""
+    _n, h, w = maps.shape
+    down_y, down_x = linear_resize_matrix(h, coarse_size), linear_resize_matrix(w, coarse_size)
+    up_y, up_x = linear_resize_matrix(coarse_size, h), linear_resize_matrix(coarse_size, w)
+    coarse = down_y @ (maps.reshape(-1, w) @ down_x.T).reshape(_n, h, coarse_size)  # [unit, c, c]
+    coarse = coarse - mean[:, None, None]
+    total = torch.einsum("i,uij,j->u", up_y.sum(0), coarse, up_x.sum(0))
+    squares = ((up_y.T @ up_y) @ coarse @ (up_x.T @ up_x) * coarse).sum((1, 2))
+    n_cells = h * w
+    restored_variance = squares / n_cells - (total / n_cells) ** 2
+    return restored_variance / variance.clamp_min(1e-30)
+
+
 def coarseness_metrics(maps: torch.Tensor, radius_fraction: float = 0.125, coarse_size: int = 14) -> torch.Tensor:
     """[unit, a, b] -> [unit, 3] in METRICS order."""
     maps = maps.double()
-    _n, h, w = maps.shape
-    variance = maps.flatten(1).var(1, correction=0)
+    variance, mean = torch.var_mean(maps.flatten(1), 1, correction=0)
     fft_low = low_frequency_share(maps, radius_fraction, variance)
-
-    coarse = F.interpolate(maps[:, None], size=(coarse_size, coarse_size), mode="bilinear", align_corners=False)
-    restored = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-    kept = restored.flatten(1).var(1, correction=0) / variance.clamp_min(1e-30)
-
+    kept = variance_kept(maps, coarse_size, variance, mean)
     # differences in place (abs_): each fresh [unit, a, b] float64 temporary costs its page faults
     dx = maps.diff(dim=2).abs_().mean((1, 2))
     dy = maps.diff(dim=1).abs_().mean((1, 2))
