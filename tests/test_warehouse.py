@@ -8,7 +8,7 @@ import threading
 import duckdb
 import polars as pl
 import pytest
-from conftest import run_tdw, tiny_config
+from conftest import run_tdw, tdw_here, tiny_config
 
 from tdw.analysis.analyzer import TableSpec
 from tdw.analysis.artifacts import artifact_path, tidy, write_artifact
@@ -164,6 +164,20 @@ def test_exports_for_papers(warehouse, tmp_path):
     assert pl.read_parquet(out).height == 2
     csv = run_tdw("sql", "--db", str(db), "select variant, key_frequencies from variant_summary", "--format", "csv", check=True).stdout
     assert csv.splitlines()[1] == "p13_seed1,1;4"
+
+
+def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, monkeypatch):
+    _, db = warehouse
+    monkeypatch.setenv("COLUMNS", "60")  # what shutil.get_terminal_size reads first
+    wide = tdw_here("sql", "--db", str(db), "select * from variant_summary order by variant", check=True).stdout
+    lines = wide.splitlines()
+    assert lines[0].startswith("-[ row 1 ]") and lines[1].split() == ["variant", "|", "p13_seed1"]
+    assert "key_frequencies       | [1, 4]" in lines and "grok_epoch            | null" in lines
+    assert sum(line.startswith("-[ row ") for line in lines) == 2
+    narrow = tdw_here("sql", "--db", str(db), "select variant from variant_summary order by variant", check=True).stdout
+    assert narrow.startswith("shape: (2, 1)") and "│ p13_seed1 │" in narrow
+    empty = tdw_here("sql", "--db", str(db), "select * from variant_summary where false", check=True).stdout
+    assert empty.startswith("(0 rows; columns: variant, family, p, seed,")
 
 
 def test_incremental_index_and_reader_during_index(warehouse, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 
 
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     cmd.add_argument("query", help="the SQL query")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse file")
-    cmd.add_argument("--format", default="table", choices=["table", "csv", "json", "parquet", "markdown", "latex"], help="output format")
+    cmd.add_argument("--format", default="table", choices=["table", "csv", "json", "parquet", "markdown", "latex"], help="output format; table prints one block per row when its grid is wider than the terminal")
     cmd.add_argument("--out", default=None, help="write to this file (atomically) instead of stdout")
     return cmd
 
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         refuse_overwriting_inputs(args.out, args.db)
     frame = query(args.query, args.db)
-    data = export(frame, args.format, args.out)
+    width = shutil.get_terminal_size(fallback=(160, 24)).columns if args.out is None else None
+    data = export(frame, args.format, args.out, width)
     if data is not None:
         sys.stdout.write(data.decode())
     else:

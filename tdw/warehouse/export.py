@@ -44,6 +44,18 @@ def to_latex(frame: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def to_records(frame: pl.DataFrame) -> str:
+    """One block per row, one `column | value` line per column (psql's expanded display): what a
+    result too wide for the terminal reads as, where a grid would wrap every heading."""
+    width = max((len(c) for c in frame.columns), default=0)
+    blocks = []
+    for number, row in enumerate(frame.iter_rows(), start=1):
+        values = ["null" if v is None else f"[{cell(v)}]" if isinstance(v, list) else cell(v) for v in row]
+        blocks.append("\n".join([f"-[ row {number} ]" + "-" * max(width - 6, 4)]
+                                 + [f"{name:<{width}} | {value}" for name, value in zip(frame.columns, values, strict=True)]))
+    return "\n".join(blocks) + "\n" if blocks else f"(0 rows; columns: {', '.join(frame.columns)})\n"
+
+
 def flat_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
     """CSV has no nested values: a list of plain values becomes 'a;b;c', anything deeper JSON."""
     columns = []
@@ -69,10 +81,14 @@ def refuse_overwriting_inputs(out: str | Path, db: str | Path) -> None:
             raise TdwError(f"--out {out}: lies inside the run {parent}; write somewhere else")
 
 
-def render(frame: pl.DataFrame, fmt: str) -> bytes:
+def render(frame: pl.DataFrame, fmt: str, width: int | None = None) -> bytes:
+    """`width`: the terminal's columns, for `table`: a grid wider than that prints as records."""
     if fmt == "table":
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
-            return (str(frame) + "\n").encode()
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=65_000):
+            grid = str(frame) + "\n"
+        if width is not None and max(len(line) for line in grid.splitlines()) > width:
+            return to_records(frame).encode()
+        return grid.encode()
     if fmt == "csv":
         return flat_for_csv(frame).write_csv().encode()
     if fmt == "json":
@@ -88,8 +104,8 @@ def render(frame: pl.DataFrame, fmt: str) -> bytes:
     raise TdwError(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
 
 
-def export(frame: pl.DataFrame, fmt: str, out: str | Path | None) -> bytes | None:
-    data = render(frame, fmt)
+def export(frame: pl.DataFrame, fmt: str, out: str | Path | None, width: int | None = None) -> bytes | None:
+    data = render(frame, fmt, width)
     if out is None:
         return data
     atomic.write_bytes(out, data)
