@@ -141,3 +141,11 @@ def test_nested_columns_export_to_csv(workspace, capsys, monkeypatch):
     code = main(["sql", "select [1, 2] as plain, [{'a': 1}] as nested, {'b': 'x'} as record", "--format", "csv"])
     assert code == 0
     assert capsys.readouterr().out.splitlines() == ["plain,nested,record", '1;2,"[{""a"": 1}]","{""b"": ""x""}"']
+
+
+def test_the_figure_list_says_what_each_view_needs(capsys):
+    assert main(["export", "figure", "--list"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert listed["neuron_heatmap"].endswith("(needs epoch, neuron)")
+    assert listed["loss_curves"].endswith("(over epochs)")
+    assert listed["graduation_map"].endswith("(one per variant)")

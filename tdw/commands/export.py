@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         from dashboards.views import all_views
 
         for name, view in all_views().items():
-            print(f"{name:24s} {view.title} ({'over epochs' if view.over_epochs else 'needs ' + ', '.join(view.needs)})")
+            shows = "over epochs" if view.over_epochs else "needs " + ", ".join(view.needs) if view.needs else "one per variant"
+            print(f"{name:24s} {view.title} ({shows})")
         return 0
     for flag in ("view", "variant", "out"):
         if not getattr(args, flag):
