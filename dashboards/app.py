@@ -91,6 +91,8 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     state.param.watch(on_range, "epoch_range")
     slider.param.watch(on_slider, "value")
     typed.param.watch(on_typed, "value")
+    for widget in (variant, typed, neuron, head):
+        widget.sizing_mode = "stretch_width"  # their default 300 px overflowed the 290 px sidebar, clipped at its edge
     for widget in (variant, slider, typed, neuron, head):
         widget._debounce = 0  # Panel waits 50 ms to merge a widget's browser events; these are single moves
     on_range()

@@ -63,9 +63,13 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     try:
         element = view.element(store, variant, **{k: needs[k] for k in view.needs})
         if view.over_epochs and backend == "matplotlib":
-            element = element * hv.VLine(epoch).opts(color="black", linestyle="--")
+            # `*` builds a new overlay, which has none of the view's own plot options (its title,
+            # axis labels, ticks, legend): carried over, or the figure came out untitled
+            carried = hv.Store.lookup_options("matplotlib", element, "plot").kwargs if isinstance(element, hv.Overlay) else {}
+            element = (element * hv.VLine(epoch).opts(color="black", linestyle="--")).opts(**carried)
         if backend == "matplotlib" and view.backend == "bokeh":
-            element = element.opts(**MATPLOTLIB_SIZE)
+            own = hv.Store.lookup_options("matplotlib", element, "plot").kwargs  # a view may size its own figure
+            element = element.opts(**{k: v for k, v in MATPLOTLIB_SIZE.items() if k not in own})
     finally:
         hv.Store.set_current_backend(previous)
     return view, element

@@ -164,6 +164,35 @@ def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, t
     assert "Bokeh" in html and not re.search(r"<script[^>]+src=\"https?://", html)
 
 
+def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
+    """The loss view's legend: beside the frame (which keeps its 380 px) in Bokeh, and in the
+    matplotlib export too, whose figure keeps the view's title (the epoch line `*`-ed onto the
+    overlay used to drop the view's title, labels and legend placement)."""
+    import holoviews as hv
+    from bokeh.models import Legend
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from dashboards.export import render_view
+    from dashboards.store import WarehouseStore
+
+    store = WarehouseStore(study)
+    try:
+        _, bokeh_element = render_view(store, "loss_curves", "p13_seed3", None, 0, 0, "bokeh")
+        _, mpl_element = render_view(store, "loss_curves", "p13_seed3", 100, 0, 0, "matplotlib")
+    finally:
+        store.close()
+    figure = hv.render(bokeh_element, backend="bokeh")
+    assert figure.frame_width == 380 and [type(m) for m in figure.right] == [Legend]
+    assert [item.label["value"] for item in figure.right[0].items] == ["test", "train"]
+    drawn = hv.render(mpl_element, backend="matplotlib")
+    axes = drawn.axes[0]
+    assert axes.get_title() == "Train and test loss" and axes.get_ylabel() == "loss (log)"
+    legend = axes.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["test", "train"]
+    renderer = FigureCanvasAgg(drawn).get_renderer()
+    assert legend.get_window_extent(renderer).x0 > axes.get_window_extent(renderer).x1  # outside, to the right
+
+
 def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
     for args, needle in [
         (["no_such_view", "--variant", "p13_seed3"], "VIEW 'no_such_view': unknown view (known: attention_map"),

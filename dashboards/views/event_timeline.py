@@ -9,6 +9,8 @@ from dashboards.views import view
 from dashboards.views._common import no_data
 
 KIND_COLORS = {"onset": "green", "collapse": "red", "settle": "gray", "peak": "purple"}
+ROW_PX = 15  # one series' row: its label's height at Bokeh's default tick font
+ROW_INCHES = 0.25  # the same in an exported matplotlib figure
 PHASE_COLORS = {"memorization": "#dddddd", "circuit_formation": "#fde0c5", "cleanup": "#d5ecd4", "plateau": "#dce6f2"}
 
 
@@ -28,11 +30,16 @@ def event_timeline(store, variant: str):
     metrics = sorted(events["metric"].unique().to_list())
     row = {m: i for i, m in enumerate(metrics)}
     layers = [hv.Rectangles([(r["start_epoch"], -0.5, r["end_epoch"], len(metrics) - 0.5)]).opts(
-                  color=PHASE_COLORS.get(r["phase"], "#eeeeee"), alpha=0.6)
+                  color=PHASE_COLORS.get(r["phase"], "#eeeeee"), alpha=0.6).opts(backend="bokeh", line_width=0)
               for r in store.phases(variant).iter_rows(named=True)]
     for kind, color in KIND_COLORS.items():
         part = events.filter(events["kind"] == kind)
         points = np.column_stack([part["epoch"].to_numpy(), [row[m] for m in part["metric"]]]) if part.height else np.empty((0, 2))
         layers.append(hv.Scatter(points, "epoch", "series", label=kind).opts(color=color))
-    return hv.Overlay(layers).opts(title=title, xlabel="epoch", ylabel="series", yticks=list(enumerate(metrics)),
-                                   show_legend=True)
+    timeline = hv.Overlay(layers).opts(title=title, xlabel="epoch", ylabel="series", yticks=list(enumerate(metrics)),
+                                       show_legend=True, legend_position="right")
+    # a row of height per series and the legend beside the frame: at a fixed 300 px a study's 28
+    # series overlapped into an unreadable column, and the legend covered the cleanup phase
+    rows = len(metrics)
+    timeline = timeline.opts(backend="bokeh", frame_height=max(200, ROW_PX * rows), frame_width=420)
+    return timeline.opts(backend="matplotlib", fig_inches=(8, max(4.5, ROW_INCHES * rows)), aspect="auto")

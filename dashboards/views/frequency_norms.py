@@ -5,7 +5,7 @@ import holoviews as hv
 import polars as pl
 
 from dashboards.views import view
-from dashboards.views._common import no_data
+from dashboards.views._common import no_data, with_legend
 
 TITLE = "Key frequencies: embedding norm"
 
@@ -22,4 +22,4 @@ def frequency_norms(store, variant: str):
     for k in keys:
         part = frame.filter(pl.col("frequency") == k)
         elements.append(hv.Curve((part["epoch"].to_numpy(), part["norm"].to_numpy()), "epoch", "norm", label=f"k={k}"))
-    return hv.Overlay(elements).opts(title=TITLE, xlabel="epoch", ylabel="norm", show_legend=True)
+    return with_legend(hv.Overlay(elements).opts(title=TITLE, xlabel="epoch", ylabel="norm"), len(elements))

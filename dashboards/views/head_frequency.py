@@ -5,7 +5,7 @@ and part."""
 import holoviews as hv
 
 from dashboards.views import view
-from dashboards.views._common import no_data
+from dashboards.views._common import no_data, with_legend
 
 
 @view("head_frequency", "Head frequencies", group="Attention", over_epochs=True, order=49, requires=("attention",))
@@ -17,4 +17,4 @@ def head_frequency(store, variant: str):
     curves = [hv.Curve((part["epoch"].to_numpy(), part["dominant_frequency"].to_numpy()), "epoch", "frequency",
                        label=f"head {head}").opts(interpolation="steps-post")
               for (head,), part in frame.group_by(["head"], maintain_order=True)]
-    return hv.Overlay(curves).opts(title=title, xlabel="epoch", ylabel="dominant frequency", show_legend=True)
+    return with_legend(hv.Overlay(curves).opts(title=title, xlabel="epoch", ylabel="dominant frequency"), len(curves))

@@ -6,7 +6,7 @@ import holoviews as hv
 
 from dashboards.state import parse_pair
 from dashboards.views import view
-from dashboards.views._common import no_data
+from dashboards.views._common import no_data, with_legend
 
 
 @view("pair_frequencies", "Traced input by frequency", group="Trace", needs=("pair",), over_epochs=True, order=84,
@@ -21,4 +21,5 @@ def pair_frequencies(store, variant: str, pair: str):
     for (component, frequency), part in frame.group_by(["component", "frequency"], maintain_order=True):
         label = f"k={frequency}" if component == "key" else component
         curves.append(hv.Curve((part["epoch"].to_numpy(), part["value"].to_numpy()), "epoch", "logit", label=label))
-    return hv.Overlay(curves).opts(title=title, xlabel="epoch", ylabel="contribution to the correct logit", show_legend=True)
+    return with_legend(hv.Overlay(curves).opts(title=title, xlabel="epoch", ylabel="contribution to the correct logit"),
+                       len(curves))
