@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 
+import holoviews as hv
 import pytest
 from PIL import Image
 
@@ -168,7 +169,6 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
     """The loss view's legend: beside the frame (which keeps its 380 px) in Bokeh, and in the
     matplotlib export too, whose figure keeps the view's title (the epoch line `*`-ed onto the
     overlay used to drop the view's title, labels and legend placement)."""
-    import holoviews as hv
     from bokeh.models import Legend
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -191,6 +191,33 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
     assert [t.get_text() for t in legend.get_texts()] == ["test", "train"]
     renderer = FigureCanvasAgg(drawn).get_renderer()
     assert legend.get_window_extent(renderer).x0 > axes.get_window_extent(renderer).x1  # outside, to the right
+
+
+def test_flatness_is_drawn_on_a_log_axis_and_says_which_medians_it_leaves_out(study):
+    import holoviews.plotting.bokeh  # noqa: F401  (the views set Bokeh options)
+
+    from dashboards.store import WarehouseStore
+    from dashboards.views import get_view
+    from dashboards.views._common import NO_DATA_LINE, no_data
+
+    nonpositive = query("select count(*) as n from flatness where variant = 'p13_seed3' and statistic = 'p50' "
+                        "and value <= 0", study)["n"][0]
+    positive = query("select count(*) as n from flatness where variant = 'p13_seed3' and statistic = 'p50' "
+                     "and value > 0", study)["n"][0]
+    store = WarehouseStore(study)
+    try:
+        view = get_view("flatness")
+        element = view.element(store, "p13_seed3")
+        line = view.caption(store, "p13_seed3")
+    finally:
+        store.close()
+    figure = hv.render(element, backend="bokeh")
+    assert type(figure.y_scale).__name__ == "LogScale"
+    assert sum(len(curve) for curve in element) == positive  # every positive median drawn, nothing else
+    assert (f"{nonpositive} medians at or below zero" in line) == (nonpositive > 0) and "log scale" in line
+    hint = no_data("Local learning coefficient", "not estimated: tdw analyze RUN --analyzers llc --epochs 0:E:S").text
+    assert hint.splitlines() == ["not estimated: tdw analyze RUN --analyzers llc", "--epochs 0:E:S"]
+    assert max(map(len, hint.splitlines())) <= NO_DATA_LINE
 
 
 def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import holoviews as hv
 import polars as pl
+
+NO_DATA_LINE = 46  # characters: what the 380 px frame holds at the Text glyph's default size
 
 # A legend inside the frame covers data: Bokeh's default top-right corner is where an over-epochs
 # plot's cleanup phase is (the key frequencies' peak and fall, the Gini's rise). It goes beside the
@@ -21,7 +25,8 @@ def with_legend(overlay: hv.Overlay, entries: int) -> hv.Overlay:
 
 
 def no_data(title: str, why: str = "no data in the warehouse for this selection") -> hv.Element:
-    return hv.Text(0.5, 0.5, why).opts(title=title, xaxis=None, yaxis=None)
+    # wrapped: one line of a long hint (a command to run) ran past both edges of the frame
+    return hv.Text(0.5, 0.5, textwrap.fill(why, NO_DATA_LINE)).opts(title=title, xaxis=None, yaxis=None)
 
 
 def curves(frame: pl.DataFrame, x: str, y: str, by: str, title: str, ylabel: str, logy: bool = False,

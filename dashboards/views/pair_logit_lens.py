@@ -6,7 +6,7 @@ import holoviews as hv
 
 from dashboards.state import parse_pair
 from dashboards.views import view
-from dashboards.views._common import no_data
+from dashboards.views._common import no_data, with_legend
 
 LAYERS = ("embed", "attention", "mlp")
 
@@ -29,5 +29,5 @@ def pair_logit_lens(store, variant: str, pair: str):
         return no_data(title, "not traced: no logit lens for this pair")
     curves = [hv.Curve((part["epoch"].to_numpy(), part["value"].to_numpy()), "epoch", "margin", label=f"after {layer}")
               for layer in LAYERS for part in [frame.filter(frame["layer"] == layer)] if part.height]
-    return hv.Overlay([*curves, hv.HLine(0).opts(color="lightgray")]).opts(
-        title=title, xlabel="epoch", ylabel="margin read off the residual", show_legend=True)
+    return with_legend(hv.Overlay([*curves, hv.HLine(0).opts(color="lightgray")]).opts(
+        title=title, xlabel="epoch", ylabel="margin read off the residual"), len(curves))
