@@ -52,6 +52,12 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         poll(lambda: cells("variant") == ["mlp_p13_seed5", "p13_seed3", "p13_seed4"], 30, page,
              f"the result table ({cells('variant')})")
         assert cells("checkpoints") == ["9"] * 3
+        # floats keep their digits: Tabulator's default fixed decimals showed a 1e-7 loss as "0.0"
+        editor.fill("select 9.8638e-8::double as tiny, 26.3199::double as plain, 1.5e7::double as large")
+        page.locator(".sql-run button").first.click()
+        wait_idle(page, 1000)
+        poll(lambda: cells("tiny") == ["9.8638e-8"], 30, page, f"the float cells ({cells('tiny')})")
+        assert cells("plain") == ["26.3199"] and cells("large") == ["1.5000e+7"]
         editor.fill("drop table src_runs")
         page.locator(".sql-run button").first.click()
         wait_idle(page, 1000)

@@ -19,6 +19,7 @@ from dashboards.panes import LivePlot, LivePlots
 from dashboards.reveal import Reveal, RevealCells
 from dashboards.state import WorkbenchState, nearest_checkpoint
 from dashboards.store import WarehouseStore
+from dashboards.tables import float_formatters
 from dashboards.views import View, all_views
 
 SIZE = {"width": 620, "height": 340}
@@ -57,7 +58,8 @@ def summary_frame(store: WarehouseStore):
 def summary_table(store: WarehouseStore, state: WorkbenchState) -> pn.widgets.Tabulator:
     frame = summary_frame(store)
     table = pn.widgets.Tabulator(frame, disabled=True, show_index=False, selectable=1, sizing_mode="stretch_width",
-                                 css_classes=["variant-summary"], pagination=None, height=min(400, 60 + 32 * len(frame)))
+                                 css_classes=["variant-summary"], pagination=None, height=min(400, 60 + 32 * len(frame)),
+                                 formatters=float_formatters(frame))
 
     def open_variant(event):
         state.variant = table.value["variant"].iloc[event.row]

@@ -11,6 +11,7 @@ import polars as pl
 
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
+from dashboards.tables import float_formatters
 from tdw.errors import TdwError
 from tdw.warehouse.export import render
 
@@ -53,7 +54,9 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         status.object = f"{frame.height} rows x {frame.width} columns"
         flat = frame.with_columns(pl.col(c).cast(pl.List(pl.Utf8)).list.join(", ") for c, t in frame.schema.items()
                                   if isinstance(t, pl.List))
-        table.value = flat.to_pandas()
+        shown = flat.to_pandas()
+        table.formatters = float_formatters(shown)
+        table.value = shown
         plot.object = quick_plot(frame)
 
     run.on_click(execute)
