@@ -366,6 +366,9 @@ def to_markdown_text(report: Report, figures_folder: str) -> str:
     return "\n".join(lines)
 
 
+PDF_LINE = 110  # characters of the A4 text pages' 6.5 pt monospace
+
+
 def to_pdf(report: Report) -> bytes:
     """Text pages (facts, tables, the numbered SQL, provenance) and a page per figure, by matplotlib;
     TrueType fonts, so the text can be extracted (pdftotext)."""
@@ -391,10 +394,11 @@ def to_pdf(report: Report) -> bytes:
         lines.append("")
     lines += ["SQL", ""]
     for i, sql in enumerate(queries, 1):
-        lines.append(f"[{i}]")
-        lines += [wrapped for line in sql.splitlines() for wrapped in (textwrap.wrap(line, 110, subsequent_indent="    ") or [""])]
-        lines.append("")
+        lines += [f"[{i}]", *sql.splitlines(), ""]
     lines += ["Provenance", *provenance_text(report).splitlines()]
+    # a line longer than the page is wide runs off its edge (the provenance's analyzer versions did)
+    lines = [part for line in lines
+             for part in ([line] if len(line) <= PDF_LINE else textwrap.wrap(line, PDF_LINE, subsequent_indent="    "))]
 
     buffer = io.BytesIO()
     with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(buffer) as pdf:

@@ -109,6 +109,7 @@ def test_a_variant_report_states_the_sql_views_numbers_in_html_pdf_and_markdown(
     assert f"memorization (train loss settles): {text(turn['memorization_epoch'])}" in pdf
     assert f"final test loss: {text(summary['final_test_loss'])}" in pdf
     assert "from variant_summary where variant = 'p13_seed3'" in pdf and "tdw 0" in pdf
+    assert "unembedding_fourier v1" in pdf  # the provenance's last analyzer: wrapped, not run off the page
     markdown = variant_report.with_suffix(".md").read_text()
     assert f"| final test loss | {text(summary['final_test_loss'])} | [3] |" in markdown
     figures = re.findall(r"\]\((p13_seed3_figures/figure_\d+\.png)\)", markdown)
