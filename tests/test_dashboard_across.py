@@ -174,6 +174,29 @@ def test_compare_small_multiples_are_laid_out_and_follow_the_epoch(app_url, stud
         assert page.errors == []
 
 
+LOSS_MULTIPLES_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-loss_curves' && /p13_seed[0-9]+$/.test(model.title.text)) {
+      found.push({variant: model.title.text, width: view.bbox.width, height: view.bbox.height,
+                  legends: model.right.concat(model.center).filter(m => m.type === 'Legend' && m.items.length).length});
+    }""", 'found.sort((a, b) => a.variant.localeCompare(b.variant))')
+
+
+def test_small_multiples_keep_their_cell_size_without_the_full_views_legend(app_url):
+    """The loss view sets a 380 px frame with its legend beside it; as a small multiple it keeps
+    the 330 x 250 cell the grid lays out, and no legend."""
+    from dashboards.pages.compare import SMALL
+
+    with browser_page() as page:
+        page.goto(app_url + "?page=Compare")
+        wait_idle(page, 1000)
+        page.locator(".multiple-view select").first.select_option("loss_curves")
+        page.locator(".small-multiples").first.evaluate("el => el.scrollIntoView({block: 'start'})")
+        poll(lambda: len(page.evaluate(LOSS_MULTIPLES_JS)) == 3, 30, page, "every small multiple drawn")
+        for figure in page.evaluate(LOSS_MULTIPLES_JS):
+            assert (figure["width"], figure["height"], figure["legends"]) == (SMALL["width"], SMALL["height"], 0), figure
+        assert page.errors == []
+
+
 def test_small_multiples_beyond_the_first_screen_are_appended_and_catch_up_when_scrolled_to(app_url, study):
     """On a screen that shows one row of cells, the Compare page draws that row first and appends
     the other cells in a second update (the grid is not rebuilt: the drawn figures keep their ids).

@@ -29,7 +29,9 @@ SMALL = {"width": 330, "height": 250}
 CELL_MARGIN = {"width": 20, "height": 10}
 # A small multiple is for looking across variants, not for zooming: no toolbar and no tools, which
 # is a third of the Bokeh models each figure brings (30 figures: 2.9 s -> 2.5 s to build on the server).
-BARE = {"toolbar": None, "default_tools": [], "tools": []}
+# Nor a legend: its colours are the full-size view's, and the frame a view sets for its legend
+# beside it (`with_legend`) would outgrow the grid's cells; the cell's size holds instead.
+BARE = {"toolbar": None, "default_tools": [], "tools": [], "show_legend": False, "frame_width": None, "frame_height": None}
 
 
 def variant_hover(variants: list[str]) -> HoverTool:
