@@ -1,4 +1,4 @@
-"""Shared drawing helpers: one place for the empty-state element and grouped curves."""
+"""Shared drawing helpers: one place for the empty-state element, grouped curves and where a legend goes."""
 
 from __future__ import annotations
 
