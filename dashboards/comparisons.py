@@ -94,7 +94,8 @@ def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_t
         return gapped_curve(frame, "epoch", "value", xlabel, ylabel, list(variants)).opts(title=title, logy=logy)
     curves = {variant[0]: hv.Curve((rows["epoch"].to_numpy(), rows["value"].to_numpy()), xlabel, ylabel)
               for variant, rows in frame.group_by("variant", maintain_order=True)}
-    return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, show_legend=True, legend_limit=LEGEND_LIMIT)
+    return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, show_legend=True, legend_limit=LEGEND_LIMIT,
+                                                legend_position="right")  # beside: inside, it covered the curves' ends
 
 
 def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own") -> hv.Element:
@@ -112,7 +113,9 @@ def trajectories(store: WarehouseStore, variants: list[str], basis: str = "own")
         return (gapped_curve(frame, "pc2", "pc3", "PC2", "PC3", list(variants)) * origins).opts(title=title)
     paths = {variant[0]: hv.Curve(rows.select("pc2", "pc3").to_numpy(), "PC2", "PC3")
              for variant, rows in frame.group_by("variant", maintain_order=True)}
-    return (hv.NdOverlay(paths, "variant").opts(show_legend=True, legend_limit=LEGEND_LIMIT) * origins).opts(title=title)
+    # the legend's options on the outer overlay: `*` builds a new one, without the NdOverlay's
+    return (hv.NdOverlay(paths, "variant") * origins).opts(title=title, show_legend=True, legend_limit=LEGEND_LIMIT,
+                                                           legend_position="right")
 
 
 def event_order_table(store: WarehouseStore, variants: list[str], from_turn: bool) -> pl.DataFrame:

@@ -292,3 +292,23 @@ def test_a_variant_of_the_mlp_family_shows_its_views_and_says_which_do_not_apply
     summary = query("select variant, family, outlier from variant_summary order by family, variant", study)
     assert summary.rows() == [("mlp_p13_seed5", "mlp", False), ("p13_seed3", "modular_addition", False),
                               ("p13_seed4", "modular_addition", False)]
+
+
+def test_compare_overlays_name_every_variant_beside_the_frame(study):
+    """The overlays and trajectories of up to LEGEND_LIMIT variants: one legend entry per variant,
+    beside the frame (inside, it covered the curves' ends; the trajectories' legend options used to
+    be set on an overlay that `*` then replaced)."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh
+
+    from dashboards.comparisons import overlay, trajectories
+
+    store = WarehouseStore(study)
+    try:
+        variants = store.variant_names()
+        figures = [hv.render(overlay(store, variants, "test loss", False)), hv.render(trajectories(store, variants))]
+    finally:
+        store.close()
+    for figure in figures:
+        legends = [m for m in figure.right if type(m).__name__ == "Legend"]
+        assert [sorted(item.label["value"] for item in legend.items) for legend in legends] == [sorted(variants)]
