@@ -249,11 +249,22 @@ def comparison_report(db: str | Path, variants: list[str], all_columns: bool = F
         previous = hv.Store.current_backend
         hv.Store.set_current_backend("matplotlib")
         try:
-            overlays = [draw(overlay(store, variants, measure, True).opts(fig_inches=(7, 4.5), aspect="auto"),
-                             f"{measure}, aligned at each variant's turn") for measure in OVERLAYS]
-            cells = [render_view(store, "loss_curves", v, None, 0, 0, "matplotlib")[1].opts(title=v, fig_inches=(3.5, 2.6))
-                     for v in variants]
-            multiples = draw(hv.Layout(cells).cols(3).opts(fig_inches=(3.5, 2.6)), "Loss curves, one per variant")
+            # aligned at the turn when some variant has one; when none turned, aligning would leave
+            # every overlay empty ("no variant has this measure and a turn"), so they are by epoch
+            turned = sorted(store.turns(variants))
+            aligned = bool(turned)
+            how = (f"aligned at each variant's turn ({len(turned)} of {len(variants)} turned)" if aligned
+                   else "by epoch (no variant has a turn to align at)")
+            overlays = [draw(overlay(store, variants, measure, aligned).opts(fig_inches=(7, 4.5), aspect="auto"),
+                             f"{measure}, {how}") for measure in OVERLAYS]
+            # one legend, on the last panel (the colours are the same in every panel), and no A/B/C
+            # panel letters: the panels' titles name the variants
+            cells = [render_view(store, "loss_curves", v, None, 0, 0, "matplotlib")[1].opts(
+                         title=v, fig_inches=(3.5, 2.6), show_legend=i == len(variants) - 1)
+                     for i, v in enumerate(variants)]
+            columns = min(3, len(cells))  # a Layout's fig_inches is the whole figure's: 3.5 inches a panel
+            multiples = draw(hv.Layout(cells).cols(columns).opts(fig_inches=(3.5 * columns, 2.6), sublabel_format="",
+                                                                  hspace=0.5), "Loss curves, one per variant")
         finally:
             hv.Store.set_current_backend(previous)
         figures = Section("Overlays and small multiples", figures=[*overlays, multiples])

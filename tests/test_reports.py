@@ -147,6 +147,24 @@ def test_a_comparison_shows_only_the_columns_that_differ_unless_asked(study, tmp
     assert parsed(out.with_suffix(".html")).tables["variant_summary"][0] == summary.columns
 
 
+def test_a_comparison_of_variants_without_a_turn_draws_its_overlays_by_epoch(study):
+    """No variant of the study has turned: aligned at the turn, every overlay was an empty "no variant
+    has this measure and a turn"; they are drawn by epoch instead, and say so. The loss small
+    multiples carry one legend, on the last panel."""
+    from dashboards.reports import OVERLAYS, comparison_report
+
+    variants = ["p13_seed3", "p13_seed4"]
+    assert query("select count(turn_epoch) as n from grokking_turn", study)["n"][0] == 0
+    figures = comparison_report(study, variants).sections[1].figures
+    overlays, multiples = figures[:-1], figures[-1]
+    assert [f.title for f in overlays] == [f"{m}, by epoch (no variant has a turn to align at)" for m in OVERLAYS]
+    for figure in overlays:
+        assert len(figure.pdf_figure.axes[0].get_lines()) == len(variants), figure.title
+    panels = [axes for axes in multiples.pdf_figure.axes if axes.get_title()]
+    assert [axes.get_title() for axes in panels] == variants
+    assert [axes.get_legend() is not None for axes in panels] == [False, True]
+
+
 def test_bad_report_requests_get_one_line_and_write_nothing(study, tmp_path, capsys):
     for args, says in ((["report", "p99_seed1"], "variant p99_seed1: not in the warehouse"),
                        (["report", "--compare", "p13_seed3"], "at least two variants"),
