@@ -178,6 +178,9 @@ def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, mo
     assert narrow.startswith("shape: (2, 1)") and "│ p13_seed1 │" in narrow
     empty = tdw_here("sql", "--db", str(db), "select * from variant_summary where false", check=True).stdout
     assert empty.startswith("(0 rows; columns: variant, family, p, seed,")
+    monkeypatch.delenv("COLUMNS")  # piped, no terminal: the grid whole, one line per row, for grep and less -S
+    piped = tdw_here("sql", "--db", str(db), "select * from variant_summary order by variant", check=True).stdout
+    assert piped.startswith("shape: (2, 19)") and sum("p13_seed" in line for line in piped.splitlines()) == 2
 
 
 def test_incremental_index_and_reader_during_index(warehouse, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 
@@ -31,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         refuse_overwriting_inputs(args.out, args.db)
     frame = query(args.query, args.db)
-    width = shutil.get_terminal_size(fallback=(160, 24)).columns if args.out is None else None
+    # a terminal's width (or COLUMNS): a grid wider than it prints as records; piped, the grid stays whole
+    on_screen = args.out is None and (sys.stdout.isatty() or "COLUMNS" in os.environ)
+    width = shutil.get_terminal_size().columns if on_screen else None
     data = export(frame, args.format, args.out, width)
     if data is not None:
         sys.stdout.write(data.decode())
