@@ -166,7 +166,7 @@ def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, t
 
 
 def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
-    """The loss view's legend: beside the frame (which keeps its 380 px) in Bokeh, and in the
+    """The loss view's legend: beside the frame (which keeps its width) in Bokeh, and in the
     matplotlib export too, whose figure keeps the view's title (the epoch line `*`-ed onto the
     overlay used to drop the view's title, labels and legend placement)."""
     from bokeh.models import Legend
@@ -174,6 +174,7 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
 
     from dashboards.export import render_view
     from dashboards.store import WarehouseStore
+    from dashboards.views._common import FRAME
 
     store = WarehouseStore(study)
     try:
@@ -182,7 +183,7 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
     finally:
         store.close()
     figure = hv.render(bokeh_element, backend="bokeh")
-    assert figure.frame_width == 380 and [type(m) for m in figure.right] == [Legend]
+    assert figure.frame_width == FRAME["frame_width"] and [type(m) for m in figure.right] == [Legend]
     assert [item.label["value"] for item in figure.right[0].items] == ["test", "train"]
     drawn = hv.render(mpl_element, backend="matplotlib")
     axes = drawn.axes[0]

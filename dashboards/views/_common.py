@@ -7,13 +7,15 @@ import textwrap
 import holoviews as hv
 import polars as pl
 
-NO_DATA_LINE = 46  # characters: what the 380 px frame holds at the Text glyph's default size
+NO_DATA_LINE = 46  # characters: what a default 470 px plot's frame holds at the Text glyph's default size
 
 # A legend inside the frame covers data: Bokeh's default top-right corner is where an over-epochs
 # plot's cleanup phase is (the key frequencies' peak and fall, the Gini's rise). It goes beside the
-# frame, which keeps the size it has in the dashboard's 470 x 300 plots while the plot grows around
-# it; a single curve needs none (the title names it).
-FRAME = {"frame_width": 380, "frame_height": 220}
+# frame, which keeps about the size it has in the dashboard's 470 x 300 plots while the plot grows
+# around it; a single curve needs none (the title names it).
+# 320 px and a compact legend keep two plots a row beside the sidebar in a 1,366 px window
+FRAME = {"frame_width": 320, "frame_height": 220}
+LEGEND = {"label_text_font_size": "8pt", "glyph_width": 14, "padding": 4, "spacing": 0, "margin": 4}
 
 
 def with_legend(overlay: hv.Overlay, entries: int) -> hv.Overlay:
@@ -21,7 +23,7 @@ def with_legend(overlay: hv.Overlay, entries: int) -> hv.Overlay:
     Bokeh's alone: a matplotlib export keeps its own figure size)."""
     if entries <= 1:
         return overlay.opts(show_legend=False)
-    return overlay.opts(show_legend=True, legend_position="right").opts(backend="bokeh", **FRAME)
+    return overlay.opts(show_legend=True, legend_position="right").opts(backend="bokeh", legend_opts=LEGEND, **FRAME)
 
 
 def no_data(title: str, why: str = "no data in the warehouse for this selection") -> hv.Element:
