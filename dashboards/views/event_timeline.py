@@ -9,9 +9,9 @@ from dashboards.views import view
 from dashboards.views._common import no_data
 
 KIND_COLORS = {"onset": "green", "collapse": "red", "settle": "gray", "peak": "purple"}
+PHASE_COLORS = {"memorization": "#dddddd", "circuit_formation": "#fde0c5", "cleanup": "#d5ecd4", "plateau": "#dce6f2"}
 ROW_PX = 15  # one series' row: its label's height at Bokeh's default tick font
 ROW_INCHES = 0.25  # the same in an exported matplotlib figure
-PHASE_COLORS = {"memorization": "#dddddd", "circuit_formation": "#fde0c5", "cleanup": "#d5ecd4", "plateau": "#dce6f2"}
 
 
 def caption(store, variant: str) -> str:
