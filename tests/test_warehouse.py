@@ -176,6 +176,8 @@ def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, mo
     assert sum(line.startswith("-[ row ") for line in lines) == 2
     narrow = tdw_here("sql", "--db", str(db), "select variant from variant_summary order by variant", check=True).stdout
     assert narrow.startswith("shape: (2, 1)") and "│ p13_seed1 │" in narrow
+    listed = tdw_here("sql", "--db", str(db), "select [9, 19, 36, 38, 41] as key_frequencies", check=True).stdout
+    assert "[9, 19, 36, 38, 41]" in listed  # every element: polars' default showed "[9, 19, … 41]"
     empty = tdw_here("sql", "--db", str(db), "select * from variant_summary where false", check=True).stdout
     assert empty.startswith("(0 rows; columns: variant, family, p, seed,")
     monkeypatch.delenv("COLUMNS")  # piped, no terminal: the grid whole, one line per row, for grep and less -S
