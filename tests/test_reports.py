@@ -181,11 +181,15 @@ def test_a_saved_view_round_trips_file_catalog_dashboard_file_and_reports(study,
     db = tmp_path / "warehouse" / "tdw.duckdb"
     db.parent.mkdir()
     db.write_bytes(study.read_bytes())  # a copy: the saved views live beside the warehouse
+    assert main(["view", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.startswith("no saved views")
     toml = tmp_path / "paper_fig3.toml"
     toml.write_text('name = "fig3"\ntitle = "Seed 3 at two epochs"\nviews = ["loss_curves", "neuron_heatmap"]\n'
                     'variants = ["p13_seed3"]\nepochs = [100, 175]\nneurons = [2]\n')
     assert main(["view", "add", str(toml), "--db", str(db)]) == 0
     capsys.readouterr()
+    assert main(["view", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.split()[:3] == ["fig3", "2", "views,"]
     assert main(["view", "show", "fig3", "--db", str(db)]) == 0
     assert 'epochs = [100, 175]' in capsys.readouterr().out
     bad = tmp_path / "bad.toml"

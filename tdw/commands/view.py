@@ -26,8 +26,11 @@ def run(args: argparse.Namespace) -> int:
     from tdw.errors import TdwError
 
     if args.action == "list":
-        for name, view in saved_views.load_all(args.db).items():
+        views = saved_views.load_all(args.db)
+        for name, view in views.items():
             print(f"{name:<24} {len(view.views)} views, {', '.join(view.variants)}  {view.title}")
+        if not views:  # an empty answer read as a failure
+            print("no saved views (tdw view add FILE.toml, or the dashboard's Reports page)")
         return 0
     if not args.target:
         raise TdwError(f"{args.action}: needs {'a TOML file' if args.action == 'add' else 'the view name'}")
