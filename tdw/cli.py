@@ -20,11 +20,21 @@ from tdw.versions import tdw_version
 COMMAND_ORDER = ["train", "densify", "import", "list", "verify", "analyze", "index", "sql", "probe", "intervene", "export", "report", "view", "bundle", "serve", "sweep", "jobs"]
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default, where it says something: not "(default: None)" or "(default: False)"
+    after an option whose help already states its default ("default: auto, the grid up to p=64")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Usage errors are one line; every command's help shows its defaults."""
 
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # one clear line, exit 2, as for every bad input

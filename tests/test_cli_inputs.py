@@ -8,6 +8,7 @@ byte of it before and after. Numeric training flags are also fuzzed with hypothe
 from __future__ import annotations
 
 import math
+import re
 import socket
 from pathlib import Path
 
@@ -149,3 +150,20 @@ def test_the_figure_list_says_what_each_view_needs(capsys):
     assert listed["neuron_heatmap"].endswith("(needs epoch, neuron)")
     assert listed["loss_curves"].endswith("(over epochs)")
     assert listed["graduation_map"].endswith("(one per variant)")
+
+
+def test_every_commands_help_states_real_defaults_once(capsys):
+    """Help shows a default where it says something: never "(default: None)" or "(default: False)",
+    and not a second one after help that states its own."""
+    from tdw.cli import COMMAND_ORDER
+
+    for command in COMMAND_ORDER:
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "(default: None)" not in text and "(default: False)" not in text, command
+        assert not re.search(r"\(default:[^()]*(\([^()]*\)[^()]*)*\) \(default:", text), command
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "(default: 113)" in " ".join(capsys.readouterr().out.split())  # a real default is still shown

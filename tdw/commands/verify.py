@@ -11,7 +11,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Read back every checkpoint (against its recorded SHA-256), optimizer state, artifact (against "
         "artifacts/manifest.json), config, metadata and losses file. Prints one line per corrupt file with the "
         "remedy; exits 1 if any.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     cmd.add_argument("runs", nargs="*", metavar="RUN", help="run directories")
     cmd.add_argument("--all", action="store_true", help="every run under --results")
