@@ -174,14 +174,21 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
 
     from dashboards.export import render_view
     from dashboards.store import WarehouseStore
+    from dashboards.views import get_view
     from dashboards.views._common import FRAME
 
     store = WarehouseStore(study)
     try:
         _, bokeh_element = render_view(store, "loss_curves", "p13_seed3", None, 0, 0, "bokeh")
         _, mpl_element = render_view(store, "loss_curves", "p13_seed3", 100, 0, 0, "matplotlib")
+        line = get_view("loss_curves").caption(store, "p13_seed3")
     finally:
         store.close()
+    turn = query("select memorization_epoch, turn_epoch, grok_epoch from grokking_turn where variant = 'p13_seed3'", study)
+    marks = [f"{name} at {turn[key][0]:,} ({color})" for key, name, color in
+             [("memorization_epoch", "memorized", "gray"), ("turn_epoch", "turn", "orange"), ("grok_epoch", "grokked", "green")]
+             if turn[key][0] is not None]
+    assert marks and line == "Loss; " + ", ".join(marks)  # the legend lists curves; the caption names the lines
     figure = hv.render(bokeh_element, backend="bokeh")
     assert figure.frame_width == FRAME["frame_width"] and [type(m) for m in figure.right] == [Legend]
     assert [item.label["value"] for item in figure.right[0].items] == ["test", "train"]

@@ -6,17 +6,22 @@ from dashboards.views import view
 from dashboards.views._common import curves, with_legend
 
 TITLE, YLABEL = "Train and test loss", "loss (log)"
+MARKS = (("memorization_epoch", "memorized", "gray"), ("turn_epoch", "turn", "orange"), ("grok_epoch", "grokked", "green"))
 
 
-@view("loss_curves", "Loss", group="Training", over_epochs=True, order=10)
+def caption(store, variant: str) -> str:
+    """What the vertical lines are (a legend lists curves only): each mark's colour and epoch."""
+    turn = store.turn(variant)
+    marks = [f"{name} at {turn[key]:,} ({color})" for key, name, color in MARKS if turn.get(key) is not None]
+    return "Loss; " + (", ".join(marks) if marks else "not memorized, no turn yet")
+
+
+@view("loss_curves", "Loss", group="Training", over_epochs=True, order=10, caption=caption)
 def loss_curves(store, variant: str):
     frame = store.losses(variant)
     plot = curves(frame, "epoch", "loss", "split", TITLE, YLABEL, logy=True)
     turn = store.turn(variant)
-    marks = []
-    for key, color in (("memorization_epoch", "gray"), ("turn_epoch", "orange"), ("grok_epoch", "green")):
-        if turn.get(key) is not None:
-            marks.append(hv.VLine(turn[key], label=key.replace("_epoch", "")).opts(color=color))
+    marks = [hv.VLine(turn[key], label=name).opts(color=color) for key, name, color in MARKS if turn.get(key) is not None]
     # a new overlay, so the curves' title and labels are set on it again
     return with_legend(hv.Overlay([plot, *marks]).opts(title=TITLE, ylabel=YLABEL, logy=True), 2) if marks else plot
 
