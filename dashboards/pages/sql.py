@@ -12,6 +12,7 @@ import polars as pl
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 from dashboards.tables import float_formatters
+from dashboards.views._common import with_legend
 from tdw.errors import TdwError
 from tdw.warehouse.export import render
 
@@ -19,18 +20,19 @@ DEFAULT_QUERY = "select variant, p, seed, turn_epoch, grok_epoch, turn_to_grok, 
 
 
 def quick_plot(frame: pl.DataFrame) -> hv.Element | None:
-    """The first two numeric columns as a scatter (a curve if x is the epoch), one series per variant."""
+    """The first two numeric columns as a scatter (a curve if x is the epoch), one series per
+    variant; none for a single row, where one point says nothing the table does not."""
     numeric = [c for c, t in frame.schema.items() if t.is_numeric()]
-    if len(numeric) < 2 or frame.is_empty():
+    if len(numeric) < 2 or frame.height < 2:
         return None
     x, y = ("epoch", next(c for c in numeric if c != "epoch")) if "epoch" in numeric else numeric[:2]
     element = hv.Curve if x == "epoch" else hv.Scatter
     if "variant" in frame.columns:
         parts = [element(part.select(x, y).to_numpy(), x, y, label=str(v)) for (v,), part in frame.group_by("variant", maintain_order=True)]
-        plot = hv.Overlay(parts)
+        plot = with_legend(hv.Overlay(parts), len(parts))
     else:
         plot = element(frame.select(x, y).to_numpy(), x, y)
-    return plot.opts(title=f"{y} against {x}", width=620, height=320)
+    return plot.opts(title=f"{y} against {x}", frame_width=520, frame_height=260)
 
 
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
