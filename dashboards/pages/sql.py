@@ -53,7 +53,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
             return
         message.visible = False
         result["frame"] = frame
-        status.object = f"{frame.height} rows x {frame.width} columns"
+        status.object = f"{frame.height} row{'' if frame.height == 1 else 's'} x {frame.width} columns"
         flat = frame.with_columns(pl.col(c).cast(pl.List(pl.Utf8)).list.join(", ") for c, t in frame.schema.items()
                                   if isinstance(t, pl.List))
         shown = flat.to_pandas()
