@@ -109,7 +109,9 @@ def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pa
             view, element = render_view(store, name, variant, epoch, neuron, head, "bokeh", pair)
             if view.backend != "bokeh":
                 raise TdwError(f"view {name}: drawn by matplotlib only; export it as png, svg, pdf or gif")
-            hv.save(element.opts(width=700, height=420), target, backend="bokeh", resources="inline", title=f"{name} {variant}")
+            # the page's size, not the dashboard's frame for a legend beside it (`with_legend`)
+            sized = element.opts(width=700, height=420, frame_width=None, frame_height=None)
+            hv.save(sized, target, backend="bokeh", resources="inline", title=f"{name} {variant}")
         elif fmt == "gif":
             frames = {}
             available = store.checkpoint_epochs(variant)

@@ -163,6 +163,7 @@ def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, t
              "--out", str(tmp_path / "loss.html"), check=True)
     html = (tmp_path / "loss.html").read_text()
     assert "Bokeh" in html and not re.search(r"<script[^>]+src=\"https?://", html)
+    assert '"width":700' in html and '"frame_width"' not in html  # the page's size, not the dashboard frame
 
 
 def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
