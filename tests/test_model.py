@@ -52,6 +52,27 @@ def test_run_with_cache_uses_transformerlens_hook_names():
     assert torch.allclose(cache["blocks.0.attn.hook_pattern"][:, :, 0, 0], torch.ones(7, 4))
 
 
+def test_final_position_forward_equals_the_full_forward_at_the_answer():
+    """The analysis's forward (Family.readout_forward) computes the MLP and unembedding at "="
+    alone; every hook it keeps equals the full forward's last position, the keys all positions."""
+    model = random_model(seed=3)
+    tokens = grid_tokens(P)
+    with torch.no_grad():
+        full_logits, full = model.run_with_cache(tokens)
+        last_logits, last = model.run_with_cache(tokens, final_position_only=True)
+    assert last_logits.shape == (P * P, 1, P)
+    assert torch.allclose(last_logits[:, 0], full_logits[:, -1], atol=1e-6)
+    for name in ("blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.0.hook_resid_mid",
+                 "blocks.0.mlp.hook_post", "blocks.0.hook_resid_post"):
+        query_axis = 2 if name.endswith("pattern") else 1
+        assert last[name].shape[query_axis] == 1, name
+        assert torch.allclose(last[name].select(query_axis, 0), full[name].select(query_axis, -1), atol=1e-6), name
+    for name in ("blocks.0.hook_resid_pre", "blocks.0.attn.hook_k", "blocks.0.attn.hook_v"):
+        assert torch.equal(last[name], full[name]), name
+    # nothing was masked at the last query: it sees a, b and "=" (the full pattern's row 2)
+    assert (last["blocks.0.attn.hook_pattern"] > 0).all()
+
+
 def test_state_dict_uses_transformerlens_names_and_shapes():
     shapes = {k: tuple(v.shape) for k, v in random_model().state_dict().items()}
     assert shapes["embed.W_E"] == (P + 1, 64)

@@ -94,7 +94,7 @@ class CheckpointContext(SeesTheRun):
     epoch: int
     weights: dict[str, Tensor]
     model: torch.nn.Module
-    logits: Tensor | None = None  # [pair, pos, d_vocab_out] over the full grid, when activations were asked
+    logits: Tensor | None = None  # [pair, pos, d_vocab_out] over the full grid (pos: the readout's, Family.readout_forward)
     cache: ActivationCache | None = None
 
     @property

@@ -134,7 +134,9 @@ def intervened_logits(intervention: Intervention, family: Family, model, weights
     """(baseline answer logits, intervened answer logits, neurons scaled) over `inputs`."""
     g = intervention.gain
     model.load_state_dict(weights)
-    baseline_out, cache = model.run_with_cache(inputs, names_filter=lambda name: name in hook_names(family, ("neurons",)))
+    readout = family.readout_forward
+    baseline_out, cache = model.run_with_cache(inputs, names_filter=lambda name: name in hook_names(family, ("neurons",)),
+                                               **readout)
     baseline = family.answer_logits(baseline_out)
     if intervention.frequency is not None and intervention.where == "logits":
         projector = frequency_projector(p, intervention.frequency, baseline.dtype, intervention.component).to(baseline.device)
@@ -144,7 +146,7 @@ def intervened_logits(intervention: Intervention, family: Family, model, weights
         projector = frequency_projector(p, intervention.frequency, embedding.dtype, intervention.component).to(embedding.device)
         model.load_state_dict(family.with_embedding(weights, embedding - (1 - g) * projector @ embedding))
         try:
-            return baseline, family.answer_logits(model(inputs)), []
+            return baseline, family.answer_logits(model(inputs, **readout)), []
         finally:
             model.load_state_dict(weights)
     if intervention.head is not None:
@@ -153,7 +155,7 @@ def intervened_logits(intervention: Intervention, family: Family, model, weights
         def scale_head(z: Tensor, hook) -> Tensor:
             z[..., head, :] *= g
             return z
-        return baseline, family.answer_logits(model.run_with_hooks(inputs, fwd_hooks=[(family.hooks["heads"], scale_head)])), []
+        return baseline, family.answer_logits(model.run_with_hooks(inputs, fwd_hooks=[(family.hooks["heads"], scale_head)], **readout)), []
     if intervention.neurons:
         chosen = list(intervention.neurons)
     else:  # the neurons specialized on the frequency at this checkpoint, over the full grid
@@ -164,7 +166,7 @@ def intervened_logits(intervention: Intervention, family: Family, model, weights
     def scale_neurons(activation: Tensor, hook) -> Tensor:
         activation[..., index] *= g
         return activation
-    logits = model.run_with_hooks(inputs, fwd_hooks=[(family.hooks["neurons"], scale_neurons)])
+    logits = model.run_with_hooks(inputs, fwd_hooks=[(family.hooks["neurons"], scale_neurons)], **readout)
     return baseline, family.answer_logits(logits), chosen
 
 

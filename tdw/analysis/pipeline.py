@@ -186,7 +186,8 @@ class AnalysisPipeline:
         hooks = hook_names(self.family, roles)
         if any(a.requires == "activations" for a in pending):
             with torch.no_grad():
-                ctx.logits, ctx.cache = model.run_with_cache(data.inputs, names_filter=lambda name: name in hooks)
+                ctx.logits, ctx.cache = model.run_with_cache(data.inputs, names_filter=lambda name: name in hooks,
+                                                             **self.family.readout_forward)
             report.forward_passes += 1
         return ctx
 

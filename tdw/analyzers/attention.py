@@ -14,7 +14,7 @@ SOURCES = ("a", "b")
 def attention_maps(ctx) -> torch.Tensor:
     """[head, source(a, b), a, b]: attention paid from "=" (query 2) to key 0 (a) and key 1 (b)."""
     p = ctx.p
-    pattern = ctx.cache[ctx.family.hooks["attention"]][:, :, 2, :2]  # [pair, head, source]
+    pattern = ctx.cache[ctx.family.hooks["attention"]][:, :, -1, :2]  # [pair, head, source] at the "=" query
     return pattern.permute(1, 2, 0).reshape(pattern.shape[1], 2, p, p)
 
 

@@ -62,6 +62,9 @@ class Family(Protocol):
     # a neuron is specialized when its best frequency explains at least this share of its variance
     # over the grid (the SQL's neuron_clusters reads it from `variants`)
     specialized_share: ClassVar[float]
+    # keyword arguments to the model's forward that compute only the answer's readout: every
+    # analyzer and intervention reads activations there, so the others need not be computed
+    readout_forward: ClassVar[dict[str, Any]]
 
     def build_model(self, config: VariantConfig) -> HookedRootModule:
         """The hooked reference model, initialized from `config.seed`."""
@@ -155,6 +158,8 @@ def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
 
 class FamilyBase:
     """What every family's `losses` is: its `loss_terms` read out (families subclass this)."""
+
+    readout_forward: ClassVar[dict[str, Any]] = {}  # the model's plain forward is already only the readout
 
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
                    with_test: bool) -> tuple[Tensor, ...]:

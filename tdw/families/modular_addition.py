@@ -42,6 +42,8 @@ class ModularAddition(FamilyBase):
     # the logit lens's layers: the residual stream after the embedding, the attention, the MLP
     residual_layers: ClassVar[tuple[str, ...]] = ("embed", "attention", "mlp")
     specialized_share = 0.85  # the research notes' threshold for ReLU neurons (REQ_006)
+    # the answer is read at "=": the MLP and unembedding of the a and b positions never reach it
+    readout_forward: ClassVar[dict[str, Any]] = {"final_position_only": True}
 
     def shape(self, config: VariantConfig) -> TransformerShape:
         return TransformerShape(

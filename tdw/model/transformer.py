@@ -39,9 +39,11 @@ class TransformerBlock(nn.Module):
         self.hook_mlp_out = HookPoint()
         self.hook_resid_post = HookPoint()
 
-    def forward(self, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+    def forward(self, resid: Float[Tensor, "batch pos d_model"],
+                final_position_only: bool = False) -> Float[Tensor, "batch pos d_model"]:
         resid = self.hook_resid_pre(resid)
-        resid = self.hook_resid_mid(resid + self.hook_attn_out(self.attn(resid)))
+        attn_out = self.hook_attn_out(self.attn(resid, final_position_only))
+        resid = self.hook_resid_mid(resid[:, -attn_out.shape[1]:] + attn_out)
         return self.hook_resid_post(resid + self.hook_mlp_out(self.mlp(resid)))
 
 
@@ -59,10 +61,15 @@ class HookedGrokkingTransformer(HookedRootModule):
         self.unembed = Unembed(shape.d_model, shape.d_vocab_out)
         self.setup()
 
-    def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_vocab_out"]:
+    def forward(self, tokens: Int[Tensor, "batch pos"],
+                final_position_only: bool = False) -> Float[Tensor, "batch pos d_vocab_out"]:
+        """Logits at every position, or (`final_position_only`) at the last alone, the answer's:
+        with one layer, no other position's MLP or unembedding reaches it, so the analysis skips
+        two thirds of the MLP's work. Hooks after the attention then have a position axis of
+        length 1; `hook_embed`, `hook_resid_pre`, keys and values keep every position."""
         resid = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens))
         for block in self.blocks:
-            resid = block(resid)
+            resid = block(resid, final_position_only)
         return self.unembed(resid)
 
     def init_weights(self, seed: int) -> None:

@@ -28,13 +28,17 @@ class Attention(nn.Module):
         self.hook_pattern = HookPoint()
         self.hook_z = HookPoint()  # [batch, pos, head, d_head]
 
-    def forward(self, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        q = self.hook_q(torch.einsum("bpd,hde->bphe", resid, self.W_Q) + self.b_Q)
+    def forward(self, resid: Float[Tensor, "batch pos d_model"],
+                final_position_only: bool = False) -> Float[Tensor, "batch query d_model"]:
+        """Attention out at every position, or (`final_position_only`) at the last one alone: then
+        queries, scores, pattern and z have a query axis of length 1, keys and values all positions."""
+        n = resid.shape[1]
+        first_query = n - 1 if final_position_only else 0
+        q = self.hook_q(torch.einsum("bpd,hde->bphe", resid[:, first_query:], self.W_Q) + self.b_Q)
         k = self.hook_k(torch.einsum("bpd,hde->bphe", resid, self.W_K) + self.b_K)
         v = self.hook_v(torch.einsum("bpd,hde->bphe", resid, self.W_V) + self.b_V)
         scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / self.attn_scale
-        n = resid.shape[1]
-        scores = scores.masked_fill(~self.mask[:n, :n], float("-inf"))
+        scores = scores.masked_fill(~self.mask[first_query:n, :n], float("-inf"))
         pattern = self.hook_pattern(torch.softmax(self.hook_attn_scores(scores), dim=-1))
         z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
         return torch.einsum("bqhe,hed->bqd", z, self.W_O) + self.b_O
