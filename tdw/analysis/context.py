@@ -96,6 +96,7 @@ class CheckpointContext(SeesTheRun):
     model: torch.nn.Module
     logits: Tensor | None = None  # [pair, pos, d_vocab_out] over the full grid (pos: the readout's, Family.readout_forward)
     cache: ActivationCache | None = None
+    _neuron_maps: dict[torch.dtype, Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def p(self) -> int:
@@ -113,9 +114,14 @@ class CheckpointContext(SeesTheRun):
         """The rows (a-major pair indices) of the run's traced probe, on the data's device."""
         return self.facts.traced_rows.to(self.data.labels.device)
 
-    def neuron_maps(self) -> Tensor:
-        """Each neuron's activation over the grid as a map [neuron, a, b]."""
-        return self.family.neuron_activations(self.cache).T.reshape(-1, self.p, self.p)
+    def neuron_maps(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Each neuron's activation over the grid as a map [neuron, a, b], in `dtype`: made once per
+        checkpoint and dtype, since three analyzers read them (callers must not write into it)."""
+        maps = self._neuron_maps.get(dtype)
+        if maps is None:
+            maps = self.family.neuron_activations(self.cache).T.reshape(-1, self.p, self.p).to(dtype)
+            self._neuron_maps[dtype] = maps
+        return maps
 
 
 @dataclass

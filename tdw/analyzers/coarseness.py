@@ -120,7 +120,7 @@ class Coarseness(Analyzer):
     tables = {"coarseness": TableSpec({"unit_kind": pl.Utf8, "unit": pl.Int16, "metric": pl.Utf8})}
 
     def analyze(self, ctx):
-        frames = [metric_frame("neuron", coarseness_metrics(ctx.neuron_maps()))]
+        frames = [metric_frame("neuron", coarseness_metrics(ctx.neuron_maps(torch.float64)))]
         if ctx.has("attention"):
             frames.append(metric_frame("head", coarseness_metrics(attention_maps(ctx)[:, 0])))
         return {"coarseness": pl.concat(frames)}

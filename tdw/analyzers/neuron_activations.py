@@ -44,7 +44,7 @@ class NeuronActivations(Analyzer):
     }
 
     def analyze(self, ctx):
-        codes, lo, hi = quantize(ctx.neuron_maps().float())
+        codes, lo, hi = quantize(ctx.neuron_maps())
         return {
             "neuron_activations": pl.DataFrame(
                 {

@@ -21,7 +21,7 @@ class NeuronFreq(Analyzer):
     }
 
     def analyze(self, ctx):
-        fractions = frequency_fractions_2d(ctx.neuron_maps().double()).float()  # [neuron, freq]
+        fractions = frequency_fractions_2d(ctx.neuron_maps(torch.float64)).float()  # [neuron, freq]
         best_fraction, best = fractions.max(dim=1)
         return {
             "neuron_freq": fractions_frame(fractions, "neuron"),
