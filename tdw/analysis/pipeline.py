@@ -2,8 +2,8 @@
 
 For every checkpoint it finds which (analyzer, table) artifacts are missing or stale, loads the
 weights once, runs one `run_with_cache` over the full input grid only if some pending analyzer
-needs activations (caching only the hooks they declare, by role: the family names the hook), and
-hands the same context to each. An analyzer needing a role the family lacks is skipped and reported.
+needs activations (caching only the hooks they declare, by role: the family names the hook, and
+computing only the answer's readout: `Family.readout_forward`), and hands the same context to each. An analyzer needing a role the family lacks is skipped and reported.
 Run-level analyzers run last over all checkpoints.
 
 An artifact is stale when its analyzer has a newer version or when the checkpoints it depended on
