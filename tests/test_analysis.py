@@ -18,6 +18,7 @@ from tdw.analyzers import all_analyzers
 from tdw.analyzers.coarseness import coarseness_metrics
 from tdw.analyzers.embedding_fourier import fourier_norm_frame
 from tdw.analyzers.neuron_activations import dequantize, quantize
+from tdw.analyzers.progress import key_frequency_projection
 from tdw.analyzers.trajectory import pca, velocity
 from tdw.training.trainer import train
 
@@ -224,6 +225,24 @@ def test_restricted_loss_falls_below_test_loss_after_grokking(trained_run):
     restricted = progress.filter(epoch=final, measure="restricted_loss")["value"][0]
     assert losses.filter(epoch=final)["accuracy"][0] > 0.95, "the fixture run should grok"
     assert restricted < test_loss
+
+
+def test_key_frequency_projection_equals_the_projection_onto_explicit_directions():
+    """The residue-sum projection against its definition: orthonormal cube-sized directions
+    cos/sin(w_k(a+b-c)), built one by one, on logits with planted key-frequency terms and noise."""
+    a, b, c = torch.meshgrid(torch.arange(P), torch.arange(P), torch.arange(P), indexing="ij")
+    angle = (a + b - c).double() * 2 * math.pi / P
+    keys = [2, 5]
+    directions = [fn(k * angle) for k in keys for fn in (torch.cos, torch.sin)]
+    directions = torch.stack([d / d.norm() for d in directions])
+    generator = torch.Generator().manual_seed(0)
+    logits = 3 * torch.cos(2 * angle) - torch.sin(5 * angle) + torch.randn(P, P, P, generator=generator, dtype=torch.float64)
+    explicit = torch.einsum("k,kabc->abc", torch.einsum("kabc,abc->k", directions, logits), directions)
+    fast = key_frequency_projection(logits, keys)
+    assert torch.allclose(fast, explicit, rtol=0, atol=1e-12)
+    planted = 3 * torch.cos(2 * angle) - torch.sin(5 * angle)
+    assert torch.allclose(key_frequency_projection(planted, keys), planted, rtol=0, atol=1e-12)  # kept whole
+    assert torch.equal(key_frequency_projection(logits, []), torch.zeros_like(logits))
 
 
 def test_analyze_cli_bad_input_is_one_line(trained_run):

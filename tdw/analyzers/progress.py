@@ -23,23 +23,27 @@ from tdw.analysis.fourier import component_norms, gini
 from tdw.analyzers import register
 
 
-def key_frequency_directions(p: int, keys: list[int]) -> torch.Tensor:
-    """Orthonormal directions [2 * len(keys), p, p, p] over (a, b, c)."""
-    a, b, c = torch.meshgrid(torch.arange(p), torch.arange(p), torch.arange(p), indexing="ij")
-    angle = (a + b - c).double() * 2 * math.pi / p
-    directions = []
-    for k in keys:
-        for fn in (torch.cos, torch.sin):
-            d = fn(k * angle)
-            directions.append(d / d.norm())
-    return torch.stack(directions) if directions else torch.zeros(0, p, p, p, dtype=torch.float64)
+def key_frequency_projection(logits: torch.Tensor, keys: list[int]) -> torch.Tensor:
+    """The logits [a, b, c] projected onto the orthonormal directions cos(w_k(a+b-c)) and
+    sin(w_k(a+b-c)) of the key frequencies.
 
-
-def project(logits: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    if directions.shape[0] == 0:
+    Why not project onto the directions themselves: each is a function of s = (a+b-c) mod p
+    alone, so every inner product with them is one with the logits summed over each s (p sums),
+    and the projection is again a function of s. That is p^3 additions and one gather instead
+    of building 2 x keys float64 cubes (115 MB and 80 ms at p=113 for five keys) and two
+    einsums over them; equal to the explicit projection to float64 rounding (tested).
+    """
+    p = logits.shape[-1]
+    if not keys:
         return torch.zeros_like(logits)
-    coefficients = torch.einsum("kabc,abc->k", directions, logits)
-    return torch.einsum("k,kabc->abc", coefficients, directions)
+    a, b, c = torch.meshgrid(torch.arange(p), torch.arange(p), torch.arange(p), indexing="ij")
+    residue = ((a + b - c) % p).flatten()  # s of every (a, b, c)
+    sums = torch.zeros(p, dtype=logits.dtype).index_add_(0, residue, logits.flatten())  # over each s
+    angle = torch.arange(p, dtype=torch.float64) * 2 * math.pi / p
+    waves = torch.stack([fn(k * angle) for k in keys for fn in (torch.cos, torch.sin)]).to(logits.dtype)  # [2 keys, s]
+    waves = waves / (waves.norm(dim=1, keepdim=True) * p)  # unit norm over the cube: each s occurs p^2 times
+    kept_by_residue = (waves @ sums) @ waves  # [s]
+    return kept_by_residue[residue].reshape(logits.shape)
 
 
 @register
@@ -57,7 +61,7 @@ class Progress(Analyzer):
         keys = ctx.key_frequencies
         logits = ctx.answer_logits().double().reshape(p, p, p)  # [a, b, c]
         labels = ctx.data.labels.reshape(p, p)
-        kept = project(logits, key_frequency_directions(p, keys))
+        kept = key_frequency_projection(logits, keys)
         restricted = F.cross_entropy(kept.reshape(p * p, p), labels.flatten())
         excluded_logits = (logits - kept).reshape(p * p, p)[ctx.data.train_idx]
         excluded = F.cross_entropy(excluded_logits, ctx.data.labels[ctx.data.train_idx])
