@@ -281,10 +281,34 @@ def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(tra
     assert AnalysisPipeline(grown).run(progress=False).written == []
 
 
+def test_worker_threads_keep_order_and_values_and_restore_the_callers_threads():
+    import threading
+
+    from tdw.analysis.worker_threads import map_on_single_threaded_workers
+
+    def probe(i: int) -> tuple[int, int, int, bool]:
+        return i * i, threading.get_ident(), torch.get_num_threads(), torch.is_grad_enabled()
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            results = map_on_single_threaded_workers(probe, iter(range(40)))
+        assert [r[0] for r in results] == [i * i for i in range(40)]  # in the items' order
+        assert threading.get_ident() not in {r[1] for r in results}  # on workers
+        assert {r[2] for r in results} == {1} and {r[3] for r in results} == {False}  # one thread each; no_grad carried
+        assert torch.get_num_threads() == 2 and torch.is_grad_enabled()
+        torch.set_num_threads(1)  # one thread: in turn, here
+        assert {r[1] for r in map_on_single_threaded_workers(probe, range(3))} == {threading.get_ident()}
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("family_changes", [{}, {"family": "mlp", "d_model": None, "n_heads": None, "d_head": None}])
 def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_run, family_changes):
-    """One vmapped forward per radius (flatness's GPU path) and the CPU's loop over stacked copies
-    give the losses of flatness v2's serial loop (the reference below), for both families."""
+    """One vmapped forward per radius (flatness's GPU path) and the CPU's worker threads over
+    stacked copies give the losses of flatness v2's serial loop (the reference below), for both
+    families, and the analyzer its statistics."""
     from tdw.analysis.context import CheckpointContext, RunFacts
     from tdw.analyzers.flatness import RADII, SAMPLES, Flatness, perturbation_increases, train_loss
     from tdw.families import get_family
@@ -323,5 +347,20 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
             assert values.shape == (SAMPLES,)
             torch.testing.assert_close(values, reference, rtol=1e-4, atol=1e-6)
     assert reference.abs().max() > 1e-4  # the largest radius really moves the loss
-    frame = Flatness().analyze(ctx)["flatness"]
-    assert frame.height == len(RADII) * 5 and frame["value"].is_finite().all()
+    # the analyzer (on a CPU: all 65 losses on worker threads, drawn radius by radius from one
+    # generator) gives the serial loop's statistics; two threads, so the workers run (under
+    # pytest-xdist every process has one, and then the losses are computed in turn)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        frame = Flatness().analyze(ctx)["flatness"]
+    finally:
+        torch.set_num_threads(threads)
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + 500)
+    expected = []
+    for radius in RADII:
+        inc = serial(radius, generator)
+        q = torch.quantile(inc, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
+        expected += [inc.mean(), inc.std(), q[0], q[1], q[2]]
+    assert frame["statistic"].to_list() == ["mean", "std", "p05", "p50", "p95"] * len(RADII)
+    torch.testing.assert_close(torch.tensor(frame["value"].to_list(), dtype=torch.float64), torch.stack(expected), rtol=1e-5, atol=1e-9)

@@ -8,17 +8,21 @@ checkpoint reader returned tensors, which changes from one process to the next).
 
 On a GPU a radius's samples are evaluated as one batch: the family's loss is a pure tensor
 function (the stacked trainer vmaps it over runs), so `torch.func.vmap` runs all perturbed models
-in one forward and pays the kernel launches once. On a CPU the serial loop is kept: each forward
-is already a large matmul there, and the batched one measured 1.2-1.5x slower at p=113 (larger
-working set). Both draw the directions in the same order, so they agree to float rounding.
+in one forward and pays the kernel launches once. On a CPU the batched form measured 1.2-1.5x
+slower at p=113 (a larger working set); there the 65 losses are single forwards spread over the
+cores, one single-threaded forward per core (tdw.analysis.worker_threads), while the next
+directions are drawn. Every path draws the directions in the same order, so they agree to float
+rounding.
 """
 
+from collections.abc import Iterator
 from functools import partial
 
 import polars as pl
 import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analysis.worker_threads import map_on_single_threaded_workers
 from tdw.analyzers import register
 
 RADII = (0.01, 0.02, 0.05, 0.1)
@@ -59,8 +63,28 @@ def perturbation_increases(ctx, radius: float, samples: int, generator: torch.Ge
         loss = partial(ctx.family.loss_terms, with_test=False)
         terms = torch.func.vmap(loss, in_dims=(0, None, None, None))(stacked, data.labels, data.train_idx, data.test_idx)
         return terms[0].to(torch.float64) - base
-    losses = [train_loss(ctx, {name: w[i] for name, w in stacked.items()}) for i in range(samples)]
+    losses = map_on_single_threaded_workers(partial(train_loss, ctx), unstacked(stacked, samples))
     return torch.tensor(losses, dtype=torch.float64) - base
+
+
+def unstacked(stacked: dict[str, torch.Tensor], samples: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The perturbed copies one by one (views into `stacked`)."""
+    for i in range(samples):
+        yield {name: w[i] for name, w in stacked.items()}
+
+
+def cpu_increases(ctx, generator: torch.Generator) -> list[torch.Tensor]:
+    """Each radius's train-loss increases, the 1 + 4 x 16 losses evaluated on the CPU's worker
+    threads as the directions are drawn (radius by radius, as the GPU path draws them)."""
+
+    def weight_sets() -> Iterator[dict[str, torch.Tensor]]:
+        yield ctx.weights
+        for radius in RADII:
+            yield from unstacked(perturbed_weights(ctx, radius, SAMPLES, generator), SAMPLES)
+
+    base, *losses = map_on_single_threaded_workers(partial(train_loss, ctx), weight_sets())
+    losses = torch.tensor(losses, dtype=torch.float64) - base
+    return list(losses.reshape(len(RADII), SAMPLES))
 
 
 @register
@@ -73,10 +97,13 @@ class Flatness(Analyzer):
 
     def analyze(self, ctx):
         generator = torch.Generator().manual_seed(ctx.config.seed * 1_000_003 + ctx.epoch)
-        base = train_loss(ctx, ctx.weights)  # once: every radius measures against it
+        if next(iter(ctx.weights.values())).is_cuda:
+            base = train_loss(ctx, ctx.weights)  # once: every radius measures against it
+            increases = [perturbation_increases(ctx, radius, SAMPLES, generator, base=base) for radius in RADII]
+        else:
+            increases = cpu_increases(ctx, generator)
         rows = []
-        for radius in RADII:
-            inc = perturbation_increases(ctx, radius, SAMPLES, generator, base=base)
+        for radius, inc in zip(RADII, increases):
             q = torch.quantile(inc, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
             stats = {"mean": inc.mean(), "std": inc.std(), "p05": q[0], "p50": q[1], "p95": q[2]}
             rows += [(radius, k, float(v)) for k, v in stats.items()]
