@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import REPO, run_tdw, tdw_here, tiny_config
 
 from tdw.config import VariantConfig
@@ -19,6 +20,29 @@ from tdw.run_dir import RunDir
 from tdw.training.densify import densify
 from tdw.training.legacy_import import import_legacy
 from tdw.training.trainer import train
+
+
+def test_read_out_loss_keeps_float64_accuracy_from_early_to_late_training():
+    """The test split's one-pass loss and accuracy against float64 cross entropy and argmax, on
+    logits from uniform (loss ln p) to confidently right (loss ~1e-9, where a float32 log-softmax
+    rounds to 0) and confidently wrong, with tied maxima."""
+    from tdw.families.base import accuracy, cross_entropy_float64, read_out_loss_and_accuracy
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 113, (4000,), generator=generator)
+    rows = torch.arange(4000)
+    for margin, loss_range in ((0.0, (4.5, 5.5)), (25.0, (1e-12, 1e-7)), (-25.0, (20, 40))):
+        logits = torch.randn(4000, 113, generator=generator)
+        logits[rows, labels] += margin
+        if margin == 0:
+            logits[:50] = 1.0  # ties: every logit the maximum; argmax takes the first
+        loss, acc = read_out_loss_and_accuracy(logits, labels)
+        expected = cross_entropy_float64(logits, labels)
+        assert loss.dtype == torch.float64 and loss_range[0] < expected < loss_range[1]
+        assert abs(loss / expected - 1) < 1e-6
+        assert acc == accuracy(logits, labels)
+    assert F.cross_entropy(torch.full((1, 3), 0.0).index_put_((torch.tensor([0]), torch.tensor([0])), torch.tensor(30.0)),
+                           torch.tensor([0])) == 0  # why float64: float32 rounds a loss of 1e-13 to 0
 
 
 def test_split_is_the_transformerlens_demo_split():

@@ -35,6 +35,7 @@ from tdw.families.base import (
     accuracy,
     cross_entropy_float64,
     grid_pairs,
+    read_out_loss_and_accuracy,
     split_pairs,
 )
 
@@ -119,7 +120,7 @@ class ModularMLP(FamilyBase):
         frozen = {name: value.detach() for name, value in params.items()}
         test_logits = hidden_logits(frozen, test_idx // p, test_idx % p)
         test_labels = labels[test_idx]
-        return terms + (cross_entropy_float64(test_logits, test_labels), accuracy(test_logits, test_labels))
+        return terms + read_out_loss_and_accuracy(test_logits, test_labels)
 
     def parameter_group(self, name: str) -> str:
         groups = {"W_a": "embedding", "W_b": "embedding", "W_U": "unembedding"}

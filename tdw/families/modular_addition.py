@@ -19,6 +19,7 @@ from tdw.families.base import (
     accuracy,
     cross_entropy_float64,
     grid_pairs,
+    read_out_loss_and_accuracy,
     split_pairs,
 )
 from tdw.model import (
@@ -81,7 +82,7 @@ class ModularAddition(FamilyBase):
         with torch.no_grad():  # the test loss is only read: no autograd graph recorded for it
             test_logits = readout_logits(params, grid.index_select(0, test_idx))
         test_labels = labels.index_select(0, test_idx)
-        return terms + (cross_entropy_float64(test_logits, test_labels), accuracy(test_logits, test_labels))
+        return terms + read_out_loss_and_accuracy(test_logits, test_labels)
 
     def parameter_group(self, name: str) -> str:
         if name.startswith(("embed.", "pos_embed.")):
