@@ -27,6 +27,7 @@ from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
 from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.analyzers import all_analyzers
 from tdw.config import VariantConfig
+from tdw.denormals import flush_denormals_to_zero
 from tdw.families import get_family
 from tdw.memory import reuse_freed_memory
 from tdw.run_dir import RunDir
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--allocator", choices=("tdw", "default"), default="tdw",
                         help="tdw: freed memory kept for reuse, as `tdw analyze` runs (tdw.memory); default: glibc's")
     args = parser.parse_args()
+    flush_denormals_to_zero()  # as the CLI's compute commands (tdw.denormals)
     if args.allocator == "tdw":
         reuse_freed_memory()
     root = Path(tempfile.mkdtemp(prefix="tdw-bench-"))

@@ -29,6 +29,7 @@ import polars as pl
 
 from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.config import VariantConfig
+from tdw.denormals import flush_denormals_to_zero
 from tdw.memory import reuse_freed_memory
 from tdw.training.trainer import train
 from tdw.warehouse import build_index, query
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (training)")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary folder)")
     args = parser.parse_args()
+    flush_denormals_to_zero()  # as the CLI's compute commands (tdw.denormals)
     reuse_freed_memory()  # as the CLI's compute commands: a CPU epoch otherwise page-faults ~3,000 times
     root = args.keep or Path(tempfile.mkdtemp(prefix="tdw-reproduce-"))
     started = time.perf_counter()

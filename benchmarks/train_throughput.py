@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformer_lens.model_bridge import TransformerBridge
 
 from tdw.config import VariantConfig
+from tdw.denormals import flush_denormals_to_zero
 from tdw.families import get_family
 from tdw.memory import reuse_freed_memory
 from tdw.model.bridge import bridge_config, bridge_state_dict
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--allocator", choices=("tdw", "default"), default="tdw",
                         help="tdw: freed memory kept for reuse, as `tdw train` runs (tdw.memory); default: glibc's")
     args = parser.parse_args()
+    flush_denormals_to_zero()  # as the CLI's compute commands (tdw.denormals)
     if args.allocator == "tdw":
         reuse_freed_memory()
     device = torch.device(args.device)

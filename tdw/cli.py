@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 import tdw.commands
+from tdw.denormals import flush_denormals_to_zero
 from tdw.errors import TdwError
 from tdw.memory import reuse_freed_memory
 from tdw.versions import tdw_version
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # commands that compute with tensors for a long time: their process keeps freed memory (tdw.memory)
+# and flushes denormals to zero (tdw.denormals)
 COMPUTE_COMMANDS = frozenset({"train", "densify", "analyze", "probe", "intervene", "sweep"})
 
 
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     if argv is None and args.command in COMPUTE_COMMANDS:  # this process is the command (not a caller's)
+        flush_denormals_to_zero()  # before torch's first parallel op, so that its threads inherit it
         reuse_freed_memory()
     try:
         return int(args.handler(args) or 0)

@@ -13,6 +13,7 @@ import torch
 
 from tdw import atomic
 from tdw.config import VariantConfig
+from tdw.denormals import flush_denormals_to_zero
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 # against 15m17, the job tests slowing 2-4x): each, and every tdw process a test starts (they
 # inherit the environment), then computes on one thread, since two torch processes of two
 # threads each on two cores slow each other 10-20x. Run alone, two threads.
+flush_denormals_to_zero()  # as every tdw compute process does, so in-process and CLI runs compute alike
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"

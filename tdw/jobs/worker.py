@@ -89,11 +89,14 @@ def failure_text(exc: BaseException) -> str:
 
 
 def set_worker_threads() -> None:
-    """A job worker's process: its torch threads, and freed memory kept for reuse (tdw.memory)."""
+    """A job worker's process: denormals flushed to zero (tdw.denormals), its torch threads, and
+    freed memory kept for reuse (tdw.memory)."""
     import torch
 
+    from tdw.denormals import flush_denormals_to_zero
     from tdw.memory import reuse_freed_memory
 
+    flush_denormals_to_zero()
     torch.set_num_threads(int(os.environ.get("TDW_WORKER_THREADS", "1")))
     reuse_freed_memory()
 
