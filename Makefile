@@ -71,6 +71,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/turn_methods.py
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/late_training.py
 	$(BIN)/python benchmarks/analysis_throughput.py
 	$(BIN)/python benchmarks/llc_cost.py
 	$(BIN)/python benchmarks/warehouse_scale.py
