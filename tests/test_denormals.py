@@ -23,6 +23,10 @@ def nonzero_after(setup: str) -> int:
 @pytest.mark.parametrize("setup", [
     "from tdw.denormals import flush_denormals_to_zero; assert flush_denormals_to_zero(); ",
     "from tdw.jobs.worker import set_worker_threads; set_worker_threads(); ",  # a sweep's job worker
+    # the CLI flushes after parsing: importing every command and building the parser must not
+    # have made torch's threads yet
+    ("from tdw.cli import build_parser; build_parser().parse_args(['train', '--p', '13']); "
+     "from tdw.denormals import flush_denormals_to_zero; flush_denormals_to_zero(); "),
 ])
 def test_denormals_flush_to_zero_in_every_thread(setup):
     assert nonzero_after("") == 1 << 22  # without it, all four million are kept
