@@ -1,10 +1,11 @@
 """CPU training steps late in a run, with denormals kept (the baseline) and flushed to zero.
 
 Late in training the logits' gradient fills with denormal floats, which x86 cores multiply tens
-of times slower (tdw/denormals.py). This resumes the fast trainer from checkpoints of a real run
-(default: the published p=113 run; its AdamW state where the run has it), times full-batch steps at its weights (test loss
-included, as `tdw train` runs them; lr 0, so the weights stay there), and prints the medians and their ratio. Each setting runs in
-a fresh process: the setting must be made before torch creates its threads.
+of times slower (tdw/denormals.py). This starts the fast trainer at checkpoints of a real run
+(default: the published p=113 run; its AdamW state where the run has it), times full-batch
+steps at their weights (test loss included, as `tdw train` runs them; lr 0, so the weights stay
+there), and prints the medians and their ratio. Each setting runs in a fresh process: the
+setting must be made before torch creates its threads.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def time_steps(run_path: Path, epoch: int, steps: int, flush: bool) -> dict[str,
     model.load_state_dict(run.load_weights(epoch))
     params = trainable_parameters(model, config)
     optimizer = make_optimizer(params, config)
-    if (run.path / "checkpoints" / f"optimizer_epoch_{epoch:05d}.safetensors").exists():
+    if run.optimizer_path(epoch).exists():
         load_optimizer_state(optimizer, list(params), run.load_optimizer(epoch))
     for group in optimizer.param_groups:
         # lr 0: every step does all of a step's arithmetic, and the weights stay the checkpoint's,
