@@ -36,8 +36,8 @@ def key_frequency_projection(logits: torch.Tensor, keys: list[int]) -> torch.Ten
     p = logits.shape[-1]
     if not keys:
         return torch.zeros_like(logits)
-    a, b, c = torch.meshgrid(torch.arange(p), torch.arange(p), torch.arange(p), indexing="ij")
-    residue = ((a + b - c) % p).flatten()  # s of every (a, b, c)
+    x = torch.arange(p)
+    residue = ((x[:, None, None] + x[None, :, None] - x[None, None, :]) % p).flatten()  # s of every (a, b, c)
     sums = torch.zeros(p, dtype=logits.dtype).index_add_(0, residue, logits.flatten())  # over each s
     angle = torch.arange(p, dtype=torch.float64) * 2 * math.pi / p
     waves = torch.stack([fn(k * angle) for k in keys for fn in (torch.cos, torch.sin)]).to(logits.dtype)  # [2 keys, s]
