@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,13 +74,16 @@ def results(tmp_path: Path) -> Path:
 
 
 def build_shared_study(shared: Path) -> Path:
-    """The study in `shared`, built once: whoever takes the lock first builds it, the others wait."""
+    """The study in `shared`, built once: whoever takes the lock first builds it, the others wait.
+    A builder stopped part way (the background one is terminated when gw0's session ends, which can
+    be while another worker still waits for the study) leaves a partial study: it is built afresh."""
     from tests.dashboard_harness import build_study
 
     done = shared / "study.built"
     with open(shared / "study.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
+            shutil.rmtree(shared / "study", ignore_errors=True)
             atomic.write_bytes(done, str(build_study(shared / "study")).encode())
         return Path(done.read_text())
 
