@@ -5,7 +5,7 @@ Compares, in one run and on the same weights and split:
   hooked  tdw's HookedGrokkingTransformer trained naively (all 3 positions, hooks in place)
   tl      TransformerLens 4's native model, TransformerBridge.boot_native, same config
 Each step is: train forward + backward + AdamW step, then the test loss under no_grad.
-Prints medians over repeated epochs and the ratios against `tl` (the named baseline), and the
+Prints medians over repeated epochs (the trainers' epochs taken in turn) and the ratios against `tl` (the named baseline), and the
 fast step against its estimated limit: its matmul FLOPs (counted by torch's FlopCounterMode) at
 the rate this CPU multiplies two 2048 x 2048 fp32 matrices, measured in the same run. The limit
 is what the step would take if nothing but its matmuls cost time, each at that rate. A second,
@@ -46,6 +46,26 @@ def time_epochs(step, epochs: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
+def time_interleaved(steps: dict, rounds: int, block: int = 5) -> dict[str, float]:
+    """Median seconds per step of each of `steps`, timed in turn: every round runs each step once
+    untimed, then `block` timed epochs of it back to back.
+
+    Why in turn: the machine's speed drifts from minute to minute (neighbours on a shared host), and
+    timing the trainers one after another gave whichever ran in a slow minute a worse ratio (the
+    fast trainer, timed first for 15 epochs, measured 3.9-4.7x where 40 epochs gave 5.7x). Why in
+    blocks: a trainer runs its epochs back to back, its tensors warm in the caches; alternating
+    single epochs evicts them every time (the fast trainer then measured 39-40 ms against ~30)."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            step()
+            for _ in range(block):
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def matmul_flops_per_second(size: int = 2048, repeats: int = 7) -> float:
     """What this machine does in a large fp32 matmul, with torch's threads: the rate the limit assumes."""
     a, b = torch.randn(size, size), torch.randn(size, size)
@@ -53,8 +73,13 @@ def matmul_flops_per_second(size: int = 2048, repeats: int = 7) -> float:
     return 2 * size**3 / seconds
 
 
-MATRIX_PRODUCTS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
-                   torch.ops.aten.baddbmm.default}
+def addmm_in_place_flops(self_shape, a_shape, b_shape, out_shape=None, **kwargs) -> int:
+    """FLOPs of `acc.addmm_(a, b)`: torch's counter knows `addmm`, not the in-place form."""
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
+MATRIX_PRODUCTS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.addmm_.default,
+                   torch.ops.aten.bmm.default, torch.ops.aten.baddbmm.default}
 
 
 class RecordMatrixProducts(TorchDispatchMode):
@@ -93,7 +118,7 @@ def replayed_products_seconds(step, repeats: int = 7) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--p", type=int, default=113)
-    parser.add_argument("--epochs", type=int, default=15, help="timed epochs per trainer")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of 5 timed epochs per trainer, the trainers in turn")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--allocator", choices=("tdw", "default"), default="tdw",
                         help="tdw: freed memory kept for reuse, as `tdw train` runs (tdw.memory); default: glibc's")
@@ -140,18 +165,15 @@ def main() -> None:
         p.requires_grad_(not n.endswith("bias"))
     bridge_opt = torch.optim.AdamW(bridge_params, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
 
-    results = {
-        "fast": time_epochs(fast_step, args.epochs),
-        "hooked": time_epochs(naive_step_for(hooked, hooked_opt), args.epochs),
-        "tl": time_epochs(naive_step_for(bridge, bridge_opt), args.epochs),
-    }
+    results = time_interleaved({"fast": fast_step, "hooked": naive_step_for(hooked, hooked_opt),
+                                "tl": naive_step_for(bridge, bridge_opt)}, rounds=args.rounds)
     print(f"p={args.p} train={len(train_idx)} test={len(test_idx)} device={device} threads={torch.get_num_threads()} "
           f"allocator: {args.allocator}")
     print(f"{'trainer':<8} {'s/epoch (median)':>18} {'speed-up vs tl':>15}")
     for name, seconds in results.items():
         print(f"{name:<8} {seconds:>18.4f} {results['tl'] / seconds:>14.2f}x")
     if device.type == "cpu":
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: addmm_in_place_flops}) as counter:
             fast_step()
         flops = counter.get_total_flops()
         rate = matmul_flops_per_second()
