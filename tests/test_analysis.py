@@ -306,11 +306,18 @@ def test_worker_threads_keep_order_and_values_and_restore_the_callers_threads():
 
 @pytest.mark.parametrize("family_changes", [{}, {"family": "mlp", "d_model": None, "n_heads": None, "d_head": None}])
 def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_run, family_changes):
-    """One vmapped forward per radius (flatness's GPU path) and the CPU's worker threads over
-    stacked copies give the losses of flatness v2's serial loop (the reference below), for both
-    families, and the analyzer its statistics."""
+    """One vmapped forward per radius (flatness's GPU path) and the CPU's worker threads give the
+    losses of flatness v2's serial loop (the reference below), for both families, and the analyzer
+    its statistics."""
     from tdw.analysis.context import CheckpointContext, RunFacts
-    from tdw.analyzers.flatness import RADII, SAMPLES, Flatness, perturbation_increases, train_loss
+    from tdw.analyzers.flatness import (
+        RADII,
+        SAMPLES,
+        Flatness,
+        cpu_increases,
+        train_loss,
+        vmapped_increases,
+    )
     from tdw.families import get_family
 
     if family_changes:
@@ -339,14 +346,14 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
             increases.append(train_loss(ctx, perturbed) - base)
         return torch.tensor(increases, dtype=torch.float64)
 
-    generators = [torch.Generator().manual_seed(7) for _ in range(3)]
-    for radius in RADII:
-        reference = serial(radius, generators[0])
-        for mode, generator in zip((True, False), generators[1:]):  # the GPU's batched form, the CPU's loop
-            values = perturbation_increases(ctx, radius, SAMPLES, generator, batched=mode)
-            assert values.shape == (SAMPLES,)
-            torch.testing.assert_close(values, reference, rtol=1e-4, atol=1e-6)
-    assert reference.abs().max() > 1e-4  # the largest radius really moves the loss
+    reference_generator = torch.Generator().manual_seed(7)
+    references = [serial(radius, reference_generator) for radius in RADII]  # drawn radius by radius
+    for path in (vmapped_increases, cpu_increases):  # the GPU's batched form, the CPU's workers
+        values = path(ctx, torch.Generator().manual_seed(7))
+        assert [v.shape for v in values] == [(SAMPLES,)] * len(RADII)
+        for value, reference in zip(values, references, strict=True):
+            torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-6)
+    assert references[-1].abs().max() > 1e-4  # the largest radius really moves the loss
     # the analyzer (on a CPU: all 65 losses on worker threads, drawn radius by radius from one
     # generator) gives the serial loop's statistics; two threads, so the workers run (under
     # pytest-xdist every process has one, and then the losses are computed in turn)

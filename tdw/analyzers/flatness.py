@@ -48,23 +48,18 @@ def perturbed_weights(ctx, radius: float, samples: int, generator: torch.Generat
     return {name: torch.stack(tensors) for name, tensors in copies.items()}
 
 
-def perturbation_increases(ctx, radius: float, samples: int, generator: torch.Generator,
-                           batched: bool | None = None, base: float | None = None) -> torch.Tensor:
-    """The train-loss increase of each perturbed copy over the unperturbed weights (`base`, the
-    unperturbed train loss, computed when not given); `batched` (default: on a GPU) evaluates them
-    in one vmapped forward."""
-    if base is None:
-        base = train_loss(ctx, ctx.weights)
-    stacked = perturbed_weights(ctx, radius, samples, generator)
-    if batched is None:
-        batched = next(iter(stacked.values())).is_cuda
+def vmapped_increases(ctx, generator: torch.Generator) -> list[torch.Tensor]:
+    """Each radius's train-loss increases, its samples evaluated in one vmapped forward (the GPU's
+    path: kernel launches paid once per radius, not once per sample)."""
+    base = train_loss(ctx, ctx.weights)  # once: every radius measures against it
+    loss = partial(ctx.family.loss_terms, with_test=False)
     data = ctx.data
-    if batched:
-        loss = partial(ctx.family.loss_terms, with_test=False)
+    increases = []
+    for radius in RADII:
+        stacked = perturbed_weights(ctx, radius, SAMPLES, generator)
         terms = torch.func.vmap(loss, in_dims=(0, None, None, None))(stacked, data.labels, data.train_idx, data.test_idx)
-        return terms[0].to(torch.float64) - base
-    losses = map_on_single_threaded_workers(partial(train_loss, ctx), unstacked(stacked, samples))
-    return torch.tensor(losses, dtype=torch.float64) - base
+        increases.append(terms[0].to(torch.float64) - base)
+    return increases
 
 
 def unstacked(stacked: dict[str, torch.Tensor], samples: int) -> Iterator[dict[str, torch.Tensor]]:
@@ -97,11 +92,8 @@ class Flatness(Analyzer):
 
     def analyze(self, ctx):
         generator = torch.Generator().manual_seed(ctx.config.seed * 1_000_003 + ctx.epoch)
-        if next(iter(ctx.weights.values())).is_cuda:
-            base = train_loss(ctx, ctx.weights)  # once: every radius measures against it
-            increases = [perturbation_increases(ctx, radius, SAMPLES, generator, base=base) for radius in RADII]
-        else:
-            increases = cpu_increases(ctx, generator)
+        on_gpu = next(iter(ctx.weights.values())).is_cuda
+        increases = vmapped_increases(ctx, generator) if on_gpu else cpu_increases(ctx, generator)
         rows = []
         for radius, inc in zip(RADII, increases):
             q = torch.quantile(inc, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
