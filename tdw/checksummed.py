@@ -29,7 +29,20 @@ def encode(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
     cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     draft = save(cpu, metadata)
     digest = hashlib.sha256(draft[8 + header_length(draft):]).hexdigest()
-    return save(cpu, {**metadata, DIGEST_KEY: digest})
+    return canonical(save(cpu, {**metadata, DIGEST_KEY: digest}))
+
+
+def canonical(blob: bytes) -> bytes:
+    """The same safetensors file with its header's keys sorted, so equal tensors and metadata give
+    equal bytes. Why: safetensors writes the metadata from a hash map whose order changes from one
+    map to the next, so two identical runs wrote checkpoints that differed byte for byte (and
+    `sha256sum` could not tell a reproduced run from a different one). Tensor offsets are relative
+    to the data section, which stays as it is; the header is padded with spaces to 8 bytes, as
+    safetensors pads it."""
+    header, data = split(blob)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
 
 
 def header_length(blob: bytes) -> int:

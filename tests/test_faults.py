@@ -100,6 +100,33 @@ def test_a_flipped_bit_in_a_checkpoint_is_named_with_its_remedy(trained, tmp_pat
     assert verify.returncode == 1 and "checkpoint_epoch_00040.safetensors: corrupt" in verify.stdout
 
 
+def test_a_run_trained_again_writes_the_same_bytes(trained, tmp_path):
+    """Checkpoint and optimizer files are a function of their contents: safetensors wrote its
+    header's metadata in a hash map's order, which differed from file to file (five encodings of
+    the same tensors gave five different files), so a reproduced run never matched `sha256sum`.
+    The files stay plain safetensors, read by safetensors itself, their digests checked."""
+    from safetensors import safe_open
+
+    from tdw import checksummed
+
+    tensors = {"W": torch.arange(6.0).reshape(2, 3), "b": torch.ones(4, dtype=torch.float64)}
+    metadata = {f"key{i}": str(i) for i in range(8)}
+    blobs = {checksummed.encode(tensors, metadata) for _ in range(5)}
+    assert len(blobs) == 1
+    path = tmp_path / "file.safetensors"
+    path.write_bytes(blobs.pop())
+    with safe_open(str(path), "pt") as reader:
+        assert reader.metadata().keys() == {*metadata, checksummed.DIGEST_KEY}
+        assert torch.equal(reader.get_tensor("W"), tensors["W"]) and torch.equal(reader.get_tensor("b"), tensors["b"])
+    assert checksummed.checked(path.read_bytes())[1]  # digest recorded and matching
+
+    again = train(tiny_config(**SMALL), tmp_path / "again", device="cpu", progress=False)
+    files = sorted(p.name for p in trained.path.glob("checkpoints/*.safetensors"))
+    assert files == sorted(p.name for p in again.path.glob("checkpoints/*.safetensors")) and len(files) == 10
+    for name in files:
+        assert (trained.path / "checkpoints" / name).read_bytes() == (again.path / "checkpoints" / name).read_bytes(), name
+
+
 def test_resume_falls_back_to_the_newest_good_checkpoint(trained, tmp_path, tdw_cli):
     """Truncate the last checkpoint of a run killed at epoch 60 (its end not reached): training
     resumes from 40 instead, and ends bit-identical to the uninterrupted run."""
