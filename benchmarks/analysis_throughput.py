@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=10)
     parser.add_argument("--allocator", choices=("tdw", "default"), default="tdw",
                         help="tdw: freed memory kept for reuse, as `tdw analyze` runs (tdw.memory); default: glibc's")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also time the pipeline in N worker processes (`tdw analyze --workers N`, their start "
+                        "included) against the pipeline in this one")
     args = parser.parse_args()
     flush_denormals_to_zero()  # as the CLI's compute commands (tdw.denormals)
     if args.allocator == "tdw":
@@ -93,9 +96,15 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="tdw-bench-"))
     try:
         run = make_run(root, args.checkpoints)
+        twin = root / "twin" / run.path.name  # the same checkpoints, for the worker processes
+        shutil.copytree(run.path, twin)
         start = time.perf_counter()
         report = AnalysisPipeline(run.path).run(progress=False)
         pipeline_s = (time.perf_counter() - start) / args.checkpoints
+        if args.workers > 1:
+            start = time.perf_counter()
+            AnalysisPipeline(twin).run(progress=False, workers=args.workers)
+            workers_s = (time.perf_counter() - start) / args.checkpoints
         size = sum(f.stat().st_size for f in run.artifacts_dir.rglob("*.parquet"))
         start = time.perf_counter()
         naive_writing_s = naive(run, root / "naive_artifacts") / args.checkpoints
@@ -106,6 +115,9 @@ def main() -> None:
         print(f"naive:    {naive_s:.2f} s/checkpoint ({naive_writing_s:.2f} of it writing the same artifacts)")
         print(f"speed-up: {naive_s / pipeline_s:.2f}x "
               f"(against the naive loop without its writes, as sessions 9-16 measured: {(naive_s - naive_writing_s) / pipeline_s:.2f}x)")
+        if args.workers > 1:
+            print(f"pipeline in {args.workers} worker processes of {max(1, torch.get_num_threads() // args.workers)} "
+                  f"thread(s): {workers_s:.2f} s/checkpoint, {pipeline_s / workers_s:.2f}x the pipeline in one process")
         print(f"artifacts: {size / args.checkpoints / 1e6:.2f} MB/checkpoint; 50 checkpoints ~ {size / args.checkpoints * 50 / 1e9:.2f} GB")
     finally:
         shutil.rmtree(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -20,6 +21,7 @@ from tdw.analyzers.embedding_fourier import fourier_norm_frame
 from tdw.analyzers.neuron_activations import dequantize, quantize
 from tdw.analyzers.progress import key_frequency_projection
 from tdw.analyzers.trajectory import pca, velocity
+from tdw.run_dir import RunDir
 from tdw.training.trainer import train
 
 P = 13
@@ -201,6 +203,30 @@ def test_pipeline_writes_every_table_and_second_call_does_nothing(trained_run):
     assert frame.columns == ["variant", "epoch", "neuron", "frequency", "value"]
     assert frame.height == 128 * 11 and frame["value"].dtype == pl.Float32
     assert frame.select("neuron", "frequency").rows() == sorted(frame.select("neuron", "frequency").rows())
+
+
+def test_worker_processes_write_what_one_process_writes(trained_run, tmp_path):
+    """`tdw analyze --workers 2`: the checkpoints analyzed in two spawned processes give the
+    one-process pipeline's artifacts, value for value, and every one is in the manifest (a second
+    call finds nothing to do)."""
+    runs = []
+    for name in ("one_process", "two_workers"):
+        target = tmp_path / name / trained_run.variant
+        shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
+        runs.append(RunDir(target))
+    one = AnalysisPipeline(runs[0].path).run(progress=False)
+    two = AnalysisPipeline(runs[1].path).run(progress=False, workers=2)
+    assert sorted(two.written, key=str) == sorted(one.written, key=str) and len(one.written) > 50
+    assert (two.checkpoint_loads, two.forward_passes) == (one.checkpoint_loads, one.forward_passes) == (6, 6)
+    files = sorted(p.relative_to(runs[0].artifacts_dir) for p in runs[0].artifacts_dir.rglob("*.parquet"))
+    assert files == sorted(p.relative_to(runs[1].artifacts_dir) for p in runs[1].artifacts_dir.rglob("*.parquet"))
+    for file in files:  # one thread per worker against this process's: the same values to float rounding
+        assert_frame_equal(pl.read_parquet(runs[1].artifacts_dir / file), pl.read_parquet(runs[0].artifacts_dir / file),
+                           check_exact=False, rel_tol=1e-5, abs_tol=1e-7)
+    manifests = [json.loads((run.artifacts_dir / "manifest.json").read_text()) for run in runs]
+    assert manifests[1].keys() == manifests[0].keys() and len(manifests[1]) == len(files)
+    again = AnalysisPipeline(runs[1].path).run(progress=False, workers=2)
+    assert again.written == [] and again.summary().startswith("nothing to do")
 
 
 def test_weight_only_analyzers_need_no_forward_pass(trained_run):

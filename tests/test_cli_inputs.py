@@ -56,6 +56,7 @@ BAD_INPUTS = [
     ["verify"], ["verify", "no/such/run"], ["verify", "--all", "--results", "no_such_dir"],
     ["analyze"], ["analyze", RUN, "--analyzers", "nope"], ["analyze", RUN, "--epochs", "7"],
     ["analyze", RUN, "--device", "tpu"], ["analyze", RUN, "--device", "cuda"], ["analyze", "no/such/run"],
+    ["analyze", RUN, "--workers", "0"],
     ["index", "--results", "no_such_dir"], ["index", "--db", "warehouse"],
     ["sql", "delete from variants"], ["sql", "select * form variants"], ["sql", "select 1", "--db", "no.duckdb"],
     ["sql", "select 1", "--format", "parquet"], ["sql", "select 1", "--format", "xml"],

@@ -127,6 +127,25 @@ def test_a_run_trained_again_writes_the_same_bytes(trained, tmp_path):
         assert (trained.path / "checkpoints" / name).read_bytes() == (again.path / "checkpoints" / name).read_bytes(), name
 
 
+def test_a_corrupt_checkpoint_met_by_a_worker_process_is_the_same_one_line(trained, tmp_path, tdw_cli):
+    """`tdw analyze --workers 2`: the worker's error reaches the user as the one-process line, and
+    what the workers finished before it is recorded, each artifact with its digest."""
+    import json
+
+    from tdw.analysis.artifacts import file_digest
+
+    run = copy_of(trained, tmp_path)
+    flip_byte(run.checkpoint_path(40))
+    message = one_line(tdw_cli("analyze", str(run.path), "--analyzers", "embedding_fourier", "--workers", "2", "--quiet"))
+    assert "checkpoint_epoch_00040.safetensors: corrupt (checksum mismatch)" in message
+    assert f"tdw densify {run.path} --epochs 40" in message
+    manifest_path = run.artifacts_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    assert "embedding_fourier/epoch_00040.parquet" not in manifest
+    for key, digest in manifest.items():
+        assert file_digest(run.artifacts_dir / key) == digest
+
+
 def test_resume_falls_back_to_the_newest_good_checkpoint(trained, tmp_path, tdw_cli):
     """Truncate the last checkpoint of a run killed at epoch 60 (its end not reached): training
     resumes from 40 instead, and ends bit-identical to the uninterrupted run."""

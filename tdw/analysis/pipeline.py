@@ -12,12 +12,23 @@ now: each artifact records a fingerprint of those checkpoints' digests. So analy
 it trains, or after it was extended, recomputes the progress measures (which use the final key
 frequencies) and the trajectory PCA, and the report says what was invalidated and why. Every file
 is written atomically, so a killed run resumes where it stopped.
+
+With `workers` > 1 the checkpoints are analyzed in that many spawned processes, each with its
+share of the torch threads. Why: a checkpoint's products are small (3,830 to 12,769 rows at
+p=113) and split poorly over many threads, while checkpoints are independent, so processes scale
+with the cores where one process's threads do not. Each worker loads the run once (data, model,
+the run's facts) and writes its checkpoints' artifacts itself, distinct files, atomically; this
+process, which holds the run's analyze lock, records them in the manifest as each checkpoint
+finishes, so a kill loses at most the checkpoints in flight (an artifact the manifest does not
+list is recomputed).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +50,13 @@ from tdw.analysis.artifacts import (
 from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
 from tdw.analyzers import get_analyzers
 from tdw.atomic import sweep_temp_files
+from tdw.child_processes import spawned_pool
+from tdw.denormals import flush_denormals_to_zero
 from tdw.errors import TdwError
 from tdw.families import get_family
-from tdw.families.base import hook_names
+from tdw.families.base import TaskData, hook_names
 from tdw.locks import exclusive
+from tdw.memory import reuse_freed_memory
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 
@@ -95,9 +109,13 @@ class AnalysisPipeline:
         epochs: list[int] | None = None,
         force: bool = False,
         progress: bool = True,
+        workers: int = 1,
     ) -> AnalysisReport:
         """Analyze what is missing or stale, holding the run's analyze lock (a second `tdw analyze`
-        of the same run is refused in one line; training beside it is fine)."""
+        of the same run is refused in one line; training beside it is fine); the checkpoints in
+        `workers` processes when more than one."""
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise TdwError(f"--workers {workers}: must be an integer >= 1")
         chosen = get_analyzers(analyzers)
         report = AnalysisReport()
         for analyzer in list(chosen):
@@ -107,10 +125,10 @@ class AnalysisPipeline:
                 report.not_applicable[analyzer.name] = (f"family {self.family.name} has no {' or '.join(missing)} "
                                                         f"activations (it has: {', '.join(self.family.hooks) or 'none'})")
         with exclusive(self.run_dir.path, "analyze", "analyzed"):
-            return self._run(chosen, epochs, force, progress, report)
+            return self._run(chosen, epochs, force, progress, report, workers)
 
     def _run(self, chosen: list[Analyzer], epochs: list[int] | None, force: bool, progress: bool,
-             report: AnalysisReport) -> AnalysisReport:
+             report: AnalysisReport, workers: int) -> AnalysisReport:
         available = self.run_dir.checkpoint_epochs()
         if not available:
             raise TdwError(f"{self.run_dir.path}: no checkpoints to analyze")
@@ -133,19 +151,17 @@ class AnalysisPipeline:
         total = sum(len(p) for p in plan.values()) + len(run_plan)
         bar = tqdm(total=total, desc=f"analyze {self.run_dir.variant}", unit="job", disable=not progress or total == 0, dynamic_ncols=True)
 
-        data = self.family.task_data(self.config).to(self.device) if total else None
-        model = self.family.build_model(self.config).to(self.device) if total else None
-        for epoch, pending in plan.items():
-            if not pending:
-                continue
-            ctx = self._context(facts, epoch, pending, data, model, report)
-            for analyzer in pending:
-                bar.set_postfix(epoch=epoch, analyzer=analyzer.name, refresh=False)
-                with torch.no_grad():
-                    frames = analyzer.analyze(ctx)
-                self._write(analyzer, frames, epoch, facts, report)
-                bar.update(1)
-            write_manifest(self.run_dir.artifacts_dir, self.manifest)
+        checkpoints = {epoch: pending for epoch, pending in plan.items() if pending}
+        if workers > 1 and len(checkpoints) > 1:
+            self._analyze_in_processes(checkpoints, available, min(workers, len(checkpoints)), report, bar)
+        elif checkpoints:
+            data = self.family.task_data(self.config).to(self.device)
+            model = self.family.build_model(self.config).to(self.device)
+            for epoch, pending in checkpoints.items():
+                def announce(analyzer: Analyzer, epoch: int = epoch) -> None:
+                    bar.set_postfix(epoch=epoch, analyzer=analyzer.name, refresh=False)
+                self.analyze_checkpoint(facts, epoch, pending, data, model, report, announce, bar.update)
+                write_manifest(self.run_dir.artifacts_dir, self.manifest)
         if run_plan:
             run_ctx = RunContext(facts, self.family)
             for analyzer in run_plan:
@@ -157,6 +173,47 @@ class AnalysisPipeline:
             write_manifest(self.run_dir.artifacts_dir, self.manifest)
         bar.close()
         return report
+
+    def analyze_checkpoint(self, facts: RunFacts, epoch: int, pending: list[Analyzer], data: TaskData,
+                           model: torch.nn.Module, report: AnalysisReport,
+                           before: Callable[[Analyzer], object] | None = None,
+                           after: Callable[[int], object] | None = None) -> None:
+        """Load checkpoint `epoch`, run the shared forward if needed, then each pending analyzer,
+        writing its artifacts and recording them in `self.manifest` (`before(analyzer)` and
+        `after(1)` around each: the progress bar)."""
+        ctx = self._context(facts, epoch, pending, data, model, report)
+        for analyzer in pending:
+            if before is not None:
+                before(analyzer)
+            with torch.no_grad():
+                frames = analyzer.analyze(ctx)
+            self._write(analyzer, frames, epoch, facts, report)
+            if after is not None:
+                after(1)
+
+    def _analyze_in_processes(self, checkpoints: dict[int, list[Analyzer]], available: list[int], workers: int,
+                              report: AnalysisReport, bar) -> None:
+        threads = max(1, torch.get_num_threads() // workers)
+        with spawned_pool(workers, start_checkpoint_worker,
+                          (str(self.run_dir.path), str(self.device), threads, available)) as pool:
+            futures = {pool.submit(analyze_checkpoint_in_worker, epoch, [a.name for a in pending])
+                       for epoch, pending in checkpoints.items()}
+            while futures:
+                done, futures = wait(futures, return_when=FIRST_EXCEPTION)
+                failures = [future.exception() for future in done if future.exception() is not None]
+                for result in (future.result() for future in done if future.exception() is None):
+                    self.manifest.update(result.manifest)
+                    report.written += result.report.written
+                    report.bytes_written += result.report.bytes_written
+                    report.checkpoint_loads += result.report.checkpoint_loads
+                    report.forward_passes += result.report.forward_passes
+                    bar.set_postfix(epoch=result.epoch, refresh=False)
+                    bar.update(len(checkpoints[result.epoch]))
+                write_manifest(self.run_dir.artifacts_dir, self.manifest)  # what finished is kept
+                if failures:
+                    for future in futures:
+                        future.cancel()
+                    raise failures[0]
 
     # --- internals -----------------------------------------------------------------------
     def _pending(self, analyzers: list[Analyzer], epoch: int | None, facts: RunFacts, force: bool,
@@ -208,3 +265,41 @@ class AnalysisPipeline:
 
     def _key(self, path: Path) -> str:
         return str(path.relative_to(self.run_dir.artifacts_dir))
+
+
+# --- a worker process of `workers` > 1 ----------------------------------------------------------
+@dataclass
+class CheckpointResult:
+    """What a worker did for one checkpoint: the manifest entries of the artifacts it wrote."""
+
+    epoch: int
+    manifest: dict[str, str]
+    report: AnalysisReport
+
+
+WORKER: dict = {}  # this worker process's pipeline, facts, data and model, loaded once
+
+
+def start_checkpoint_worker(run_dir: str, device: str, threads: int, available: list[int]) -> None:
+    """Pool initializer: a compute process's setup (before torch makes its threads), then the run."""
+    flush_denormals_to_zero()
+    torch.set_num_threads(threads)
+    reuse_freed_memory()
+    pipeline = AnalysisPipeline(run_dir, device)
+    # the parent's list of checkpoints, not the run's now: a run training beside the analysis
+    # may have added one, and the artifacts' dependency fingerprints must match the parent's plan
+    WORKER.update(pipeline=pipeline, facts=RunFacts(pipeline.run_dir, pipeline.config, available, pipeline.family),
+                  data=pipeline.family.task_data(pipeline.config).to(pipeline.device),
+                  model=pipeline.family.build_model(pipeline.config).to(pipeline.device))
+
+
+def analyze_checkpoint_in_worker(epoch: int, analyzer_names: list[str]) -> CheckpointResult:
+    pipeline: AnalysisPipeline = WORKER["pipeline"]
+    pipeline.manifest = {}
+    report = AnalysisReport()
+    try:
+        pipeline.analyze_checkpoint(WORKER["facts"], epoch, get_analyzers(analyzer_names), WORKER["data"],
+                                    WORKER["model"], report)
+    except TdwError as error:  # its subclasses' constructors take other arguments: not picklable as they are
+        raise TdwError(str(error)) from None
+    return CheckpointResult(epoch, pipeline.manifest, report)

@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--epochs", default=None, help="only these checkpoint epochs: list and start:stop:step ranges")
     cmd.add_argument("--force", action="store_true", help="recompute even up-to-date artifacts")
     cmd.add_argument("--device", default="cpu", help="cpu or cuda")
+    cmd.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="analyze the checkpoints in N processes, each with its share of the threads (default 1; "
+                     "more pays where there are more cores than one process's small products keep busy)")
     cmd.add_argument("--list", action="store_true", help="list the analyzers and exit")
     cmd.add_argument("--trace", default=None, metavar="PROBE",
                      help="compute the per-input traces (logit_lens, answer_frequencies) on this probe, a name "
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_analysis_job(args.run, args.job_db, names, epochs)
         print(f"job {outcome.job_id} {outcome.variant}: {outcome.state}" + (f": {outcome.error.splitlines()[0]}" if outcome.error else ""))
         return 0 if outcome.state == "done" else 1
-    report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet)
+    report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet,
+                                                                workers=args.workers)
     print(report.summary())
     return 0
 
