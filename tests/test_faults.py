@@ -249,6 +249,41 @@ def test_files_honour_the_umask(tmp_path, tdw_cli):
         assert path.stat().st_mode & 0o777 == 0o640, path
 
 
+def spawned_workers(pid: int) -> list[int]:
+    """The multiprocessing workers among a process's children (not its resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return [c for c in pids if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()] if pids else []
+
+
+def alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" not in status.read_text()
+    except OSError:
+        return False
+
+
+def test_killing_an_analysis_stops_its_worker_processes(trained, tmp_path, tdw_cli):
+    """`tdw analyze --workers 2` SIGKILLed: its workers die with it (none goes on writing the run
+    beside the next analysis), and the next analysis completes the run."""
+    run = copy_of(trained, tmp_path)
+    analysis = subprocess.Popen([sys.executable, "-m", "tdw.cli", "analyze", str(run.path), "--workers", "2", "--quiet"],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(workers := spawned_workers(analysis.pid)) < 2:
+        assert time.monotonic() < deadline and analysis.poll() is None, "the analysis never started its workers"
+        time.sleep(0.05)
+    os.kill(analysis.pid, signal.SIGKILL)
+    analysis.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a worker process outlived its killed analysis"
+        time.sleep(0.2)
+    result = tdw_cli("analyze", str(run.path), "--quiet")
+    assert result.returncode == 0 and tdw_cli("verify", str(run.path)).returncode == 0
+
+
 def test_killing_a_sweep_stops_its_workers(tmp_path, tdw_cli):
     results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
     sweep = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", "--p", "13", "--seed", "5", "--epochs", "100000",
