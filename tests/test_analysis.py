@@ -229,6 +229,21 @@ def test_worker_processes_write_what_one_process_writes(trained_run, tmp_path):
     assert again.written == [] and again.summary().startswith("nothing to do")
 
 
+def test_auto_workers_take_one_process_per_thread_where_checkpoints_repay_it():
+    from tdw.analysis.pipeline import auto_workers
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert [auto_workers(n) for n in (0, 1, 15, 16, 118)] == [1, 1, 1, 2, 2]
+        torch.set_num_threads(16)
+        assert [auto_workers(n) for n in (16, 24, 118)] == [2, 3, 4]
+        torch.set_num_threads(1)  # a job worker's or a pytest worker's one thread: no pool
+        assert auto_workers(118) == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_weight_only_analyzers_need_no_forward_pass(trained_run):
     report = AnalysisPipeline(trained_run.path).run(["singular_values", "embedding_fourier"], force=True, progress=False)
     assert report.forward_passes == 0 and report.checkpoint_loads == len(trained_run.checkpoint_epochs())

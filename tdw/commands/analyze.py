@@ -17,9 +17,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--epochs", default=None, help="only these checkpoint epochs: list and start:stop:step ranges")
     cmd.add_argument("--force", action="store_true", help="recompute even up-to-date artifacts")
     cmd.add_argument("--device", default="cpu", help="cpu or cuda")
-    cmd.add_argument("--workers", type=int, default=1, metavar="N",
-                     help="analyze the checkpoints in N processes, each with its share of the threads (default 1; "
-                     "more pays where there are more cores than one process's small products keep busy)")
+    cmd.add_argument("--workers", type=workers_argument, default="auto", metavar="N",
+                     help="analyze the checkpoints in N processes, each with its share of the threads (default auto: "
+                     "one per thread, at most 4, when there are 8 or more checkpoints to analyze per worker)")
     cmd.add_argument("--list", action="store_true", help="list the analyzers and exit")
     cmd.add_argument("--trace", default=None, metavar="PROBE",
                      help="compute the per-input traces (logit_lens, answer_frequencies) on this probe, a name "
@@ -36,6 +36,16 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      help="run as a job tracked in the catalog beside this warehouse, and re-index it when done "
                      "(what the dashboard's Analyze page does)")
     return cmd
+
+
+def workers_argument(text: str) -> int | str:
+    """--workers: "auto" or a whole number (>= 1 is checked where the run is analyzed)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number or auto") from None
 
 
 def run(args: argparse.Namespace) -> int:
