@@ -65,11 +65,14 @@ MAX_AUTO_WORKERS = 4  # measured: 2 on 2 cores; more cores were never lent to th
 CHECKPOINTS_PER_WORKER = 8  # fewer, and a worker's start (imports, the run's data) is not repaid
 
 
-def auto_workers(checkpoints: int) -> int:
-    """How many processes `tdw analyze` uses unless told: one per torch thread, at most
+def auto_workers(checkpoints: int, device: torch.device | None = None) -> int:
+    """How many processes `tdw analyze` uses unless told: on a CPU one per torch thread, at most
     MAX_AUTO_WORKERS, and one per CHECKPOINTS_PER_WORKER pending checkpoints. Why processes when
     there are checkpoints enough: on 2 cores, two one-thread workers analyzed the published run
-    1.26x and the demo run 1.13-1.24x faster than one two-thread process."""
+    1.26x and the demo run 1.13-1.24x faster than one two-thread process. On a GPU one: processes
+    sharing one device were never measured."""
+    if device is not None and device.type != "cpu":
+        return 1
     return max(1, min(torch.get_num_threads(), MAX_AUTO_WORKERS, checkpoints // CHECKPOINTS_PER_WORKER))
 
 
@@ -165,7 +168,7 @@ class AnalysisPipeline:
 
         checkpoints = {epoch: pending for epoch, pending in plan.items() if pending}
         if workers == AUTO:
-            workers = auto_workers(len(checkpoints))
+            workers = auto_workers(len(checkpoints), self.device)
         if workers > 1 and len(checkpoints) > 1:
             self._analyze_in_processes(checkpoints, available, min(workers, len(checkpoints)), report, bar)
         elif checkpoints:
