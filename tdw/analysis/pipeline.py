@@ -61,7 +61,7 @@ from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 
 AUTO = "auto"
-MAX_AUTO_WORKERS = 4  # measured: 2 on 2 cores; more cores were never lent to this project
+MAX_AUTO_WORKERS = 2  # what was measured (2 cores); each p=113 worker peaks near 1.8 GB: more is asked for
 CHECKPOINTS_PER_WORKER = 16  # fewer, and a worker's start (imports, the run's data, ~5 s) is not repaid
 
 

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--device", default="cpu", help="cpu or cuda")
     cmd.add_argument("--workers", type=workers_argument, default="auto", metavar="N",
                      help="analyze the checkpoints in N processes, each with its share of the threads (default auto: "
-                     "on a CPU one per thread, at most 4, and one per 16 checkpoints to analyze; on a GPU one)")
+                     "on a CPU one per thread, at most 2, and one per 16 checkpoints to analyze; on a GPU one)")
     cmd.add_argument("--list", action="store_true", help="list the analyzers and exit")
     cmd.add_argument("--trace", default=None, metavar="PROBE",
                      help="compute the per-input traces (logit_lens, answer_frequencies) on this probe, a name "
