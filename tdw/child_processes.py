@@ -30,6 +30,20 @@ def die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def set_up_compute_worker(threads: int) -> None:
+    """A worker process that computes with torch: denormals flushed to zero (tdw.denormals) before
+    torch makes its threads, `threads` of them, and freed memory kept for reuse (tdw.memory), as
+    the compute commands run. One setup for the sweeps' job workers and `tdw analyze`'s."""
+    import torch  # here: importing this module (the sweep's parent does) needs no torch
+
+    from tdw.denormals import flush_denormals_to_zero
+    from tdw.memory import reuse_freed_memory
+
+    flush_denormals_to_zero()
+    torch.set_num_threads(threads)
+    reuse_freed_memory()
+
+
 def start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
     die_with_parent(parent)
     if initializer is not None:

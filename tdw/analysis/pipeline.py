@@ -50,13 +50,11 @@ from tdw.analysis.artifacts import (
 from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
 from tdw.analyzers import get_analyzers
 from tdw.atomic import sweep_temp_files
-from tdw.child_processes import spawned_pool
-from tdw.denormals import flush_denormals_to_zero
+from tdw.child_processes import set_up_compute_worker, spawned_pool
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.families.base import TaskData, hook_names
 from tdw.locks import exclusive
-from tdw.memory import reuse_freed_memory
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 
@@ -298,10 +296,8 @@ WORKER: dict = {}  # this worker process's pipeline, facts, data and model, load
 
 
 def start_checkpoint_worker(run_dir: str, device: str, threads: int, available: list[int]) -> None:
-    """Pool initializer: a compute process's setup (before torch makes its threads), then the run."""
-    flush_denormals_to_zero()
-    torch.set_num_threads(threads)
-    reuse_freed_memory()
+    """Pool initializer: a compute worker's setup (before torch makes its threads), then the run."""
+    set_up_compute_worker(threads)
     pipeline = AnalysisPipeline(run_dir, device)
     # the parent's list of checkpoints, not the run's now: a run training beside the analysis
     # may have added one, and the artifacts' dependency fingerprints must match the parent's plan

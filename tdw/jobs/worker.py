@@ -89,16 +89,10 @@ def failure_text(exc: BaseException) -> str:
 
 
 def set_worker_threads() -> None:
-    """A job worker's process: denormals flushed to zero (tdw.denormals), its torch threads, and
-    freed memory kept for reuse (tdw.memory)."""
-    import torch
+    """A job worker's process set up to compute (tdw.child_processes), on TDW_WORKER_THREADS threads."""
+    from tdw.child_processes import set_up_compute_worker
 
-    from tdw.denormals import flush_denormals_to_zero
-    from tdw.memory import reuse_freed_memory
-
-    flush_denormals_to_zero()
-    torch.set_num_threads(int(os.environ.get("TDW_WORKER_THREADS", "1")))
-    reuse_freed_memory()
+    set_up_compute_worker(int(os.environ.get("TDW_WORKER_THREADS", "1")))
 
 
 def run_job(job_id: int, kind: str, params: dict, catalog_path: str) -> JobOutcome:
