@@ -97,7 +97,8 @@ def main() -> None:
     try:
         run = make_run(root, args.checkpoints)
         twin = root / "twin" / run.path.name  # the same checkpoints, for the worker processes
-        shutil.copytree(run.path, twin)
+        if args.workers > 1:
+            shutil.copytree(run.path, twin)
         start = time.perf_counter()
         report = AnalysisPipeline(run.path).run(progress=False)
         pipeline_s = (time.perf_counter() - start) / args.checkpoints

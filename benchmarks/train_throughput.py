@@ -5,9 +5,10 @@ Compares, in one run and on the same weights and split:
   hooked  tdw's HookedGrokkingTransformer trained naively (all 3 positions, hooks in place)
   tl      TransformerLens 4's native model, TransformerBridge.boot_native, same config
 Each step is: train forward + backward + AdamW step, then the test loss under no_grad.
-Prints medians over repeated epochs (the trainers' epochs taken in turn) and the ratios against `tl` (the named baseline), and the
-fast step against its estimated limit: its matmul FLOPs (counted by torch's FlopCounterMode) at
-the rate this CPU multiplies two 2048 x 2048 fp32 matrices, measured in the same run. The limit
+Prints medians over repeated epochs (the trainers' epochs taken in turn) and the ratios against
+`tl` (the named baseline), and the fast step against its estimated limit: its matmul FLOPs
+(counted by torch's FlopCounterMode) at the rate this CPU multiplies two 2048 x 2048 fp32
+matrices, measured in the same run. The limit
 is what the step would take if nothing but its matmuls cost time, each at that rate. A second,
 tighter bound replays the step's own matrix products alone, each at its own shape and strides
 (recorded below autograd, the backward's included): what the step would take if everything but
