@@ -9,7 +9,7 @@ import shutil
 import polars as pl
 import pytest
 import torch
-from conftest import tdw_here, tiny_config
+from conftest import tdw_here, tiny_config, torch_threads
 from polars.testing import assert_frame_equal
 
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
@@ -232,17 +232,13 @@ def test_worker_processes_write_what_one_process_writes(trained_run, tmp_path):
 def test_auto_workers_take_one_process_per_thread_where_checkpoints_repay_it():
     from tdw.analysis.pipeline import auto_workers
 
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
+    with torch_threads(2):
         assert [auto_workers(n) for n in (0, 1, 31, 32, 118)] == [1, 1, 1, 2, 2]
         torch.set_num_threads(16)
         assert [auto_workers(n) for n in (32, 48, 118)] == [2, 2, 2]  # more is asked for (--workers N)
         assert auto_workers(118, torch.device("cuda")) == 1  # processes sharing a GPU: never measured
         torch.set_num_threads(1)  # a job worker's or a pytest worker's one thread: no pool
         assert auto_workers(118) == 1
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_weight_only_analyzers_need_no_forward_pass(trained_run):
@@ -331,9 +327,7 @@ def test_worker_threads_keep_order_and_values_and_restore_the_callers_threads():
     def probe(i: int) -> tuple[int, int, int, bool]:
         return i * i, threading.get_ident(), torch.get_num_threads(), torch.is_grad_enabled()
 
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
+    with torch_threads(2):
         with torch.no_grad():
             results = map_on_single_threaded_workers(probe, iter(range(40)))
         assert [r[0] for r in results] == [i * i for i in range(40)]  # in the items' order
@@ -342,8 +336,6 @@ def test_worker_threads_keep_order_and_values_and_restore_the_callers_threads():
         assert torch.get_num_threads() == 2 and torch.is_grad_enabled()
         torch.set_num_threads(1)  # one thread: in turn, here
         assert {r[1] for r in map_on_single_threaded_workers(probe, range(3))} == {threading.get_ident()}
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("family_changes", [{}, {"family": "mlp", "d_model": None, "n_heads": None, "d_head": None}])
@@ -399,12 +391,8 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
     # the analyzer (on a CPU: all 65 losses on worker threads, drawn radius by radius from one
     # generator) gives the serial loop's statistics; two threads, so the workers run (under
     # pytest-xdist every process has one, and then the losses are computed in turn)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         frame = Flatness().analyze(ctx)["flatness"]
-    finally:
-        torch.set_num_threads(threads)
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + 500)
     expected = []
     for radius in RADII:

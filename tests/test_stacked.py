@@ -13,7 +13,7 @@ from tdw.schedules import parse_schedule
 from tdw.training.densify import densify
 from tdw.training.stacked import stack_key, train_stacked
 from tdw.training.trainer import train
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, torch_threads
 
 CHECKPOINTS = tuple(range(0, 120, 20))
 
@@ -43,10 +43,8 @@ def one_thread():
     order also depends on how the products are split between them; over 119 full-batch epochs
     of a tiny model that rounding grows past 1e-5 (run alone, with two threads, this test failed
     before session 18's changes as after them). On one thread, as under pytest-xdist, it stays within."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def test_stacked_members_train_like_separate_runs(tmp_path, one_thread):
