@@ -341,8 +341,8 @@ def test_worker_threads_keep_order_and_values_and_restore_the_callers_threads():
 @pytest.mark.parametrize("family_changes", [{}, {"family": "mlp", "d_model": None, "n_heads": None, "d_head": None}])
 def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_run, family_changes):
     """One vmapped forward per radius (flatness's GPU path) and the CPU's worker threads give the
-    losses of flatness v2's serial loop (the reference below), for both families, and the analyzer
-    its statistics."""
+    losses of a serial loop through the training forward (v2's form, the reference below), for both
+    families, and the analyzer the statistics of a serial loop through its read-only loss."""
     from tdw.analysis.context import CheckpointContext, RunFacts
     from tdw.analyzers.flatness import (
         RADII,
@@ -366,7 +366,10 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
         facts = RunFacts(trained_run, config, trained_run.checkpoint_epochs(), family)
     ctx = CheckpointContext(facts, family, family.task_data(config), 500, weights, None)
 
-    def serial(radius: float, generator: torch.Generator) -> torch.Tensor:
+    def training_forward_loss(_ctx, weights: dict[str, torch.Tensor]) -> float:
+        return float(family.losses(weights, ctx.data, with_test=False).train_loss)
+
+    def serial(radius: float, generator: torch.Generator, train_loss=training_forward_loss) -> torch.Tensor:
         base = train_loss(ctx, weights)
         increases = []
         for _ in range(SAMPLES):
@@ -396,7 +399,7 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + 500)
     expected = []
     for radius in RADII:
-        inc = serial(radius, generator)
+        inc = serial(radius, generator, train_loss)  # the analyzer's read-only train loss
         q = torch.quantile(inc, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
         expected += [inc.mean(), inc.std(), q[0], q[1], q[2]]
     assert frame["statistic"].to_list() == ["mean", "std", "p05", "p50", "p95"] * len(RADII)

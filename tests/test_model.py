@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
 from transformer_lens.model_bridge import TransformerBridge
 
-from tdw.model import HookedGrokkingTransformer, TransformerShape, equals_position_logits
+from tdw.config import VariantConfig
+from tdw.families import get_family
+from tdw.families.mlp import analytic_solution
+from tdw.model import (
+    HookedGrokkingTransformer,
+    TransformerShape,
+    equals_position_logits,
+    equals_residual_grid,
+    equals_residual_rows,
+)
 from tdw.model.bridge import bridge_config, bridge_state_dict
 
 P = 23
@@ -100,3 +110,43 @@ def test_fast_forward_logits_and_gradients_equal_hooked_model():
     assert torch.allclose(fast, reference, atol=1e-5)
     for name, param in params.items():
         assert torch.allclose(param.grad, reference_grads[name], atol=1e-5), name
+
+
+def test_residual_rows_equal_the_hooked_models_residual_at_equals_and_the_grid():
+    """The read-only rows path (flatness's) gives the hooked model's `hook_resid_mid` at "=" for
+    the pairs asked, in any order and with repeats, and the grid's rows."""
+    model = random_model(seed=8)
+    params = {name: value.detach() for name, value in model.named_parameters()}
+    tokens = grid_tokens(P)
+    rows = torch.cat((torch.randperm(P * P, generator=torch.Generator().manual_seed(2))[:150], torch.tensor([0, 0, P * P - 1])))
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens[rows], names_filter="blocks.0.hook_resid_mid")
+        ours = equals_residual_rows(params, P, tokens[rows, 0], tokens[rows, 1])
+        grid = equals_residual_grid(params, P)
+    reference = cache["blocks.0.hook_resid_mid"][:, -1]
+    assert ours.shape == reference.shape == (len(rows), 64)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    assert torch.allclose(ours, grid[rows], atol=1e-6)
+    assert ours.abs().max() > 0.1  # the biases and weights really move it
+
+
+@pytest.mark.parametrize("family_name", ["modular_addition", "mlp"])
+def test_read_only_train_loss_equals_the_training_forwards(family_name):
+    """Each family's read-only train loss (flatness's 65 per checkpoint) is its training forward's
+    float64 cross entropy to 1e-6 relative, at initialization and, for the MLP's exact adder, at
+    losses of 3e-4 and 4e-8, where a float32 loss would have lost the digits."""
+    config = VariantConfig(p=P, family=family_name, **({} if family_name == "modular_addition" else
+                                                        {"d_model": None, "n_heads": None, "d_head": None}))
+    family = get_family(family_name)
+    data = family.task_data(config)
+    cases = [family.build_model(config).state_dict()]
+    if family_name == "mlp":
+        exact = analytic_solution(P, [1, 5, 9])
+        cases += [{name: value.float() * (scale if name == "W_U" else 1) for name, value in exact.items()} for scale in (2, 4)]
+    losses = []
+    for params in cases:
+        with torch.no_grad():
+            reference = float(family.losses(params, data, with_test=False).train_loss)
+        assert family.read_only_train_loss(params, data) == pytest.approx(reference, rel=1e-6)
+        losses.append(reference)
+    assert losses[0] > 1.0 and (family_name == "modular_addition" or losses[-1] < 1e-7)

@@ -122,6 +122,13 @@ class ModularMLP(FamilyBase):
         test_labels = labels[test_idx]
         return terms + read_out_loss_and_accuracy(test_logits, test_labels)
 
+    def read_only_train_loss(self, params: dict[str, Tensor], data: TaskData) -> float:
+        """The read-out's one-pass loss: no float64 log-softmax, no argmax for an unused accuracy."""
+        with torch.no_grad():
+            p = params["W_U"].shape[-1]
+            logits = hidden_logits(params, data.train_idx // p, data.train_idx % p)
+            return float(read_out_loss_and_accuracy(logits, data.labels[data.train_idx])[0])
+
     def parameter_group(self, name: str) -> str:
         groups = {"W_a": "embedding", "W_b": "embedding", "W_U": "unembedding"}
         if name not in groups:

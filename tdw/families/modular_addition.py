@@ -26,6 +26,7 @@ from tdw.model import (
     HookedGrokkingTransformer,
     TransformerShape,
     equals_residual_grid,
+    equals_residual_rows,
     readout_logits,
 )
 
@@ -83,6 +84,16 @@ class ModularAddition(FamilyBase):
             test_logits = readout_logits(params, grid.index_select(0, test_idx))
         test_labels = labels.index_select(0, test_idx)
         return terms + read_out_loss_and_accuracy(test_logits, test_labels)
+
+    def read_only_train_loss(self, params: dict[str, Tensor], data: TaskData) -> float:
+        """Only the train rows' residuals (`equals_residual_rows`, not the whole grid) and the
+        read-out's one-pass loss (no float64 log-softmax, no argmax for an unused accuracy):
+        10-20% of a flatness forward at p=113 each."""
+        with torch.no_grad():
+            n = params["unembed.W_U"].shape[-1]
+            resid = equals_residual_rows(params, n, data.train_idx // n, data.train_idx % n)
+            logits = readout_logits(params, resid)
+            return float(read_out_loss_and_accuracy(logits, data.labels.index_select(0, data.train_idx))[0])
 
     def parameter_group(self, name: str) -> str:
         if name.startswith(("embed.", "pos_embed.")):

@@ -3,8 +3,10 @@
 from tdw.model.fast_forward import (
     equals_position_logits,
     equals_residual_grid,
+    equals_residual_rows,
     readout_logits,
 )
 from tdw.model.transformer import HookedGrokkingTransformer, TransformerShape
 
-__all__ = ["HookedGrokkingTransformer", "TransformerShape", "equals_position_logits", "equals_residual_grid", "readout_logits"]
+__all__ = ["HookedGrokkingTransformer", "TransformerShape", "equals_position_logits", "equals_residual_grid",
+           "equals_residual_rows", "readout_logits"]
