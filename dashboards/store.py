@@ -237,11 +237,11 @@ class WarehouseStore:
 
     def neuron_map(self, variant: str, epoch: int, neuron: int) -> np.ndarray | None:
         """The neuron's activation over the (a, b) grid, dequantized."""
-        frame = self.frame("select lo, hi, codes from neuron_activations where variant = $v and epoch = $e and neuron = $n",
+        frame = self.frame("select lo, hi, codes from neuron_maps where variant = $v and epoch = $e and neuron = $n",
                            {"v": variant, "e": epoch, "n": neuron})
         if frame.is_empty():
             return None
-        codes = frame["codes"][0].to_numpy().astype(np.float32)
+        codes = np.frombuffer(frame["codes"][0], dtype=np.uint8).astype(np.float32)
         lo, hi = frame["lo"][0], frame["hi"][0]
         p = round(np.sqrt(codes.size))
         return (lo + codes / 255.0 * (hi - lo)).reshape(p, p)

@@ -12,6 +12,7 @@ import torch
 from conftest import tdw_here, tiny_config, torch_threads
 from polars.testing import assert_frame_equal
 
+from tdw.analysis.artifacts import artifact_path
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
 from tdw.analysis.key_frequencies import key_frequencies
 from tdw.analysis.pipeline import AnalysisPipeline
@@ -74,6 +75,37 @@ def test_neuron_built_as_cos_of_a_plus_b_is_explained_by_its_frequency():
     assert fractions.shape == (2, P // 2)
     assert fractions[0, 3] > 0.99 and fractions[0].sum() == pytest.approx(1.0, abs=1e-9)
     assert fractions[1].argmax() == 3  # ReLU adds harmonics, the fundamental still dominates
+
+
+@pytest.mark.parametrize("p", [113, 12, 13, 4])
+def test_frequency_fractions_equal_the_projection_on_the_real_fourier_basis(p):
+    """The FFT form equals the definition: each map projected on the orthonormal real basis, the
+    squared coefficients summed over frequency k's products (k x k, k x const, const x k) over all
+    but const x const; for odd and even p (an even p's Nyquist frequency has no sine), in float64
+    to 1e-10 relative and in float32 (neuron_freq's) to 1e-5."""
+    generator = torch.Generator().manual_seed(p)
+    a, b = torch.arange(p, dtype=torch.float64)[:, None], torch.arange(p, dtype=torch.float64)[None]
+    planted = torch.cos(2 * math.pi * (p // 3) * (a + b) / p + 0.4)  # one frequency over the noise
+    maps = torch.relu(torch.randn(6, p, p, generator=generator, dtype=torch.float64)) + torch.arange(6)[:, None, None] * planted
+    x = torch.arange(p, dtype=torch.float64)
+    rows, frequency_of = [torch.ones(p, dtype=torch.float64)], [0]  # the real basis, built here in float64
+    for k in range(1, p // 2 + 1):
+        rows.append(torch.cos(2 * math.pi * k * x / p))
+        frequency_of.append(k)
+        if 2 * k != p:
+            rows.append(torch.sin(2 * math.pi * k * x / p))
+            frequency_of.append(k)
+    basis = torch.stack(rows)
+    basis = basis / basis.norm(dim=1, keepdim=True)
+    frequency_of = torch.tensor(frequency_of)
+    power = ((basis @ maps) @ basis.T).square()  # [map, basis row, basis column]
+    total = power.sum((1, 2)) - power[:, 0, 0]
+    expected = torch.stack([power[:, frequency_of == k][:, :, (frequency_of == k) | (frequency_of == 0)].sum((1, 2))
+                            + power[:, frequency_of == 0][:, :, frequency_of == k].sum((1, 2))
+                            for k in range(1, p // 2 + 1)], dim=1) / total[:, None]
+    torch.testing.assert_close(frequency_fractions_2d(maps), expected, rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(frequency_fractions_2d(maps.float()).double(), expected, rtol=1e-5, atol=1e-8)
+    assert expected[-1, p // 3 - 1] > 0.9  # the planted frequency dominates where it is strong
 
 
 def test_fourier_basis_is_orthonormal():
@@ -172,7 +204,7 @@ def test_gini_known_values():
 def test_quantized_activation_maps_round_trip_within_one_level():
     maps = torch.randn(3, P, P)
     codes, lo, hi = quantize(maps)
-    back = dequantize(codes[1].tolist(), float(lo[1]), float(hi[1]), P)
+    back = dequantize(codes[1].numpy().tobytes(), float(lo[1]), float(hi[1]), P)
     assert abs(back - maps[1].numpy()).max() <= float(hi[1] - lo[1]) / 255 / 2 + 1e-6
 
 
@@ -252,6 +284,33 @@ def test_newer_analyzer_version_invalidates_older_artifacts(trained_run, monkeyp
     monkeypatch.setattr(type(analyzer), "version", analyzer.version + 1)
     report = AnalysisPipeline(trained_run.path).run(["embedding_fourier"], progress=False)
     assert len(report.written) == len(trained_run.checkpoint_epochs())
+
+
+def test_analyzing_removes_the_artifacts_of_a_table_an_analyzer_replaced(trained_run, tmp_path):
+    """neuron_activations v2 writes `neuron_maps`; a run analyzed by v1 has list-coded maps under
+    `neuron_activations`, which nothing reads any more: analyzing deletes them, manifest entries
+    included, and the new maps are there and decode to the old ones within a level."""
+    target = tmp_path / trained_run.variant
+    shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
+    run = RunDir(target)
+    AnalysisPipeline(run.path).run(["neuron_activations"], epochs=[500], progress=False)
+    new = pl.read_parquet(artifact_path(run.artifacts_dir, "neuron_maps", 500))
+    old_folder = run.artifacts_dir / "neuron_activations"  # what v1 left: list codes, listed in the manifest
+    old_folder.mkdir()
+    v1 = new.with_columns(pl.col("codes").map_elements(list, return_dtype=pl.List(pl.UInt8)))
+    v1.write_parquet(old_folder / "epoch_00500.parquet")
+    manifest = json.loads((run.artifacts_dir / "manifest.json").read_text())
+    manifest["neuron_activations/epoch_00500.parquet"] = "0" * 64
+    (run.artifacts_dir / "manifest.json").write_text(json.dumps(manifest))
+
+    report = AnalysisPipeline(run.path).run(["neuron_activations"], progress=False)
+    assert not old_folder.exists()
+    kept = json.loads((run.artifacts_dir / "manifest.json").read_text())
+    assert not [key for key in kept if key.startswith("neuron_activations/")]
+    assert {table for table, _ in report.written} == {"neuron_maps"} and len(report.written) == 5  # 500 was there
+    row = new.filter(pl.col("neuron") == 3).row(0, named=True)
+    assert len(row["codes"]) == 23 * 23
+    assert dequantize(row["codes"], row["lo"], row["hi"], 23).max() == pytest.approx(row["hi"], rel=1e-6)
 
 
 def test_restricted_loss_falls_below_test_loss_after_grokking(trained_run):

@@ -51,6 +51,9 @@ class Analyzer:
     hooks: ClassVar[tuple[str, ...]] = ()
     optional_hooks: ClassVar[tuple[str, ...]] = ()  # read when the family has them
     tables: ClassVar[dict[str, TableSpec]]
+    # tables an earlier version wrote under another name: `tdw analyze` deletes their artifacts,
+    # which nothing reads any more (neuron_activations v1's list-coded maps, 3-5 MB a checkpoint)
+    replaces: ClassVar[tuple[str, ...]] = ()
     # computes on the run's traced probe (tdw/probes.py) rather than the whole grid, so its
     # artifacts are recomputed when `tdw analyze --trace` changes the probe
     traced: ClassVar[bool] = False

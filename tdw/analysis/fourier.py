@@ -38,28 +38,36 @@ def component_norms(matrix: Float[Tensor, "token d"]) -> Float[Tensor, " basis"]
 
 
 def frequency_fractions_2d(maps: Float[Tensor, "unit a b"]) -> Float[Tensor, "unit frequency"]:
-    """Fraction of each map's variance explained by each frequency's 2D Fourier terms.
+    """Fraction of each map's variance explained by each frequency's 2D Fourier terms, in the
+    maps' precision (float32 maps: about 1e-6 relative).
 
     The terms of frequency k are the products of {const, cos k, sin k} in a with {const, cos k,
     sin k} in b, except const x const: they span every function of ka and kb, including
     cos(k(a + b)). Variance is the total power minus the constant term.
+
+    Computed from the 2D DFT F rather than by projecting on the real basis: {cos k, sin k} spans
+    the exponentials of k and p - k, so frequency k's power is |F(k,k)|^2 + |F(p-k,k)|^2 +
+    |F(k,p-k)|^2 + |F(p-k,p-k)|^2 plus the k x const and const x k terms, and for a real map
+    F(p-s, p-t) is F(s, t)'s conjugate, so half the spectrum (`rfft2`) holds all of it. At
+    [512, 113, 113] the basis products took 75-80 ms in float64 and 38 in float32, the FFT 27 in
+    float32 (equal to the projection to float rounding: tests/test_analysis.py).
     """
     p = maps.shape[-1]
-    basis, labels = fourier_basis(p)
-    basis = basis.to(maps)
-    # two broadcast products: at [512, 113, 113] in float64, 58 ms against einsum's 86
-    power = ((basis @ maps) @ basis.T).pow(2)  # [unit, i, j]
-    # each basis row's frequency (0: the constant); summing rows, then columns, by frequency
-    # gives every (frequency, frequency) block of the power at once
-    group = torch.tensor([k for k, _ in labels])
-    n_groups = int(group.max()) + 1
-    rows = power.new_zeros(power.shape[0], n_groups, p).index_add_(1, group, power)
-    blocks = power.new_zeros(power.shape[0], n_groups, n_groups).index_add_(2, group, rows)
-    total = blocks.sum((1, 2)) - blocks[:, 0, 0]
-    k = torch.arange(1, n_groups)
-    # frequency k's terms: k x k, k x const and const x k (const x const is the mean, not variance)
-    explained = blocks[:, k, k] + blocks[:, k, 0] + blocks[:, 0, k]
-    return explained / total.clamp_min(1e-30)[:, None]
+    spectrum = torch.fft.rfft2(maps)  # [unit, s 0..p-1, t 0..p//2]
+    power = spectrum.real.square() + spectrum.imag.square()
+    n_freq = p // 2
+    k = torch.arange(1, n_freq + 1)
+    # how many of the full spectrum's columns each of rfft2's stands for: t and p - t, except
+    # t = 0 and, for an even p, the Nyquist column p / 2, which are their own partners
+    copies = torch.full((n_freq,), 2.0, dtype=power.dtype)
+    if p % 2 == 0:
+        copies[-1] = 1.0
+    column_copies = torch.cat((copies.new_ones(1), copies))
+    total = (power.sum(1, dtype=torch.float64) * column_copies.double()).sum(-1) - power[:, 0, 0].double()
+    # rows k and p - k of column k; at the Nyquist frequency they are one row, counted once
+    diagonal = (power[:, k, k] + power[:, p - k, k]) / torch.where(2 * k == p, 2.0, 1.0).to(power.dtype)
+    explained = copies * (diagonal + power[:, k, 0] + power[:, 0, k])
+    return (explained.double() / total.clamp_min(1e-30)[:, None]).to(maps.dtype)
 
 
 def fractions_frame(fractions: Float[Tensor, "unit frequency"], unit: str):

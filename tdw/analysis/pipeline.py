@@ -26,6 +26,7 @@ list is recomputed).
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, wait
@@ -157,6 +158,7 @@ class AnalysisPipeline:
 
         facts = RunFacts(self.run_dir, self.config, available, self.family)
         self.manifest = read_manifest(self.run_dir.artifacts_dir)
+        self._remove_replaced_tables(chosen)
         per_checkpoint = [a for a in chosen if a.requires != "run"]
         run_level = [a for a in chosen if a.requires == "run"]
         plan = {epoch: self._pending(per_checkpoint, epoch, facts, force, report) for epoch in targets}
@@ -231,6 +233,22 @@ class AnalysisPipeline:
                     raise failures[0]
 
     # --- internals -----------------------------------------------------------------------
+    def _remove_replaced_tables(self, chosen: list[Analyzer]) -> None:
+        """Delete the artifacts of tables the chosen analyzers replace (`Analyzer.replaces`),
+        manifest first: a kill in between leaves files the manifest does not list, never a
+        manifest entry without its file."""
+        folders = [self.run_dir.artifacts_dir / table for a in chosen for table in a.replaces]
+        folders = [folder for folder in folders if folder.is_dir()]
+        if not folders:
+            return
+        for folder in folders:
+            prefix = self._key(folder) + "/"
+            for key in [key for key in self.manifest if key.startswith(prefix)]:
+                del self.manifest[key]
+        write_manifest(self.run_dir.artifacts_dir, self.manifest)
+        for folder in folders:
+            shutil.rmtree(folder)
+
     def _pending(self, analyzers: list[Analyzer], epoch: int | None, facts: RunFacts, force: bool,
                  report: AnalysisReport) -> list[Analyzer]:
         pending = []

@@ -12,6 +12,7 @@ from tdw.analyzers import register
 @register
 class NeuronFreq(Analyzer):
     name = "neuron_freq"
+    version = 2  # v2: from the float32 maps' FFT (v1: float64 basis products), equal to 1e-6
     description = "fraction of each neuron's variance explained by each frequency; best frequency per neuron"
     requires = "activations"
     hooks = ("neurons",)
@@ -21,7 +22,7 @@ class NeuronFreq(Analyzer):
     }
 
     def analyze(self, ctx):
-        fractions = frequency_fractions_2d(ctx.neuron_maps(torch.float64)).float()  # [neuron, freq]
+        fractions = frequency_fractions_2d(ctx.neuron_maps())  # [neuron, freq], float32: 1e-6 relative
         best_fraction, best = fractions.max(dim=1)
         return {
             "neuron_freq": fractions_frame(fractions, "neuron"),
