@@ -24,7 +24,7 @@ import torch
 
 from tdw.analysis.artifacts import artifact_path, tidy, write_artifact
 from tdw.analysis.context import CheckpointContext, RunContext, RunFacts
-from tdw.analysis.pipeline import AnalysisPipeline
+from tdw.analysis.pipeline import AnalysisPipeline, auto_workers
 from tdw.analyzers import all_analyzers
 from tdw.config import VariantConfig
 from tdw.denormals import flush_denormals_to_zero
@@ -118,7 +118,9 @@ def main() -> None:
               f"(against the naive loop without its writes, as sessions 9-16 measured: {(naive_s - naive_writing_s) / pipeline_s:.2f}x)")
         if args.workers > 1:
             print(f"pipeline in {args.workers} worker processes of {max(1, torch.get_num_threads() // args.workers)} "
-                  f"thread(s): {workers_s:.2f} s/checkpoint, {pipeline_s / workers_s:.2f}x the pipeline in one process")
+                  f"thread(s): {workers_s:.2f} s/checkpoint, {pipeline_s / workers_s:.2f}x the pipeline in one process, "
+                  f"{naive_s / workers_s:.2f}x the naive loop")
+            print(f"(`tdw analyze` of these checkpoints takes --workers auto = {auto_workers(args.checkpoints)})")
         print(f"artifacts: {size / args.checkpoints / 1e6:.2f} MB/checkpoint; 50 checkpoints ~ {size / args.checkpoints * 50 / 1e9:.2f} GB")
     finally:
         shutil.rmtree(root)
