@@ -33,7 +33,7 @@ from tdw.denormals import flush_denormals_to_zero
 from tdw.families import get_family
 from tdw.memory import reuse_freed_memory
 from tdw.model.bridge import bridge_config, bridge_state_dict
-from tdw.training.optimizer import make_optimizer, trainable_parameters
+from tdw.training.optimizer import forward_parameters, make_optimizer, trainable_parameters
 
 
 def time_epochs(step, epochs: int, warmup: int = 3) -> float:
@@ -137,7 +137,7 @@ def main() -> None:
 
     model = family.build_model(config).to(device)
     params = trainable_parameters(model, config)
-    all_params = dict(model.named_parameters())
+    all_params = forward_parameters(model, params)  # as the trainer: the frozen zero biases left out
     optimizer = make_optimizer(params, config)
 
     def fast_step() -> None:

@@ -18,6 +18,7 @@ from tdw.model import (
     equals_residual_rows,
 )
 from tdw.model.bridge import bridge_config, bridge_state_dict
+from tdw.model.fast_forward import without_zero_biases
 
 P = 23
 
@@ -150,3 +151,26 @@ def test_read_only_train_loss_equals_the_training_forwards(family_name):
         assert family.read_only_train_loss(params, data) == pytest.approx(reference, rel=1e-6)
         losses.append(reference)
     assert losses[0] > 1.0 and (family_name == "modular_addition" or losses[-1] < 1e-7)
+
+
+def test_absent_zero_biases_give_the_same_logits_and_gradients_bit_for_bit():
+    """The trainer leaves out the biases frozen at zero (the default config's) and the fast forward
+    skips adding them: logits and every weight's gradient are identical to adding the zeros, so
+    runs are byte for byte what they were. A nonzero bias, or one in `keep` (trained), stays."""
+    model = random_model(seed=4, with_biases=False)
+    params = dict(model.named_parameters())
+    tokens = grid_tokens(P)
+    rows = torch.randperm(P * P, generator=torch.Generator().manual_seed(1))[:300]
+    labels = (tokens[rows, 0] + tokens[rows, 1]) % P
+    fewer = without_zero_biases(params)
+    assert set(params) - set(fewer) == {name for name in params if name.split(".")[-1].startswith("b_")}
+    results = []
+    for given in (params, fewer):
+        logits = equals_position_logits(given, tokens[rows, 0], tokens[rows, 1], P)
+        torch.nn.functional.cross_entropy(logits, labels).backward()
+        results.append((logits.detach(), {name: p.grad.clone() for name, p in fewer.items()}))
+        model.zero_grad()
+    assert torch.equal(results[0][0], results[1][0])
+    assert all(torch.equal(results[0][1][name], results[1][1][name]) for name in fewer)
+    assert "blocks.0.mlp.b_in" in without_zero_biases(params, keep=frozenset({"blocks.0.mlp.b_in"}))
+    assert without_zero_biases(dict(random_model(seed=4).named_parameters())).keys() == params.keys()

@@ -33,27 +33,47 @@ class TokenTables:
     base: Tensor  # [d_model]: the "=" token's own embedding and b_O
 
 
+def is_bias(name: str) -> bool:
+    return name.split(".")[-1].startswith("b_")
+
+
+def without_zero_biases(params: dict[str, Tensor], keep: frozenset[str] = frozenset()) -> dict[str, Tensor]:
+    """`params` less the biases that are exactly zero (except those in `keep`: a trained bias must
+    be there to get its gradient, zero or not). Every function here reads an absent bias as zero
+    and then multiplies without adding it, bit-identical to adding the zeros: with the default
+    config's biases (frozen at zero, as the TransformerLens demo has them) that saves the copies of
+    b_in and the unembedding's bias into every [rows, d] product's output, 1.65 ms of a 37 ms
+    p=113 training step."""
+    return {name: value for name, value in params.items()
+            if not is_bias(name) or name in keep or bool(value.count_nonzero())}
+
+
+def plus(x: Tensor, bias: Tensor | None) -> Tensor:
+    """x + bias, an absent bias being zero (`without_zero_biases`)."""
+    return x if bias is None else x + bias
+
+
 def token_tables(params: dict[str, Tensor], n_tokens: int) -> TokenTables:
     W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
     pre = "blocks.0.attn."
     W_Q, W_K, W_V, W_O = (params[pre + w] for w in ("W_Q", "W_K", "W_V", "W_O"))
-    b_Q, b_K, b_V, b_O = (params[pre + w] for w in ("b_Q", "b_K", "b_V", "b_O"))
+    b_Q, b_K, b_V, b_O = (params.get(pre + w) for w in ("b_Q", "b_K", "b_V", "b_O"))
     equals_token = n_tokens
     scale = W_Q.shape[-1] ** -0.5
 
     x_a = W_E[:n_tokens] + W_pos[0]  # [token, d_model]
     x_b = W_E[:n_tokens] + W_pos[1]
     x_eq = W_E[equals_token] + W_pos[2]  # [d_model]
-    q = torch.einsum("d,hde->he", x_eq, W_Q) + b_Q  # [head, d_head]
-    score_a = ((torch.einsum("td,hde->the", x_a, W_K) + b_K) * q).sum(-1) * scale  # [token, head]
-    score_b = ((torch.einsum("td,hde->the", x_b, W_K) + b_K) * q).sum(-1) * scale
-    score_eq = ((torch.einsum("d,hde->he", x_eq, W_K) + b_K) * q).sum(-1) * scale  # [head]
+    q = plus(torch.einsum("d,hde->he", x_eq, W_Q), b_Q)  # [head, d_head]
+    score_a = (plus(torch.einsum("td,hde->the", x_a, W_K), b_K) * q).sum(-1) * scale  # [token, head]
+    score_b = (plus(torch.einsum("td,hde->the", x_b, W_K), b_K) * q).sum(-1) * scale
+    score_eq = (plus(torch.einsum("d,hde->he", x_eq, W_K), b_K) * q).sum(-1) * scale  # [head]
 
-    v_out_bias = torch.einsum("he,hef->hf", b_V, W_O)
-    out_a = torch.einsum("td,hde,hef->thf", x_a, W_V, W_O) + v_out_bias  # [token, head, d_model]
-    out_b = torch.einsum("td,hde,hef->thf", x_b, W_V, W_O) + v_out_bias
-    out_eq = torch.einsum("d,hde,hef->hf", x_eq, W_V, W_O) + v_out_bias  # [head, d_model]
-    return TokenTables(score_a, score_b, score_eq, out_a, out_b, out_eq, x_eq + b_O)
+    v_out_bias = None if b_V is None else torch.einsum("he,hef->hf", b_V, W_O)
+    out_a = plus(torch.einsum("td,hde,hef->thf", x_a, W_V, W_O), v_out_bias)  # [token, head, d_model]
+    out_b = plus(torch.einsum("td,hde,hef->thf", x_b, W_V, W_O), v_out_bias)
+    out_eq = plus(torch.einsum("d,hde,hef->hf", x_eq, W_V, W_O), v_out_bias)  # [head, d_model]
+    return TokenTables(score_a, score_b, score_eq, out_a, out_b, out_eq, plus(x_eq, b_O))
 
 
 def equals_residual_grid(params: dict[str, Tensor], n_tokens: int) -> Float[Tensor, "pair d_model"]:
@@ -107,11 +127,13 @@ def equals_residual_rows(
 def readout_logits(
     params: dict[str, Tensor], resid_mid: Float[Tensor, "batch d_model"]
 ) -> Float[Tensor, "batch d_vocab_out"]:
-    """MLP and unembedding at "=": (post @ W_out + b_out + resid_mid) @ W_U + b_U."""
-    W_U = params["unembed.W_U"]
-    mlp_post = torch.addmm(params["blocks.0.mlp.b_in"], resid_mid, params["blocks.0.mlp.W_in"]).relu_()
+    """MLP and unembedding at "=": (post @ W_out + b_out + resid_mid) @ W_U + b_U (absent biases zero)."""
+    W_U, W_in = params["unembed.W_U"], params["blocks.0.mlp.W_in"]
+    b_in, b_out, b_U = (params.get(name) for name in ("blocks.0.mlp.b_in", "blocks.0.mlp.b_out", "unembed.b_U"))
+    mlp_post = (torch.mm(resid_mid, W_in) if b_in is None else torch.addmm(b_in, resid_mid, W_in)).relu_()
     # post @ (W_out @ W_U): d_mlp x vocab per example instead of d_mlp x d_model + d_model x vocab.
-    direct = torch.addmm(params["blocks.0.mlp.b_out"] @ W_U + params["unembed.b_U"], resid_mid, W_U)
+    direct_bias = b_U if b_out is None else plus(b_out @ W_U, b_U)
+    direct = torch.mm(resid_mid, W_U) if direct_bias is None else torch.addmm(direct_bias, resid_mid, W_U)
     W_out_U = params["blocks.0.mlp.W_out"] @ W_U
     if torch._C._functorch.is_batchedtensor(direct):  # under the stacked trainer's vmap: addmm_ has no batching rule
         return torch.addmm(direct, mlp_post, W_out_U)

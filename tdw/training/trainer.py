@@ -42,6 +42,7 @@ from tdw.training.lifecycle import (
     trained_stacked,
 )
 from tdw.training.optimizer import (
+    forward_parameters,
     load_optimizer_state,
     make_optimizer,
     optimizer_state_by_name,
@@ -65,7 +66,7 @@ class TrainingSession(EpochLoop):
         self.lr_now = torch.tensor(config.lr, device=device) if self.graphed else None
         self.bind_lr()
         self.data = self.family.task_data(config).to(device)
-        self.all_params = dict(self.model.named_parameters())
+        self.all_params = forward_parameters(self.model, self.params)
         self.epoch = 0
         self.graphs = EpochGraphs(self) if self.graphed else None
 
@@ -78,6 +79,7 @@ class TrainingSession(EpochLoop):
     def restore(self, epoch: int) -> None:
         weights = self.run.load_weights(epoch, self.device)
         self.model.load_state_dict(weights, strict=True)
+        self.all_params = forward_parameters(self.model, self.params)  # a frozen bias loaded from a checkpoint need not be zero
         state = self.run.load_optimizer(epoch, self.device)
         if state is None:
             raise TdwError(f"{self.run.path}: checkpoint {epoch} has no optimizer state; cannot continue from it")
