@@ -9,6 +9,7 @@ extension that must be downloaded, which this tool does not rely on.)
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,6 +69,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(String, nullable=True)
 
 
+WAL_ATTEMPTS = 20  # new-catalog races (Catalog._switch_to_wal): at most ~4 s of backing off
 JOB_STATES = ("queued", "running", "done", "failed", "cancelling", "cancelled")
 
 
@@ -100,11 +102,14 @@ class Catalog:
                                    "move it aside and run `tdw index` (job history is lost; runs and the warehouse are not)") from None
 
     def _create_tables(self) -> None:
-        with self.engine.begin() as connection:
-            connection.exec_driver_sql("pragma journal_mode=wal")  # readers never block the workers' writes
-            columns = {row[1] for row in connection.exec_driver_sql("pragma table_info(jobs)")}
-            if columns and not {c.name for c in Job.__table__.columns} <= columns:
-                connection.exec_driver_sql("drop table jobs")  # a catalog from before job tracking
+        for attempt in range(WAL_ATTEMPTS):
+            try:
+                self._switch_to_wal()
+                break
+            except OperationalError as error:
+                if "locked" not in str(error) or attempt == WAL_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
         for attempt in range(5):  # another process (a sweep, its workers, the dashboard) may create it too
             try:
                 Base.metadata.create_all(self.engine)
@@ -112,6 +117,18 @@ class Catalog:
             except OperationalError as error:
                 if "already exists" not in str(error) or attempt == 4:
                     raise
+
+    def _switch_to_wal(self) -> None:
+        """WAL mode (readers never block the workers' writes), and an old jobs table dropped.
+        Why the caller retries: switching a new file to WAL needs its exclusive lock, and when
+        several processes open a new catalog at once, SQLite answers "database is locked" at once
+        instead of waiting out the busy timeout when waiting could deadlock (one failure in a CI
+        run of six processes; once the file is in WAL the pragma needs no lock)."""
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("pragma journal_mode=wal")
+            columns = {row[1] for row in connection.exec_driver_sql("pragma table_info(jobs)")}
+            if columns and not {c.name for c in Job.__table__.columns} <= columns:
+                connection.exec_driver_sql("drop table jobs")  # a catalog from before job tracking
 
     def run_fingerprints(self) -> dict[str, str]:
         with Session(self.engine) as session:
