@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family
+from tdw.model.fast_forward import without_zero_biases
 from tdw.run_dir import RunDir
 from tdw.training.cuda_graph import EpochGraphs, graphs_wanted
 from tdw.training.device import resolve_device
@@ -115,6 +116,14 @@ class StackedSession(EpochLoop):
         self.graphs = EpochGraphs(self) if graphed else None
         self.host_copy: dict[str, dict[str, Tensor]] = {}  # the stacks on the host, at host_copy_epoch
         self.host_copy_epoch: int | None = None
+        self.note_unread_biases()
+
+    def note_unread_biases(self) -> None:
+        """The frozen biases that are zero in every row, which the loss is not given (the fast
+        forward skips adding them, bit-identically: `without_zero_biases`); redone whenever the
+        stacks change (restore, keep)."""
+        read = without_zero_biases(self.params, keep=frozenset(self.trainable))
+        self.unread_biases = frozenset(self.params) - frozenset(read)
 
     @property
     def size(self) -> int:
@@ -150,6 +159,7 @@ class StackedSession(EpochLoop):
                     value[len(self.runs):] = value[0]
         self.step = epoch  # one AdamW step per epoch, from the initialization
         self.host_copy_epoch = None
+        self.note_unread_biases()
         if self.step_now is not None:
             self.step_now.fill_(epoch)
         self.epoch = epoch
@@ -192,6 +202,7 @@ class StackedSession(EpochLoop):
         self.configs = [self.configs[i] for i in members]
         self.checkpoints = [self.checkpoints[i] for i in members]
         self.host_copy_epoch = None
+        self.note_unread_biases()
         if self.graphs is not None:
             self.graphs.forget()  # the stacks are new tensors
 
@@ -210,8 +221,8 @@ class StackedSession(EpochLoop):
         """[member, 4] float64 (train loss, train acc, test loss, test acc; NaN when not
         evaluated) of the current weights; then one AdamW step if asked."""
         loss = partial(self.family.loss_terms, with_test=with_test)
-        terms = torch.func.vmap(loss, in_dims=(0, None, 0, 0))(self.params, self.labels, self.train_idx,
-                                                               self.test_idx)
+        params = {name: value for name, value in self.params.items() if name not in self.unread_biases}
+        terms = torch.func.vmap(loss, in_dims=(0, None, 0, 0))(params, self.labels, self.train_idx, self.test_idx)
         if take_step:
             terms[0].sum().backward()  # members share no weight: each gets its own loss's gradient
             self.adamw_step(self.lr_table[self.epoch] if self.lr_now is None else self.lr_now)
