@@ -349,6 +349,29 @@ def test_analyze_cli_bad_input_is_one_line(trained_run):
     assert result.returncode == 2 and "no checkpoint at epoch 5" in result.stderr
 
 
+def test_analyze_as_a_job_takes_force_and_workers_too(trained_run, tmp_path):
+    """`tdw analyze RUN --job-db DB` (the dashboard's Analyze page) runs the same pipeline as a
+    tracked job: --force recomputes what is up to date instead of being ignored, and the job's
+    record keeps the options it ran with."""
+    from tdw.warehouse.catalog import Catalog
+
+    target = tmp_path / "results" / "modular_addition" / trained_run.variant
+    shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+    tdw_here("analyze", str(target), "--analyzers", "embedding_fourier", "--job-db", str(db), check=True)
+    artifact = artifact_path(target / "artifacts", "embedding_fourier", 500)
+    written = artifact.stat().st_mtime_ns
+    result = tdw_here("analyze", str(target), "--analyzers", "embedding_fourier", "--job-db", str(db), "--force",
+                      "--workers", "1", check=True)
+    assert result.stdout.strip().endswith(f"{trained_run.variant}: done")
+    assert artifact.stat().st_mtime_ns > written
+    catalog = Catalog(db.with_name("catalog.sqlite"))
+    jobs = sorted(catalog.jobs(), key=lambda job: job["id"])
+    catalog.dispose()
+    assert [job["state"] for job in jobs] == ["done", "done"]
+    assert (jobs[0]["params"]["force"], jobs[1]["params"]["force"], jobs[1]["params"]["workers"]) == (False, True, 1)
+
+
 def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(trained_run, tmp_path):
     """Analyze the run as it stood at epoch 300 (later checkpoints not written yet), let it "grow"
     to its end, analyze again: every table equals a fresh analysis of the whole run, and the second

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.job_db:
         from tdw.jobs.sweep import run_analysis_job
 
-        outcome = run_analysis_job(args.run, args.job_db, names, epochs)
+        outcome = run_analysis_job(args.run, args.job_db, names, epochs, args.force, args.device, args.workers)
         print(f"job {outcome.job_id} {outcome.variant}: {outcome.state}" + (f": {outcome.error.splitlines()[0]}" if outcome.error else ""))
         return 0 if outcome.state == "done" else 1
     report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet,

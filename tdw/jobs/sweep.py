@@ -125,8 +125,10 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
 
 
 def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] | None = None,
-                     epochs: list[int] | None = None) -> JobOutcome:
-    """Analyze one run as a catalog job in this process, then re-index its results folder."""
+                     epochs: list[int] | None = None, force: bool = False, device: str = "cpu",
+                     workers: int | str = 1) -> JobOutcome:
+    """Analyze one run as a catalog job in this process (with `tdw analyze`'s own options: force,
+    device, worker processes), then re-index its results folder."""
     from tdw.jobs.worker import run_job
     from tdw.warehouse.indexer import build_index
 
@@ -135,12 +137,13 @@ def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] 
         raise TdwError(f"{run_path}: not a run directory (no config.json)")
     catalog = Catalog(db.with_name("catalog.sqlite"))
     try:
-        job_id = catalog.create_job("analyze", {"run": str(run.path.resolve()), "analyzers": analyzers, "epochs": epochs},
-                                    variant=run.read_config().name, total=len(run.checkpoint_epochs()))
+        spec = {"run": str(run.path.resolve()), "analyzers": analyzers, "epochs": epochs, "force": force,
+                "device": device, "workers": workers}
+        job_id = catalog.create_job("analyze", spec, variant=run.read_config().name, total=len(run.checkpoint_epochs()))
     finally:
         catalog.dispose()
-    outcome = run_job(job_id, "analyze", {"run": str(run.path.resolve()), "analyzers": analyzers, "epochs": epochs,
-                                          "variant": run.read_config().name}, str(db.with_name("catalog.sqlite").resolve()))
+    outcome = run_job(job_id, "analyze", {**spec, "variant": run.read_config().name},
+                      str(db.with_name("catalog.sqlite").resolve()))
     if outcome.state == "done":
         build_index(run.path.parent.parent, db)
     return outcome

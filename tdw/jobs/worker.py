@@ -206,5 +206,7 @@ def analyze_job(params: dict, heartbeat: Heartbeat) -> None:
     from tdw.analysis.pipeline import AnalysisPipeline
     from tdw.run_dir import RunDir
 
-    AnalysisPipeline(params["run"]).run(params.get("analyzers"), params.get("epochs"), progress=False)
+    pipeline = AnalysisPipeline(params["run"], device=params.get("device", "cpu"))
+    pipeline.run(params.get("analyzers"), params.get("epochs"), force=params.get("force", False), progress=False,
+                 workers=params.get("workers", 1))
     heartbeat.progress = len(RunDir(params["run"]).checkpoint_epochs())
