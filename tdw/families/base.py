@@ -173,7 +173,12 @@ def read_out_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, 
     the loss is the float64 loss to about 1e-7 relative at any size, 1e-7 included. The maximum's
     index is the accuracy's argmax (the first of equal maxima, as argmax takes)."""
     top, top_index = logits.max(dim=-1)
-    others = torch.exp(logits - top[..., None]).scatter(-1, top_index[..., None], 0.0).sum(-1)
+    exps = torch.exp(logits - top[..., None])
+    if torch._C._functorch.is_batchedtensor(exps):  # under the stacked trainer's vmap: scatter_ has no batching rule
+        exps = exps.scatter(-1, top_index[..., None], 0.0)
+    else:  # in place on the fresh temporary: `scatter` would copy all of it first (0.3 ms of a p=113 step)
+        exps.scatter_(-1, top_index[..., None], 0.0)
+    others = exps.sum(-1)
     label_logit = logits.gather(-1, labels[..., None])[..., 0]
     loss = (top.to(torch.float64) - label_logit.to(torch.float64) + torch.log1p(others.to(torch.float64))).mean(-1)
     return loss, (top_index == labels).to(torch.float64).mean(-1)
