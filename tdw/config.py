@@ -18,6 +18,11 @@ DEFAULT_FAMILY = "modular_addition"
 DEFAULT_DATA_SEED = 598  # the TransformerLens Grokking demo's split seed
 
 
+def is_bias(name: str) -> bool:
+    """A parameter named `...b_*` (TransformerLens's naming: b_Q, b_in, b_U, ...)."""
+    return name.split(".")[-1].startswith("b_")
+
+
 @dataclass(frozen=True)
 class VariantConfig:
     """One training variant. Defaults are the published p=113 grokking run (Nanda et al. 2023)."""
@@ -88,6 +93,11 @@ class VariantConfig:
         validate_schedule(self.lr_schedule)
         if self.name and not all(c.isalnum() or c in "-_." for c in self.name):
             raise bad("--name", self.name, "use letters, digits, '-', '_' and '.'")
+
+    def trains(self, name: str) -> bool:
+        """Whether training updates the parameter `name`: every weight, the biases only with
+        `train_biases` (the optimizer, flatness's perturbations and LLC's sampler all ask this)."""
+        return self.train_biases or not is_bias(name)
 
     def default_name(self) -> str:
         """p{p}_seed{seed}, after the family's name for families other than the default (variant

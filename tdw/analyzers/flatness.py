@@ -42,7 +42,7 @@ def perturbed_copies(ctx, radius: float, samples: int, generator: torch.Generato
     p=113 checkpoint's 64 copies take 73-75 ms instead of 86-91 on the thread that draws them
     while the workers evaluate (most of what is left is `randn`)."""
     names = sorted(ctx.weights)
-    frozen = {name for name in names if name.split(".")[-1].startswith("b_") and not ctx.config.train_biases}
+    frozen = {name for name in names if not ctx.config.trains(name)}
     norms = {name: ctx.weights[name].norm() for name in names if name not in frozen}
     for _ in range(samples):
         copy = {}

@@ -36,10 +36,6 @@ def settings_for(n_train: int) -> SGLDSettings:
 COMPONENTS = ("attention", "mlp")  # besides "all", when the family has the group
 
 
-def trained(name: str, train_biases: bool) -> bool:
-    return train_biases or not name.split(".")[-1].startswith("b_")
-
-
 @register
 class LocalLearningCoefficient(Analyzer):
     name = "llc"
@@ -51,7 +47,7 @@ class LocalLearningCoefficient(Analyzer):
 
     def analyze(self, ctx):
         data = ctx.data
-        names = sorted(n for n in ctx.weights if trained(n, ctx.config.train_biases))
+        names = sorted(n for n in ctx.weights if ctx.config.trains(n))
         groups = {n: ctx.family.parameter_group(n) for n in names}
         components = {"all": names, **{c: [n for n in names if groups[n] == c] for c in COMPONENTS
                                        if any(groups[n] == c for n in names)}}

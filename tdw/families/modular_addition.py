@@ -28,8 +28,8 @@ from tdw.model import (
     equals_residual_grid,
     equals_residual_rows,
     readout_logits,
+    without_zero_biases,
 )
-from tdw.model.fast_forward import without_zero_biases
 
 
 class ModularAddition(FamilyBase):

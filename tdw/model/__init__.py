@@ -5,8 +5,9 @@ from tdw.model.fast_forward import (
     equals_residual_grid,
     equals_residual_rows,
     readout_logits,
+    without_zero_biases,
 )
 from tdw.model.transformer import HookedGrokkingTransformer, TransformerShape
 
 __all__ = ["HookedGrokkingTransformer", "TransformerShape", "equals_position_logits", "equals_residual_grid",
-           "equals_residual_rows", "readout_logits"]
+           "equals_residual_rows", "readout_logits", "without_zero_biases"]

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from tdw.config import is_bias
+
 
 @dataclass
 class TokenTables:
@@ -31,10 +33,6 @@ class TokenTables:
     out_b: Tensor  # [token, head, d_model]
     out_eq: Tensor  # [head, d_model]
     base: Tensor  # [d_model]: the "=" token's own embedding and b_O
-
-
-def is_bias(name: str) -> bool:
-    return name.split(".")[-1].startswith("b_")
 
 
 def without_zero_biases(params: dict[str, Tensor], keep: frozenset[str] = frozenset()) -> dict[str, Tensor]:

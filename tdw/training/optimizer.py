@@ -13,8 +13,7 @@ def trainable_parameters(model: nn.Module, config: VariantConfig) -> dict[str, n
     """All weights, plus the biases when `train_biases` (the demo keeps biases frozen at zero)."""
     params = {}
     for name, param in model.named_parameters():
-        is_bias = name.split(".")[-1].startswith("b_")
-        param.requires_grad_(config.train_biases or not is_bias)
+        param.requires_grad_(config.trains(name))
         if param.requires_grad:
             params[name] = param
     return params
