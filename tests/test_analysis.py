@@ -12,7 +12,7 @@ import torch
 from conftest import tdw_here, tiny_config, torch_threads
 from polars.testing import assert_frame_equal
 
-from tdw.analysis.artifacts import artifact_path
+from tdw.analysis.artifacts import artifact_path, file_digest
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
 from tdw.analysis.key_frequencies import key_frequencies
 from tdw.analysis.pipeline import AnalysisPipeline
@@ -24,6 +24,8 @@ from tdw.analyzers.progress import key_frequency_projection
 from tdw.analyzers.trajectory import pca, velocity
 from tdw.run_dir import RunDir
 from tdw.training.trainer import train
+from tdw.warehouse.indexer import build_index
+from tdw.warehouse.query import query
 
 P = 13
 
@@ -286,29 +288,53 @@ def test_newer_analyzer_version_invalidates_older_artifacts(trained_run, monkeyp
     assert len(report.written) == len(trained_run.checkpoint_epochs())
 
 
-def test_analyzing_removes_the_artifacts_of_a_table_an_analyzer_replaced(trained_run, tmp_path):
-    """neuron_activations v2 writes `neuron_maps`; a run analyzed by v1 has list-coded maps under
-    `neuron_activations`, which nothing reads any more: analyzing deletes them, manifest entries
-    included, and the new maps are there and decode to the old ones within a level."""
-    target = tmp_path / trained_run.variant
+def test_a_replaced_table_reads_as_its_successor_until_analyzing_rewrites_it(trained_run, tmp_path):
+    """neuron_activations v2 writes `neuron_maps` (binary codes); a run analyzed by v1 has
+    list-coded maps under `neuron_activations`. Until `tdw analyze` rewrites an epoch, the
+    warehouse reads v1's file as `neuron_maps` (a bundle without checkpoints can only be read so):
+    byte for byte the codes v2 writes. Analyzing one epoch deletes only that epoch's old file;
+    analyzing all deletes the old table, manifest entries first."""
+    target = tmp_path / "results" / "modular_addition" / trained_run.variant
     shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
     run = RunDir(target)
-    AnalysisPipeline(run.path).run(["neuron_activations"], epochs=[500], progress=False)
-    new = pl.read_parquet(artifact_path(run.artifacts_dir, "neuron_maps", 500))
+    AnalysisPipeline(run.path).run(["neuron_activations"], epochs=[300, 500], progress=False)
+    new = {epoch: pl.read_parquet(artifact_path(run.artifacts_dir, "neuron_maps", epoch)) for epoch in (300, 500)}
     old_folder = run.artifacts_dir / "neuron_activations"  # what v1 left: list codes, listed in the manifest
     old_folder.mkdir()
-    v1 = new.with_columns(pl.col("codes").map_elements(list, return_dtype=pl.List(pl.UInt8)))
-    v1.write_parquet(old_folder / "epoch_00500.parquet")
     manifest = json.loads((run.artifacts_dir / "manifest.json").read_text())
-    manifest["neuron_activations/epoch_00500.parquet"] = "0" * 64
+    for epoch, frame in new.items():
+        v1 = frame.with_columns(pl.col("codes").map_elements(list, return_dtype=pl.List(pl.UInt8)))
+        v1.write_parquet(old_folder / f"epoch_{epoch:05d}.parquet")
+        artifact_path(run.artifacts_dir, "neuron_maps", epoch).unlink()
+        del manifest[f"neuron_maps/epoch_{epoch:05d}.parquet"]
+        manifest[f"neuron_activations/epoch_{epoch:05d}.parquet"] = file_digest(old_folder / f"epoch_{epoch:05d}.parquet")
     (run.artifacts_dir / "manifest.json").write_text(json.dumps(manifest))
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+
+    def indexed_maps() -> pl.DataFrame:
+        build_index(tmp_path / "results", db)
+        return query("select epoch, neuron, lo, hi, codes from neuron_maps order by epoch, neuron", db)
+
+    def expected(epochs) -> pl.DataFrame:
+        return pl.concat([new[e] for e in epochs]).select("epoch", "neuron", "lo", "hi", "codes")
+
+    assert_frame_equal(indexed_maps(), expected([300, 500]), check_dtypes=False)  # both read from v1's files
+
+    report = AnalysisPipeline(run.path).run(["neuron_activations"], epochs=[500], progress=False)
+    assert report.written == [("neuron_maps", 500)]
+    assert sorted(p.name for p in old_folder.iterdir()) == ["epoch_00300.parquet"]
+    kept = json.loads((run.artifacts_dir / "manifest.json").read_text())
+    assert [key for key in kept if key.startswith("neuron_activations/")] == ["neuron_activations/epoch_00300.parquet"]
+    assert_frame_equal(indexed_maps(), expected([300, 500]), check_dtypes=False)  # 300 from v1, 500 from v2
 
     report = AnalysisPipeline(run.path).run(["neuron_activations"], progress=False)
     assert not old_folder.exists()
     kept = json.loads((run.artifacts_dir / "manifest.json").read_text())
     assert not [key for key in kept if key.startswith("neuron_activations/")]
     assert {table for table, _ in report.written} == {"neuron_maps"} and len(report.written) == 5  # 500 was there
-    row = new.filter(pl.col("neuron") == 3).row(0, named=True)
+    assert_frame_equal(indexed_maps().filter(pl.col("epoch").is_in([300, 500])), expected([300, 500]),
+                       check_dtypes=False)
+    row = new[500].filter(pl.col("neuron") == 3).row(0, named=True)
     assert len(row["codes"]) == 23 * 23
     assert dequantize(row["codes"], row["lo"], row["hi"], 23).max() == pytest.approx(row["hi"], rel=1e-6)
 

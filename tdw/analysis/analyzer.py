@@ -41,6 +41,21 @@ class TableSpec:
     warehouse: Literal["table", "parquet"] = "table"
 
 
+@dataclass(frozen=True)
+class ReplacedTable:
+    """A table an earlier version of an analyzer wrote under another name, and how its files read
+    as the table that replaced it, so runs analyzed before the change stay readable where their
+    checkpoints are gone (a study bundle exported without them).
+
+    `into` is the analyzer's table the old rows become; `select` is a DuckDB select list over the
+    old files giving that table's columns. `tdw index` reads an old file through it wherever the
+    new table has no file for the same epoch; `tdw analyze` deletes an old file once the new one
+    is written beside it."""
+
+    into: str
+    select: str
+
+
 class Analyzer:
     name: ClassVar[str]
     version: ClassVar[int] = 1
@@ -51,9 +66,9 @@ class Analyzer:
     hooks: ClassVar[tuple[str, ...]] = ()
     optional_hooks: ClassVar[tuple[str, ...]] = ()  # read when the family has them
     tables: ClassVar[dict[str, TableSpec]]
-    # tables an earlier version wrote under another name: `tdw analyze` deletes their artifacts,
-    # which nothing reads any more (neuron_activations v1's list-coded maps, 3-5 MB a checkpoint)
-    replaces: ClassVar[tuple[str, ...]] = ()
+    # tables an earlier version wrote under another name, by that name (neuron_activations v1's
+    # list-coded maps): read as this version's table until `tdw analyze` rewrites them
+    replaces: ClassVar[dict[str, ReplacedTable]] = {}
     # computes on the run's traced probe (tdw/probes.py) rather than the whole grid, so its
     # artifacts are recomputed when `tdw analyze --trace` changes the probe
     traced: ClassVar[bool] = False

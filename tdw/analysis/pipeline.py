@@ -26,7 +26,6 @@ list is recomputed).
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, wait
@@ -158,7 +157,6 @@ class AnalysisPipeline:
 
         facts = RunFacts(self.run_dir, self.config, available, self.family)
         self.manifest = read_manifest(self.run_dir.artifacts_dir)
-        self._remove_replaced_tables(chosen)
         per_checkpoint = [a for a in chosen if a.requires != "run"]
         run_level = [a for a in chosen if a.requires == "run"]
         plan = {epoch: self._pending(per_checkpoint, epoch, facts, force, report) for epoch in targets}
@@ -189,6 +187,7 @@ class AnalysisPipeline:
                 bar.update(1)
             write_manifest(self.run_dir.artifacts_dir, self.manifest)
         bar.close()
+        self._retire_replaced_artifacts(chosen)
         return report
 
     def analyze_checkpoint(self, facts: RunFacts, epoch: int, pending: list[Analyzer], data: TaskData,
@@ -233,21 +232,27 @@ class AnalysisPipeline:
                     raise failures[0]
 
     # --- internals -----------------------------------------------------------------------
-    def _remove_replaced_tables(self, chosen: list[Analyzer]) -> None:
-        """Delete the artifacts of tables the chosen analyzers replace (`Analyzer.replaces`),
-        manifest first: a kill in between leaves files the manifest does not list, never a
-        manifest entry without its file."""
-        folders = [self.run_dir.artifacts_dir / table for a in chosen for table in a.replaces]
-        folders = [folder for folder in folders if folder.is_dir()]
-        if not folders:
+    def _retire_replaced_artifacts(self, chosen: list[Analyzer]) -> None:
+        """Delete each file of a table the chosen analyzers replace (`Analyzer.replaces`) whose
+        epoch the new table now has a file for (listed in the manifest), manifest entries first,
+        and the old table's folder once empty. Until then `tdw index` reads the old file in the
+        new table's place, so analyzing some epochs (`--epochs`) loses no other epoch's rows, and
+        a kill in between leaves an old file that the new one already shadows."""
+        artifacts = self.run_dir.artifacts_dir
+        retired = [old_file for analyzer in chosen for old, how in analyzer.replaces.items()
+                   if (artifacts / old).is_dir()
+                   for old_file in sorted((artifacts / old).glob("*.parquet"))
+                   if self._key(artifacts / how.into / old_file.name) in self.manifest]
+        if not retired:
             return
-        for folder in folders:
-            prefix = self._key(folder) + "/"
-            for key in [key for key in self.manifest if key.startswith(prefix)]:
-                del self.manifest[key]
-        write_manifest(self.run_dir.artifacts_dir, self.manifest)
-        for folder in folders:
-            shutil.rmtree(folder)
+        for old_file in retired:
+            self.manifest.pop(self._key(old_file), None)
+        write_manifest(artifacts, self.manifest)
+        for old_file in retired:
+            old_file.unlink()
+        for folder in {old_file.parent for old_file in retired}:
+            if not any(folder.iterdir()):
+                folder.rmdir()
 
     def _pending(self, analyzers: list[Analyzer], epoch: int | None, facts: RunFacts, force: bool,
                  report: AnalysisReport) -> list[Analyzer]:

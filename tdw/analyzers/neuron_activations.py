@@ -10,15 +10,17 @@ Why a binary value, not a list of uint8 (version 1): Parquet stores a list with 
 a definition level per element, 6.5 million per p=113 checkpoint, and writing them took 90-128 ms
 per checkpoint of the published run against 19-27 ms for the same codes as 512 values, in files
 1% smaller (tdw analyze runs this for every checkpoint). The table is `neuron_maps`, not version 1's
-`neuron_activations`, so the warehouse never reads version 1's files beside these: their codes
-have another type, and DuckDB cannot read the two kinds of file as one table.
+`neuron_activations`: their codes have another type, and DuckDB cannot read the two kinds of file
+as one table. Version 1's files still read as `neuron_maps` (`replaces`), converted per map as a
+query reads it (about 2 ms a map, 1 s a p=113 checkpoint when every map is read), so a run whose
+checkpoints are gone (a study bundle without them) keeps its maps; `tdw analyze` rewrites them.
 """
 
 import numpy as np
 import polars as pl
 import torch
 
-from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analysis.analyzer import Analyzer, ReplacedTable, TableSpec
 from tdw.analyzers import register
 
 LEVELS = 255
@@ -46,7 +48,13 @@ class NeuronActivations(Analyzer):
     requires = "activations"
     hooks = ("neurons",)
     row_group_size = 16
-    replaces = ("neuron_activations",)  # version 1's table
+    replaces = {
+        "neuron_activations": ReplacedTable(  # version 1's table: the codes as a list of uint8
+            into="neuron_maps",
+            select="variant, epoch, neuron, lo, hi, "
+                   "unhex(array_to_string(list_transform(codes, lambda c: lpad(to_hex(c), 2, '0')), '')) as codes",
+        )
+    }
     tables = {
         "neuron_maps": TableSpec(
             {"neuron": pl.Int16, "lo": pl.Float32, "hi": pl.Float32}, value_type=pl.Binary, value_column="codes",

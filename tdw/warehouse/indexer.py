@@ -142,6 +142,31 @@ def artifact_files(run: RunDir, table: str) -> list[str]:
     return sorted(str(f.resolve()) for f in folder.glob("*.parquet") if ".tmp-" not in f.name) if folder.exists() else []
 
 
+def replaced_tables() -> dict[str, list[tuple[str, str]]]:
+    """{table: [(a table an earlier analyzer version wrote instead, the select list reading its
+    files as this table)]} (`Analyzer.replaces`)."""
+    replaced: dict[str, list[tuple[str, str]]] = {}
+    for analyzer in all_analyzers().values():
+        for old, how in analyzer.replaces.items():
+            replaced.setdefault(how.into, []).append((old, how.select))
+    return replaced
+
+
+def table_reads(run: RunDir, table: str) -> list[str]:
+    """The queries that read a run's rows of `table`: its own files, then each replaced table's
+    files for the epochs the table has no file of (a run analyzed before the change and not
+    since), converted by the replacement's select list."""
+    files = artifact_files(run, table)
+    reads = [f"select * from read_parquet({sql_list(files)}, union_by_name = true)"] if files else []
+    covered = {Path(f).name for f in files}
+    for old, select in replaced_tables().get(table, []):
+        old_files = [f for f in artifact_files(run, old) if Path(f).name not in covered]
+        if old_files:
+            reads.append(f"select {select} from read_parquet({sql_list(old_files)}, union_by_name = true)")
+        covered |= {Path(f).name for f in old_files}
+    return reads
+
+
 def sql_list(items: list[str]) -> str:
     return "[" + ", ".join(sql_string(item) for item in items) + "]"
 
@@ -164,9 +189,9 @@ def create_artifact_table(con: duckdb.DuckDBPyConnection, table: str, spec, runs
         con.execute(f"insert into {source} by name select * from previous.{source} where variant in "
                     f"(select unnest($variants))", {"variants": sorted(reusable)})
     for run in runs:
-        files = artifact_files(run, table)
-        if files and run.read_config().name not in reusable:
-            con.execute(f"insert into {source} by name select * from read_parquet({sql_list(files)}, union_by_name = true)")
+        if run.read_config().name not in reusable:
+            for read in table_reads(run, table):
+                con.execute(f"insert into {source} by name {read}")
 
 
 def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs: list[RunDir]) -> None:
@@ -174,11 +199,9 @@ def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs:
     filter on variant drops the other runs' branches before any file is opened."""
     branches = []
     for run in runs:
-        files = artifact_files(run, table)
-        if files:
-            variant = run.read_config().name.replace("'", "''")
-            branches.append(f"select '{variant}' as variant, * exclude (variant) "
-                            f"from read_parquet({sql_list(files)}, union_by_name = true)")
+        variant = run.read_config().name.replace("'", "''")
+        branches += [f"select '{variant}' as variant, * exclude (variant) from ({read})"
+                     for read in table_reads(run, table)]
     if branches:
         con.execute(f"create view src_{table} as " + "\nunion all ".join(branches))
     else:
@@ -274,10 +297,8 @@ def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
         if spec.warehouse == "table":
             con.execute(f"delete from src_{table} where variant in {variants}")
             for run in changed_runs:
-                files = artifact_files(run, table)
-                if files:
-                    con.execute(f"insert into src_{table} by name select * from read_parquet({sql_list(files)}, "
-                                "union_by_name = true)")
+                for read in table_reads(run, table):
+                    con.execute(f"insert into src_{table} by name {read}")
         else:  # a view over the files when some run has them, else an empty table
             kind = con.execute("select 'view' from duckdb_views() where view_name = $n union all "
                                "select 'table' from duckdb_tables() where table_name = $n",
