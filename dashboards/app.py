@@ -11,6 +11,8 @@ from pathlib import Path
 
 import holoviews as hv
 import panel as pn
+from bokeh.core.validation import silence
+from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import CustomJS, CustomJSTickFormatter
 
 from dashboards.batch import one_update
@@ -29,6 +31,10 @@ hv.opts.defaults(
     hv.opts.Bars(tools=["hover"]),
 )
 pn.extension("tabulator")
+# Bokeh's W-1005 wants a width and a height on every fixed-size figure, and does not count a frame
+# size: our over-epochs plots are sized by their frame (views/_common.FRAME, so legends sit beside
+# it), which Bokeh lays out correctly, but each page load logged one warning per such plot
+silence(FIXED_SIZING_MODE, True)
 
 
 # what the URL carries: a bookmark or a shared link reopens exactly this

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import urlsplit
 
 import holoviews as hv
 import pytest
@@ -37,7 +38,7 @@ def plot_box(page, view: str):
     return canvas.bounding_box()
 
 
-def test_every_page_loads_without_javascript_errors(app_url, tmp_path):
+def test_every_page_loads_without_javascript_errors_or_server_warnings(app_url, study, tmp_path):
     with browser_page() as page:
         page.goto(app_url)
         wait_idle(page, 1500)
@@ -48,6 +49,8 @@ def test_every_page_loads_without_javascript_errors(app_url, tmp_path):
             wait_idle(page, 1000)
             page.screenshot(path=str(tmp_path / f"{name.lower()}.png"), full_page=True)
         assert page.errors == []
+    server_log = (study.parent / f"serve-{urlsplit(app_url).port}.log").read_text()
+    assert not [line for line in server_log.splitlines() if "WARNING" in line or "ERROR" in line], server_log
 
 
 def test_moving_the_epoch_slider_redraws_the_epoch_views(app_url, tmp_path):
