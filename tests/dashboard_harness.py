@@ -61,10 +61,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+CLOSED_TAB = ("as connection was closed", "WebSocketClosedError")
+
+
+def log_problems(log_path: Path) -> list[str]:
+    """The server log's warnings and errors (each with the traceback lines below it): a callback's
+    exception, a Bokeh validation warning. Not a message that found its browser tab gone (a test
+    navigating away or closing the browser while the server still sends an update): that is the
+    test's doing, not the app's."""
+    entries: list[str] = []
+    for line in log_path.read_text().splitlines():
+        if entries and (line.startswith((" ", "Traceback", "During handling", "future:")) or not line.strip()
+                        or not any(level in line for level in ("WARNING", "ERROR", "INFO", "DEBUG", "tdw "))):
+            entries[-1] += "\n" + line
+        else:
+            entries.append(line)
+    return [entry for entry in entries if ("WARNING" in entry.split("\n")[0] or "ERROR" in entry.split("\n")[0])
+            and not any(closed in entry for closed in CLOSED_TAB)]
+
+
 @contextmanager
 def served(db: Path, results: Path | None = None, timeout: float = 90, log_path: Path | None = None,
            env: dict | None = None, bundle: Path | None = None):
-    """`tdw serve` in a subprocess (of `bundle` instead of `db` when given); yields its URL once it answers."""
+    """`tdw serve` in a subprocess (of `bundle` instead of `db` when given); yields its URL once it
+    answers. When the block ends without an exception, the server must have logged no warning and
+    no error meanwhile: an exception in a callback only reaches the log, not the page."""
     port = free_port()
     args = [sys.executable, "-m", "tdw.cli", "serve", "--port", str(port)]
     args += ["--bundle", str(bundle)] if bundle is not None else ["--db", str(db)]
@@ -92,6 +113,8 @@ def served(db: Path, results: Path | None = None, timeout: float = 90, log_path:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+    problems = log_problems(log_path)
+    assert not problems, "tdw serve logged:\n" + "\n".join(problems)
 
 
 @contextmanager
