@@ -58,6 +58,9 @@ def test_every_artifact_table_has_a_staging_view_and_only_staging_reads_sources(
     staged = {m.name for m in MODELS if m.layer == "10_staging"}
     tables = {table for analyzer in all_analyzers().values() for table in analyzer.tables}
     assert tables <= staged, tables - staged
+    for analyzer in all_analyzers().values():  # a replaced table reads as one of its analyzer's own, and is none
+        for old, how in analyzer.replaces.items():
+            assert how.into in analyzer.tables and old not in tables, (analyzer.name, old, how.into)
     for model in MODELS:
         sources = {r for r in model.reads if r.startswith(("src_", "catalog_"))}
         assert bool(sources) == (model.layer == "10_staging"), (model.name, sources)
