@@ -27,6 +27,8 @@ from dashboards.batch import one_update
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 from dashboards.views import View
+from dashboards.views._common import no_data
+from tdw.errors import TdwError
 
 PLOT_SIZE = {"width": 470, "height": 300}
 timings = logging.getLogger("tdw.dashboard.timings")  # `benchmarks/dashboard_latency.py` reads these lines
@@ -143,11 +145,14 @@ class LivePlot:
         variant = arguments.pop("variant")
         if variant is None:
             return False
-        element = self.view.element(self.store, variant, **arguments)
+        try:
+            element = self.view.element(self.store, variant, **arguments)
+            line = (self.view.not_applicable(self.store, variant)
+                    or (self.view.caption(self.store, variant, **arguments) if self.view.caption else self.view.title))
+        except TdwError as error:  # the warehouse cannot answer (a file it lists is gone): say why, here
+            element, line = no_data(self.view.title, "the warehouse could not answer: see the line above"), str(error)
         if self.title:
             element = element.opts(title=self.title)
-        line = (self.view.not_applicable(self.store, variant)
-                or (self.view.caption(self.store, variant, **arguments) if self.view.caption else self.view.title))
         self.caption.object = f"**{line}**"
         if self.pipe is not None and shape(element) == self.drawn_shape:
             self.pipe.send(element)  # same figure models, new arrays

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from tdw.errors import TdwError
-from tdw.warehouse.query import open_readonly, query
+from tdw.warehouse.query import one_line, open_readonly, query
 
 CACHE_SIZE = 512
 
@@ -61,8 +61,12 @@ class WarehouseStore:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
+            try:
+                result = con.sql(sql, params=params or None).pl()
+            except duckdb.Error as error:  # e.g. a file the warehouse lists is gone: the view says so
+                raise TdwError(one_line(error)) from None
             # plotting libraries expect 64-bit numbers (Bokeh's bar code breaks on int16)
-            result = con.sql(sql, params=params or None).pl().with_columns(
+            result = result.with_columns(
                 pl.col(pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16).cast(pl.Int64), pl.col(pl.Float32).cast(pl.Float64))
             self._cache[key] = result
             if len(self._cache) > CACHE_SIZE:

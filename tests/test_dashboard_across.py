@@ -13,7 +13,7 @@ import pytest
 from dashboards.comparisons import event_order_table
 from dashboards.store import WarehouseStore
 from tdw.warehouse.query import query
-from tests.conftest import tiny_config
+from tests.conftest import tdw_here, tiny_config
 from tests.dashboard_harness import (
     STUDY_VARIANTS as VARIANTS,
 )
@@ -312,3 +312,40 @@ def test_compare_overlays_name_every_variant_beside_the_frame(study):
     for figure in figures:
         legends = [m for m in figure.right if type(m).__name__ == "Legend"]
         assert [sorted(item.label["value"] for item in legend.items) for legend in legends] == [sorted(variants)]
+
+
+def test_a_file_gone_since_indexing_is_named_with_its_remedy_and_indexing_brings_the_views_back(study, tmp_path):
+    """A warehouse's Parquet views list their files, and DuckDB binds a view whole: one run's file
+    deleted (a run removed, an old artifact retired by `tdw analyze`) fails every query of that
+    table. `tdw sql` says which file and to run `tdw index` (one line, exit 2); the dashboard's plot
+    says the same in its caption instead of failing in the server's log; after `tdw index` both
+    answer again."""
+    from dashboards.panes import LivePlot
+    from dashboards.state import WorkbenchState
+    from dashboards.views import get_view
+
+    root = tmp_path / "study"
+    shutil.copytree(study.parent.parent, root)
+    db = root / "warehouse" / "tdw.duckdb"
+    assert tdw_here("index", "--results", str(root / "results"), "--db", str(db)).returncode == 0  # its views list the copy's files
+    variant, other = VARIANTS[0], VARIANTS[1]
+    epoch = query(f"select max(epoch) from neuron_maps where variant = '{variant}'", db).item()
+    (root / "results" / "modular_addition" / variant / "artifacts" / "neuron_maps" / f"epoch_{epoch:05d}.parquet").unlink()
+    sql = f"select count(*) from neuron_maps where variant = '{other}'"  # another run's rows: the view fails whole
+    result = tdw_here("sql", sql, "--db", str(db))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"epoch_{epoch:05d}.parquet: gone since the warehouse was indexed" in result.stderr
+    assert "run `tdw index`" in result.stderr
+
+    store = WarehouseStore(db, root / "results")
+    state = WorkbenchState()
+    state.param.variant.objects = [variant]
+    state.variant, state.epoch = variant, 0
+    plot = LivePlot(get_view("neuron_heatmap"), store, state)
+    assert plot.refresh()
+    assert "gone since the warehouse was indexed" in plot.caption.object and "run `tdw index`" in plot.caption.object
+
+    assert tdw_here("index", "--results", str(root / "results"), "--db", str(db)).returncode == 0
+    assert query(sql, db).item() > 0
+    state.generation += 1  # what the app does when it sees the new warehouse file
+    assert plot.refresh() and plot.caption.object.startswith("**Neuron")

@@ -67,10 +67,12 @@ class IndexReport:
 
 
 def run_fingerprint(run: RunDir) -> str:
-    """A digest of the name, size and mtime of every file of a run the warehouse reads. Walked with
+    """A digest of where the run is and the name, size and mtime of every file of it the warehouse
+    reads. Where, because the warehouse's views name the run's files by path: a results folder
+    copied or moved keeps every mtime, and its runs must still be re-listed. Walked with
     os.scandir: a run of 300 checkpoints has thousands of artifact files, and Path.rglob plus a
     stat each took ~0.1 s per run, most of an incremental index's fixed cost."""
-    entries: list[tuple[tuple[str, ...], int, int]] = []
+    entries: list[tuple[tuple[str, ...], int, int]] = [((str(run.path.resolve()),), 0, 0)]
     for path in (run.config_path, run.metadata_path, run.losses_path):
         if path.exists():
             stat = path.stat()

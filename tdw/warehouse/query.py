@@ -86,9 +86,19 @@ def connect(db: str | Path = DEFAULT_DB) -> ReadOnlyConnection:
     return ReadOnlyConnection(open_readonly(db))
 
 
+GONE_FILE = re.compile(r'No files found that match the pattern "([^"]+)"')
+
+
 def one_line(error: duckdb.Error) -> str:
-    """DuckDB's multi-line message as one line, with the position its caret points at."""
+    """DuckDB's multi-line message as one line, with the position its caret points at. A file the
+    warehouse's views list that is no longer there says what to do instead: such a view is bound
+    whole, so one run deleted (or one old artifact retired by `tdw analyze`) fails every query of
+    that table until `tdw index` lists the files anew."""
     text = str(error)
+    gone = GONE_FILE.search(text)
+    if gone:
+        return (f"{gone.group(1)}: gone since the warehouse was indexed (a run deleted or moved, or an old "
+                "artifact retired by `tdw analyze`); run `tdw index` to bring the warehouse up to date")
     lines = text.splitlines() or [error.__class__.__name__]
     message = lines[0]
     for i, line in enumerate(lines):
