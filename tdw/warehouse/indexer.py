@@ -105,9 +105,10 @@ def sql_fingerprint(models: list[SqlModel]) -> str:
 
 
 def schema_fingerprint() -> str:
-    """The artifact tables and their types: rows copied from the previous warehouse must match."""
+    """The artifact tables and their types, and how replaced tables read as them: rows copied from
+    the previous warehouse must match, and a changed reading must rebuild the views."""
     specs = sorted((table, repr(spec)) for table, spec in artifact_tables().items())
-    return hashlib.sha1(repr(specs).encode()).hexdigest()
+    return hashlib.sha1(repr((specs, sorted(replaced_tables().items()))).encode()).hexdigest()
 
 
 def artifact_tables() -> dict[str, TableSpec]:
