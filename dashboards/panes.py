@@ -126,6 +126,7 @@ class LivePlot:
         self.drawn: tuple | None = None  # the arguments and warehouse generation the figure shows
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None
+        self.captioned = captioned
         self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
         # (and pull every section below it into the viewport)
@@ -150,7 +151,8 @@ class LivePlot:
             line = (self.view.not_applicable(self.store, variant)
                     or (self.view.caption(self.store, variant, **arguments) if self.view.caption else self.view.title))
         except TdwError as error:  # the warehouse cannot answer (a file it lists is gone): say why, here
-            element, line = no_data(self.view.title, "the warehouse could not answer: see the line above"), str(error)
+            line = str(error)
+            element = no_data(self.view.title, "the warehouse could not answer: see the line above" if self.captioned else line)
         if self.title:
             element = element.opts(title=self.title)
         self.caption.object = f"**{line}**"
