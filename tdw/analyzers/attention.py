@@ -37,7 +37,7 @@ class Attention(Analyzer):
         attention = pl.DataFrame(
             {
                 "head": head.flatten().numpy(),
-                "source": [SOURCES[i] for i in source.flatten().tolist()],
+                "source": pl.Series(SOURCES).gather(source.flatten().numpy()),  # not a Python list: 8 -> 1 ms at p=113
                 "a": a.flatten().numpy(),
                 "b": b.flatten().numpy(),
                 "value": maps.flatten().numpy(),
