@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO, run_tdw, tdw_here, tiny_config
+from conftest import REPO, run_tdw, tdw_here, tiny_config, torch_threads
 
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
@@ -119,6 +119,26 @@ def test_densified_checkpoints_equal_the_originals(results, tmp_path):
     # Training again with the original arguments is a no-op on the densified run.
     again = train(tiny_config(num_epochs=100, checkpoint_epochs=(0, 50)), results, device="cpu", progress=False)
     assert again.checkpoint_epochs() == [0, 30, 40, 50, 60, 70, 99]
+
+
+def test_densify_replays_on_the_thread_count_that_trained_the_run(tmp_path):
+    """On a CPU the thread count is part of the arithmetic: a sweep's worker trains on one thread,
+    and a `tdw densify` in a shell runs on all. The replay takes the count the run records, so its
+    checkpoint equals the one the run would have written (on two threads it did not: a p=53 run's
+    weights part within 30 epochs), and the process's own count comes back after."""
+    config = VariantConfig(p=53, seed=999, train_frac=0.5, lr=3e-3, num_epochs=30, checkpoint_epochs=(0, 29))
+    with torch_threads(1):
+        reference = train(config.replace(checkpoint_epochs=(0, 15, 29)), tmp_path / "reference", device="cpu", progress=False)
+        sparse = train(config, tmp_path / "sparse", device="cpu", progress=False)
+    assert sparse.read_metadata()["torch_threads"] == 1
+    with torch_threads(2):
+        assert densify(sparse.path, [15], device="cpu", progress=False) == [15]
+        assert torch.get_num_threads() == 2
+    original, replayed = reference.load_weights(15), sparse.load_weights(15)
+    assert all(torch.equal(original[name], replayed[name]) for name in original)
+    with torch_threads(2):  # what the replay would have been on the shell's two threads
+        elsewhere = train(config.replace(checkpoint_epochs=(0, 15, 29)), tmp_path / "two", device="cpu", progress=False)
+    assert not all(torch.equal(original[name], elsewhere.load_weights(15)[name]) for name in original)
 
 
 def test_densify_cli_refuses_epochs_outside_the_run(results):

@@ -11,13 +11,15 @@ from bisect import bisect_right
 from pathlib import Path
 
 import polars as pl
+import torch
 from tqdm.auto import tqdm
 
+from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.locks import exclusive
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
-from tdw.training.lifecycle import check_finite, loss_rows, trained_stacked
+from tdw.training.lifecycle import check_finite, loss_rows, threads_that_wrote, trained_stacked
 from tdw.training.stacked import StackedSession
 from tdw.training.trainer import TrainingSession
 
@@ -56,12 +58,20 @@ def densify_locked(run: RunDir, epochs: list[int], device: str, progress: bool) 
         start = existing[bisect_right(existing, epoch) - 1]
         groups.setdefault(start, []).append(epoch)
 
+    torch_device = resolve_device(device)
+    with threads_that_wrote(run, torch_device):  # the arithmetic that wrote the run, thread count included
+        return replay(run, config, groups, torch_device, progress)
+
+
+def replay(run: RunDir, config: VariantConfig, groups: dict[int, list[int]], torch_device: torch.device,
+           progress: bool) -> list[int]:
+    """Replay each group's epochs from its start checkpoint, writing their checkpoints and losses."""
+    new = sorted(epoch for group in groups.values() for epoch in group)
     if trained_stacked(run):
-        torch_device = resolve_device(device)
         rows = run.read_metadata().get("stack_size") if torch_device.type == "cuda" else None
         session = StackedSession([run], [config], torch_device, rows)  # a stack of one
     else:
-        session = TrainingSession(run, config, resolve_device(device))
+        session = TrainingSession(run, config, torch_device)
     total = sum(max(group) - start for start, group in groups.items())
     bar = tqdm(total=total, desc=f"densify {run.variant}", unit="ep", disable=not progress, dynamic_ncols=True)
     records: list = []

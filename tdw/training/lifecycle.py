@@ -12,8 +12,8 @@ import os
 import platform
 import shutil
 import sys
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -310,6 +310,28 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
         **metadata_fields,
     )
     return OpenedRun(run, config, resume_epoch, kept, metadata)
+
+
+@contextmanager
+def threads_that_wrote(run: RunDir, device: torch.device) -> Iterator[int]:
+    """The block runs on the torch thread count the run was trained on (its metadata's
+    `torch_threads`), on a CPU; the process's own count is restored after. Yields that count.
+
+    Why: on a CPU the thread count is part of the arithmetic. Torch splits products' and
+    reductions' sums between its threads, so a p=53 run trained 40 epochs on one thread and on two
+    ends with different weights in every trained matrix (measured). A sweep's workers train on one
+    thread each, `tdw train` in a shell on all of them, so a replay in another process than the
+    one that trained would round differently from the run it replays."""
+    current = torch.get_num_threads()
+    recorded = run.read_metadata().get("torch_threads") if device.type == "cpu" else None
+    if not isinstance(recorded, int) or recorded < 1 or recorded == current:
+        yield current
+        return
+    torch.set_num_threads(recorded)
+    try:
+        yield recorded
+    finally:
+        torch.set_num_threads(current)
 
 
 def finish_run(opened: OpenedRun, records: list, elapsed: float) -> None:
