@@ -141,6 +141,29 @@ def test_densify_replays_on_the_thread_count_that_trained_the_run(tmp_path):
     assert not all(torch.equal(original[name], elsewhere.load_weights(15)[name]) for name in original)
 
 
+def test_a_run_resumed_in_another_process_continues_on_the_thread_count_that_trained_it(tmp_path):
+    """A sweep worker's one-thread run, stopped at epoch 20 (a cancel), then resumed by `tdw train`
+    on two threads: it continues on one, so it ends bit for bit where the uninterrupted run does,
+    losses included, and the process is back on two threads after."""
+    config = VariantConfig(p=53, seed=999, train_frac=0.5, lr=3e-3, num_epochs=30, checkpoint_epochs=(0, 15, 29))
+    with torch_threads(1):
+        reference = train(config, tmp_path / "reference", device="cpu", progress=False)
+
+        def stop_at_20(epoch: int, _losses: dict) -> None:
+            if epoch == 20:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            train(config, tmp_path / "resumed", device="cpu", progress=False, on_progress=stop_at_20)
+    with torch_threads(2):
+        resumed = train(config, tmp_path / "resumed", device="cpu", progress=False)
+        assert torch.get_num_threads() == 2
+    assert resumed.read_metadata()["resumed_from"] == 15 and resumed.read_metadata()["torch_threads"] == 1
+    original, continued = reference.load_weights(29), resumed.load_weights(29)
+    assert all(torch.equal(original[name], continued[name]) for name in original)
+    assert resumed.read_losses().equals(reference.read_losses())
+
+
 def test_densify_cli_refuses_epochs_outside_the_run(results):
     run = train(tiny_config(num_epochs=30, checkpoint_epochs=(0,)), results, device="cpu", progress=False)
     result = tdw_here("densify", str(run.path), "--epochs", "10:40:10")
