@@ -20,6 +20,7 @@ from tdw.config import VariantConfig
 from tdw.run_dir import RunDir
 from tdw.training.stacked import StackedSession
 from tdw.training.trainer import TrainingSession, train
+from tests.conftest import train_cancelled_at
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")
@@ -57,20 +58,11 @@ def test_a_step_replayed_from_a_cuda_graph_equals_the_eager_step(tmp_path, kind)
         assert torch.equal(weights_a[name], weights_b[name]), name
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_an_interrupted_gpu_run_resumes_bit_identical(tmp_path):
     config = VariantConfig(num_epochs=400, checkpoint_epochs=(0, 100, 200, 300))
     reference = train(config, tmp_path / "reference", device="cuda", progress=False)
 
-    def stop_at_250(epoch: int, _row: dict) -> None:
-        if epoch == 250:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        train(config, tmp_path / "resumed", device="cuda", progress=False, on_progress=stop_at_250)
+    train_cancelled_at(config, tmp_path / "resumed", 250, device="cuda")
     resumed = train(config, tmp_path / "resumed", device="cuda", progress=False)
     assert resumed.read_metadata()["resumed_from"] == 200
     for epoch in (300, 399):

@@ -43,6 +43,19 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
+def train_cancelled_at(config: VariantConfig, results: Path, epoch: int, device: str = "cpu") -> None:
+    """Train `config` until its progress callback sees `epoch`, then stop it there as a cancel
+    does (an exception from the callback): the run is left resumable from its last checkpoint."""
+    from tdw.training.trainer import train
+
+    def cancel(at: int, _losses: dict) -> None:
+        if at == epoch:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, results, device=device, progress=False, on_progress=cancel)
+
+
 def tiny_config(**changes) -> VariantConfig:
     base = {"p": 13, "seed": 3, "train_frac": 0.5, "d_model": 32, "n_heads": 2, "d_head": 16, "d_mlp": 64, "lr": 3e-3, "num_epochs": 120}
     base.update(changes)

@@ -22,7 +22,7 @@ from tdw.training.densify import densify
 from tdw.training.stacked import train_stacked
 from tdw.training.trainer import train
 from tdw.warehouse.query import query
-from tests.conftest import tdw_here
+from tests.conftest import tdw_here, train_cancelled_at
 
 P = 31
 PLANTED = [3, 7, 11]
@@ -115,12 +115,7 @@ def test_cli_trains_resumes_and_refuses_what_the_family_lacks(tmp_path):
     assert (config.d_model, config.n_heads, config.d_head, config.d_mlp) == (None, None, None, 32)
     assert (config.train_frac, config.lr) == (0.35, 2e-3)  # the family's defaults
 
-    def cancel_at_50(epoch: int, _losses: dict) -> None:
-        if epoch == 50:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(config, results, device="cpu", progress=False, on_progress=cancel_at_50)
+    train_cancelled_at(config, results, 50)
     tdw_here(*args, check=True)  # resumes from its last checkpoint, 40
     run = RunDir(results / "mlp" / "mlp_p13_seed3")
     assert run.read_config() == config and run.read_metadata()["resumed_from"] == 40

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO, run_tdw, tdw_here, tiny_config, torch_threads
+from conftest import REPO, run_tdw, tdw_here, tiny_config, torch_threads, train_cancelled_at
 
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
@@ -148,13 +148,7 @@ def test_a_run_resumed_in_another_process_continues_on_the_thread_count_that_tra
     config = VariantConfig(p=53, seed=999, train_frac=0.5, lr=3e-3, num_epochs=30, checkpoint_epochs=(0, 15, 29))
     with torch_threads(1):
         reference = train(config, tmp_path / "reference", device="cpu", progress=False)
-
-        def stop_at_20(epoch: int, _losses: dict) -> None:
-            if epoch == 20:
-                raise KeyboardInterrupt
-
-        with pytest.raises(KeyboardInterrupt):
-            train(config, tmp_path / "resumed", device="cpu", progress=False, on_progress=stop_at_20)
+        train_cancelled_at(config, tmp_path / "resumed", 20)
     with torch_threads(2):
         resumed = train(config, tmp_path / "resumed", device="cpu", progress=False)
         assert torch.get_num_threads() == 2
