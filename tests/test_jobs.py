@@ -11,11 +11,13 @@ import sys
 import time
 
 import pytest
+import torch
 
+from tdw.config import VariantConfig
 from tdw.run_dir import RunDir, find_runs
 from tdw.warehouse.catalog import Catalog
 from tdw.warehouse.query import query
-from tests.conftest import REPO, run_tdw, tdw_here
+from tests.conftest import REPO, run_tdw, tdw_here, train_cancelled_at
 
 
 @pytest.fixture(autouse=True)
@@ -117,6 +119,34 @@ def test_a_killed_worker_shows_as_failed_and_resubmitting_resumes(tmp_path, monk
     metadata = RunDir(run.path).read_metadata()
     assert metadata["status"] == "complete" and metadata["resumed_from"] == reached
     catalog.dispose()
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_run_resumed_on_two_threads_takes_both_slots_of_a_two_worker_sweep(tmp_path, executor):
+    """The sweep's workers train on one thread each. A run that `tdw train` trained on two and that
+    was stopped resumes on two (the thread count is part of the arithmetic), so the pool gives it
+    both slots: the sweep's other job never runs beside it."""
+    config = VariantConfig(p=13, seed=5, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, d_head=16,
+                           num_epochs=300, checkpoint_epochs=tuple(range(0, 300, 50)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_cancelled_at(config, tmp_path / "results", 120)
+    finally:
+        torch.set_num_threads(threads)
+
+    result = sweep(tmp_path, "--seed", "5,6", "--epochs", "300", "--checkpoints", "0:300:50", "--workers", "2",
+                   "--executor", executor)
+    assert result.returncode == 0, result.stderr
+    catalog = Catalog(tmp_path / "warehouse" / "catalog.sqlite")
+    jobs = {job["variant"]: job for job in catalog.jobs() if job["kind"] == "train"}
+    catalog.dispose()
+    resumed, fresh = jobs["p13_seed5"], jobs["p13_seed6"]
+    assert (resumed["params"]["threads"], fresh["params"]["threads"]) == (2, 1)
+    metadata = RunDir.for_config(tmp_path / "results", config).read_metadata()
+    assert (metadata["status"], metadata["resumed_from"], metadata["torch_threads"]) == ("complete", 100, 2)
+    first, second = sorted((resumed, fresh), key=lambda job: job["started_at"])  # Ray may start either first
+    assert first["finished_at"] <= second["started_at"], (first, second)
 
 
 def test_cancel_stops_a_running_job_and_the_sweep_reports_it(tmp_path):

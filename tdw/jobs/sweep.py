@@ -11,10 +11,10 @@ from pathlib import Path
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.jobs.executors import get_executor
-from tdw.jobs.worker import Heartbeat, JobOutcome
+from tdw.jobs.worker import Heartbeat, JobOutcome, worker_threads
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
-from tdw.training.lifecycle import prepare_run
+from tdw.training.lifecycle import prepare_run, resume_threads
 from tdw.training.stacked import stack_key
 from tdw.warehouse.catalog import Catalog
 
@@ -80,7 +80,8 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
         raise TdwError(f"--workers {workers}: must be an integer >= 1")
     for config in configs:
         prepare_run(config, results, force=False)  # a clash with an existing run is one line, before anything runs
-    device = resolve_device(device).type
+    torch_device = resolve_device(device)
+    device = torch_device.type
     stack = parse_stack(stack)
     runner = get_executor(executor, workers, address)
     catalog = Catalog(db.with_name("catalog.sqlite"))
@@ -95,7 +96,8 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
             task = []
             for config in stacked:
                 params = {"config": config.to_dict(), "results": str(results.resolve()), "analyze": analyze,
-                          "device": device, "stacked_with": len(stacked)}
+                          "device": device, "stacked_with": len(stacked),
+                          "threads": resume_threads(config, results, torch_device) or worker_threads()}
                 job_id = catalog.create_job("train", params, variant=config.name, total=config.num_epochs,
                                             sweep_id=sweep_id)
                 task.append((job_id, "train", params))

@@ -88,11 +88,22 @@ def failure_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
 
 
+def worker_threads() -> int:
+    """The torch threads each job worker computes on (TDW_WORKER_THREADS, default 1)."""
+    return int(os.environ.get("TDW_WORKER_THREADS", "1"))
+
+
 def set_worker_threads() -> None:
     """A job worker's process set up to compute (tdw.child_processes), on TDW_WORKER_THREADS threads."""
     from tdw.child_processes import set_up_compute_worker
 
-    set_up_compute_worker(int(os.environ.get("TDW_WORKER_THREADS", "1")))
+    set_up_compute_worker(worker_threads())
+
+
+def task_threads(task: list[Job]) -> int:
+    """The torch threads a task takes while it runs: a job's `threads` (set by the sweep: more than
+    the worker's own for a CPU run resumed on the count that trained it), the largest in a stack."""
+    return max(int(params.get("threads", worker_threads())) for _, _, params in task)
 
 
 def run_job(job_id: int, kind: str, params: dict, catalog_path: str) -> JobOutcome:

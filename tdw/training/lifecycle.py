@@ -326,8 +326,8 @@ def threads_that_wrote(run: RunDir, device: torch.device) -> Iterator[int]:
     thread each, `tdw train` in a shell on all of them, so a replay in another process than the
     one that trained would round differently from the run it replays."""
     current = torch.get_num_threads()
-    recorded = run.read_metadata().get("torch_threads") if device.type == "cpu" else None
-    if not isinstance(recorded, int) or recorded < 1 or recorded == current:
+    recorded = recorded_threads(run, device)
+    if recorded is None or recorded == current:
         yield current
         return
     torch.set_num_threads(recorded)
@@ -335,6 +335,27 @@ def threads_that_wrote(run: RunDir, device: torch.device) -> Iterator[int]:
         yield recorded
     finally:
         torch.set_num_threads(current)
+
+
+def recorded_threads(run: RunDir, device: torch.device) -> int | None:
+    """The torch thread count `run` was trained on, as its metadata records it; None off a CPU
+    (where the count is not part of the arithmetic) or when not recorded."""
+    if device.type != "cpu" or not run.exists():
+        return None
+    recorded = run.read_metadata().get("torch_threads")
+    return recorded if isinstance(recorded, int) and recorded >= 1 else None
+
+
+def resume_threads(config: VariantConfig, results: str | Path, device: torch.device) -> int | None:
+    """The thread count training `config` into `results` would take: the recorded one when it
+    resumes an interrupted CPU run (`threads_that_wrote`), None when it starts afresh (on the
+    process's own count) or the run is complete. Why: a scheduler of one-thread workers must give
+    such a run the cores it will take; two threads beside a one-thread worker on two cores ran a
+    p=113 step at 134 ms where two one-thread runs side by side take 71 (measured)."""
+    run, resume_epoch = prepare_run(config, results, force=False)
+    if resume_epoch is None or run.read_metadata().get("status") == "complete":
+        return None
+    return recorded_threads(run, device)
 
 
 def finish_run(opened: OpenedRun, records: list, elapsed: float) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tdw.errors import TdwError
-from tdw.jobs.worker import Job, JobOutcome, run_task
+from tdw.jobs.worker import Job, JobOutcome, run_task, task_threads
 
 
 class RayExecutor:
@@ -16,7 +16,11 @@ class RayExecutor:
         self.remote_task = ray.remote(num_cpus=1, max_retries=0)(run_task)
 
     def run(self, tasks: list[list[Job]], catalog_path: str) -> Iterator[JobOutcome]:
-        pending = {self.remote_task.options(num_gpus=1 if task[0][2].get("device") == "cuda" else 0)
+        """Each task asks Ray for the CPUs it will run threads on (`task_threads`: a CPU run resumed
+        on the count that trained it takes that many), capped at the cluster's, and a GPU on CUDA."""
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        pending = {self.remote_task.options(num_gpus=1 if task[0][2].get("device") == "cuda" else 0,
+                                            num_cpus=max(1, min(task_threads(task), cpus)))
                    .remote(task, catalog_path): task for task in tasks}
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
