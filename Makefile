@@ -76,6 +76,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/llc_cost.py
 	$(BIN)/python benchmarks/warehouse_scale.py
 	$(BIN)/python benchmarks/sweep_throughput.py
+	$(BIN)/python benchmarks/thread_slots.py
 	$(BIN)/python benchmarks/gpu_training.py
 	$(BIN)/python benchmarks/dashboard_latency.py --db $(DEMO_DB)
 
