@@ -11,13 +11,12 @@ import sys
 import time
 
 import pytest
-import torch
 
 from tdw.config import VariantConfig
 from tdw.run_dir import RunDir, find_runs
 from tdw.warehouse.catalog import Catalog
 from tdw.warehouse.query import query
-from tests.conftest import REPO, run_tdw, tdw_here, train_cancelled_at
+from tests.conftest import REPO, run_tdw, tdw_here, torch_threads, train_cancelled_at
 
 
 @pytest.fixture(autouse=True)
@@ -128,12 +127,8 @@ def test_a_run_resumed_on_two_threads_takes_both_slots_of_a_two_worker_sweep(tmp
     both slots: the sweep's other job never runs beside it."""
     config = VariantConfig(p=13, seed=5, train_frac=0.5, d_model=32, d_mlp=64, n_heads=2, d_head=16,
                            num_epochs=300, checkpoint_epochs=tuple(range(0, 300, 50)))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with torch_threads(2):
         train_cancelled_at(config, tmp_path / "results", 120)
-    finally:
-        torch.set_num_threads(threads)
 
     result = sweep(tmp_path, "--seed", "5,6", "--epochs", "300", "--checkpoints", "0:300:50", "--workers", "2",
                    "--executor", executor)

@@ -78,8 +78,8 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
     results, db = Path(results), Path(db)
     if not isinstance(workers, int) or workers < 1:
         raise TdwError(f"--workers {workers}: must be an integer >= 1")
-    for config in configs:
-        prepare_run(config, results, force=False)  # a clash with an existing run is one line, before anything runs
+    # a clash with an existing run is one line, before anything runs
+    prepared = {config.name: prepare_run(config, results, force=False) for config in configs}
     torch_device = resolve_device(device)
     device = torch_device.type
     stack = parse_stack(stack)
@@ -97,7 +97,7 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
             for config in stacked:
                 params = {"config": config.to_dict(), "results": str(results.resolve()), "analyze": analyze,
                           "device": device, "stacked_with": len(stacked),
-                          "threads": resume_threads(config, results, torch_device) or worker_threads()}
+                          "threads": resume_threads(*prepared[config.name], torch_device) or worker_threads()}
                 job_id = catalog.create_job("train", params, variant=config.name, total=config.num_epochs,
                                             sweep_id=sweep_id)
                 task.append((job_id, "train", params))

@@ -346,13 +346,13 @@ def recorded_threads(run: RunDir, device: torch.device) -> int | None:
     return recorded if isinstance(recorded, int) and recorded >= 1 else None
 
 
-def resume_threads(config: VariantConfig, results: str | Path, device: torch.device) -> int | None:
-    """The thread count training `config` into `results` would take: the recorded one when it
-    resumes an interrupted CPU run (`threads_that_wrote`), None when it starts afresh (on the
-    process's own count) or the run is complete. Why: a scheduler of one-thread workers must give
-    such a run the cores it will take; two threads beside a one-thread worker on two cores ran a
-    p=113 step at 134 ms where two one-thread runs side by side take 71 (measured)."""
-    run, resume_epoch = prepare_run(config, results, force=False)
+def resume_threads(run: RunDir, resume_epoch: int | None, device: torch.device) -> int | None:
+    """The thread count training `run` would take, given the epoch `prepare_run` found to resume
+    from: the recorded one when it resumes an interrupted CPU run (`threads_that_wrote`), None when
+    it starts afresh (on the process's own count) or the run is complete. Why: a scheduler of
+    one-thread workers must give such a run the cores it will take; two threads beside a one-thread
+    worker on two cores ran a p=113 step at 134 ms where two one-thread runs side by side take 71
+    (measured)."""
     if resume_epoch is None or run.read_metadata().get("status") == "complete":
         return None
     return recorded_threads(run, device)

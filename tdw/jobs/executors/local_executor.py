@@ -31,9 +31,8 @@ class LocalExecutor:
         running: dict[Future, tuple[list[Job], int]] = {}
         with spawned_pool(self.workers) as pool:
             while waiting or running:
-                while waiting and min(task_threads(waiting[0]), slots) <= free:
+                while waiting and (taken := min(task_threads(waiting[0]), slots)) <= free:
                     task = waiting.popleft()
-                    taken = min(task_threads(task), slots)
                     free -= taken
                     running[pool.submit(run_task, task, catalog_path)] = (task, taken)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
