@@ -45,6 +45,40 @@ def test_read_out_loss_keeps_float64_accuracy_from_early_to_late_training():
                            torch.tensor([0])) == 0  # why float64: float32 rounds a loss of 1e-13 to 0
 
 
+def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_included():
+    """The trained loss and both accuracies skip torch's argmax (a slow reduction with indices on
+    a CPU). The train loss and its gradient must stay `F.cross_entropy`'s in float64 bit for bit
+    (a run's weights depend on them), and both accuracies argmax's, whose first maximum decides a
+    tie: rows here tie the label with an earlier class (a miss), a later one (a hit), or all."""
+    from tdw.families.base import accuracy, cross_entropy_float64, read_out_loss_and_accuracy, train_loss_and_accuracy
+
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.randint(1, 112, (3000,), generator=generator)
+    rows = torch.arange(3000)
+    for margin in (0.0, 0.3, 25.0, -25.0):
+        logits = torch.randn(3000, 113, generator=generator)
+        logits[rows, labels] += margin
+        logits[:40, :] = 0.5  # every class tied
+        early, late = rows[40:80], rows[80:120]
+        logits[early, 0] = logits[early, labels[early]] = 30.0  # tied with an earlier class: argmax misses
+        logits[late, 112] = logits[late, labels[late]] = 30.0  # tied with a later class: a hit
+        expected_hits = logits.argmax(-1) == labels
+        assert not expected_hits[40:80].any() and expected_hits[80:120].all()
+
+        trained = logits.clone().requires_grad_()
+        reference = logits.clone().requires_grad_()
+        loss, acc = train_loss_and_accuracy(trained, labels)
+        expected = cross_entropy_float64(reference, labels)
+        loss.backward()
+        expected.backward()
+        assert torch.equal(loss, expected) and torch.equal(trained.grad, reference.grad)
+        assert acc == accuracy(logits, labels) == expected_hits.double().mean()
+
+        read_loss, read_acc = read_out_loss_and_accuracy(logits, labels)
+        assert abs(read_loss / expected - 1) < 1e-6
+        assert read_acc == acc
+
+
 def test_split_is_the_transformerlens_demo_split():
     data = get_family("modular_addition").task_data(VariantConfig())
     torch.manual_seed(598)

@@ -32,11 +32,10 @@ from tdw.families.base import (
     ALL_HEADS,
     FamilyBase,
     TaskData,
-    accuracy,
-    cross_entropy_float64,
     grid_pairs,
     read_out_loss_and_accuracy,
     split_pairs,
+    train_loss_and_accuracy,
 )
 
 
@@ -114,7 +113,7 @@ class ModularMLP(FamilyBase):
         p = params["W_U"].shape[-1]
         train_logits = hidden_logits(params, train_idx // p, train_idx % p)
         train_labels = labels[train_idx]
-        terms = (cross_entropy_float64(train_logits, train_labels), accuracy(train_logits, train_labels))
+        terms = train_loss_and_accuracy(train_logits, train_labels)
         if not with_test:
             return terms
         frozen = {name: value.detach() for name, value in params.items()}

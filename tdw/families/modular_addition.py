@@ -16,11 +16,10 @@ from tdw.families.base import (
     ALL_HEADS,
     FamilyBase,
     TaskData,
-    accuracy,
-    cross_entropy_float64,
     grid_pairs,
     read_out_loss_and_accuracy,
     split_pairs,
+    train_loss_and_accuracy,
 )
 from tdw.model import (
     HookedGrokkingTransformer,
@@ -78,7 +77,7 @@ class ModularAddition(FamilyBase):
         # gradients: the indices are unique)
         train_logits = readout_logits(params, grid.index_select(0, train_idx))
         train_labels = labels.index_select(0, train_idx)
-        terms = (cross_entropy_float64(train_logits, train_labels), accuracy(train_logits, train_labels))
+        terms = train_loss_and_accuracy(train_logits, train_labels)
         if not with_test:
             return terms
         with torch.no_grad():  # the test loss is only read: no autograd graph recorded for it
