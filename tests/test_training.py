@@ -50,7 +50,12 @@ def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_i
     a CPU). The train loss and its gradient must stay `F.cross_entropy`'s in float64 bit for bit
     (a run's weights depend on them), and both accuracies argmax's, whose first maximum decides a
     tie: rows here tie the label with an earlier class (a miss), a later one (a hit), or all."""
-    from tdw.families.base import accuracy, cross_entropy_float64, read_out_loss_and_accuracy, train_loss_and_accuracy
+    from tdw.families.base import (
+        accuracy,
+        cross_entropy_float64,
+        read_out_loss_and_accuracy,
+        train_loss_and_accuracy,
+    )
 
     generator = torch.Generator().manual_seed(1)
     labels = torch.randint(1, 112, (3000,), generator=generator)
