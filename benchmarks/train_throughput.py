@@ -47,24 +47,31 @@ def time_epochs(step, epochs: int, warmup: int = 3) -> float:
     return statistics.median(times)
 
 
-def time_interleaved(steps: dict, rounds: int, block: int = 5) -> dict[str, float]:
+def time_interleaved(steps: dict, rounds: int, block: int = 5) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Median seconds per step of each of `steps`, timed in turn: every round runs each step once
-    untimed, then `block` timed epochs of it back to back.
+    untimed, then `block` timed epochs of it back to back. Also each round's median per step, for
+    ratios paired within a round.
 
     Why in turn: the machine's speed drifts from minute to minute (neighbours on a shared host), and
     timing the trainers one after another gave whichever ran in a slow minute a worse ratio (the
     fast trainer, timed first for 15 epochs, measured 3.9-4.7x where 40 epochs gave 5.7x). Why in
     blocks: a trainer runs its epochs back to back, its tensors warm in the caches; alternating
-    single epochs evicts them every time (the fast trainer then measured 39-40 ms against ~30)."""
+    single epochs evicts them every time (the fast trainer then measured 39-40 ms against ~30).
+    Why paired: a slow minute that falls on one trainer's blocks moves the medians of all rounds,
+    but only its own round's ratio."""
     times: dict[str, list[float]] = {name: [] for name in steps}
+    by_round: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             step()
+            block_times = []
             for _ in range(block):
                 start = time.perf_counter()
                 step()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+                block_times.append(time.perf_counter() - start)
+            times[name] += block_times
+            by_round[name].append(statistics.median(block_times))
+    return {name: statistics.median(t) for name, t in times.items()}, by_round
 
 
 def matmul_flops_per_second(size: int = 2048, repeats: int = 7) -> float:
@@ -119,7 +126,7 @@ def replayed_products_seconds(step, repeats: int = 7) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--p", type=int, default=113)
-    parser.add_argument("--rounds", type=int, default=6, help="rounds of 5 timed epochs per trainer, the trainers in turn")
+    parser.add_argument("--rounds", type=int, default=12, help="rounds of 5 timed epochs per trainer, the trainers in turn")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--allocator", choices=("tdw", "default"), default="tdw",
                         help="tdw: freed memory kept for reuse, as `tdw train` runs (tdw.memory); default: glibc's")
@@ -166,13 +173,16 @@ def main() -> None:
         p.requires_grad_(not n.endswith("bias"))
     bridge_opt = torch.optim.AdamW(bridge_params, lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
 
-    results = time_interleaved({"fast": fast_step, "hooked": naive_step_for(hooked, hooked_opt),
+    results, by_round = time_interleaved({"fast": fast_step, "hooked": naive_step_for(hooked, hooked_opt),
                                 "tl": naive_step_for(bridge, bridge_opt)}, rounds=args.rounds)
     print(f"p={args.p} train={len(train_idx)} test={len(test_idx)} device={device} threads={torch.get_num_threads()} "
           f"allocator: {args.allocator}")
     print(f"{'trainer':<8} {'s/epoch (median)':>18} {'speed-up vs tl':>15}")
     for name, seconds in results.items():
         print(f"{name:<8} {seconds:>18.4f} {results['tl'] / seconds:>14.2f}x")
+    paired = sorted(tl / fast for tl, fast in zip(by_round["tl"], by_round["fast"]))
+    print(f"fast vs tl paired within each round: median {statistics.median(paired):.2f}x "
+          f"(quartiles {paired[len(paired) // 4]:.2f}-{paired[(3 * len(paired)) // 4]:.2f}x over {len(paired)} rounds)")
     if device.type == "cpu":
         with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: addmm_in_place_flops}) as counter:
             fast_step()
