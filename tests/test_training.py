@@ -83,6 +83,13 @@ def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_i
         assert abs(read_loss / expected - 1) < 1e-6
         assert read_acc == acc
 
+        # under vmap (the stacked trainer) every row is argmaxed; the figures are the same
+        stacked = torch.stack((logits, logits))
+        for loss_of in (read_out_loss_and_accuracy, train_loss_and_accuracy):
+            batched_loss, batched_acc = torch.func.vmap(loss_of, in_dims=(0, None))(stacked, labels)
+            assert torch.equal(batched_acc, torch.stack((acc, acc)))
+            assert torch.allclose(batched_loss, expected.detach().expand(2), rtol=1e-6, atol=0)
+
 
 def test_split_is_the_transformerlens_demo_split():
     data = get_family("modular_addition").task_data(VariantConfig())

@@ -161,6 +161,12 @@ def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     return (logits.argmax(-1) == labels).to(torch.float64).mean()
 
 
+def takes_whole_argmax(logits: Tensor) -> bool:
+    """Whether `argmax_hits` argmaxes every row: under vmap (the stacked trainer) and on CUDA
+    (whose step is one captured graph), where selecting rows by their values cannot run."""
+    return logits.device.type != "cpu" or torch._C._functorch.is_batchedtensor(logits)
+
+
 def argmax_hits(logits: Tensor, labels: Tensor, label_is_max: Tensor, max_is_unique: Tensor) -> Tensor:
     """`logits.argmax(-1) == labels` per row, from what a loss already knows: a row is a hit when
     its label's logit is the maximum and no other logit ties it (argmax takes the first of equal
@@ -168,10 +174,9 @@ def argmax_hits(logits: Tensor, labels: Tensor, label_is_max: Tensor, max_is_uni
 
     Why: torch's argmax over the 113 classes is a reduction with indices, 5-7x slower on a CPU
     than the plain maximum the loss takes anyway (0.59 against 0.09 ms over the 3,830 train rows
-    at p=113, 1.1 against 0.24 over the 8,939 test rows). Under vmap (the stacked trainer) and on
-    CUDA (whose step is one captured graph) a data-dependent selection is not possible, and the
-    argmax is cheap or already fused there; they take it whole."""
-    if logits.device.type != "cpu" or torch._C._functorch.is_batchedtensor(logits):
+    at p=113, 1.1 against 0.24 over the 8,939 test rows). Where rows cannot be selected by their
+    values (`takes_whole_argmax`), every row is argmaxed."""
+    if takes_whole_argmax(logits):
         return logits.argmax(-1) == labels
     unsure = label_is_max & ~max_is_unique
     if not bool(unsure.any()):
@@ -192,10 +197,12 @@ def train_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, Ten
     log_probs = torch.log_softmax(logits.to(torch.float64), dim=-1)
     loss = F.nll_loss(log_probs, labels)
     with torch.no_grad():
-        label_logit = logits.gather(-1, labels[..., None])[..., 0]
-        label_is_max = label_logit == logits.amax(-1)
-        max_is_unique = log_probs.gather(-1, labels[..., None])[..., 0] > _LOG_SURE
-        hits = argmax_hits(logits, labels, label_is_max, max_is_unique)
+        if takes_whole_argmax(logits):
+            hits = logits.argmax(-1) == labels
+        else:
+            label_is_max = logits.gather(-1, labels[..., None])[..., 0] == logits.amax(-1)
+            max_is_unique = log_probs.gather(-1, labels[..., None])[..., 0] > _LOG_SURE
+            hits = argmax_hits(logits, labels, label_is_max, max_is_unique)
     return loss, hits.to(torch.float64).mean(-1)
 
 
@@ -205,8 +212,8 @@ def read_out_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, 
 
     Why not `cross_entropy_float64` and `accuracy`: they convert the logits to float64, take a
     float64 log-softmax and then an argmax, three passes that cost 2.5 ms per epoch at p=113
-    (8,939 test rows); this costs 1.5 (1.8-2.2 while it took the maximum's index). It keeps float64's accuracy where float32 would lose it:
-    with m the row's maximum, the loss is (m - x_label) + log1p(sum of exp(x_j - m) over the
+    (8,939 test rows); this costs 1.5 (1.8-2.2 while it took the maximum's index). It keeps
+    float64's accuracy where float32 would lose it: with m the row's maximum, the loss is (m - x_label) + log1p(sum of exp(x_j - m) over the
     j below the maximum), the difference taken in float64 (exact for float32 inputs) and the
     small sum never added to 1 in float32. The terms are float32 (7 significant digits each), so
     the loss is the float64 loss to about 1e-7 relative at any size, 1e-7 included.
