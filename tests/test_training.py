@@ -82,6 +82,12 @@ def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_i
         read_loss, read_acc = read_out_loss_and_accuracy(logits, labels)
         assert abs(read_loss / expected - 1) < 1e-6
         assert read_acc == acc
+        # the same bits as the form that took the maximum's index (what runs' losses hold), ties too
+        top, top_index = logits.max(dim=-1)
+        below = torch.exp(logits - top[:, None]).scatter_(-1, top_index[:, None], 0.0).sum(-1)
+        label_logit = logits.gather(-1, labels[:, None])[:, 0]
+        indexed_loss = (top.double() - label_logit.double() + torch.log1p(below.double())).mean()
+        assert torch.equal(read_loss, indexed_loss)
 
         # under vmap (the stacked trainer) every row is argmaxed; the figures are the same
         stacked = torch.stack((logits, logits))
@@ -89,6 +95,8 @@ def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_i
             batched_loss, batched_acc = torch.func.vmap(loss_of, in_dims=(0, None))(stacked, labels)
             assert torch.equal(batched_acc, torch.stack((acc, acc)))
             assert torch.allclose(batched_loss, expected.detach().expand(2), rtol=1e-6, atol=0)
+            if loss_of is read_out_loss_and_accuracy:
+                assert torch.equal(batched_loss, indexed_loss.expand(2))
 
 
 def test_split_is_the_transformerlens_demo_split():

@@ -212,29 +212,47 @@ def read_out_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, 
 
     Why not `cross_entropy_float64` and `accuracy`: they convert the logits to float64, take a
     float64 log-softmax and then an argmax, three passes that cost 2.5 ms per epoch at p=113
-    (8,939 test rows); this costs 1.5 (1.8-2.2 while it took the maximum's index). It keeps
-    float64's accuracy where float32 would lose it: with m the row's maximum, the loss is (m - x_label) + log1p(sum of exp(x_j - m) over the
-    j below the maximum), the difference taken in float64 (exact for float32 inputs) and the
+    (8,939 test rows); this costs 1.5. It keeps float64's accuracy where float32 would lose it:
+    with m the row's maximum, the loss is (m - x_label) + log1p(sum of exp(x_j - m) over every j
+    but the first maximum), the difference taken in float64 (exact for float32 inputs) and the
     small sum never added to 1 in float32. The terms are float32 (7 significant digits each), so
     the loss is the float64 loss to about 1e-7 relative at any size, 1e-7 included.
 
-    The terms below the maximum are picked by the sign of x_j - m (-1 below it, 0 at it), not by
-    the maximum's index: a maximum with its index is a reduction 5x slower than `amax` on a CPU.
-    The same signs count a row's maxima, and a tied maximum's term, exp(0) = 1, is added back.
-    The accuracy is `argmax_hits`'s."""
+    On a CPU the maximum's index is not taken (a maximum with its index is a reduction 5x slower
+    than `amax`, 1.8-2.2 ms of this at p=113): the terms below the maximum are picked by the sign
+    of x_j - m (-1 below it, 0 at it), which gives the same sum bit for bit (IEEE rounding is
+    symmetric), and the same signs find the rows whose maximum is tied, the only rows where that
+    sum is not the one above; those few are summed as above. The accuracy is `argmax_hits`'s.
+    Every path gives the same bits."""
     with torch.no_grad():  # only read: the temporaries below are overwritten in place
-        top = logits.amax(-1)
-        shifted = logits - top[..., None]
-        exps = torch.exp(shifted)
-        signs = shifted.sign_()  # -1 below the maximum, 0 at each maximum
-        # -sum(exp * sign) is the sum below the maximum, bit for bit (IEEE rounding is symmetric)
-        below_max = -exps.mul_(signs).sum(-1)
-        maxima = signs.sum(-1) + logits.shape[-1]  # whole numbers, exact in float32
-        others = below_max + (maxima - 1.0)  # every maximum but the first is exp(0) = 1 below argmax's
         label_logit = logits.gather(-1, labels[..., None])[..., 0]
+        if takes_whole_argmax(logits):
+            top, top_index = logits.max(dim=-1)
+            others = below_first_maximum(logits, top, top_index)
+            hits = top_index == labels
+        else:
+            top = logits.amax(-1)
+            shifted = logits - top[..., None]
+            exps = torch.exp(shifted)
+            signs = shifted.sign_()  # -1 below the maximum, 0 at each maximum
+            others = -exps.mul_(signs).sum(-1)  # the sum below the maximum, bit for bit
+            tied = signs.sum(-1) + logits.shape[-1] > 1  # more than one 0: a tied maximum
+            hits = argmax_hits(logits, labels, label_logit == top, ~tied)
+            if bool(tied.any()):
+                rows = tied.nonzero()[:, 0]
+                chosen = logits[rows]
+                others[rows] = below_first_maximum(chosen, top[rows], chosen.argmax(-1))
         loss = (top.to(torch.float64) - label_logit.to(torch.float64) + torch.log1p(others.to(torch.float64))).mean(-1)
-        hits = argmax_hits(logits, labels, label_logit == top, maxima == 1.0)
     return loss, hits.to(torch.float64).mean(-1)
+
+
+def below_first_maximum(logits: Tensor, top: Tensor, top_index: Tensor) -> Tensor:
+    """Per row, the float32 sum of exp(x_j - m) over every j but the first maximum's."""
+    exps = torch.exp(logits - top[..., None])
+    if torch._C._functorch.is_batchedtensor(exps):  # under the stacked trainer's vmap: scatter_ has no batching rule
+        return exps.scatter(-1, top_index[..., None], 0.0).sum(-1)
+    # in place on the fresh temporary: `scatter` would copy all of it first
+    return exps.scatter_(-1, top_index[..., None], 0.0).sum(-1)
 
 
 class FamilyBase:
