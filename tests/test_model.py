@@ -9,13 +9,16 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from tdw.config import VariantConfig
 from tdw.families import get_family
+from tdw.families.base import read_out_loss_and_accuracy, train_loss_and_accuracy
 from tdw.families.mlp import analytic_solution
 from tdw.model import (
     HookedGrokkingTransformer,
     TransformerShape,
     equals_position_logits,
     equals_residual_grid,
-    equals_residual_rows,
+    folded_readout_logits,
+    readout_logits,
+    token_tables,
 )
 from tdw.model.bridge import bridge_config, bridge_state_dict
 from tdw.model.fast_forward import without_zero_biases
@@ -113,22 +116,28 @@ def test_fast_forward_logits_and_gradients_equal_hooked_model():
         assert torch.allclose(param.grad, reference_grads[name], atol=1e-5), name
 
 
-def test_residual_rows_equal_the_hooked_models_residual_at_equals_and_the_grid():
-    """The read-only rows path (flatness's) gives the hooked model's `hook_resid_mid` at "=" for
-    the pairs asked, in any order and with repeats, and the grid's rows."""
+def test_folded_readout_logits_equal_the_hooked_models_logits_and_the_products():
+    """The read-only path (the test split's, flatness's), with W_in and W_U folded into the token
+    tables, gives the hooked model's logits at "=" for the pairs asked, in any order and with
+    repeats, biases included, and the grid-and-products path's to float rounding."""
     model = random_model(seed=8)
     params = {name: value.detach() for name, value in model.named_parameters()}
     tokens = grid_tokens(P)
     rows = torch.cat((torch.randperm(P * P, generator=torch.Generator().manual_seed(2))[:150], torch.tensor([0, 0, P * P - 1])))
     with torch.no_grad():
-        _, cache = model.run_with_cache(tokens[rows], names_filter="blocks.0.hook_resid_mid")
-        ours = equals_residual_rows(params, P, tokens[rows, 0], tokens[rows, 1])
-        grid = equals_residual_grid(params, P)
-    reference = cache["blocks.0.hook_resid_mid"][:, -1]
-    assert ours.shape == reference.shape == (len(rows), 64)
+        reference = model(tokens[rows])[:, -1]
+        tables = token_tables(params, P)
+        ours = folded_readout_logits(params, tables, tokens[rows, 0], tokens[rows, 1])
+        products = readout_logits(params, equals_residual_grid(tables)[rows])
+        unbiased = {name: value for name, value in params.items() if not name.split(".")[-1].startswith("b_")}
+        without = folded_readout_logits(unbiased, token_tables(unbiased, P), tokens[rows, 0], tokens[rows, 1])
+    assert ours.shape == reference.shape == (len(rows), P)
     assert torch.allclose(ours, reference, atol=1e-5)
-    assert torch.allclose(ours, grid[rows], atol=1e-6)
-    assert ours.abs().max() > 0.1  # the biases and weights really move it
+    assert torch.allclose(ours, products, rtol=1e-6, atol=1e-6)
+    assert torch.equal(ours[-3], ours[-2])  # a repeated pair
+    # the biases really move the logits, so the comparisons above cover them (b_in and b_out @ W_U + b_U join
+    # the base row, once per pair)
+    assert (ours - without).abs().max() > 0.1
 
 
 @pytest.mark.parametrize("family_name", ["modular_addition", "mlp"])
@@ -174,3 +183,24 @@ def test_absent_zero_biases_give_the_same_logits_and_gradients_bit_for_bit():
     assert all(torch.equal(results[0][1][name], results[1][1][name]) for name in fewer)
     assert "blocks.0.mlp.b_in" in without_zero_biases(params, keep=frozenset({"blocks.0.mlp.b_in"}))
     assert without_zero_biases(dict(random_model(seed=4).named_parameters())).keys() == params.keys()
+
+
+def test_the_cpu_test_split_through_folded_tables_equals_the_products():
+    """On a CPU the training step's test loss takes the folded tables, its pairs in grid order;
+    under vmap and on CUDA the grid's rows and the products. Both give the same loss to float
+    rounding and the same accuracy, and the trained loss is untouched (the same bits)."""
+    config = VariantConfig(p=P, seed=3)
+    family = get_family(config.family)
+    data = family.task_data(config)
+    params = {name: value.detach() for name, value in random_model(seed=5).named_parameters()}
+    with torch.no_grad():
+        terms = family.loss_terms(params, data.labels, data.train_idx, data.test_idx, with_test=True)
+        grid = equals_residual_grid(token_tables(params, P))
+        products = read_out_loss_and_accuracy(readout_logits(params, grid.index_select(0, data.test_idx)),
+                                              data.labels.index_select(0, data.test_idx))
+        train = train_loss_and_accuracy(readout_logits(params, grid.index_select(0, data.train_idx)),
+                                        data.labels.index_select(0, data.train_idx))
+    assert float(terms[2]) == pytest.approx(float(products[0]), rel=1e-6) and float(terms[2]) > 1.0
+    assert float(terms[3]) == float(products[1]) and 0.0 < float(terms[3]) < 1.0
+    assert torch.equal(terms[0], train[0]) and torch.equal(terms[1], train[1])
+    assert not torch.equal(terms[2], products[0])  # really the other path: its sums are grouped otherwise

@@ -161,11 +161,13 @@ def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     return (logits.argmax(-1) == labels).to(torch.float64).mean()
 
 
-def takes_whole_argmax(logits: Tensor) -> bool:
-    """Whether the losses argmax every row instead of `argmax_hits`: under vmap (the stacked
-    trainer) and on CUDA (whose step is one captured graph), where selecting rows by their values
-    cannot run."""
-    return logits.device.type != "cpu" or torch._C._functorch.is_batchedtensor(logits)
+def runs_eager_on_cpu(x: Tensor) -> bool:
+    """Whether `x` is a CPU tensor outside vmap: where the losses select rows by their values
+    (`argmax_hits`) and a family's read-only forwards may take other groupings of their sums
+    (the transformer's `folded_readout_logits`). Under vmap (the stacked trainer) and on CUDA
+    (whose step is one captured graph) selecting rows by value cannot run, and the forms those
+    paths were built and measured with stay."""
+    return x.device.type == "cpu" and not torch._C._functorch.is_batchedtensor(x)
 
 
 def at_labels(values: Tensor, labels: Tensor) -> Tensor:
@@ -181,7 +183,7 @@ def argmax_hits(logits: Tensor, labels: Tensor, label_is_max: Tensor, max_is_uni
     Why: torch's argmax over the 113 classes is a reduction with indices, 5-7x slower on a CPU
     than the plain maximum the loss takes anyway (0.59 against 0.09 ms over the 3,830 train rows
     at p=113, 1.1 against 0.24 over the 8,939 test rows). Only where rows can be selected by their
-    values (not `takes_whole_argmax`)."""
+    values (`runs_eager_on_cpu`)."""
     unsure = label_is_max & ~max_is_unique
     if not bool(unsure.any()):
         return label_is_max
@@ -201,12 +203,12 @@ def train_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, Ten
     log_probs = torch.log_softmax(logits.to(torch.float64), dim=-1)
     loss = F.nll_loss(log_probs, labels)
     with torch.no_grad():
-        if takes_whole_argmax(logits):
-            hits = logits.argmax(-1) == labels
-        else:
+        if runs_eager_on_cpu(logits):
             label_is_max = at_labels(logits, labels) == logits.amax(-1)
             max_is_unique = at_labels(log_probs, labels) > _LOG_SURE
             hits = argmax_hits(logits, labels, label_is_max, max_is_unique)
+        else:
+            hits = logits.argmax(-1) == labels
     return loss, hits.to(torch.float64).mean(-1)
 
 
@@ -230,11 +232,7 @@ def read_out_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, 
     Every path gives the same bits."""
     with torch.no_grad():  # only read: the temporaries below are overwritten in place
         label_logit = at_labels(logits, labels)
-        if takes_whole_argmax(logits):
-            top, top_index = logits.max(dim=-1)
-            others = below_first_maximum(logits, top, top_index)
-            hits = top_index == labels
-        else:
+        if runs_eager_on_cpu(logits):
             top = logits.amax(-1)
             shifted = logits - top[..., None]
             exps = torch.exp(shifted)
@@ -246,6 +244,10 @@ def read_out_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, 
                 rows = tied.nonzero()[:, 0]
                 chosen = logits[rows]
                 others[rows] = below_first_maximum(chosen, top[rows], chosen.argmax(-1))
+        else:
+            top, top_index = logits.max(dim=-1)
+            others = below_first_maximum(logits, top, top_index)
+            hits = top_index == labels
         loss = (top.to(torch.float64) - label_logit.to(torch.float64) + torch.log1p(others.to(torch.float64))).mean(-1)
     return loss, hits.to(torch.float64).mean(-1)
 

@@ -3,11 +3,13 @@
 from tdw.model.fast_forward import (
     equals_position_logits,
     equals_residual_grid,
-    equals_residual_rows,
+    folded_readout_logits,
+    in_grid_order,
     readout_logits,
+    token_tables,
     without_zero_biases,
 )
 from tdw.model.transformer import HookedGrokkingTransformer, TransformerShape
 
 __all__ = ["HookedGrokkingTransformer", "TransformerShape", "equals_position_logits", "equals_residual_grid",
-           "equals_residual_rows", "readout_logits", "without_zero_biases"]
+           "folded_readout_logits", "in_grid_order", "readout_logits", "token_tables", "without_zero_biases"]
