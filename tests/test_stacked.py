@@ -47,7 +47,11 @@ def one_thread():
         yield
 
 
-def test_stacked_members_train_like_separate_runs(tmp_path, one_thread):
+def test_stacked_members_train_like_separate_runs(tmp_path, one_thread, monkeypatch):
+    # the separate runs on arithmetic 1, the residual grid the stacked step computes: at these
+    # small shapes the newer blocks of pairs round otherwise, and 119 full-batch epochs grow that
+    # past the tolerance (`tdw.training.arithmetic`)
+    monkeypatch.setenv("TDW_ARITHMETIC", "1")
     configs = members()
     assert len({stack_key(c) for c in configs}) == 1
     stacked = train_stacked(configs, tmp_path / "stacked", device="cpu", progress=False)

@@ -212,6 +212,48 @@ def test_a_run_resumed_in_another_process_continues_on_the_thread_count_that_tra
     assert resumed.read_losses().equals(reference.read_losses())
 
 
+def test_a_run_is_resumed_and_densified_with_the_arithmetic_that_trained_it(tmp_path, monkeypatch):
+    """A run trained with arithmetic 1 (the whole residual grid, every run before it was recorded)
+    is continued and densified with it, not with the newer blocks of pairs: at this small model's
+    shapes the two round differently, so the replay gives the run's own checkpoints only with its
+    own. New runs record the latest."""
+    config = tiny_config(num_epochs=40, checkpoint_epochs=(0, 20, 39))
+    with torch_threads(1):
+        latest = train(config, tmp_path / "latest", device="cpu", progress=False)
+        monkeypatch.setenv("TDW_ARITHMETIC", "1")
+        reference = train(config.replace(checkpoint_epochs=(0, 10, 20, 30, 39)), tmp_path / "reference", device="cpu",
+                          progress=False)
+        sparse = train(config, tmp_path / "sparse", device="cpu", progress=False)
+        train_cancelled_at(config, tmp_path / "resumed", 30)
+        monkeypatch.delenv("TDW_ARITHMETIC")
+        assert densify(sparse.path, [10, 30], device="cpu", progress=False) == [10, 30]
+        resumed = train(config, tmp_path / "resumed", device="cpu", progress=False)
+    assert latest.read_metadata()["arithmetic"] == 2 and reference.read_metadata()["arithmetic"] == 1
+    assert resumed.read_metadata()["arithmetic"] == 1 and resumed.read_metadata()["resumed_from"] == 20
+    for run, epoch in ((sparse, 10), (sparse, 30), (resumed, 39)):
+        original, replayed = reference.load_weights(epoch), run.load_weights(epoch)
+        assert all(torch.equal(original[name], replayed[name]) for name in original), (run.path, epoch)
+    assert resumed.read_losses().equals(reference.read_losses())
+    # the two arithmetics really differ here, so the recorded one is what made the replays equal
+    assert not all(torch.equal(reference.load_weights(39)[name], value) for name, value in latest.load_weights(39).items())
+
+
+def test_an_unknown_arithmetic_is_refused_in_one_line(tmp_path, monkeypatch):
+    """A bad TDW_ARITHMETIC stops `tdw train` before it writes anything; a run recorded with an
+    arithmetic this tdw lacks (a newer one's) is not densified with another."""
+    results = tmp_path / "results"
+    monkeypatch.setenv("TDW_ARITHMETIC", "7")
+    result = tdw_here("train", "--p", "13", "--epochs", "5", "--results", str(results))
+    assert result.returncode != 0 and result.stderr.strip().splitlines() == ["tdw train: TDW_ARITHMETIC='7': expected one of 1..2"]
+    assert not results.exists()
+    monkeypatch.delenv("TDW_ARITHMETIC")
+    run = train(tiny_config(num_epochs=20, checkpoint_epochs=(0,)), results, device="cpu", progress=False)
+    run.update_metadata(arithmetic=3)
+    with pytest.raises(TdwError, match=r"trained with arithmetic 3, which this tdw lacks \(it has 1..2\)"):
+        densify(run.path, [10], device="cpu", progress=False)
+    assert run.checkpoint_epochs() == [0, 19]
+
+
 def test_densify_cli_refuses_epochs_outside_the_run(results):
     run = train(tiny_config(num_epochs=30, checkpoint_epochs=(0,)), results, device="cpu", progress=False)
     result = tdw_here("densify", str(run.path), "--epochs", "10:40:10")

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from tdw.config import VariantConfig
 
 ALL_HEADS = -1  # `head` of a weight matrix that is not one attention head's
+# the newest of the arithmetics a family's training step can take (`tdw.training.arithmetic`)
+LATEST_ARITHMETIC = 2
 
 
 @dataclass
@@ -74,9 +76,11 @@ class Family(Protocol):
         """Every input the task has (the p x p grid, a-major), its labels and the split from `config.data_seed`."""
 
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
-                   with_test: bool) -> tuple[Tensor, ...]:
+                   with_test: bool, arithmetic: int = LATEST_ARITHMETIC) -> tuple[Tensor, ...]:
         """(train loss with grad, train accuracy[, test loss, test accuracy]) as 0-d tensors.
-        A pure tensor function, so the stacked trainer can `torch.func.vmap` it over S runs."""
+        A pure tensor function, so the stacked trainer can `torch.func.vmap` it over S runs.
+        `arithmetic`: the version of the step's rounding a run was trained with
+        (`tdw.training.arithmetic`), so that it is continued and replayed bit for bit."""
 
     def losses(self, params: dict[str, Tensor], data: TaskData, with_test: bool) -> LossResult:
         """Train loss (with grad) and metrics through the family's fast forward."""
@@ -267,7 +271,7 @@ class FamilyBase:
     readout_forward: ClassVar[dict[str, Any]] = {}  # the model's plain forward is already only the readout
 
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
-                   with_test: bool) -> tuple[Tensor, ...]:
+                   with_test: bool, arithmetic: int = LATEST_ARITHMETIC) -> tuple[Tensor, ...]:
         raise NotImplementedError
 
     def read_only_train_loss(self, params: dict[str, Tensor], data: TaskData) -> float:

@@ -30,6 +30,7 @@ from tdw.config import VariantConfig
 from tdw.families import register_family
 from tdw.families.base import (
     ALL_HEADS,
+    LATEST_ARITHMETIC,
     FamilyBase,
     TaskData,
     grid_pairs,
@@ -109,7 +110,8 @@ class ModularMLP(FamilyBase):
         return TaskData(torch.stack((a, b), dim=1), (a + b) % config.p, *split_pairs(config))
 
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
-                   with_test: bool) -> tuple[Tensor, ...]:
+                   with_test: bool, arithmetic: int = LATEST_ARITHMETIC) -> tuple[Tensor, ...]:
+        """Every arithmetic is the same here (the versions so far change the transformer's step)."""
         p = params["W_U"].shape[-1]
         train_logits = hidden_logits(params, train_idx // p, train_idx % p)
         train_labels = labels[train_idx]

@@ -5,6 +5,7 @@ Tokens are (a, b, "=") with "=" the token p; the answer is read at the "=" posit
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import torch
@@ -14,6 +15,7 @@ from tdw.config import VariantConfig
 from tdw.families import register_family
 from tdw.families.base import (
     ALL_HEADS,
+    LATEST_ARITHMETIC,
     FamilyBase,
     TaskData,
     grid_pairs,
@@ -24,14 +26,24 @@ from tdw.families.base import (
 )
 from tdw.model import (
     HookedGrokkingTransformer,
+    PairBlocks,
     TransformerShape,
     equals_residual_grid,
+    equals_residual_pairs,
     folded_readout_logits,
     in_grid_order,
+    pair_blocks,
     readout_logits,
     token_tables,
     without_zero_biases,
 )
+
+
+@lru_cache(maxsize=4)
+def blocks_of(pairs: Tensor, n_tokens: int) -> PairBlocks:
+    """`pair_blocks(pairs)`, once per split tensor: torch hashes a tensor by its identity, and the
+    trainer passes the same split every epoch (0.3 ms a step otherwise)."""
+    return pair_blocks(pairs, n_tokens)
 
 
 class ModularAddition(FamilyBase):
@@ -73,20 +85,29 @@ class ModularAddition(FamilyBase):
         return TaskData(inputs, (a + b) % p, *split_pairs(config))
 
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
-                   with_test: bool) -> tuple[Tensor, ...]:
+                   with_test: bool, arithmetic: int = LATEST_ARITHMETIC) -> tuple[Tensor, ...]:
         n = params["unembed.W_U"].shape[-1]
         tables = token_tables(params, n)
-        grid = equals_residual_grid(tables)
-        # index_select, not grid[train_idx]: the same rows, but its backward is a dense index_add
-        # where advanced indexing's is an accumulating index_put (1.66 -> 0.20 ms at p=113, equal
-        # gradients: the indices are unique)
-        train_logits = readout_logits(params, grid.index_select(0, train_idx))
+        # On a CPU outside vmap, the train rows' residuals are computed in blocks of the train
+        # pairs only (arithmetic 2: 1.04x a p=113 step, the grid's bits at its shapes) and the test
+        # split's logits through the tables with W_in and W_U folded in (1.9 ms less; only read,
+        # in every arithmetic); the stacked trainer's vmap and CUDA's captured graph keep the grid.
+        eager_cpu = runs_eager_on_cpu(tables.base)
+        if eager_cpu and arithmetic >= 2:
+            train_resid = equals_residual_pairs(tables, blocks_of(train_idx, n))
+        else:
+            grid = equals_residual_grid(tables)
+            # index_select, not grid[train_idx]: the same rows, but its backward is a dense index_add
+            # where advanced indexing's is an accumulating index_put (1.66 -> 0.20 ms at p=113, equal
+            # gradients: the indices are unique)
+            train_resid = grid.index_select(0, train_idx)
+        train_logits = readout_logits(params, train_resid)
         train_labels = labels.index_select(0, train_idx)
         terms = train_loss_and_accuracy(train_logits, train_labels)
         if not with_test:
             return terms
         with torch.no_grad():  # the test loss is only read: no autograd graph recorded for it
-            if runs_eager_on_cpu(grid):  # W_in and W_U folded into the tables: 1.9 ms less at p=113
+            if eager_cpu:
                 test_idx = in_grid_order(test_idx, n * n)
                 test_logits = folded_readout_logits(params, tables, test_idx // n, test_idx % n)
             else:

@@ -27,6 +27,7 @@ from tdw.config import VariantConfig, config_differences
 from tdw.errors import CorruptFileError, TdwError
 from tdw.locks import exclusive
 from tdw.run_dir import LOSS_SCHEMA, RunDir
+from tdw.training.arithmetic import new_run_arithmetic, recorded_arithmetic
 from tdw.training.background_writes import BackgroundWrites
 from tdw.training.cuda_graph import EpochGraphs
 from tdw.versions import environment_versions
@@ -273,6 +274,7 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
     The run's train lock is entered on `locks` and held until the caller closes it; `force` also
     takes the analyze lock, since it deletes the run's artifacts: a run another live process is
     training or analyzing is refused in one line, never deleted under it."""
+    fresh_arithmetic = new_run_arithmetic()  # a bad TDW_ARITHMETIC is refused before anything is written
     target = RunDir.for_config(results, config)
     locks.enter_context(exclusive(target.path, "train", "trained"))
     if force:
@@ -294,8 +296,10 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)
     kept = pl.DataFrame(schema=LOSS_SCHEMA)
+    arithmetic = fresh_arithmetic
     if resume_epoch is not None:
         kept = run.read_losses().filter(pl.col("epoch") < resume_epoch)
+        arithmetic = recorded_arithmetic(run)  # continued with the rounding that trained it
         # resumed on the arithmetic that trained it, until the caller closes `locks` (a stack's
         # members resumed together take the last one's count: members of one count stay exact)
         locks.enter_context(threads_that_wrote(run, device))
@@ -307,6 +311,7 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
         resumed_from=resume_epoch,
         device=str(device),
         torch_threads=torch.get_num_threads(),
+        arithmetic=arithmetic,
         host=platform.node(),
         pid=os.getpid(),
         versions=environment_versions(),

@@ -25,6 +25,7 @@ from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.run_dir import RunDir
+from tdw.training.arithmetic import recorded_arithmetic
 from tdw.training.cuda_graph import EpochGraphs, graphs_wanted
 from tdw.training.device import resolve_device
 from tdw.training.lifecycle import (
@@ -57,6 +58,7 @@ class TrainingSession(EpochLoop):
     def __init__(self, run: RunDir, config: VariantConfig, device: torch.device) -> None:
         self.run, self.config, self.device = run, config, device
         self.family = get_family(config.family)
+        self.arithmetic = recorded_arithmetic(run)  # resumed and densified with the one that trained it
         self.model = self.family.build_model(config).to(device)
         self.params = trainable_parameters(self.model, config)
         self.names = list(self.params)
@@ -119,7 +121,8 @@ class TrainingSession(EpochLoop):
         """[1, 4] metrics of the current weights, on the device (no sync); then one AdamW step."""
         data = self.data
         with_test = with_test and len(data.test_idx) > 0
-        terms = self.family.loss_terms(self.all_params, data.labels, data.train_idx, data.test_idx, with_test)
+        terms = self.family.loss_terms(self.all_params, data.labels, data.train_idx, data.test_idx, with_test,
+                                       self.arithmetic)
         if take_step:
             terms[0].backward()
             self.optimizer.step()
