@@ -4,7 +4,8 @@ In a 1-layer causal model the logits at "=" depend on the a and b tokens only th
 per-token tables: the query is a constant (the "=" token at position 2), keys and values of a
 and b are tables over the p tokens, and the values fold through W_O into tables
 [token, head, d_model]. The attention half is then computed for the whole p x p grid at once
-as batched matmuls (no per-example gathers, whose scatter-add backward dominated), and the
+as batched matmuls (no per-example gathers, whose scatter-add backward dominated), or, on a
+CPU, for blocks of the train pairs only with the same bits (`equals_residual_pairs`), and the
 MLP and unembedding run only on the rows the loss needs. Equal to
 `HookedGrokkingTransformer(tokens)[:, -1]` in logits and gradients (tested to 1e-5). Forwards
 that are only read (the test split, flatness) fold W_in and W_U into the tables instead
@@ -76,26 +77,39 @@ def token_tables(params: dict[str, Tensor], n_tokens: int) -> TokenTables:
     return TokenTables(score_a, score_b, score_eq, out_a, out_b, out_eq, plus(x_eq, b_O))
 
 
-def equals_residual_grid(t: TokenTables) -> Float[Tensor, "pair d_model"]:
-    """Residual stream after attention at "=", for every pair (a, b), rows ordered a * n + b."""
+def grid_pattern(t: TokenTables) -> Float[Tensor, "source a b head"]:
+    """Each head's attention at "=" over its three sources (the a token, the b token, "=") for
+    every pair: source first, so each source's pattern is one contiguous [a, b, head] block (bmm
+    over a strided slice copies it batch by batch, a forward 2x slower, measured at p=113)."""
     n = t.score_a.shape[0]
     scores = torch.stack(
         (t.score_a[:, None].expand(n, n, -1), t.score_b[None].expand(n, n, -1), t.score_eq.expand(n, n, -1)),
         dim=0,
     )
-    # source first, so each source's pattern is one contiguous [a, b, head] block: bmm over a
-    # strided slice copies it batch by batch (a forward 2x slower, measured at p=113)
-    pattern = torch.softmax(scores, dim=0)  # [source, a, b, head]
-    # Everything that is one matrix per a goes into one product batched over a: the a source's
-    # table, the "=" source's (the same for every a) and the base (a column of ones), so the
-    # [a, b, d_model] grid is written once and gets one add, of the b source's product batched
-    # over b. Three products and three full-grid adds cost 2.8 ms at p=113, this 1.9 ms, and the
-    # training step 2-3 ms less. (Batching the "=" table over a also keeps its gradient a sum of
-    # 113 small products: one [head, p*p] @ [p*p, d_model] product ran at ~0.3 TFLOP/s on an H100.)
-    by_a = torch.bmm(
-        torch.cat((pattern[0], pattern[2], torch.ones_like(pattern[2][..., :1])), dim=-1),  # [a, b, 2 head + 1]
-        torch.cat((t.out_a, t.out_eq.expand(n, -1, -1), t.base.expand(n, 1, -1)), dim=1),  # [a, 2 head + 1, d_model]
-    )
+    return torch.softmax(scores, dim=0)
+
+
+def by_a_weights_and_tables(t: TokenTables, pattern: Tensor) -> tuple[Tensor, Tensor]:
+    """What goes into the product batched over a: the weights [a, b, 2 head + 1] (the a source's
+    pattern, the "=" source's and a column of ones) and the tables [a, 2 head + 1, d_model] (the a
+    token's, the "=" token's, the same for every a, and the base).
+
+    Why one product: the [a, b, d_model] grid is then written once and gets one add, of the b
+    source's product batched over b. Three products and three full-grid adds cost 2.8 ms at p=113,
+    this 1.9 ms, and the training step 2-3 ms less. (Batching the "=" table over a also keeps its
+    gradient a sum of 113 small products: one [head, p*p] @ [p*p, d_model] product ran at ~0.3
+    TFLOP/s on an H100.)"""
+    n = t.score_a.shape[0]
+    weights = torch.cat((pattern[0], pattern[2], torch.ones_like(pattern[2][..., :1])), dim=-1)
+    tables = torch.cat((t.out_a, t.out_eq.expand(n, -1, -1), t.base.expand(n, 1, -1)), dim=1)
+    return weights, tables
+
+
+def equals_residual_grid(t: TokenTables) -> Float[Tensor, "pair d_model"]:
+    """Residual stream after attention at "=", for every pair (a, b), rows ordered a * n + b."""
+    n = t.score_a.shape[0]
+    pattern = grid_pattern(t)  # [source, a, b, head]
+    by_a = torch.bmm(*by_a_weights_and_tables(t, pattern))  # [a, b, d_model]
     by_b = torch.bmm(pattern[1].transpose(0, 1).contiguous(), t.out_b)  # [b, a, d_model]
     return (by_a + by_b.transpose(0, 1)).reshape(n * n, -1)
 
@@ -147,17 +161,10 @@ def equals_residual_pairs(t: TokenTables, blocks: PairBlocks) -> Float[Tensor, "
     two threads); it is what keeps runs trained by the grid path replaying bit for bit. At p=113
     (3,830 train pairs: blocks of 113 x 44 and 113 x 50 rows against 113 x 113) the rows' forward
     and backward take 3.7 ms against 4.2-4.7, a training step 1.04x (paired A/B)."""
-    n = t.score_a.shape[0]
-    scores = torch.stack(
-        (t.score_a[:, None].expand(n, n, -1), t.score_b[None].expand(n, n, -1), t.score_eq.expand(n, n, -1)),
-        dim=0,
-    )
-    pattern = torch.softmax(scores, dim=0)  # [source, a, b, head]
-    by_a_weights = torch.cat((pattern[0], pattern[2], torch.ones_like(pattern[2][..., :1])), dim=-1)  # [a, b, 2 head + 1]
-    by_a = torch.bmm(
-        by_a_weights.gather(1, blocks.b_in_a_slot[..., None].expand(-1, -1, by_a_weights.shape[-1])),
-        torch.cat((t.out_a, t.out_eq.expand(n, -1, -1), t.base.expand(n, 1, -1)), dim=1),
-    )  # [a, slot, d_model]
+    pattern = grid_pattern(t)  # [source, a, b, head]
+    by_a_weights, by_a_tables = by_a_weights_and_tables(t, pattern)
+    by_a = torch.bmm(by_a_weights.gather(1, blocks.b_in_a_slot[..., None].expand(-1, -1, by_a_weights.shape[-1])),
+                     by_a_tables)  # [a, slot, d_model]
     by_b_weights = pattern[1].transpose(0, 1)  # [b, a, head]
     by_b = torch.bmm(by_b_weights.gather(1, blocks.a_in_b_slot[..., None].expand(-1, -1, by_b_weights.shape[-1])),
                      t.out_b)  # [b, slot, d_model]
@@ -208,9 +215,9 @@ def folded_readout_logits(
     grid order (`in_grid_order`) read the table fastest.
 
     The sums are grouped differently from `readout_logits` (equal to about 1e-6 relative,
-    tested). Training keeps the grid and its products: they are what the run's weights are made
-    of, bit for bit, and the bag's backward is a scatter-add over the tables, slower than the
-    products it would save (measured: a p=113 step 5% slower)."""
+    tested). Training keeps the residual rows and their products: they are what the run's
+    weights are made of, bit for bit, and the bag's backward is a scatter-add over the tables,
+    slower than the products it would save (measured: a p=113 step 0.94x)."""
     rows, (n_tokens, n_heads), d_model = a.shape[0], t.score_a.shape, t.out_eq.shape[1]
     pattern = torch.softmax(torch.stack((t.score_a[a], t.score_b[b], t.score_eq.expand(rows, -1))), dim=0)
     weights = torch.cat((pattern[0], pattern[1], pattern[2], pattern.new_ones(rows, 1)), dim=1)
@@ -245,6 +252,6 @@ def plus_on_last_row(rows: Tensor, bias: Tensor | None) -> Tensor:
 def equals_position_logits(
     params: dict[str, Tensor], a: Int[Tensor, " batch"], b: Int[Tensor, " batch"], n_tokens: int
 ) -> Float[Tensor, "batch d_vocab_out"]:
-    """Logits at "=" for the pairs (a, b); the grid-then-select path the trainer uses."""
+    """Logits at "=" for the pairs (a, b) through the whole grid (the stacked trainer's and CUDA's path)."""
     grid = equals_residual_grid(token_tables(params, n_tokens))
     return readout_logits(params, grid[a * n_tokens + b])
