@@ -18,6 +18,7 @@ from tdw.model import (
     equals_residual_grid,
     equals_residual_pairs,
     folded_readout_logits,
+    pair_bag,
     pair_blocks,
     readout_logits,
     token_tables,
@@ -121,23 +122,25 @@ def test_fast_forward_logits_and_gradients_equal_hooked_model():
 
 def test_folded_readout_logits_equal_the_hooked_models_logits_and_the_products():
     """The read-only path (the test split's, flatness's), with W_in and W_U folded into the token
-    tables, gives the hooked model's logits at "=" for the pairs asked, in any order and with
-    repeats, biases included, and the grid-and-products path's to float rounding."""
+    tables, gives the hooked model's logits at "=" for the bag's pairs, biases included, and the
+    grid-and-products path's to float rounding. The bag holds the pairs asked (given in any
+    order, with repeats) once each, in grid order."""
     model = random_model(seed=8)
     params = {name: value.detach() for name, value in model.named_parameters()}
     tokens = grid_tokens(P)
-    rows = torch.cat((torch.randperm(P * P, generator=torch.Generator().manual_seed(2))[:150], torch.tensor([0, 0, P * P - 1])))
+    asked = torch.cat((torch.randperm(P * P, generator=torch.Generator().manual_seed(2))[:150], torch.tensor([0, 0, P * P - 1])))
+    bag = pair_bag(asked, P, 4)
+    assert torch.equal(bag.pairs, torch.unique(asked)) and bag.rows.shape == (len(bag.pairs), 13)
     with torch.no_grad():
-        reference = model(tokens[rows])[:, -1]
+        reference = model(tokens[bag.pairs])[:, -1]
         tables = token_tables(params, P)
-        ours = folded_readout_logits(params, tables, tokens[rows, 0], tokens[rows, 1])
-        products = readout_logits(params, equals_residual_grid(tables)[rows])
+        ours = folded_readout_logits(params, tables, bag)
+        products = readout_logits(params, equals_residual_grid(tables)[bag.pairs])
         unbiased = {name: value for name, value in params.items() if not name.split(".")[-1].startswith("b_")}
-        without = folded_readout_logits(unbiased, token_tables(unbiased, P), tokens[rows, 0], tokens[rows, 1])
-    assert ours.shape == reference.shape == (len(rows), P)
+        without = folded_readout_logits(unbiased, token_tables(unbiased, P), bag)
+    assert ours.shape == reference.shape == (len(bag.pairs), P)
     assert torch.allclose(ours, reference, atol=1e-5)
     assert torch.allclose(ours, products, rtol=1e-6, atol=1e-6)
-    assert torch.equal(ours[-3], ours[-2])  # a repeated pair
     # the biases really move the logits, so the comparisons above cover them (b_in and b_out @ W_U + b_U join
     # the base row, once per pair)
     assert (ours - without).abs().max() > 0.1

@@ -1,12 +1,13 @@
 """Models: the hooked reference transformer, its components, and the fast training forward."""
 
 from tdw.model.fast_forward import (
+    PairBag,
     PairBlocks,
     equals_position_logits,
     equals_residual_grid,
     equals_residual_pairs,
     folded_readout_logits,
-    in_grid_order,
+    pair_bag,
     pair_blocks,
     readout_logits,
     token_tables,
@@ -14,6 +15,6 @@ from tdw.model.fast_forward import (
 )
 from tdw.model.transformer import HookedGrokkingTransformer, TransformerShape
 
-__all__ = ["HookedGrokkingTransformer", "PairBlocks", "TransformerShape", "equals_position_logits",
-           "equals_residual_grid", "equals_residual_pairs", "folded_readout_logits", "in_grid_order", "pair_blocks",
+__all__ = ["HookedGrokkingTransformer", "PairBag", "PairBlocks", "TransformerShape", "equals_position_logits",
+           "equals_residual_grid", "equals_residual_pairs", "folded_readout_logits", "pair_bag", "pair_blocks",
            "readout_logits", "token_tables", "without_zero_biases"]

@@ -199,47 +199,63 @@ def readout_logits(
     return direct.addmm_(mlp_post, mlp_to_logits(params))
 
 
-def folded_readout_logits(
-    params: dict[str, Tensor], t: TokenTables, a: Int[Tensor, " batch"], b: Int[Tensor, " batch"]
-) -> Float[Tensor, "batch d_vocab_out"]:
-    """`readout_logits` of the pairs (a, b)'s residuals at "=", for forwards that are only read
-    (no autograd): the test split's every epoch, flatness's 65 train losses per checkpoint.
+@dataclass(frozen=True)
+class PairBag:
+    """A set of pairs as `folded_readout_logits` reads them: in grid order (a-major, without
+    repeats), with each pair's 3 x heads + 1 table rows (its a token's per head, its b token's,
+    the "=" token's, the base). It depends only on the pairs: the trainer's test split and
+    flatness's train split make it once (`pair_bag` costs 0.33 ms at p=113's 8,939 test pairs)."""
 
-    Each pair's residual at "=" is a weighted sum of 3 x heads + 1 table rows (the a token's, the
-    b token's and the "=" token's output per head, and the base), weighted by the attention
-    pattern. Its products with W_in and W_U are linear, so they are taken once on the table,
-    (2p + 1) x heads + 1 rows (909 at p=113), instead of on every pair (8,939 test rows), and each
-    pair's pre-activations and direct logits are one weighted `embedding_bag` of the folded rows.
-    At p=113 that is 60 million multiply-adds in place of 586 for the pre-activations: the test
-    split's read-out 1.9 ms less per epoch, a flatness loss 7.2 -> 6.4 ms on one core. Pairs in
-    grid order (`in_grid_order`) read the table fastest.
+    pairs: Tensor  # [pair] a * n + b, ascending
+    a: Tensor  # [pair]
+    b: Tensor  # [pair]
+    rows: Tensor  # [pair, 3 heads + 1] the table rows each pair's bag sums
+
+
+def pair_bag(pairs: Int[Tensor, " batch"], n_tokens: int, n_heads: int) -> PairBag:
+    """The `PairBag` of the set of pairs `pairs` (a * n + b).
+
+    Grid order because consecutive pairs then share their a token's table rows, which the bag
+    reads from the L1 cache: 1.48 -> 1.02 ms over the 8,939 test pairs at p=113 (two threads).
+    The order comes from a mask of the grid (0.07 ms; a sort took 0.44)."""
+    ordered = torch.zeros(n_tokens * n_tokens, dtype=torch.bool, device=pairs.device).index_fill_(0, pairs, True)
+    ordered = ordered.nonzero()[:, 0]
+    a, b = ordered // n_tokens, ordered % n_tokens
+    heads = torch.arange(n_heads, device=pairs.device)
+    b_start, eq_start = n_tokens * n_heads, 2 * n_tokens * n_heads  # where each source's rows begin
+    rows = torch.cat((a[:, None] * n_heads + heads, b_start + b[:, None] * n_heads + heads,
+                      (eq_start + heads).expand(len(ordered), -1), a.new_full((len(ordered), 1), eq_start + n_heads)),
+                     dim=1)
+    return PairBag(ordered, a, b, rows)
+
+
+def folded_readout_logits(params: dict[str, Tensor], t: TokenTables, bag: PairBag) -> Float[Tensor, "batch d_vocab_out"]:
+    """`readout_logits` of the residuals at "=" of the bag's pairs (in `bag.pairs`' order), for
+    forwards that are only read (no autograd): the test split's every epoch, flatness's 65 train
+    losses per checkpoint.
+
+    Each pair's residual at "=" is a weighted sum of 3 x heads + 1 table rows (`PairBag.rows`),
+    weighted by the attention pattern. Its products with W_in and W_U are linear, so they are
+    taken once on the table, (2p + 1) x heads + 1 rows (909 at p=113), instead of on every pair
+    (8,939 test rows), and each pair's pre-activations and direct logits are one weighted
+    `embedding_bag` of the folded rows. At p=113 that is 60 million multiply-adds in place of 586
+    for the pre-activations: the test split's read-out 1.9 ms less per epoch, a flatness loss
+    7.4 -> 6.3 ms on one core.
 
     The sums are grouped differently from `readout_logits` (equal to about 1e-6 relative,
     tested). Training keeps the residual rows and their products: they are what the run's
     weights are made of, bit for bit, and the bag's backward is a scatter-add over the tables,
     slower than the products it would save (measured: a p=113 step 0.94x)."""
-    rows, (n_tokens, n_heads), d_model = a.shape[0], t.score_a.shape, t.out_eq.shape[1]
-    pattern = torch.softmax(torch.stack((t.score_a[a], t.score_b[b], t.score_eq.expand(rows, -1))), dim=0)
-    weights = torch.cat((pattern[0], pattern[1], pattern[2], pattern.new_ones(rows, 1)), dim=1)
-    heads = torch.arange(n_heads, device=a.device)
-    b_start, eq_start = n_tokens * n_heads, 2 * n_tokens * n_heads  # where each source's rows begin
-    index = torch.cat((a[:, None] * n_heads + heads, b_start + b[:, None] * n_heads + heads,
-                       (eq_start + heads).expand(rows, -1), a.new_full((rows, 1), eq_start + n_heads)), dim=1)
+    d_model = t.out_eq.shape[1]
+    pattern = torch.softmax(torch.stack((t.score_a[bag.a], t.score_b[bag.b], t.score_eq.expand(len(bag.a), -1))), dim=0)
+    weights = torch.cat((pattern[0], pattern[1], pattern[2], pattern.new_ones(len(bag.a), 1)), dim=1)
     table = torch.cat((t.out_a.reshape(-1, d_model), t.out_b.reshape(-1, d_model), t.out_eq, t.base[None]))
     # the base row has weight 1 in every bag: the biases join it, once per pair
     into_mlp = plus_on_last_row(table @ params["blocks.0.mlp.W_in"], params.get("blocks.0.mlp.b_in"))
     into_logits = plus_on_last_row(table @ params["unembed.W_U"], direct_logit_bias(params))
-    mlp_pre = F.embedding_bag(index, into_mlp, per_sample_weights=weights, mode="sum")
-    direct = F.embedding_bag(index, into_logits, per_sample_weights=weights, mode="sum")
+    mlp_pre = F.embedding_bag(bag.rows, into_mlp, per_sample_weights=weights, mode="sum")
+    direct = F.embedding_bag(bag.rows, into_logits, per_sample_weights=weights, mode="sum")
     return direct.addmm_(mlp_pre.relu_(), mlp_to_logits(params))
-
-
-def in_grid_order(pairs: Int[Tensor, " batch"], n_pairs: int) -> Int[Tensor, " batch"]:
-    """The set of pair indices `pairs` (a * n + b, without repeats), a-major. Why: in that order
-    consecutive pairs share their a token's table rows, which `folded_readout_logits`' bag then
-    reads from the L1 cache: 1.48 -> 1.02 ms over the 8,939 test pairs at p=113 (two threads),
-    for 0.07 ms here (a sort took 0.44)."""
-    return torch.zeros(n_pairs, dtype=torch.bool, device=pairs.device).index_fill_(0, pairs, True).nonzero()[:, 0]
 
 
 def plus_on_last_row(rows: Tensor, bias: Tensor | None) -> Tensor:
