@@ -300,7 +300,7 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
     if resume_epoch is not None:
         kept = run.read_losses().filter(pl.col("epoch") < resume_epoch)
         arithmetic = recorded_arithmetic(run)  # continued with the rounding that trained it
-        # resumed on the arithmetic that trained it, until the caller closes `locks` (a stack's
+        # and on the thread count that trained it, until the caller closes `locks` (a stack's
         # members resumed together take the last one's count: members of one count stay exact)
         locks.enter_context(threads_that_wrote(run, device))
     metadata = run.update_metadata(
