@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from conftest import REPO, run_tdw, tdw_here, tiny_config, torch_threads, train_
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family
+from tdw.families.base import LATEST_ARITHMETIC
 from tdw.run_dir import RunDir
 from tdw.training.densify import densify
 from tdw.training.legacy_import import import_legacy
@@ -47,9 +49,11 @@ def test_read_out_loss_keeps_float64_accuracy_from_early_to_late_training():
 
 def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_included():
     """The trained loss and both accuracies skip torch's argmax (a slow reduction with indices on
-    a CPU). The train loss and its gradient must stay `F.cross_entropy`'s in float64 bit for bit
-    (a run's weights depend on them), and both accuracies argmax's, whose first maximum decides a
-    tie: rows here tie the label with an earlier class (a miss), a later one (a hit), or all."""
+    a CPU). Under arithmetics 1 and 2 the train loss and its gradient must stay `F.cross_entropy`'s
+    in float64 bit for bit (those runs' weights depend on them); under 3, the one-pass float32 form,
+    equal to it to 1e-9 relative (gradients 1e-6). Both accuracies are argmax's, whose first
+    maximum decides a tie: rows here tie the label with an earlier class (a miss), a later one (a
+    hit), or all."""
     from tdw.families.base import (
         accuracy,
         cross_entropy_float64,
@@ -70,14 +74,20 @@ def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_i
         expected_hits = logits.argmax(-1) == labels
         assert not expected_hits[40:80].any() and expected_hits[80:120].all()
 
-        trained = logits.clone().requires_grad_()
         reference = logits.clone().requires_grad_()
-        loss, acc = train_loss_and_accuracy(trained, labels)
         expected = cross_entropy_float64(reference, labels)
-        loss.backward()
         expected.backward()
-        assert torch.equal(loss, expected) and torch.equal(trained.grad, reference.grad)
-        assert acc == accuracy(logits, labels) == expected_hits.double().mean()
+        for arithmetic in (2, 3):
+            trained = logits.clone().requires_grad_()
+            loss, acc = train_loss_and_accuracy(trained, labels, arithmetic)
+            loss.backward()
+            if arithmetic < 3:
+                assert torch.equal(loss, expected) and torch.equal(trained.grad, reference.grad)
+            else:
+                assert loss.dtype == torch.float64 and abs(loss / expected - 1) < 1e-9
+                assert not torch.equal(trained.grad, reference.grad)  # another rounding, within:
+                assert torch.allclose(trained.grad, reference.grad, rtol=1e-6, atol=1e-6 * float(reference.grad.abs().max()))
+            assert acc == accuracy(logits, labels) == expected_hits.double().mean()
 
         read_loss, read_acc = read_out_loss_and_accuracy(logits, labels)
         assert abs(read_loss / expected - 1) < 1e-6
@@ -97,6 +107,40 @@ def test_losses_without_argmax_equal_cross_entropy_and_argmax_bit_for_bit_ties_i
             assert torch.allclose(batched_loss, expected.detach().expand(2), rtol=1e-6, atol=0)
             if loss_of is read_out_loss_and_accuracy:
                 assert torch.equal(batched_loss, indexed_loss.expand(2))
+
+
+def test_one_pass_cross_entropy_keeps_float64s_digits_where_losses_are_1e_7():
+    """Arithmetic 3's float32 cross entropy, against hand-computed answers: a row whose label
+    leads every other of 113 classes by 20 has loss log(1 + 112 e^-20) = 2.3e-7, which float32's
+    log-softmax rounds away; the label's gradient is -(112 e^-20) / (1 + 112 e^-20) per row, not
+    the 0 that 1 - softmax gives in float32. A row whose label trails one class by 20 has loss
+    log(e^20 + 112)."""
+    from tdw.model.one_pass_cross_entropy import one_pass_cross_entropy
+
+    labels = torch.tensor([3, 50, 112, 7])
+    logits = torch.zeros(4, 113)
+    logits[:3, :].scatter_(1, labels[:3, None], 20.0)  # sure rows
+    logits[3, 8] = 20.0  # the label (7) trails class 8
+    logits.requires_grad_()
+    loss, top, label_logit, others = one_pass_cross_entropy(logits, labels)
+    loss.backward()
+    small = 112 * math.exp(-20)
+    sure_loss, wrong_loss = math.log1p(small), math.log(math.exp(20) + 112)
+    assert loss.dtype == torch.float64 and abs(loss.item() / ((3 * sure_loss + wrong_loss) / 4) - 1) < 1e-7
+    sure_only = one_pass_cross_entropy(logits.detach()[:3], labels[:3])[0].item()
+    assert abs(sure_only / sure_loss - 1) < 1e-6  # float32's relative precision of the 2.3e-7 itself
+    assert torch.equal(top, torch.full((4,), 20.0)) and torch.equal(label_logit, torch.tensor([20.0, 20.0, 20.0, 0.0]))
+    assert (others[:3] < 1).all() and others[3] >= 1  # the label is the only maximum in the first three rows
+    label_grad = logits.grad[torch.arange(3), labels[:3]].double()
+    assert torch.allclose(label_grad, torch.full((3,), -small / (1 + small) / 4, dtype=torch.float64), rtol=1e-6, atol=0)
+    other_grad = logits.grad[0, 0].double()
+    assert abs(other_grad / (math.exp(-20) / (1 + small) / 4) - 1) < 1e-6
+    wrong = 1 / (math.exp(20) + 112)  # softmax of each 0 logit in the last row
+    assert abs(logits.grad[3, 7].item() / ((wrong - 1) / 4) - 1) < 1e-6
+    assert abs(logits.grad[3, 8].item() / ((math.exp(20) * wrong) / 4) - 1) < 1e-6
+    # what the float32 log-softmax would have trained on instead
+    naive = F.cross_entropy(logits.detach()[:3], labels[:3])
+    assert abs(naive.item() / sure_loss - 1) > 0.05
 
 
 def test_split_is_the_transformerlens_demo_split():
@@ -212,15 +256,16 @@ def test_a_run_resumed_in_another_process_continues_on_the_thread_count_that_tra
     assert resumed.read_losses().equals(reference.read_losses())
 
 
-def test_a_run_is_resumed_and_densified_with_the_arithmetic_that_trained_it(tmp_path, monkeypatch):
-    """A run trained with arithmetic 1 (the whole residual grid, every run before it was recorded)
-    is continued and densified with it, not with the newer blocks of pairs: at this small model's
-    shapes the two round differently, so the replay gives the run's own checkpoints only with its
-    own. New runs record the latest."""
+@pytest.mark.parametrize("older", [1, 2])
+def test_a_run_is_resumed_and_densified_with_the_arithmetic_that_trained_it(tmp_path, monkeypatch, older):
+    """A run trained with an older arithmetic (1: the whole residual grid, every run before it was
+    recorded; 2: the float64 cross entropy and AdamW's loop) is continued and densified with it,
+    not with the latest: at this small model's shapes they round differently, so the replay gives
+    the run's own checkpoints only with its own. New runs record the latest."""
     config = tiny_config(num_epochs=40, checkpoint_epochs=(0, 20, 39))
     with torch_threads(1):
         latest = train(config, tmp_path / "latest", device="cpu", progress=False)
-        monkeypatch.setenv("TDW_ARITHMETIC", "1")
+        monkeypatch.setenv("TDW_ARITHMETIC", str(older))
         reference = train(config.replace(checkpoint_epochs=(0, 10, 20, 30, 39)), tmp_path / "reference", device="cpu",
                           progress=False)
         sparse = train(config, tmp_path / "sparse", device="cpu", progress=False)
@@ -228,13 +273,13 @@ def test_a_run_is_resumed_and_densified_with_the_arithmetic_that_trained_it(tmp_
         monkeypatch.delenv("TDW_ARITHMETIC")
         assert densify(sparse.path, [10, 30], device="cpu", progress=False) == [10, 30]
         resumed = train(config, tmp_path / "resumed", device="cpu", progress=False)
-    assert latest.read_metadata()["arithmetic"] == 2 and reference.read_metadata()["arithmetic"] == 1
-    assert resumed.read_metadata()["arithmetic"] == 1 and resumed.read_metadata()["resumed_from"] == 20
+    assert latest.read_metadata()["arithmetic"] == LATEST_ARITHMETIC and reference.read_metadata()["arithmetic"] == older
+    assert resumed.read_metadata()["arithmetic"] == older and resumed.read_metadata()["resumed_from"] == 20
     for run, epoch in ((sparse, 10), (sparse, 30), (resumed, 39)):
         original, replayed = reference.load_weights(epoch), run.load_weights(epoch)
         assert all(torch.equal(original[name], replayed[name]) for name in original), (run.path, epoch)
     assert resumed.read_losses().equals(reference.read_losses())
-    # the two arithmetics really differ here, so the recorded one is what made the replays equal
+    # the arithmetics really differ here, so the recorded one is what made the replays equal
     assert not all(torch.equal(reference.load_weights(39)[name], value) for name, value in latest.load_weights(39).items())
 
 
@@ -244,12 +289,12 @@ def test_an_unknown_arithmetic_is_refused_in_one_line(tmp_path, monkeypatch):
     results = tmp_path / "results"
     monkeypatch.setenv("TDW_ARITHMETIC", "7")
     result = tdw_here("train", "--p", "13", "--epochs", "5", "--results", str(results))
-    assert result.returncode != 0 and result.stderr.strip().splitlines() == ["tdw train: TDW_ARITHMETIC='7': expected one of 1..2"]
+    assert result.returncode != 0 and result.stderr.strip().splitlines() == [f"tdw train: TDW_ARITHMETIC='7': expected one of 1..{LATEST_ARITHMETIC}"]
     assert not results.exists()
     monkeypatch.delenv("TDW_ARITHMETIC")
     run = train(tiny_config(num_epochs=20, checkpoint_epochs=(0,)), results, device="cpu", progress=False)
-    run.update_metadata(arithmetic=3)
-    with pytest.raises(TdwError, match=r"trained with arithmetic 3, which this tdw lacks \(it has 1..2\)"):
+    run.update_metadata(arithmetic=LATEST_ARITHMETIC + 1)
+    with pytest.raises(TdwError, match=rf"trained with arithmetic {LATEST_ARITHMETIC + 1}, which this tdw lacks \(it has 1..{LATEST_ARITHMETIC}\)"):
         densify(run.path, [10], device="cpu", progress=False)
     assert run.checkpoint_epochs() == [0, 19]
 

@@ -27,6 +27,9 @@ from tdw.analyzers import register
 STEP_TIMES_NBETA = 0.058
 LOCALIZATION_PER_NBETA = 2.06
 CHAINS, DRAWS, BURN_IN = 2, 60, 20
+# the training arithmetic (tdw.training.arithmetic) whose loss the chains sample: v2's estimates
+# were made with 2's float64 cross entropy, and a chain follows its rounding as a run does
+LOSS_ARITHMETIC = 2
 
 
 def settings_for(n_train: int) -> SGLDSettings:
@@ -54,7 +57,7 @@ class LocalLearningCoefficient(Analyzer):
 
         def loss(params, rows):
             train = data.train_idx if rows is None else data.train_idx[rows.to(data.train_idx.device)]
-            return ctx.family.loss_terms(params, data.labels, train, data.test_idx, False)[0]
+            return ctx.family.loss_terms(params, data.labels, train, data.test_idx, False, LOSS_ARITHMETIC)[0]
 
         center = {n: w.detach() for n, w in ctx.weights.items()}
         rows = []

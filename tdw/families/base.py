@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformer_lens.HookedRootModule import HookedRootModule
 
+from tdw.model.one_pass_cross_entropy import one_pass_cross_entropy
+
 if TYPE_CHECKING:
     from transformer_lens.ActivationCache import ActivationCache
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 ALL_HEADS = -1  # `head` of a weight matrix that is not one attention head's
 # the newest of the arithmetics a family's training step can take (`tdw.training.arithmetic`)
-LATEST_ARITHMETIC = 2
+LATEST_ARITHMETIC = 3
 
 
 @dataclass
@@ -198,16 +200,26 @@ def argmax_hits(logits: Tensor, labels: Tensor, label_is_max: Tensor, max_is_uni
 _LOG_SURE = math.log(0.6)  # a label's log-probability above it makes its logit the only maximum, rounding included
 
 
-def train_loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """`cross_entropy_float64` (the loss that is trained, with its gradient) and `accuracy`,
-    bit for bit, the accuracy without an argmax (`argmax_hits`). The cross entropy is written out
-    as float64 log-softmax and NLL, which is what `F.cross_entropy` runs, so that the label's
-    log-probability can be read: above log 0.6, no other class can tie the label's logit (two
-    equal maxima have a probability of at most 0.5 each)."""
+def train_loss_and_accuracy(logits: Tensor, labels: Tensor, arithmetic: int = LATEST_ARITHMETIC) -> tuple[Tensor, Tensor]:
+    """The loss that is trained, with its gradient, and the accuracy, without an argmax
+    (`argmax_hits`) where rows can be selected by their values.
+
+    From arithmetic 3, on a CPU outside vmap: `one_pass_cross_entropy` (float32, its own
+    backward; the float64 loss to float32's relative precision, 1e-7 losses included). Otherwise, and for runs trained with
+    arithmetic 1 or 2: `cross_entropy_float64` bit for bit, written out as float64 log-softmax
+    and NLL (what `F.cross_entropy` runs) so that the label's log-probability can be read: above
+    log 0.6, no other class can tie the label's logit (two equal maxima have a probability of at
+    most 0.5 each)."""
+    eager_cpu = runs_eager_on_cpu(logits)
+    if arithmetic >= 3 and eager_cpu:
+        loss, top, label_logit, others = one_pass_cross_entropy(logits, labels)
+        with torch.no_grad():
+            hits = argmax_hits(logits, labels, label_logit == top, others < 1.0)
+        return loss, hits.to(torch.float64).mean(-1)
     log_probs = torch.log_softmax(logits.to(torch.float64), dim=-1)
     loss = F.nll_loss(log_probs, labels)
     with torch.no_grad():
-        if runs_eager_on_cpu(logits):
+        if eager_cpu:
             label_is_max = at_labels(logits, labels) == logits.amax(-1)
             max_is_unique = at_labels(log_probs, labels) > _LOG_SURE
             hits = argmax_hits(logits, labels, label_is_max, max_is_unique)

@@ -111,11 +111,12 @@ class ModularMLP(FamilyBase):
 
     def loss_terms(self, params: dict[str, Tensor], labels: Tensor, train_idx: Tensor, test_idx: Tensor,
                    with_test: bool, arithmetic: int = LATEST_ARITHMETIC) -> tuple[Tensor, ...]:
-        """Every arithmetic is the same here (the versions so far change the transformer's step)."""
+        """Arithmetics 1 and 2 are the same here (2 changed the transformer's step); 3 is the
+        one-pass cross entropy (`train_loss_and_accuracy`) and fused AdamW."""
         p = params["W_U"].shape[-1]
         train_logits = hidden_logits(params, train_idx // p, train_idx % p)
         train_labels = labels[train_idx]
-        terms = train_loss_and_accuracy(train_logits, train_labels)
+        terms = train_loss_and_accuracy(train_logits, train_labels, arithmetic)
         if not with_test:
             return terms
         frozen = {name: value.detach() for name, value in params.items()}

@@ -110,7 +110,7 @@ class ModularAddition(FamilyBase):
             train_resid = grid.index_select(0, train_idx)
         train_logits = readout_logits(params, train_resid)
         train_labels = labels.index_select(0, train_idx)
-        terms = train_loss_and_accuracy(train_logits, train_labels)
+        terms = train_loss_and_accuracy(train_logits, train_labels, arithmetic)
         if not with_test:
             return terms
         with torch.no_grad():  # the test loss is only read: no autograd graph recorded for it

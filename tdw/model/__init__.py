@@ -1,4 +1,4 @@
-"""Models: the hooked reference transformer, its components, and the fast training forward."""
+"""Models: the hooked reference transformer, its components, the fast training forward and its loss."""
 
 from tdw.model.fast_forward import (
     PairBag,

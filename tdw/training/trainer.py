@@ -63,7 +63,7 @@ class TrainingSession(EpochLoop):
         self.params = trainable_parameters(self.model, config)
         self.names = list(self.params)
         self.graphed = graphs_wanted(device)
-        self.optimizer = make_optimizer(self.params, config, on_cuda_graph=self.graphed)
+        self.optimizer = make_optimizer(self.params, config, on_cuda_graph=self.graphed, arithmetic=self.arithmetic)
         # on CUDA the learning rate is a device tensor the captured step reads, set every epoch
         self.lr_now = torch.tensor(config.lr, device=device) if self.graphed else None
         self.bind_lr()
