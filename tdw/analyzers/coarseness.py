@@ -90,7 +90,11 @@ def variance_kept(maps: torch.Tensor, coarse_size: int, variance: torch.Tensor, 
 def coarseness_metrics(maps: torch.Tensor, radius_fraction: float = 0.125, coarse_size: int = 14) -> torch.Tensor:
     """[unit, a, b] -> [unit, 3] in METRICS order."""
     maps = maps.double()
-    variance, mean = torch.var_mean(maps.flatten(1), 1, correction=0)
+    flat = maps.flatten(1)
+    mean = flat.mean(1)
+    # two passes over the centred maps rather than torch.var_mean's one-pass Welford update: 4x
+    # faster at [512, 113, 113] (20 -> 5 ms), and as accurate
+    variance = (flat - mean[:, None]).square_().mean(1)
     fft_low = low_frequency_share(maps, radius_fraction, variance)
     kept = variance_kept(maps, coarse_size, variance, mean)
     # differences in place (abs_): each fresh [unit, a, b] float64 temporary costs its page faults
@@ -113,6 +117,9 @@ def metric_frame(kind: str, values: torch.Tensor) -> pl.DataFrame:
 @register
 class Coarseness(Analyzer):
     name = "coarseness"
+    # v2: each map's variance in two passes (4x faster): v1's values to 1e-14 relative, except a
+    # near-empty map's variance_kept, which is 0 to rounding in both (|value| < 1e-17)
+    version = 2
     description = "FFT low-frequency ratio (no DC), variance kept at 14x14, gradient magnitude per neuron and head map"
     requires = "activations"
     hooks = ("neurons",)
