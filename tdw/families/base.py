@@ -205,11 +205,11 @@ def train_loss_and_accuracy(logits: Tensor, labels: Tensor, arithmetic: int = LA
     (`argmax_hits`) where rows can be selected by their values.
 
     From arithmetic 3, on a CPU outside vmap: `one_pass_cross_entropy` (float32, its own
-    backward; the float64 loss to float32's relative precision, 1e-7 losses included). Otherwise, and for runs trained with
-    arithmetic 1 or 2: `cross_entropy_float64` bit for bit, written out as float64 log-softmax
-    and NLL (what `F.cross_entropy` runs) so that the label's log-probability can be read: above
-    log 0.6, no other class can tie the label's logit (two equal maxima have a probability of at
-    most 0.5 each)."""
+    backward; the float64 loss to float32's relative precision, 1e-7 losses included).
+    Otherwise, and for runs trained with arithmetic 1 or 2: `cross_entropy_float64` bit for bit,
+    written out as float64 log-softmax and NLL (what `F.cross_entropy` runs) so that the label's
+    log-probability can be read: above log 0.6, no other class can tie the label's logit (two
+    equal maxima have a probability of at most 0.5 each)."""
     eager_cpu = runs_eager_on_cpu(logits)
     if arithmetic >= 3 and eager_cpu:
         loss, top, label_logit, others = one_pass_cross_entropy(logits, labels)

@@ -3,9 +3,10 @@
 Why: `F.cross_entropy` on float64 logits, the loss the runs were trained with until arithmetic 3,
 converts the train logits to float64, takes a float64 log-softmax and NLL, and in the backward
 fills a float64 one-hot, takes the log-softmax's backward and converts back: about eight passes
-over [rows, p] float64 arrays, 2.5-3 ms of a p=113 step on 2 cores. This takes three passes over
-the float32 logits forward (maximum, exponentials, their sum) and one backward, and with AdamW
-fused (`tdw.training.optimizer`) made the step 1.089x faster (paired A/B, faster in 30 of 30).
+over [rows, p] float64 arrays. This takes three passes over the float32 logits forward (maximum,
+exponentials, their sum) and one backward: a p=113 step 1.062x faster (28.5 -> 26.8 ms, paired
+A/B, faster in 26 of 30 rounds), and with AdamW fused (`tdw.training.optimizer`) 1.089x (faster
+in 30 of 30).
 
 Float32 would lose the loss where it matters: late in training the loss is 1e-7, and
 log(sum of exp) in float32 rounds 1 + 1e-7 to the nearest 1.2e-7. So, with m the row's maximum,

@@ -11,10 +11,10 @@ trained it, as it is with its thread count (`lifecycle.threads_that_wrote`):
    arithmetic 1's (tested at p=113's split, checked at p=53 and 97); at others, a 2-head d_model-32 model, the
    BLAS rounds the smaller products' sums otherwise, and runs differ by float32 rounding;
 3. on a CPU outside vmap, the train loss's cross entropy in one float32 pass with its own
-   backward (`one_pass_cross_entropy`: each row's float64 loss to float32's relative precision) and AdamW fused
-   (one pass per weight): 1.089x a p=113 step. Every family's runs round otherwise than under 2,
-   so a new run follows another trajectory to a similar circuit (the demo and the published
-   configuration's epochs in docs/benchmarks.md, session 25).
+   backward (`one_pass_cross_entropy`: each row's float64 loss to float32's relative precision)
+   and AdamW fused (one pass per weight): 1.089x a p=113 step. Every family's runs round
+   otherwise than under 2, so a new run follows another trajectory to a similar circuit (the
+   demo's and the published configuration's epochs: docs/benchmarks.md, session 25).
 
 The stacked trainer's vmapped step and the CUDA graph are the same in all three. New runs take
 `LATEST`, or `TDW_ARITHMETIC` when set (to train as older code did, for comparison).
