@@ -21,6 +21,7 @@ from tdw.families.base import LATEST_ARITHMETIC
 from tdw.run_dir import RunDir
 from tdw.training.densify import densify
 from tdw.training.legacy_import import import_legacy
+from tdw.training.optimizer import make_optimizer, trainable_parameters
 from tdw.training.trainer import train
 
 
@@ -281,6 +282,10 @@ def test_a_run_is_resumed_and_densified_with_the_arithmetic_that_trained_it(tmp_
     assert resumed.read_losses().equals(reference.read_losses())
     # the arithmetics really differ here, so the recorded one is what made the replays equal
     assert not all(torch.equal(reference.load_weights(39)[name], value) for name, value in latest.load_weights(39).items())
+    # and AdamW's own arithmetic is the recorded one's: its loop before 3, fused from 3
+    params = trainable_parameters(get_family(config.family).build_model(config), config)
+    assert not make_optimizer(params, config, arithmetic=older).defaults["fused"]
+    assert make_optimizer(params, config, arithmetic=LATEST_ARITHMETIC).defaults["fused"]
 
 
 def test_an_unknown_arithmetic_is_refused_in_one_line(tmp_path, monkeypatch):
