@@ -8,8 +8,9 @@ trained it, as it is with its thread count (`lifecycle.threads_that_wrote`):
    session 24, whose metadata has no `arithmetic`);
 2. those rows computed in blocks of the train pairs only (`equals_residual_pairs`), on a CPU
    outside vmap: 1.04x a p=113 step. At the published shapes (d_model 128, 4 heads) its bits are
-   arithmetic 1's (tested at p=113's split, checked at p=53 and 97); at others, a 2-head d_model-32 model, the
-   BLAS rounds the smaller products' sums otherwise, and runs differ by float32 rounding;
+   arithmetic 1's (tested at p=113's split, checked at p=53 and 97); at others (a 2-head
+   d_model-32 model) the BLAS rounds the smaller products' sums otherwise, and runs differ by
+   float32 rounding;
 3. on a CPU outside vmap, the train loss's cross entropy in one float32 pass with its own
    backward (`one_pass_cross_entropy`: each row's float64 loss to float32's relative precision)
    and AdamW fused (one pass per weight): 1.089x a p=113 step. Every family's runs round
