@@ -1,7 +1,8 @@
 """Atomic file writes: temp file in the same folder, fsync, rename.
 
 A killed process leaves either the old file or the new one, never a truncated one; stray
-`.tmp-*` files from a kill are ignored by every reader and swept by `sweep_temp_files`.
+`.tmp-*` files from a kill are ignored by every reader and swept by `sweep_temp_files`. A
+reader that opens a path more than once pins the version it started with (`pinned`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,29 @@ def sweep_temp_files(directory: str | Path, recursive: bool = True) -> int:
             path.unlink()
             removed += 1
     return removed
+
+
+PINNED_AT_ONCE = 256  # descriptors one `pinned` block holds; far under the usual limit of 1,024
+
+
+@contextmanager
+def pinned(paths: Sequence[str | Path]) -> Iterator[list[str]]:
+    """Names for the files' current versions that stay valid for the block: `/dev/fd/N` of a
+    descriptor opened on entry, which a reader may open as often as it likes.
+
+    Why: a writer here replaces a file by a rename, so one open sees one whole version. DuckDB's and
+    Arrow's Parquet readers open a path more than once (the footer, then the pages), and a rename in
+    between hands them one version's footer and the next one's pages: "don't know what type" or a
+    truncated page, as an index built beside a training run that rewrites its losses met. Where there
+    is no /dev/fd the paths are returned as they are."""
+    if not Path("/dev/fd").is_dir():
+        yield [str(path) for path in paths]
+        return
+    descriptors: list[int] = []
+    try:
+        for path in paths:
+            descriptors.append(os.open(path, os.O_RDONLY))
+        yield [f"/dev/fd/{descriptor}" for descriptor in descriptors]
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)

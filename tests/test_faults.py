@@ -12,14 +12,17 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 import torch
 from conftest import REPO, tdw_here, tiny_config
 
+from tdw import atomic
 from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.errors import CorruptFileError
 from tdw.locks import is_held
-from tdw.run_dir import RunDir
+from tdw.run_dir import LOSS_SCHEMA, RunDir
 from tdw.training.lifecycle import DivergedError
 from tdw.training.trainer import train
 from tdw.warehouse import build_index, query
@@ -223,6 +226,25 @@ def test_corrupt_run_files_and_catalog_are_one_line_and_spare_the_other_runs(tra
     (db.parent / "catalog.sqlite").write_bytes(b"this is not a database" * 100)
     message = one_line(tdw_cli("jobs", "--db", str(db)))
     assert "catalog.sqlite: corrupt" in message and "move it aside" in message
+
+
+def test_a_pinned_file_is_read_at_its_version_while_a_writer_replaces_it(tmp_path):
+    """DuckDB opens a Parquet path more than once per read (footer, then pages), so an index built
+    beside a training run that rewrites its losses could read one version's footer and the next one's
+    pages (CI met "don't know what type: \\x0e"). `atomic.pinned` names the version held open on
+    entry: every later open of that name reads it, whatever the path holds meanwhile."""
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    rows = lambda n: pl.DataFrame({"variant": "v", "epoch": range(n), "split": "train", "loss": 1.0,
+                                   "accuracy": 0.5}, schema=LOSS_SCHEMA)
+    run.write_losses(rows(10))
+    con = duckdb.connect()
+    with atomic.pinned([run.losses_path]) as (name,):
+        run.write_losses(rows(25))  # the trainer's atomic rewrite, between the reader's opens
+        count = f"select count(*), max(epoch) from read_parquet('{name}')"
+        assert con.execute(count).fetchone() == (10, 9)
+        assert con.execute(count).fetchone() == (10, 9)
+    assert con.execute(f"select count(*) from read_parquet('{run.losses_path}')").fetchone() == (25,)
 
 
 def test_killed_writers_leave_no_temp_files_after_the_next_run(trained, tmp_path, tdw_cli):

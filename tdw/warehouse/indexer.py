@@ -155,19 +155,34 @@ def replaced_tables() -> dict[str, list[tuple[str, str]]]:
     return replaced
 
 
-def table_reads(run: RunDir, table: str) -> list[str]:
-    """The queries that read a run's rows of `table`: its own files, then each replaced table's
-    files for the epochs the table has no file of (a run analyzed before the change and not
-    since), converted by the replacement's select list."""
+def table_reads(run: RunDir, table: str) -> list[tuple[str, list[str]]]:
+    """How to read one run's rows of an artifact table: [(a select list, the Parquet files it
+    reads)]. The table's own files, then an earlier analyzer version's files for the epochs the
+    table has no file of (a run analyzed before the change and not since), converted by the
+    replacement's select list."""
     files = artifact_files(run, table)
-    reads = [f"select * from read_parquet({sql_list(files)}, union_by_name = true)"] if files else []
+    reads = [("*", files)] if files else []
     covered = {Path(f).name for f in files}
     for old, select in replaced_tables().get(table, []):
         old_files = [f for f in artifact_files(run, old) if Path(f).name not in covered]
         if old_files:
-            reads.append(f"select {select} from read_parquet({sql_list(old_files)}, union_by_name = true)")
+            reads.append((select, old_files))
         covered |= {Path(f).name for f in old_files}
     return reads
+
+
+def read_sql(select: str, files: list[str]) -> str:
+    return f"select {select} from read_parquet({sql_list(files)}, union_by_name = true)"
+
+
+def insert_run_rows(con: duckdb.DuckDBPyConnection, source: str, run: RunDir, table: str) -> None:
+    """Copy one run's rows of `table` into `source`, each file read at the version it had when
+    its chunk began (`atomic.pinned`), so an analysis rewriting the run's files meanwhile cannot
+    tear a read."""
+    for select, files in table_reads(run, table):
+        for start in range(0, len(files), atomic.PINNED_AT_ONCE):
+            with atomic.pinned(files[start:start + atomic.PINNED_AT_ONCE]) as names:
+                con.execute(f"insert into {source} by name {read_sql(select, names)}")
 
 
 def sql_list(items: list[str]) -> str:
@@ -193,8 +208,7 @@ def create_artifact_table(con: duckdb.DuckDBPyConnection, table: str, spec, runs
                     f"(select unnest($variants))", {"variants": sorted(reusable)})
     for run in runs:
         if run.read_config().name not in reusable:
-            for read in table_reads(run, table):
-                con.execute(f"insert into {source} by name {read}")
+            insert_run_rows(con, source, run, table)
 
 
 def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs: list[RunDir]) -> None:
@@ -203,8 +217,8 @@ def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs:
     branches = []
     for run in runs:
         variant = run.read_config().name.replace("'", "''")
-        branches += [f"select '{variant}' as variant, * exclude (variant) from ({read})"
-                     for read in table_reads(run, table)]
+        branches += [f"select '{variant}' as variant, * exclude (variant) from ({read_sql(select, files)})"
+                     for select, files in table_reads(run, table)]
     if branches:
         con.execute(f"create view src_{table} as " + "\nunion all ".join(branches))
     else:
@@ -240,13 +254,15 @@ def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catal
     )
     con.register("checkpoints_frame", checkpoints.to_arrow())
     con.execute("create table src_checkpoints as select * from checkpoints_frame")
+    con.register("empty_losses", pl.DataFrame(schema=LOSS_SCHEMA).to_arrow())
+    con.execute("create temp table read_losses as select * from empty_losses")
+    con.unregister("empty_losses")
     loss_files = [str(r.losses_path.resolve()) for r in runs if r.losses_path.exists()]
-    if loss_files:
-        con.execute("create table src_losses as select * from read_parquet($files) order by variant, epoch, split",
-                    {"files": loss_files})
-    else:
-        con.register("empty_losses", pl.DataFrame(schema=LOSS_SCHEMA).to_arrow())
-        con.execute("create table src_losses as select * from empty_losses")
+    for start in range(0, len(loss_files), atomic.PINNED_AT_ONCE):  # a training run rewrites its losses as it goes
+        with atomic.pinned(loss_files[start:start + atomic.PINNED_AT_ONCE]) as names:
+            con.execute("insert into read_losses by name select * from read_parquet($files)", {"files": names})
+    con.execute("create table src_losses as select * from read_losses order by variant, epoch, split")
+    con.execute("drop table read_losses")
     schedules = catalog.rows(NamedSchedule)
     frame = pl.DataFrame({"name": [s["name"] for s in schedules], "spec": [json.dumps(s["spec"]) for s in schedules]},
                          schema={"name": pl.Utf8, "spec": pl.Utf8})
@@ -300,8 +316,7 @@ def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
         if spec.warehouse == "table":
             con.execute(f"delete from src_{table} where variant in {variants}")
             for run in changed_runs:
-                for read in table_reads(run, table):
-                    con.execute(f"insert into src_{table} by name {read}")
+                insert_run_rows(con, f"src_{table}", run, table)
         else:  # a view over the files when some run has them, else an empty table
             kind = con.execute("select 'view' from duckdb_views() where view_name = $n union all "
                                "select 'table' from duckdb_tables() where table_name = $n",
