@@ -53,8 +53,11 @@ def verify_run(run: RunDir) -> RunHealth:
 
 
 def read_parquet(path, remedy: str) -> str:
+    """Parse the file through one open handle: Arrow opening the path twice could meet a training
+    run's rewrite between the opens and call a sound file corrupt (`tdw.atomic.pinned`)."""
     try:
-        pq.read_table(path)
+        with open(path, "rb") as handle:
+            pq.read_table(handle)
     except (OSError, pa.ArrowException) as error:
         raise CorruptFileError(path, str(error).splitlines()[0][:160], remedy) from None
     return "ok"

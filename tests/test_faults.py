@@ -228,6 +228,17 @@ def test_corrupt_run_files_and_catalog_are_one_line_and_spare_the_other_runs(tra
     assert "catalog.sqlite: corrupt" in message and "move it aside" in message
 
 
+def test_a_truncated_losses_file_is_named_by_verify(trained, tmp_path, tdw_cli):
+    """`tdw verify` parses the losses through one open handle (so a rewrite by a training run cannot
+    tear its read) and still calls a cut-short file corrupt, with the remedy."""
+    run = copy_of(trained, tmp_path)
+    assert tdw_cli("verify", str(run.path)).returncode == 0
+    data = run.losses_path.read_bytes()
+    run.losses_path.write_bytes(data[: len(data) // 2])
+    verify = tdw_cli("verify", str(run.path))
+    assert verify.returncode == 1 and "losses.parquet: corrupt" in verify.stdout and "re-train the run" in verify.stdout
+
+
 def test_a_pinned_file_is_read_at_its_version_while_a_writer_replaces_it(tmp_path):
     """DuckDB opens a Parquet path more than once per read (footer, then pages), so an index built
     beside a training run that rewrites its losses could read one version's footer and the next one's
