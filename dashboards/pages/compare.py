@@ -91,9 +91,10 @@ class SmallMultiples:
     """One live plot per compared variant, in a wrapping grid.
 
     Nothing is built until the grid first comes into view. Then the cells one screen shows are
-    drawn first and sent in one update; the others are drawn once the browser reports it has
-    rendered those (`RevealCells.renders`, while it paints them) and appended in a second one. Each cell's figure is drawn before it joins
-    the page, so the browser lays out each batch once. Afterwards only the cells on screen follow
+    drawn first and sent in one update; the others are drawn in the next tick (while the browser
+    paints the first) and appended in a second update once the browser reports it has rendered
+    the first (`RevealCells.renders`). Each cell's figure is drawn before it joins the page, so
+    the browser lays out each batch once. Afterwards only the cells on screen follow
     the state; the others catch up when scrolled to."""
 
     def __init__(self, store: WarehouseStore, state: WorkbenchState, choice: pn.widgets.Select) -> None:
@@ -104,7 +105,7 @@ class SmallMultiples:
         self.grid = pn.Column(placeholder, sizing_mode="stretch_width", css_classes=["small-multiples"])
         self.reveal = Reveal(object=self.grid, sizing_mode="stretch_width")
         self.built: tuple | None = None  # the view and variants the cells show
-        self.rest: list[LivePlot] = []  # the cells to append once the browser has rendered the first screen's
+        self.pending: list[LivePlot] = []  # every cell, to show once the browser has rendered the first screen's
         self.reveal.param.watch(self.rebuild, "in_view")
         self.cells.param.watch(self.plots.refresh, "on_screen")
         self.cells.param.watch(self.place_the_rest, "renders")
@@ -137,13 +138,19 @@ class SmallMultiples:
             plots.append(plot)
         document = pn.state.curdoc
         first = len(plots) if document is None else self.screenful()
-        self.rest = plots if len(plots) > first else []  # a rebuild drops what an earlier one left to append
+        self.pending = pending = plots if first < len(plots) else []  # a rebuild drops an earlier one's
         self.place(plots[:first], document)
+        if pending:
+            def draw_the_rest() -> None:  # while the browser paints the first screen; sent on its report
+                for plot in pending[first:]:
+                    if self.pending is pending and plot.drawn is None:
+                        plot.refresh()
+            document.add_next_tick_callback(draw_the_rest)
 
     def place_the_rest(self, *_) -> None:
         """Append the cells beyond the first screen, once the browser has rendered the first screen's."""
-        if self.rest:
-            plots, self.rest = self.rest, []
+        if self.pending:
+            plots, self.pending = self.pending, []
             self.place(plots, pn.state.curdoc)
 
     def place(self, plots: list[LivePlot], document: Document | None) -> None:
