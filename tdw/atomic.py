@@ -102,3 +102,11 @@ def pinned(paths: Sequence[str | Path]) -> Iterator[list[str]]:
     finally:
         for descriptor in descriptors:
             os.close(descriptor)
+
+
+def pinned_batches(paths: Sequence[str | Path], size: int = PINNED_AT_ONCE) -> Iterator[list[str]]:
+    """`pinned` names for `paths`, `size` files at a time, each batch held open while the caller
+    reads it: a run can have thousands of artifact files per table, more than a process may hold."""
+    for start in range(0, len(paths), size):
+        with pinned(paths[start:start + size]) as names:
+            yield names

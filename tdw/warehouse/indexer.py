@@ -177,12 +177,11 @@ def read_sql(select: str, files: list[str]) -> str:
 
 def insert_run_rows(con: duckdb.DuckDBPyConnection, source: str, run: RunDir, table: str) -> None:
     """Copy one run's rows of `table` into `source`, each file read at the version it had when
-    its chunk began (`atomic.pinned`), so an analysis rewriting the run's files meanwhile cannot
+    its batch began (`atomic.pinned_batches`), so an analysis rewriting the run's files meanwhile cannot
     tear a read."""
     for select, files in table_reads(run, table):
-        for start in range(0, len(files), atomic.PINNED_AT_ONCE):
-            with atomic.pinned(files[start:start + atomic.PINNED_AT_ONCE]) as names:
-                con.execute(f"insert into {source} by name {read_sql(select, names)}")
+        for names in atomic.pinned_batches(files):
+            con.execute(f"insert into {source} by name {read_sql(select, names)}")
 
 
 def sql_list(items: list[str]) -> str:
@@ -258,9 +257,8 @@ def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catal
     con.execute("create temp table read_losses as select * from empty_losses")
     con.unregister("empty_losses")
     loss_files = [str(r.losses_path.resolve()) for r in runs if r.losses_path.exists()]
-    for start in range(0, len(loss_files), atomic.PINNED_AT_ONCE):  # a training run rewrites its losses as it goes
-        with atomic.pinned(loss_files[start:start + atomic.PINNED_AT_ONCE]) as names:
-            con.execute("insert into read_losses by name select * from read_parquet($files)", {"files": names})
+    for names in atomic.pinned_batches(loss_files):  # a training run rewrites its losses as it goes
+        con.execute("insert into read_losses by name select * from read_parquet($files)", {"files": names})
     con.execute("create table src_losses as select * from read_losses order by variant, epoch, split")
     con.execute("drop table read_losses")
     schedules = catalog.rows(NamedSchedule)
