@@ -388,6 +388,8 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
     db = Path(db)
     if db.is_dir():
         raise TdwError(f"--db {db}: is a directory; name the warehouse file, e.g. {db / 'tdw.duckdb'}")
+    if not Path(results).is_dir():  # before the warehouse's folder and lock are made: bad input changes nothing
+        raise TdwError(f"--results {results}: no such directory")
     db.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(db, "index", "indexed", wait=True):
         return build_index_locked(results, db, force)
@@ -435,8 +437,6 @@ def verify_artifacts(run: RunDir) -> None:
 def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexReport:
     started = time.perf_counter()
     results = Path(results)
-    if not results.is_dir():
-        raise TdwError(f"--results {results}: no such directory")
     for stale in db.parent.glob(f"{atomic.TEMP_PREFIX}*{db.suffix}*"):  # a killed indexer's (we hold the lock)
         stale.unlink()
     runs, problems = readable_runs(results)
