@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
+from tdw.families.base import at_labels
 
 MEASURES = ("correct_logit", "margin", "rank", "loss")
 
@@ -20,7 +21,7 @@ MEASURES = ("correct_logit", "margin", "rank", "loss")
 def outcomes(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """[pair, 4] in MEASURES order from answer logits [pair, p] and labels [pair]."""
     logits = logits.double()
-    correct = logits.gather(1, labels[:, None])[:, 0]
+    correct = at_labels(logits, labels)
     wrong = logits.scatter(1, labels[:, None], float("-inf"))
     margin = correct - wrong.max(dim=1).values
     # the correct answer's place when the answers are sorted by logit, ties in answer order, as
