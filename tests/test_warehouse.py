@@ -146,6 +146,9 @@ def test_sql_is_read_only_with_one_line_errors(warehouse):
         ("delete from variants", "only read queries are allowed (SELECT, WITH, PIVOT, UNPIVOT, EXPLAIN); this is DELETE"),
         ("select * form variants", "syntax error at or near \"variants\" (line 1, column 15)"),
         ("select * from no_such_view", "Table with name no_such_view does not exist"),
+        # DuckDB's hints for a mistyped name, on a second line of its message, are kept
+        ("select * from variant_sumary", 'does not exist! Did you mean "variant_summary"?'),
+        ("select turn_epok\nfrom variant_summary", 'not found in FROM clause! Candidate bindings: "turn_epoch"'),
         ("create table x as select 1", "this is CREATE"),
     ]:
         result = run_tdw("sql", "--db", str(db), sql)

@@ -90,24 +90,26 @@ GONE_FILE = re.compile(r'No files found that match the pattern "([^"]+)"')
 
 
 def one_line(error: duckdb.Error) -> str:
-    """DuckDB's multi-line message as one line, with the position its caret points at. A file the
-    warehouse's views list that is no longer there says what to do instead: such a view is bound
-    whole, so one run deleted (or one old artifact retired by `tdw analyze`) fails every query of
-    that table until `tdw index` lists the files anew."""
+    """DuckDB's multi-line message as one line: its first line, the position its caret points at,
+    and its hints (`Did you mean "variant_summary"?`, a missing column's candidate bindings), which
+    are what a mistyped name needs. A file the warehouse's views list that is no longer there says
+    what to do instead: such a view is bound whole, so one run deleted (or one old artifact retired
+    by `tdw analyze`) fails every query of that table until `tdw index` lists the files anew."""
     text = str(error)
     gone = GONE_FILE.search(text)
     if gone:
         return (f"{gone.group(1)}: gone since the warehouse was indexed (a run deleted or moved, or an old "
                 "artifact retired by `tdw analyze`); run `tdw index` to bring the warehouse up to date")
     lines = text.splitlines() or [error.__class__.__name__]
-    message = lines[0]
-    for i, line in enumerate(lines):
+    message, hints = lines[0], []
+    for i, line in enumerate(lines[1:], start=1):
         match = re.match(r"LINE (\d+): ?", line)
         if match and i + 1 < len(lines) and "^" in lines[i + 1]:
             column = lines[i + 1].index("^") - match.end() + 1
             message += f" (line {match.group(1)}, column {column})"
-            break
-    return message
+        elif line.strip() and not match and not (i > 1 and lines[i - 1].startswith("LINE ")):
+            hints.append(line.strip())
+    return " ".join([message, *hints])
 
 
 def keywords(sql: str) -> list[tuple[str, int]]:
