@@ -5,6 +5,11 @@ so an exported figure is the plot the researcher was looking at.
 
     import dashboards.export
     dashboards.export.figure("neuron_heatmap", "p53_seed999", epoch=1800, neuron=7, out="n7.png")
+
+In a notebook, `element` gives the view itself, to display inline or to restyle and overlay:
+
+    import holoviews as hv; hv.extension("bokeh")
+    dashboards.export.element("loss_curves", "p53_seed999") * hv.VLine(1200)
 """
 
 from __future__ import annotations
@@ -73,6 +78,24 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     finally:
         hv.Store.set_current_backend(previous)
     return view, element
+
+
+def element(view: str, variant: str, epoch: int | None = None, neuron: int = 0, head: int = 0,
+            pair: str = "0+0", db: str | Path = "warehouse/tdw.duckdb", backend: str = "bokeh"):
+    """The HoloViews element a dashboard view draws for these selections (the last checkpoint when
+    `epoch` is None), with its options for `backend` ("bokeh" or "matplotlib"): the notebook's way
+    to look at a view, prototype a new one beside it, or restyle one for a paper. Bad selections
+    raise TdwError with the same one line as `tdw export figure`."""
+    from dashboards.store import WarehouseStore
+
+    if backend not in ("bokeh", "matplotlib"):
+        raise TdwError(f"backend {backend!r}: expected bokeh or matplotlib")
+    store = WarehouseStore(db)
+    try:
+        with backend_lock:
+            return render_view(store, view, variant, epoch, neuron, head, backend, pair)[1]
+    finally:
+        store.close()
 
 
 def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, neuron: int = 0, head: int = 0,

@@ -11,6 +11,7 @@ import holoviews as hv
 import pytest
 from PIL import Image
 
+from tdw.errors import TdwError
 from tdw.warehouse.query import query
 from tests.conftest import tdw_here
 from tests.dashboard_harness import (
@@ -154,6 +155,30 @@ def test_export_figure_formats(study, tmp_path, suffix, magic):
 
     out = dashboards.export.figure("neuron_heatmap", "p13_seed3", tmp_path / f"n.{suffix}", epoch=100, neuron=5, db=study)
     assert out.read_bytes().startswith(magic)
+
+
+def test_a_notebook_gets_a_views_element_drawn_from_the_warehouse(study):
+    """`dashboards.export.element`: the view's HoloViews object, its data the SQL views' rows."""
+    import numpy as np
+
+    import dashboards.export
+
+    loss = dashboards.export.element("loss_curves", "p13_seed3", db=study)
+    curves = {curve.label: curve for curve in loss.traverse(lambda e: e, [hv.Curve])}
+    assert set(curves) == {"train", "test"}
+    train = query("select epoch, loss from losses where variant = 'p13_seed3' and split = 'train' order by epoch", study)
+    assert np.array_equal(curves["train"].dimension_values(0), train["epoch"].to_numpy())
+    assert np.allclose(curves["train"].dimension_values(1), train["loss"].to_numpy(), rtol=0, atol=0)
+    row = query("select lo, hi, codes from neuron_maps where variant = 'p13_seed3' and epoch = 100 and neuron = 5", study)
+    p = 13
+    expected = row["lo"][0] + np.frombuffer(row["codes"][0], np.uint8).reshape(p, p) / 255 * (row["hi"][0] - row["lo"][0])
+    heatmap = dashboards.export.element("neuron_heatmap", "p13_seed3", epoch=100, neuron=5, db=study, backend="matplotlib")
+    options = hv.Store.lookup_options("matplotlib", heatmap, "plot").kwargs
+    assert isinstance(heatmap, hv.Image) and options["title"] == "Neuron 5 at epoch 100" and options["fig_inches"] == (7, 4.5)
+    grid = heatmap.dimension_values(2, flat=False)  # row a, column b: the pair (a, b) at y = a, x = b
+    assert np.allclose(grid, expected, rtol=0, atol=1e-6 * (row["hi"][0] - row["lo"][0]))
+    with pytest.raises(TdwError, match=r"^--epoch 101: p13_seed3 has no checkpoint there \(nearest: 100\)$"):
+        dashboards.export.element("neuron_heatmap", "p13_seed3", epoch=101, db=study)
 
 
 def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, tmp_path):
