@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tdw import atomic
 from tdw.errors import TdwError
-from tdw.warehouse.catalog import Catalog
+from tdw.warehouse.catalog import Catalog, catalog_path, existing_catalog
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FIELDS = ("name", "title", "views", "variants", "epochs", "neurons", "notes")
@@ -90,7 +90,7 @@ def views_folder(db: str | Path) -> Path:
 
 
 def catalog_of(db: str | Path) -> Catalog:
-    return Catalog(Path(db).with_name("catalog.sqlite"))
+    return Catalog(catalog_path(db))
 
 
 def save(db: str | Path, view: SavedView, known_views: list[str], known_variants: list[str]) -> Path:
@@ -108,7 +108,9 @@ def save(db: str | Path, view: SavedView, known_views: list[str], known_variants
 
 
 def load_all(db: str | Path) -> dict[str, SavedView]:
-    catalog = catalog_of(db)
+    catalog = existing_catalog(db)  # listing makes no catalog
+    if catalog is None:
+        return {}
     try:
         return {name: SavedView.from_toml(text, f"saved view {name}") for name, text in catalog.saved_views().items()}
     finally:
@@ -123,6 +125,7 @@ def load(db: str | Path, name: str) -> SavedView:
 
 
 def remove(db: str | Path, name: str) -> None:
+    load(db, name)  # an unknown name is one line naming the saved ones, before anything is opened to write
     catalog = catalog_of(db)
     try:
         catalog.remove_saved_view(name)

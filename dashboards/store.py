@@ -266,12 +266,11 @@ class WarehouseStore:
 
     def jobs(self, limit: int = 30) -> list[dict]:
         """Live job state from the catalog (SQLite, written by the workers as they run)."""
-        from tdw.warehouse.catalog import Catalog
+        from tdw.warehouse.catalog import existing_catalog
 
-        path = self.db.with_name("catalog.sqlite")
-        if not path.exists():
+        catalog = existing_catalog(self.db)
+        if catalog is None:
             return []
-        catalog = Catalog(path)
         try:
             return catalog.jobs(limit)
         finally:

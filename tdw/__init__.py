@@ -18,24 +18,23 @@ def query(sql: str, db: str = "warehouse/tdw.duckdb"):
 def add_probe(name: str, spec: str, db: str = "warehouse/tdw.duckdb", replace: bool = False) -> None:
     """Name a set of inputs (tdw/probes.py: grid, train, test, sample:N, "4+29,17+3", "a < b") in
     the catalog beside `db`; `tdw index` resolves it per run into `probe_pairs`."""
-    from pathlib import Path
-
     from tdw.probes import check_name, parse_probe
-    from tdw.warehouse.catalog import Catalog
+    from tdw.warehouse.catalog import Catalog, catalog_path
 
     check_name(name)
     parse_probe(spec)
-    Catalog(Path(db).with_name("catalog.sqlite")).add_probe(name, spec.strip(), replace=replace)
+    catalog = Catalog(catalog_path(db))
+    try:
+        catalog.add_probe(name, spec.strip(), replace=replace)
+    finally:
+        catalog.dispose()
 
 
 def list_probes(db: str = "warehouse/tdw.duckdb") -> dict[str, str]:
     """The named probes, {name: spec}."""
-    from pathlib import Path
+    from tdw.warehouse.catalog import named_probes
 
-    from tdw.warehouse.catalog import Catalog
-
-    path = Path(db).with_name("catalog.sqlite")
-    return Catalog(path).probes() if path.exists() else {}
+    return named_probes(db)
 
 
 def intervene(run: str, epochs: list[int], probe: str = "grid", db: str = "warehouse/tdw.duckdb", **change):

@@ -96,6 +96,28 @@ def test_serve_on_a_busy_port_is_one_line(workspace, capsys, monkeypatch):
     assert code == 2 and len(lines) == 1 and "cannot listen" in lines[0]
 
 
+@pytest.mark.parametrize("argv, code, answer", [
+    (["jobs"], 0, "no jobs"),
+    (["jobs", "cancel", "3"], 2, "tdw jobs: job 3: no such job"),
+    (["probe", "list"], 0, "grid             (built in)"),
+    (["probe", "show", "grid", "--p", "3"], 0, "9 pairs: 0+0,0+1,0+2,1+0,1+1,1+2,2+0,2+1,2+2"),
+    (["probe", "remove", "low"], 2, "tdw probe: probe 'low': no such probe (tdw probe list)"),
+    (["view", "list"], 0, "no saved views (tdw view add FILE.toml, or the dashboard's Reports page)"),
+    (["view", "show", "fig3"], 2, "tdw view: saved view 'fig3': no such view; saved: none (tdw view list)"),
+    (["view", "remove", "fig3"], 2, "tdw view: saved view 'fig3': no such view; saved: none (tdw view list)"),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else None)
+def test_looking_before_any_warehouse_answers_and_makes_nothing(argv, code, answer, tmp_path, capsys, monkeypatch):
+    """Listing jobs, probes or saved views in a fresh folder answers (nothing there, or the
+    built-in probes) and makes no warehouse folder or catalog: a catalog is made by what writes it
+    (`tdw index`, a sweep, `tdw probe add`, `tdw view add`)."""
+    monkeypatch.chdir(tmp_path)
+    returned = main(argv)
+    captured = capsys.readouterr()
+    lines = (captured.out if code == 0 else captured.err).strip().splitlines()
+    assert returned == code and answer in lines and (code == 0 or len(lines) == 1), (returned, lines)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_analyze_list_needs_no_run(capsys):
     assert main(["analyze", "--list"]) == 0
     assert "key_frequencies" in capsys.readouterr().out

@@ -99,18 +99,16 @@ def fit_basis(args: argparse.Namespace) -> int:
 
 def set_trace(run: str, text: str, db: str) -> None:
     """Resolve the probe (a bad one is one line, and nothing is written) and keep its spec in the run."""
-    from pathlib import Path
 
     import numpy as np
 
     from tdw.probes import AUTO, resolve_probe, trace_probe
     from tdw.run_dir import RunDir
-    from tdw.warehouse.catalog import Catalog
+    from tdw.warehouse.catalog import named_probes
 
     run_dir = RunDir(run)
     config = run_dir.read_config()
-    catalog_path = Path(db).with_name("catalog.sqlite")
-    named = Catalog(catalog_path).probes() if catalog_path.exists() else {}
+    named = named_probes(db)
     spec = AUTO if text.strip() == AUTO else resolve_probe(text, named).spec
     trace_probe(spec, config.p).select(config.p, np.zeros(config.p ** 2, dtype=bool))  # fits this run
     run_dir.write_trace_spec(spec)

@@ -31,13 +31,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tdw.analysis.interventions import Intervention, run_intervention
     from tdw.epoch_spec import parse_epoch_spec
     from tdw.errors import TdwError
     from tdw.probes import resolve_probe
     from tdw.run_dir import RunDir
+    from tdw.warehouse.catalog import named_probes
 
     run_dir = RunDir(args.run)
     run_dir.read_config()  # one line when it is not a run
@@ -57,13 +56,7 @@ def run(args: argparse.Namespace) -> int:
             raise TdwError("--ablate-neurons: name at least one neuron")
     intervention = Intervention(frequency=args.ablate_frequency, where=args.where, component=args.component, neurons=neurons,
                                 head=args.ablate_head, gain=args.gain)
-    named = {}
-    db = Path(args.db)
-    if db.with_name("catalog.sqlite").exists():
-        from tdw.warehouse.catalog import Catalog
-
-        named = Catalog(db.with_name("catalog.sqlite")).probes()
-    probe = resolve_probe(args.probe, named)
+    probe = resolve_probe(args.probe, named_probes(args.db))
     result = run_intervention(run_dir.path, intervention, epochs, probe)
     print(f"{result.key} on {run_dir.read_config().name}:")
     for line in result.summary:

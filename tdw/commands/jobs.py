@@ -17,28 +17,27 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from contextlib import suppress
 
     import polars as pl
 
     from tdw.errors import TdwError
-    from tdw.warehouse.catalog import Catalog
+    from tdw.warehouse.catalog import existing_catalog
 
-    path = Path(args.db).with_name("catalog.sqlite")
-    if not path.exists():
-        raise TdwError(f"--db {args.db}: no job catalog beside it ({path}); run a sweep first")
-    catalog = Catalog(path)
+    if args.action == "cancel" and args.job_id is None:
+        raise TdwError("jobs cancel: which job? tdw jobs cancel ID")
+    catalog = existing_catalog(args.db)  # none before the first sweep or index: no jobs, and nothing made
     try:
         if args.action == "cancel":
-            if args.job_id is None:
-                raise TdwError("jobs cancel: which job? tdw jobs cancel ID")
-            try:
-                state = catalog.cancel_job(args.job_id)
-            except KeyError:
-                raise TdwError(f"job {args.job_id}: no such job") from None
+            state = None
+            if catalog is not None:
+                with suppress(KeyError):
+                    state = catalog.cancel_job(args.job_id)
+            if state is None:
+                raise TdwError(f"job {args.job_id}: no such job")
             print(f"job {args.job_id}: {state}")
             return 0
-        rows = catalog.jobs(args.limit)
+        rows = catalog.jobs(args.limit) if catalog else []
         frame = pl.DataFrame([{
             "id": r["id"], "kind": r["kind"], "variant": r["variant"] or "", "state": r["state"],
             "progress": f"{r['progress']}/{r['total']}" if r["total"] else str(r["progress"]),
@@ -49,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
             print(frame if rows else "no jobs")
         return 0
     finally:
-        catalog.dispose()
+        if catalog is not None:
+            catalog.dispose()

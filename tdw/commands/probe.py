@@ -28,24 +28,19 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from tdw import add_probe
     from tdw.errors import TdwError
-    from tdw.probes import BUILT_IN, check_name, parse_probe, resolve_probe
-    from tdw.warehouse.catalog import Catalog
+    from tdw.probes import BUILT_IN, resolve_probe
+    from tdw.warehouse.catalog import existing_catalog, named_probes, no_such_probe
 
     db = Path(args.db)
     if args.action == "add":
         if not args.name or args.spec is None:
             raise TdwError("add: needs NAME and SPEC, e.g. tdw probe add small \"(a + b) % p < 10\"")
-        check_name(args.name)
-        parse_probe(args.spec)  # a bad spec is refused before the catalog is touched
-        catalog = Catalog(db.with_name("catalog.sqlite"))
-        catalog.add_probe(args.name, args.spec.strip(), replace=args.replace)
+        add_probe(args.name, args.spec, args.db, replace=args.replace)  # a bad name or spec is refused first
         print(f"probe {args.name}: {args.spec.strip()} (indexed into the warehouse by the next tdw index)")
         return 0
-    if not db.parent.exists():
-        raise TdwError(f"--db {db}: no such folder, so no catalog and no named probes")
-    catalog = Catalog(db.with_name("catalog.sqlite"))
-    named = catalog.probes()
+    named = named_probes(db)  # a catalog is made by adding, not by looking
     if args.action == "list":
         for name in BUILT_IN:
             print(f"{name:<16} (built in)")
@@ -55,7 +50,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.name:
         raise TdwError(f"{args.action}: needs the probe's NAME")
     if args.action == "remove":
-        catalog.remove_probe(args.name)
+        catalog = existing_catalog(db)
+        if catalog is None:
+            raise TdwError(no_such_probe(args.name))
+        try:
+            catalog.remove_probe(args.name)
+        finally:
+            catalog.dispose()
         print(f"removed probe {args.name}")
         return 0
     probe = resolve_probe(args.name, named)

@@ -16,7 +16,7 @@ from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
 from tdw.training.lifecycle import prepare_run, resume_threads
 from tdw.training.stacked import stack_key
-from tdw.warehouse.catalog import Catalog
+from tdw.warehouse.catalog import Catalog, catalog_path
 
 
 @dataclass
@@ -84,7 +84,7 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
     device = torch_device.type
     stack = parse_stack(stack)
     runner = get_executor(executor, workers, address)
-    catalog = Catalog(db.with_name("catalog.sqlite"))
+    catalog = Catalog(catalog_path(db))
     try:
         todo = [c for c in configs if not is_complete(RunDir.for_config(results, c), analyze)]
         sweep_id = catalog.create_job("sweep", {"variants": [c.name for c in configs], "executor": executor,
@@ -137,7 +137,7 @@ def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] 
     run, db = RunDir(run_path), Path(db)
     if not run.exists():
         raise TdwError(f"{run_path}: not a run directory (no config.json)")
-    catalog = Catalog(db.with_name("catalog.sqlite"))
+    catalog = Catalog(catalog_path(db))
     try:
         spec = {"run": str(run.path.resolve()), "analyzers": analyzers, "epochs": epochs, "force": force,
                 "device": device, "workers": workers}
@@ -145,7 +145,7 @@ def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] 
     finally:
         catalog.dispose()
     outcome = run_job(job_id, "analyze", {**spec, "variant": run.read_config().name},
-                      str(db.with_name("catalog.sqlite").resolve()))
+                      str(catalog_path(db).resolve()))
     if outcome.state == "done":
         build_index(run.path.parent.parent, db)
     return outcome

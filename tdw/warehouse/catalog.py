@@ -87,6 +87,33 @@ class SavedViewRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+def catalog_path(db: str | Path) -> Path:
+    """The catalog of the warehouse file `db`: beside it."""
+    return Path(db).with_name("catalog.sqlite")
+
+
+def existing_catalog(db: str | Path) -> Catalog | None:
+    """The catalog beside `db`, or None where there is none yet: for what only reads it (listing
+    jobs, probes or saved views), which must not make a catalog, or its folder, by looking."""
+    path = catalog_path(db)
+    return Catalog(path) if path.is_file() else None
+
+
+def no_such_probe(name: str) -> str:
+    return f"probe {name!r}: no such probe (tdw probe list)"
+
+
+def named_probes(db: str | Path) -> dict[str, str]:
+    """{name: spec} of the probes named in the catalog beside `db` (none without a catalog)."""
+    catalog = existing_catalog(db)
+    if catalog is None:
+        return {}
+    try:
+        return catalog.probes()
+    finally:
+        catalog.dispose()
+
+
 class Catalog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -170,7 +197,7 @@ class Catalog:
         with Session(self.engine) as session, session.begin():
             existing = session.get(NamedProbe, name)
             if existing is None:
-                raise TdwError(f"probe {name!r}: no such probe (tdw probe list)")
+                raise TdwError(no_such_probe(name))
             session.delete(existing)
 
 

@@ -70,9 +70,12 @@ def flat_for_csv(frame: pl.DataFrame) -> pl.DataFrame:
 
 def refuse_overwriting_inputs(out: str | Path, db: str | Path) -> None:
     """`--out` may not replace the warehouse, its catalog, or anything inside a run it indexes."""
+    # imported here: SQLAlchemy's 0.2 s, which `tdw sql` need not pay before its query
+    from tdw.warehouse.catalog import catalog_path
+
     target = Path(out).resolve()
     db = Path(db).resolve()
-    protected = {db, db.with_name("catalog.sqlite"), Path(str(db) + ".wal")}
+    protected = {db, catalog_path(db), Path(str(db) + ".wal")}
     if target in protected or target.is_dir():
         raise TdwError(f"--out {out}: is {'a directory' if target.is_dir() else 'an input of the warehouse'}; "
                        "write somewhere else")

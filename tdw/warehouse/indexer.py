@@ -42,7 +42,7 @@ from tdw.locks import exclusive
 from tdw.parameters import variant_row, variant_schema
 from tdw.probes import parse_probe
 from tdw.run_dir import LOSS_SCHEMA, RunDir, find_runs
-from tdw.warehouse.catalog import Catalog, NamedSchedule
+from tdw.warehouse.catalog import Catalog, NamedSchedule, catalog_path
 from tdw.warehouse.query import sql_string
 from tdw.warehouse.sql_models import SQL_DIR, SqlModel, read_models
 
@@ -444,7 +444,7 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise TdwError(f"{results}: variant name {duplicates[0]!r} is used by two runs; rename one")
-    catalog = Catalog(db.with_name("catalog.sqlite"))
+    catalog = Catalog(catalog_path(db))
     models = read_models()
     current = {r.read_config().name: run_fingerprint(r) for r in runs}
     current["__sql__"] = sql_fingerprint(models)
