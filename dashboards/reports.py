@@ -238,7 +238,8 @@ def comparison_report(db: str | Path, variants: list[str], all_columns: bool = F
     try:
         check_variants(warehouse, variants)
         names = ", ".join(sql_string(v) for v in variants)
-        sql = f"select * from variant_summary where variant in ({names}) order by variant"
+        # in the order they were named: the researcher's order (a baseline first, say), not the alphabet's
+        sql = f"select * from variant_summary where variant in ({names}) order by list_position([{names}], variant)"
         summary = warehouse.frame(sql)
         same = [] if all_columns else [c for c in summary.columns
                                        if c != "variant" and len({repr(x) for x in summary[c].to_list()}) == 1]
@@ -263,8 +264,12 @@ def comparison_report(db: str | Path, variants: list[str], all_columns: bool = F
                          title=v, fig_inches=(3.5, 2.6), show_legend=i == len(variants) - 1)
                      for i, v in enumerate(variants)]
             columns = min(3, len(cells))  # a Layout's fig_inches is the whole figure's: 3.5 inches a panel
+            # one scale where the runs are as long (seeds of one configuration compare at a glance);
+            # otherwise each panel its own, or a short run beside a long one is a line at the left edge
+            shared = len({max(store.checkpoint_epochs(v), default=None) for v in variants}) == 1
             multiples = draw(hv.Layout(cells).cols(columns).opts(fig_inches=(3.5 * columns, 2.6), sublabel_format="",
-                                                                  hspace=0.5), "Loss curves, one per variant")
+                                                                  hspace=0.5, shared_axes=shared),
+                             "Loss curves, one per variant" + ("" if shared else ", each on its own axes (the runs' lengths differ)"))
         finally:
             hv.Store.set_current_backend(previous)
         figures = Section("Overlays and small multiples", figures=[*overlays, multiples])

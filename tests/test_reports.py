@@ -17,6 +17,7 @@ from dashboards.reports import Warehouse, variant_facts
 from tdw.cli import main
 from tdw.warehouse.export import cell
 from tdw.warehouse.query import query
+from tests.conftest import tiny_config
 from tests.dashboard_harness import browser_page, poll, served
 
 
@@ -145,6 +146,36 @@ def test_a_comparison_shows_only_the_columns_that_differ_unless_asked(study, tmp
     assert main(["report", "--compare", "p13_seed3,p13_seed4", "--db", str(study), "--out", str(out), "--formats", "html",
                  "--all-columns", "--force"]) == 0
     assert parsed(out.with_suffix(".html")).tables["variant_summary"][0] == summary.columns
+
+
+def test_a_comparison_keeps_the_named_order_and_shares_axes_only_across_runs_of_one_length(study, tmp_path):
+    """The summary's rows come in the order the variants were named. The loss small multiples share
+    one scale when the runs are as long (the study's seeds, 200 epochs each); beside a 40-epoch
+    run each panel has its own, or the short run was a line against the left edge."""
+    import shutil
+
+    from dashboards.reports import comparison_report
+    from tdw.training.trainer import train
+
+    def panels_right_edges(report):
+        multiples = report.sections[1].figures[-1]
+        return multiples.title, [ax.get_xlim()[1] for ax in multiples.pdf_figure.axes if ax.get_title()]
+
+    title, edges = panels_right_edges(comparison_report(study, ["p13_seed4", "p13_seed3"]))
+    assert title == "Loss curves, one per variant" and len(edges) == 2 and len(set(edges)) == 1
+    results = tmp_path / "results"
+    shutil.copytree(study.parent.parent / "results" / "modular_addition" / "p13_seed3",
+                    results / "modular_addition" / "p13_seed3")
+    train(tiny_config(seed=6, num_epochs=40, checkpoint_epochs=(0, 20)), results, device="cpu", progress=False)
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+    assert main(["index", "--results", str(results), "--db", str(db)]) == 0
+    mixed = comparison_report(db, ["p13_seed6", "p13_seed3"])
+    table = mixed.sections[0].tables[0]
+    assert table.frame["variant"].to_list() == ["p13_seed6", "p13_seed3"]
+    assert "list_position(['p13_seed6', 'p13_seed3'], variant)" in table.sql
+    title, edges = panels_right_edges(mixed)
+    assert title == "Loss curves, one per variant, each on its own axes (the runs' lengths differ)"
+    assert edges[0] < 50 and edges[1] >= 199  # the 40-epoch run's panel, then the 200-epoch run's
 
 
 def test_a_comparison_of_variants_without_a_turn_draws_its_overlays_by_epoch(study):
