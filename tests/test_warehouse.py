@@ -167,6 +167,11 @@ def test_exports_for_papers(warehouse, tmp_path):
     assert pl.read_parquet(out).height == 2
     csv = run_tdw("sql", "--db", str(db), "select variant, key_frequencies from variant_summary", "--format", "csv", check=True).stdout
     assert csv.splitlines()[1] == "p13_seed1,1;4"
+    # a float keeps its integer digits (a median epoch), others 4 significant digits
+    numbers = "select median(x)::double as epoch, 9999.5::double as edge, 0.273125::double as share, 1.4e-7::double as loss " \
+              "from (values (14846), (14848)) t(x)"
+    markdown = run_tdw("sql", "--db", str(db), numbers, "--format", "markdown", check=True).stdout
+    assert markdown.splitlines()[2] == "| 14847 | 10000 | 0.2731 | 1.4e-07 |"
 
 
 def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, monkeypatch):

@@ -15,10 +15,12 @@ FORMATS = ("table", "csv", "json", "parquet", "markdown", "latex")
 
 
 def cell(value: object, latex: bool = False) -> str:
+    """A value as a paper's table shows it: floats to 4 significant digits, but never fewer than
+    their integer digits (a median epoch 14,847.0 is "14847", not "1.485e+04")."""
     if value is None:
         return "" if not latex else "--"
     if isinstance(value, float):
-        text = f"{value:.4g}"
+        text = f"{value:.0f}" if 9999.5 <= abs(value) < 1e15 else f"{value:.4g}"  # .4g gives 1e+04 from 9999.5
     elif isinstance(value, list):
         text = ", ".join(cell(v) for v in value)
     else:
