@@ -157,6 +157,31 @@ def test_export_figure_formats(study, tmp_path, suffix, magic):
     assert out.read_bytes().startswith(magic)
 
 
+def test_every_view_draws_for_a_paper_with_its_epoch_line(study):
+    """Each view through HoloViews' matplotlib backend, as `tdw export figure` and reports draw it
+    (the dashboard draws with Bokeh, so a view can work there and fail here): it renders, and an
+    over-epochs view marks the chosen epoch with one vertical line."""
+    import matplotlib.pyplot as plt
+
+    from dashboards.export import _holoviews, render_view
+    from dashboards.store import WarehouseStore
+    from dashboards.views import all_views
+
+    _holoviews()
+    store = WarehouseStore(study)
+    try:
+        for name, view in all_views().items():
+            _, element = render_view(store, name, "p13_seed3", 100, 5, 0, "matplotlib", "4+9")
+            figure = hv.render(element, backend="matplotlib")
+            assert figure.axes, name
+            if view.over_epochs:
+                marks = [line for ax in figure.axes for line in ax.lines if list(line.get_xdata()) == [100, 100]]
+                assert len(marks) == 1, name
+            plt.close(figure)
+    finally:
+        store.close()
+
+
 def test_a_notebook_gets_a_views_element_drawn_from_the_warehouse(study):
     """`dashboards.export.element`: the view's HoloViews object, its data the SQL views' rows."""
     import numpy as np
