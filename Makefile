@@ -79,6 +79,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/thread_slots.py
 	$(BIN)/python benchmarks/gpu_training.py
 	$(BIN)/python benchmarks/dashboard_latency.py --db $(DEMO_DB)
+	$(BIN)/python benchmarks/export_gif.py --db $(DEMO_DB)
 
 clean:
 	rm -rf $(VENV) *.egg-info

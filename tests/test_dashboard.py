@@ -4,6 +4,7 @@ real warehouse of two tiny trained and analyzed variants. Plus figure export wit
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from urllib.parse import urlsplit
 
@@ -217,6 +218,27 @@ def test_export_gif_has_one_frame_per_checkpoint_and_html_is_standalone(study, t
     html = (tmp_path / "loss.html").read_text()
     assert "Bokeh" in html and not re.search(r"<script[^>]+src=\"https?://", html)
     assert '"width":700' in html and '"frame_width"' not in html  # the page's size, not the dashboard frame
+
+
+def test_a_gif_of_an_over_epochs_view_moves_its_epoch_line_across_one_drawing(study, tmp_path):
+    """An over-epochs view's GIF is the figure drawn once with its dashed line moved to each
+    checkpoint: one frame per checkpoint, all of the PNG export's size (its legend kept beside the
+    axes), and the line's column moving right frame by frame (at epoch 0 it lies on the y axis)."""
+    import numpy as np
+
+    import dashboards.export
+
+    gif = Image.open(dashboards.export.figure("loss_curves", "p13_seed3", tmp_path / "loss.gif", db=study))
+    png = Image.open(dashboards.export.figure("loss_curves", "p13_seed3", tmp_path / "loss.png", db=study, epoch=0))
+    frames = []
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        frames.append(np.asarray(gif.convert("RGB")).astype(int))
+    assert len(frames) == 9 and all(abs(f.shape[1] - png.width) <= 1 and abs(f.shape[0] - png.height) <= 1 for f in frames)
+    dark_per_column = np.array([(f.sum(axis=2) < 200).sum(axis=0) for f in frames])  # [frame, column]
+    moving = dark_per_column - dark_per_column.min(axis=0)  # what is dark in every frame (axes, text) drops out
+    columns = [int(np.argmax(m)) if m.max() > 20 else None for m in moving]
+    assert columns[0] is None and all(a < b for a, b in itertools.pairwise(columns[1:])), columns
 
 
 def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
