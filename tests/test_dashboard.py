@@ -158,9 +158,10 @@ def test_export_figure_formats(study, tmp_path, suffix, magic):
     assert out.read_bytes().startswith(magic)
 
 
-def test_every_view_draws_for_a_paper_with_its_epoch_line(study):
+def test_every_view_draws_for_a_paper_with_its_epoch_line(study, caplog):
     """Each view through HoloViews' matplotlib backend, as `tdw export figure` and reports draw it
-    (the dashboard draws with Bokeh, so a view can work there and fail here): it renders, and an
+    (the dashboard draws with Bokeh, so a view can work there and fail here): it renders with no
+    option HoloViews warns matplotlib lacks (a Bokeh-only option is silently not drawn), and an
     over-epochs view marks the chosen epoch with one vertical line."""
     import matplotlib.pyplot as plt
 
@@ -181,6 +182,7 @@ def test_every_view_draws_for_a_paper_with_its_epoch_line(study):
             plt.close(figure)
     finally:
         store.close()
+    assert [r.getMessage() for r in caplog.records if "not valid for selected backend" in r.getMessage()] == []
 
 
 def test_a_notebook_gets_a_views_element_drawn_from_the_warehouse(study):

@@ -17,7 +17,9 @@ def path(store, variant: str, epoch: int, x: str, y: str, title: str):
     points = hv.Points(frame.select(x, y, "epoch").to_numpy(), [x, y], ["epoch"]).opts(color="epoch", cmap="viridis")
     line = hv.Path([frame.select(x, y).to_numpy()]).opts(color="lightgray")
     here = frame.filter(frame["epoch"] == epoch)
-    marker = hv.Points(here.select(x, y).to_numpy(), [x, y]).opts(color="red", size=10) if here.height else hv.Points([], [x, y])
+    # a marker's size is `size` (pixels across) to Bokeh and `s` (points squared) to matplotlib
+    marker = (hv.Points(here.select(x, y).to_numpy(), [x, y]).opts(color="red").opts(size=10, backend="bokeh")
+              .opts(s=100, backend="matplotlib") if here.height else hv.Points([], [x, y]))
     return (line * points * marker).opts(title=f"{title}, epoch {epoch}", xlabel=x.upper(), ylabel=y.upper())
 
 
