@@ -179,6 +179,7 @@ def animate_epoch_line(element, epochs: list[int], fps: int, target: Path) -> No
 
     hv = _holoviews()
     figure = hv.render(element, backend="matplotlib")
+    dpi = hv.renderer("matplotlib").dpi
     frames = []
     try:
         axes = figure.axes[0]  # an over-epochs view is one set of axes (tested for every view)
@@ -186,7 +187,7 @@ def animate_epoch_line(element, epochs: list[int], fps: int, target: Path) -> No
         for epoch in epochs:
             line.set_xdata([epoch, epoch])
             png = io.BytesIO()
-            figure.savefig(png, format="png", dpi=hv.renderer("matplotlib").dpi, bbox_inches="tight")
+            figure.savefig(png, format="png", dpi=dpi, bbox_inches="tight")
             frames.append(Image.open(png).convert("RGB"))
     finally:
         plt.close(figure)

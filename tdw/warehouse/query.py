@@ -107,7 +107,7 @@ def one_line(error: duckdb.Error) -> str:
         if match and i + 1 < len(lines) and "^" in lines[i + 1]:
             column = lines[i + 1].index("^") - match.end() + 1
             message += f" (line {match.group(1)}, column {column})"
-        elif line.strip() and not match and not (i > 1 and lines[i - 1].startswith("LINE ")):
+        elif line.strip() and not match and not lines[i - 1].startswith("LINE "):  # not the caret under it
             hints.append(line.strip())
     return " ".join([message, *hints])
 
