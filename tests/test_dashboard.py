@@ -185,6 +185,39 @@ def test_every_view_draws_for_a_paper_with_its_epoch_line(study, caplog):
     assert [r.getMessage() for r in caplog.records if "not valid for selected backend" in r.getMessage()] == []
 
 
+def test_a_legend_entry_named_as_a_column_draws_in_both_backends():
+    """`curves` with a series called as its y column ("velocity"): HoloViews' matplotlib backend reads
+    such a label as that column's values and failed; both backends now draw it, labelled and with
+    the data as given."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import polars as pl
+
+    from dashboards.export import _holoviews
+    from dashboards.views._common import curves
+
+    _holoviews()
+    frame = pl.DataFrame({"epoch": [0, 10, 20], "velocity": [3.0, 2.0, 0.5], "series": ["velocity", "epoch", "velocity"]})
+    previous = hv.Store.current_backend
+    try:
+        for backend in ("matplotlib", "bokeh"):  # options are set for the current backend, as render_view does
+            hv.Store.set_current_backend(backend)
+            overlay = curves(frame, "epoch", "velocity", "series", "Weight-space velocity", "distance / epoch")
+            assert np.array_equal(overlay.get(0).dimension_values(1), [3.0, 0.5])
+            plot = hv.render(overlay, backend=backend)
+            if backend == "matplotlib":
+                ax = plot.axes[0]
+                drawn = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines}
+                assert drawn == {"velocity": ([0, 20], [3.0, 0.5]), "epoch": ([10], [2.0])}
+                assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "distance / epoch")
+                plt.close(plot)
+            else:
+                assert sorted(item.label["value"] for item in plot.legend[0].items) == ["epoch", "velocity"]
+                assert plot.yaxis[0].axis_label == "distance / epoch"
+    finally:
+        hv.Store.set_current_backend(previous)
+
+
 def test_a_notebook_gets_a_views_element_drawn_from_the_warehouse(study):
     """`dashboards.export.element`: the view's HoloViews object, its data the SQL views' rows."""
     import numpy as np

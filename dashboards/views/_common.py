@@ -36,13 +36,19 @@ def curves(frame: pl.DataFrame, x: str, y: str, by: str, title: str, ylabel: str
     """One curve per value of `by` (a tidy frame straight from a query)."""
     if frame.is_empty():
         return no_data(title)
+    keys = frame[by].unique(maintain_order=True).to_list()
+    legend = [(labels or {}).get(key, str(key)) for key in keys]
+    # HoloViews' matplotlib backend reads a style value that names one of the element's dimensions
+    # (by name or label) as that dimension's values, so a legend entry equal to a column ("velocity")
+    # became a label per point and the export failed; such a dimension is renamed (the axes are
+    # titled by xlabel and ylabel either way)
+    x_dim, y_dim = (hv.Dimension((f"{name}_axis", f"{name} axis")) if name in legend else name for name in (x, y))
     elements = []
-    for key in frame[by].unique(maintain_order=True).to_list():
+    for key, label in zip(keys, legend):
         part = frame.filter(pl.col(by) == key)
         if logy:
             part = part.filter(pl.col(y) > 0)
-        label = (labels or {}).get(key, str(key))
-        elements.append(hv.Curve((part[x].to_numpy(), part[y].to_numpy()), x, y, label=label))
+        elements.append(hv.Curve((part[x].to_numpy(), part[y].to_numpy()), x_dim, y_dim, label=label))
     return with_legend(hv.Overlay(elements).opts(title=title, xlabel=x, ylabel=ylabel, logy=logy), len(elements))
 
 
