@@ -439,13 +439,28 @@ def output_paths(stem: Path, formats: tuple[str, ...]) -> dict[str, Path]:
     return {fmt: stem.with_name(stem.name + "." + fmt) for fmt in formats}
 
 
-def write_report(report: Report, out: str | Path, db: str | Path, formats: tuple[str, ...] = FORMATS,
-                 force: bool = False) -> list[Path]:
-    """Write `out`.html/.pdf/.md (and `out`_figures/ for the Markdown); each file atomically."""
-    stem = Path(out)
-    for fmt in formats:
+def output_stem(out: str | Path, formats: tuple[str, ...] | None) -> tuple[Path, tuple[str, ...]]:
+    """Where the report goes and in which formats. `out` is a path without suffix (every format
+    asked for, all by default), or a file of one format ("fig3.html"), which is then the format:
+    `--out r.html` wrote r.html.html, r.html.pdf and r.html.md."""
+    out = Path(out)
+    for fmt in formats or ():
         if fmt not in FORMATS:
             raise TdwError(f"--formats {fmt}: one of {', '.join(FORMATS)}")
+    named = out.suffix[1:].lower()
+    if named not in FORMATS:
+        return out, formats or FORMATS
+    if formats is not None and tuple(formats) != (named,):
+        raise TdwError(f"--out {out}: names one format ({named}) and --formats asks for {','.join(formats)}; "
+                       f"give --out without a suffix to write several")
+    return out.with_suffix(""), (named,)
+
+
+def write_report(report: Report, out: str | Path, db: str | Path, formats: tuple[str, ...] | None = None,
+                 force: bool = False) -> list[Path]:
+    """Write the report to `out` (see `output_stem`: every format by default, or the one its suffix
+    names) and, for the Markdown, its figures in `<stem>_figures/`; each file atomically."""
+    stem, formats = output_stem(out, formats)
     paths = output_paths(stem, formats)
     figures_dir = stem.with_name(stem.name + "_figures")
     for path in paths.values():

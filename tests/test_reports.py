@@ -200,12 +200,27 @@ def test_bad_report_requests_get_one_line_and_write_nothing(study, tmp_path, cap
     for args, says in ((["report", "p99_seed1"], "variant p99_seed1: not in the warehouse"),
                        (["report", "--compare", "p13_seed3"], "at least two variants"),
                        (["report", "p13_seed3", "--formats", "docx"], "--formats docx"),
+                       (["report", "p13_seed3", "--formats", "docx", "--out", str(tmp_path / "r.html")], "--formats docx"),
+                       (["report", "p13_seed3", "--formats", "pdf", "--out", str(tmp_path / "r.html")],
+                        "names one format (html) and --formats asks for pdf"),
                        (["report"], "name a VARIANT")):
         capsys.readouterr()
-        assert main([*args, "--db", str(study), "--out", str(tmp_path / "r")]) == 2
+        assert main([*args, "--db", str(study), *([] if "--out" in args else ["--out", str(tmp_path / "r")])]) == 2
         err = capsys.readouterr().err.strip()
         assert says in err and err.count("\n") == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_path_with_a_suffix_is_that_one_file(study, tmp_path, capsys):
+    """`--out fig.html` writes fig.html (not fig.html.html, .pdf and .md); `--out notes.md` the
+    Markdown and its figures; the same report as the stem form gives in that format."""
+    assert main(["report", "p13_seed3", "--db", str(study), "--out", str(tmp_path / "fig.html")]) == 0
+    assert main(["report", "p13_seed3", "--db", str(study), "--out", str(tmp_path / "notes.MD")]) == 0
+    assert main(["report", "p13_seed3", "--db", str(study), "--out", str(tmp_path / "stem"), "--formats", "html"]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["fig.html", "notes.md", "notes_figures", "stem.html"]
+    one, stem = parsed(tmp_path / "fig.html"), parsed(tmp_path / "stem.html")
+    assert one.facts and (one.facts, one.tables) == (stem.facts, stem.tables)
+    assert "wrote " + str(tmp_path / "fig.html") in capsys.readouterr().err
 
 
 def test_a_saved_view_round_trips_file_catalog_dashboard_file_and_reports(study, tmp_path, capsys):

@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("name", nargs="?", help="a variant or a saved view")
     cmd.add_argument("--compare", default=None, help="comma-separated variants to compare")
     cmd.add_argument("--all-columns", action="store_true", help="--compare: show every column, not only those that differ")
-    cmd.add_argument("--out", default=None, help="output path without suffix (default: reports/<name>)")
-    cmd.add_argument("--formats", default="html,pdf,md", help="comma-separated: html, pdf, md")
+    cmd.add_argument("--out", default=None, help="output path without suffix, every format asked for "
+                     "(default: reports/<name>); or one file: r.html, r.pdf, r.md")
+    cmd.add_argument("--formats", default=None, help="comma-separated: html, pdf, md (default: all, or the one --out names)")
     cmd.add_argument("--force", action="store_true", help="replace existing report files")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse file")
     return cmd
@@ -32,15 +33,13 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.name) == bool(args.compare):
         raise TdwError("name a VARIANT or a saved view, or give --compare V1,V2 (one of them)")
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    formats = None if args.formats is None else tuple(f.strip() for f in args.formats.split(",") if f.strip())
     from dashboards import reports
     from dashboards.saved_views import load_all
     from tdw.warehouse.query import open_readonly
 
     open_readonly(args.db).close()  # a missing warehouse is one line before anything is drawn
-    for fmt in formats:
-        if fmt not in reports.FORMATS:
-            raise TdwError(f"--formats {fmt}: one of {', '.join(reports.FORMATS)}")
+    reports.output_stem(args.out or "report", formats)  # a bad format is one line before anything is drawn
     if args.compare:
         variants = [v.strip() for v in args.compare.split(",") if v.strip()]
         report = reports.comparison_report(args.db, variants, args.all_columns)
