@@ -56,6 +56,12 @@ class SqlModel:
     def is_python(self) -> bool:
         return self.function is not None
 
+    @property
+    def grain_order(self) -> str:
+        """An ORDER BY of its grain: a table layer keeps its rows in this order (within each
+        variant after an incremental index), so `select *` and an export read in a stable order."""
+        return "order by " + ", ".join('"' + column.replace('"', '""') + '"' for column in self.grain)
+
 
 def layer_materializations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
     path = sql_dir / "layers.toml"
