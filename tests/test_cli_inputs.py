@@ -60,6 +60,7 @@ BAD_INPUTS = [
     ["index", "--results", "no_such_dir"], ["index", "--db", "warehouse"],
     ["sql", "delete from variants"], ["sql", "select * form variants"], ["sql", "select 1", "--db", "no.duckdb"],
     ["sql", "select 1", "--format", "parquet"], ["sql", "select 1", "--format", "xml"],
+    ["sql", "select 1", "--format", "csv", "--out", "one.parquet"],
     ["sql", "select 1", "--out", "warehouse/tdw.duckdb"], ["sql", "select 1", "--out", f"{RUN}/checkpoints/x.csv"],
     ["sql", "select 1", "--out", "/proc/forbidden/x.csv"],
     ["export", "figure", "neuron_heatmap", "--variant", "p13_seed3", "--neuron", "99999", "--out", "n.png"],

@@ -165,6 +165,15 @@ def test_exports_for_papers(warehouse, tmp_path):
     out = tmp_path / "summary.parquet"
     run_tdw("sql", "--db", str(db), "select * from variant_summary", "--format", "parquet", "--out", str(out), check=True)
     assert pl.read_parquet(out).height == 2
+    # with no --format, the file's suffix names it (a .csv held the terminal's grid)
+    for name in ("turn.csv", "turn.parquet", "turn.tex", "turn.md", "turn.json"):
+        run_tdw("sql", "--db", str(db), "select variant, grok_epoch from grokking_turn order by 1", "--out", str(tmp_path / name),
+                check=True)
+    assert pl.read_csv(tmp_path / "turn.csv").equals(pl.read_parquet(tmp_path / "turn.parquet"))
+    assert pl.read_csv(tmp_path / "turn.csv").rows() == [("p13_seed1", 1300), ("p13_seed2", None)]
+    assert (tmp_path / "turn.tex").read_text().startswith("\\begin{tabular}{lr}")
+    assert (tmp_path / "turn.md").read_text().startswith("| variant | grok_epoch |")
+    assert pl.read_json(tmp_path / "turn.json").height == 2
     csv = run_tdw("sql", "--db", str(db), "select variant, key_frequencies from variant_summary", "--format", "csv", check=True).stdout
     assert csv.splitlines()[1] == "p13_seed1,1;4"
     # a float keeps its integer digits (a median epoch), others 4 significant digits

@@ -17,16 +17,19 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     cmd.add_argument("query", help="the SQL query")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse file")
-    cmd.add_argument("--format", default="table", choices=["table", "csv", "json", "parquet", "markdown", "latex"], help="output format; table prints one block per row when its grid is wider than the terminal")
+    cmd.add_argument("--format", default=None, choices=["table", "csv", "json", "parquet", "markdown", "latex"],
+                     help="output format (default: the one --out's suffix names, .csv .json .parquet .md .tex, "
+                     "else table); table prints one block per row when its grid is wider than the terminal")
     cmd.add_argument("--out", default=None, help="write to this file (atomically) instead of stdout")
     return cmd
 
 
 def run(args: argparse.Namespace) -> int:
     from tdw.errors import TdwError
-    from tdw.warehouse.export import export, refuse_overwriting_inputs
+    from tdw.warehouse.export import export, format_for, refuse_overwriting_inputs
     from tdw.warehouse.query import query
 
+    args.format = format_for(args.format, args.out)
     if args.format == "parquet" and args.out is None:
         raise TdwError("--format parquet: needs --out FILE")
     if args.out is not None:

@@ -12,6 +12,23 @@ from tdw import atomic
 from tdw.errors import TdwError
 
 FORMATS = ("table", "csv", "json", "parquet", "markdown", "latex")
+# what a file's suffix says it holds: `--out turn.csv` alone is a CSV file
+SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".md": "markdown", ".tex": "latex",
+                  ".txt": "table"}
+
+
+def format_for(fmt: str | None, out: str | Path | None) -> str:
+    """The format to write: the one asked for, else the one `out`'s suffix names, else a table.
+    `--out turn.csv` wrote a terminal's grid into turn.csv; a suffix naming another format than
+    --format's is refused rather than guessed at."""
+    named = SUFFIX_FORMATS.get(Path(out).suffix.lower()) if out is not None else None
+    if fmt is None:
+        return named or "table"
+    if fmt not in FORMATS:
+        raise TdwError(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
+    if named is not None and named != fmt:
+        raise TdwError(f"--out {out}: its suffix says {named} and --format says {fmt}; give one of them")
+    return fmt
 
 
 def cell(value: object, latex: bool = False) -> str:
