@@ -12,7 +12,13 @@ from dashboards import store as store_module
 from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.warehouse import query
-from tdw.warehouse.sql_models import SQL_DIR, layer_materializations, read_models, upstream
+from tdw.warehouse.sql_models import (
+    SQL_DIR,
+    final_order_by,
+    layer_materializations,
+    read_models,
+    upstream,
+)
 from tests.test_warehouse import build_hand_made
 
 MODELS = read_models()
@@ -54,19 +60,30 @@ def test_every_layer_is_kept_as_declared_once(study):
         assert kinds[model.name] == {"view": "VIEW", "table": "BASE TABLE"}[declared[model.layer]], model.name
 
 
-def test_every_table_reads_in_its_grains_order(warehouses):
-    """A `select *` with no ORDER BY (a researcher's first query, an export) reads a kept table's
-    rows in its grain's order: `intervention_summary` came out epoch 24999 before 14000."""
+def test_every_sql_table_reads_in_its_own_or_its_grains_order(warehouses):
+    """A `select *` with no ORDER BY (a researcher's first query, an export) reads a kept SQL
+    table's rows in the order its query ends with (variant_summary: p, seed, variant), else in its
+    grain's: `intervention_summary` came out epoch 24999 before 14000."""
     checked = 0
     for db in warehouses:
         for model in MODELS:
-            if model.materialized != "table":
+            if model.materialized != "table" or model.is_python:
                 continue
+            order = f"order by {model.own_order}" if model.own_order else model.storage_order
             stored = query(f"select * from {model.name}", db)
-            ordered = query(f"select * from {model.name} {model.grain_order}", db)
-            assert stored.equals(ordered), (model.name, db)
+            assert stored.equals(query(f"select * from {model.name} {order}", db)), (model.name, db)
             checked += stored.height > 1
     assert checked > 30
+
+
+def test_only_a_final_order_by_is_a_views_own():
+    assert final_order_by("create or replace view v as\nselect p, seed -- order by seed\nfrom t\norder by p, seed;\n") == "p, seed"
+    for text in ("select list(f order by f) as fs from t group by v",  # an aggregate's
+                 "select row_number() over (order by e) from t",  # a window's
+                 "select * from (select * from t order by e) where e > 0",  # a subquery's
+                 "select * from t where s = ') order by x'",  # a string's
+                 "select * from t order by e union all select * from u"):  # a set operation's first part's
+        assert final_order_by(text) is None, text
 
 
 def test_every_artifact_table_has_a_staging_view_and_only_staging_reads_sources():

@@ -344,7 +344,7 @@ def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: s
                 # a literal list, which DuckDB pushes into the view (a subquery would compute every variant)
                 con.execute(f"delete from {model.name}__kept where variant in {in_list(stale)}")
                 con.execute(f"insert into {model.name}__kept by name select * from {model.name} "
-                            f"where variant in {in_list(stale)} {model.grain_order}")
+                            f"where variant in {in_list(stale)} {model.storage_order}")
                 con.execute(f"drop view {model.name}")
                 con.execute(f"alter table {model.name}__kept rename to {model.name}")
             else:
@@ -359,7 +359,7 @@ def insert_python_rows(con: duckdb.DuckDBPyConnection, model: SqlModel, variants
     frame = model.function(con, variants)
     if frame.height:
         con.register(f"{model.name}__frame", frame.to_arrow())
-        con.execute(f"insert into {model.name} by name select * from {model.name}__frame {model.grain_order}")
+        con.execute(f"insert into {model.name} by name select * from {model.name}__frame {model.storage_order}")
         con.unregister(f"{model.name}__frame")
 
 
@@ -371,12 +371,12 @@ def apply_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
             if model.is_python:
                 frame = model.function(con, None)
                 con.register(f"{model.name}__frame", frame.to_arrow())
-                con.execute(f"create table {model.name} as select * from {model.name}__frame {model.grain_order}")
+                con.execute(f"create table {model.name} as select * from {model.name}__frame {model.storage_order}")
                 con.unregister(f"{model.name}__frame")
                 continue
             con.execute(model.text)
             if model.materialized == "table":
-                con.execute(f"create table {model.name}__materialized as select * from {model.name} {model.grain_order}")
+                con.execute(f"create table {model.name}__materialized as select * from {model.name} {model.storage_order}")
                 con.execute(f"drop view {model.name}")
                 con.execute(f"alter table {model.name}__materialized rename to {model.name}")
         except duckdb.Error as error:

@@ -35,6 +35,9 @@ VIEW_NAME = re.compile(r"create\s+or\s+replace\s+view\s+(\w+)", re.IGNORECASE)
 GRAIN = re.compile(r"^--\s*grain:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 READS = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 COMMENT = re.compile(r"--[^\n]*")
+STRING = re.compile(r"'(?:[^']|'')*'")
+CLAUSE = re.compile(r"\b(select|from|where|group\s+by|having|window|qualify|order\s+by|union|intersect|except|limit)\b",
+                    re.IGNORECASE)
 MATERIALIZATIONS = ("view", "table")
 REFRESHES = ("by_variant", "whole")
 
@@ -57,10 +60,35 @@ class SqlModel:
         return self.function is not None
 
     @property
-    def grain_order(self) -> str:
-        """An ORDER BY of its grain: a table layer keeps its rows in this order (within each
-        variant after an incremental index), so `select *` and an export read in a stable order."""
+    def own_order(self) -> str | None:
+        """The ORDER BY its query ends with, if any (variant_summary: p, seed, variant)."""
+        return None if self.is_python else final_order_by(self.text)
+
+    @property
+    def storage_order(self) -> str:
+        """How a table layer orders its rows when it stores them (within each variant after an
+        incremental index), so `select *` and an export read in a stable order: the view's own
+        ORDER BY if it has one, a Python model's rows as its function returns them (training_phases
+        in time order), else its grain's; "" where nothing is to be added."""
+        if self.is_python or self.own_order is not None:
+            return ""
         return "order by " + ", ".join('"' + column.replace('"', '""') + '"' for column in self.grain)
+
+
+def final_order_by(text: str) -> str | None:
+    """The ORDER BY clause that ends a model's query (outside parentheses, after its last select,
+    from, where, group by ...), or None: `list(f order by f)` and window orders do not count."""
+    code = STRING.sub("''", COMMENT.sub(" ", text))
+    depth, outer = 0, []
+    for char in code:
+        depth += char == "("
+        outer.append(char if depth == 0 and char != ")" else " ")
+        depth -= char == ")"
+    outer = "".join(outer)
+    clauses = list(CLAUSE.finditer(outer))
+    if not clauses or not clauses[-1].group(1).lower().startswith("order"):
+        return None
+    return " ".join(outer[clauses[-1].end():].split()).rstrip(";").strip()
 
 
 def layer_materializations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
