@@ -18,7 +18,7 @@ from tdw.errors import TdwError
 from tdw.memory import reuse_freed_memory
 from tdw.versions import tdw_version
 
-COMMAND_ORDER = ["train", "densify", "import", "list", "verify", "analyze", "index", "sql", "probe", "intervene", "export", "report", "view", "bundle", "serve", "sweep", "jobs"]
+COMMAND_ORDER = ["train", "extend", "densify", "import", "list", "verify", "analyze", "index", "sql", "probe", "intervene", "export", "report", "view", "bundle", "serve", "sweep", "jobs"]
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # commands that compute with tensors for a long time: their process keeps freed memory (tdw.memory)
 # and flushes denormals to zero (tdw.denormals)
-COMPUTE_COMMANDS = frozenset({"train", "densify", "analyze", "probe", "intervene", "sweep"})
+COMPUTE_COMMANDS = frozenset({"train", "extend", "densify", "analyze", "probe", "intervene", "sweep"})
 
 
 def main(argv: list[str] | None = None) -> int:

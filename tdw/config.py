@@ -147,12 +147,28 @@ class VariantConfig:
             data["lr_schedule"] = changes["lr_schedule"].to_dict()
         return VariantConfig.from_dict(data)
 
-    def same_training_as(self, other: VariantConfig) -> bool:
-        """Same trajectory: equal in everything except which epochs are checkpointed and the length."""
-        ignore = {"checkpoint_epochs", "num_epochs", "name"}
-        mine = {k: v for k, v in self.to_dict().items() if k not in ignore}
-        theirs = {k: v for k, v in other.to_dict().items() if k not in ignore}
-        return mine == theirs
+    def extended_to(self, num_epochs: int, checkpoints: tuple[int, ...] = ()) -> VariantConfig:
+        """This run trained on to `num_epochs` (`tdw extend`), with the checkpoints it has and
+        those of `checkpoints` (default: the default schedule of the longer run) past its last
+        epoch. Its epochs so far are the longer run's first ones only if every learning rate
+        they took stays as it was: a schedule that depends on the length (cosine) is refused."""
+        if num_epochs < self.num_epochs:
+            raise TdwError(f"--epochs {num_epochs}: the run already has {self.num_epochs} epochs; extend trains it longer")
+        if num_epochs == self.num_epochs:
+            return self
+        schedule = self.lr_schedule
+        moved = next((e for e in range(self.num_epochs)
+                      if schedule.factor(e, self.num_epochs) != schedule.factor(e, num_epochs)), None)
+        if moved is not None:
+            raise TdwError(f"--epochs {num_epochs}: the run's {schedule.name} schedule depends on its length, so "
+                           f"epoch {moved}'s learning rate would change; train a new variant instead")
+        inside = [e for e in checkpoints if e <= self.final_epoch and e not in self.checkpoint_epochs]
+        if inside:
+            raise TdwError(f"--checkpoints {inside[0]}: inside the trained epochs (0..{self.final_epoch}); "
+                           f"add it with `tdw densify`")
+        wanted = checkpoints or tuple(default_checkpoint_epochs(num_epochs))
+        beyond = tuple(e for e in wanted if e > self.final_epoch)
+        return self.replace(num_epochs=num_epochs, checkpoint_epochs=self.checkpoint_epochs + beyond)
 
 
 def config_differences(a: VariantConfig, b: VariantConfig) -> list[str]:

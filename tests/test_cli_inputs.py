@@ -51,6 +51,7 @@ BAD_INPUTS = [
     ["train", "--name", "a/b"], ["train", "--family", "nope"], ["train", "--device", "tpu"],
     ["train", "--results", "/proc/x"], ["train", "--p", "abc"],
     ["densify", RUN, "--epochs", "5000"], ["densify", "no/such/run", "--epochs", "5"], ["densify", RUN, "--epochs", "x"],
+    ["extend", "no/such/run", "--epochs", "500"], ["extend", RUN, "--epochs", "10"], ["extend", RUN, "--epochs", "0x"],
     ["import", "no_such_file.pth"], ["import", "results/modular_addition/p13_seed3/config.json"],
     ["list", "--results", "no_such_dir", "--bogus"],
     ["verify"], ["verify", "no/such/run"], ["verify", "--all", "--results", "no_such_dir"],

@@ -221,9 +221,12 @@ def prepare_run(config: VariantConfig, results: str | Path, force: bool) -> tupl
         return run, None
     differences = config_differences(existing, config)
     if differences:
+        longer = differences == [f"num_epochs: {existing.num_epochs!r} != {config.num_epochs!r}"] \
+            and config.num_epochs > existing.num_epochs
         raise TdwError(
             f"{run.path} exists with a different config ({'; '.join(differences)}); "
-            "pick another --name or pass --force to start it over"
+            + (f"train it on with `tdw extend {run.path} --epochs {config.num_epochs}`, " if longer else "")
+            + "pick another --name or pass --force to start it over"
         )
     missing = sorted(set(config.checkpoint_epochs) - set(existing.checkpoint_epochs))
     if missing:
@@ -268,12 +271,14 @@ class OpenedRun:
 
 
 def open_run(config: VariantConfig, results: str | Path, force: bool, device: torch.device,
-             progress: bool, locks: ExitStack, **metadata_fields) -> OpenedRun | None:
+             progress: bool, locks: ExitStack, extend: bool = False, **metadata_fields) -> OpenedRun | None:
     """Lock, validate, (re)create and mark the run as running; None when it is already complete.
 
     The run's train lock is entered on `locks` and held until the caller closes it; `force` also
     takes the analyze lock, since it deletes the run's artifacts: a run another live process is
-    training or analyzing is refused in one line, never deleted under it."""
+    training or analyzing is refused in one line, never deleted under it. With `extend`, an
+    existing run's config grows to `config`'s length (`VariantConfig.extended_to`) and the run
+    resumes from its last checkpoint."""
     fresh_arithmetic = new_run_arithmetic()  # a bad TDW_ARITHMETIC is refused before anything is written
     target = RunDir.for_config(results, config)
     locks.enter_context(exclusive(target.path, "train", "trained"))
@@ -282,6 +287,8 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
     for folder in (target.path, target.checkpoint_dir):  # not artifacts/: an analysis may be writing there
         if folder.exists():
             sweep_temp_files(folder, recursive=False)  # left by a killed writer of this run; we hold its lock
+    if extend and target.exists() and not force:
+        config = grow_run(target, config)
     run, resume_epoch = prepare_run(config, results, force)
     if run.exists() and not force:
         config = run.read_config()  # keeps checkpoints added by densify
@@ -318,6 +325,19 @@ def open_run(config: VariantConfig, results: str | Path, force: bool, device: to
         **metadata_fields,
     )
     return OpenedRun(run, config, resume_epoch, kept, metadata)
+
+
+def grow_run(run: RunDir, config: VariantConfig) -> VariantConfig:
+    """The run's config grown to `config`'s length and checkpoints, written (holding its train
+    lock). The run is marked unfinished before its config grows: killed in between, it is an
+    interrupted run of its old length, never a "complete" one of the new."""
+    existing = run.read_config()
+    grown = existing.extended_to(config.num_epochs, config.checkpoint_epochs)
+    if grown != existing:
+        earlier = run.read_metadata().get("extended_from", [])
+        run.update_metadata(status="extending", extended_from=[*earlier, existing.num_epochs])
+        run.write_config(grown)
+    return grown
 
 
 @contextmanager

@@ -266,8 +266,10 @@ def train_stacked(
     cancelled: Callable[[int], bool] | None = None,
     flush_every: int | None = None,
     fixed_rows: bool | None = None,
+    extend: bool = False,
 ) -> list[RunDir]:
-    """Train `configs` as one stack, each into its own run directory, resuming interrupted runs.
+    """Train `configs` as one stack, each into its own run directory, resuming interrupted runs
+    (with `extend`, training existing runs on to their configs' length).
 
     `on_progress(member, epoch, losses)` reports each member's epochs; on a GPU they arrive in
     batches of `flush_every` epochs (default 50), since reading a loss waits for the device.
@@ -279,16 +281,16 @@ def train_stacked(
     all_runs = [RunDir.for_config(results, c) for c in configs]
     with ExitStack() as locks:
         return train_stack_locked(configs, results, torch_device, progress, on_progress, cancelled, flush_every,
-                                  fixed_rows, all_runs, locks)
+                                  fixed_rows, all_runs, locks, extend)
 
 
 def train_stack_locked(configs, results, torch_device, progress, on_progress, cancelled, flush_every, fixed_rows,
-                       all_runs: list[RunDir], locks: ExitStack) -> list[RunDir]:
+                       all_runs: list[RunDir], locks: ExitStack, extend: bool = False) -> list[RunDir]:
     """train_stacked's body, with every member's run lock held on `locks`."""
     opened: list[OpenedRun] = []
     position: list[int] = []  # each opened member's index in `configs`, for the callbacks
     for index, config in enumerate(configs):
-        member = open_run(config, results, False, torch_device, progress, locks, trainer="stacked")
+        member = open_run(config, results, False, torch_device, progress, locks, extend, trainer="stacked")
         if member is not None:
             position.append(index)
             opened.append(member)

@@ -139,17 +139,19 @@ def train(
     force: bool = False,
     progress: bool = True,
     on_progress: Callable[[int, dict], None] | None = None,
+    extend: bool = False,
 ) -> RunDir:
     """Train `config` into `results/<family>/<variant>/`, resuming an interrupted run.
     `on_progress(epoch, losses)` is called every epoch (on a GPU in batches of LOSS_READ_EVERY
     epochs, when the losses are read back); an exception from it stops training there, leaving
-    the run resumable from its last checkpoint (how jobs are cancelled)."""
+    the run resumable from its last checkpoint (how jobs are cancelled). `extend`: an existing
+    run is trained on to `config`'s length (tdw/training/extend.py)."""
     if not force and trained_stacked(RunDir.for_config(results, config)):
         callback = None if on_progress is None else (lambda _member, epoch, row: on_progress(epoch, row))
-        return train_stacked([config], results, device, progress=progress, on_progress=callback)[0]
+        return train_stacked([config], results, device, progress=progress, on_progress=callback, extend=extend)[0]
     torch_device = resolve_device(device)
     with ExitStack() as locks:
-        opened = open_run(config, results, force, torch_device, progress, locks, trainer="single")
+        opened = open_run(config, results, force, torch_device, progress, locks, extend, trainer="single")
         if opened is None:
             return RunDir.for_config(results, config)
         return train_opened(opened, torch_device, progress, on_progress)
