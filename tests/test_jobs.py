@@ -11,9 +11,11 @@ import sys
 import time
 
 import pytest
+import torch
 
 from tdw.config import VariantConfig
 from tdw.run_dir import RunDir, find_runs
+from tdw.training.trainer import train
 from tdw.warehouse.catalog import Catalog
 from tdw.warehouse.query import query
 from tests.conftest import REPO, run_tdw, tdw_here, torch_threads, train_cancelled_at
@@ -51,6 +53,38 @@ def test_sweep_runs_the_grid_indexes_it_and_skips_complete_runs(tmp_path, execut
     assert jobs.to_dicts() == [{"variant": f"p13_seed{s}", "state": "done", "progress": 60, "total": 60} for s in (1, 2)]
     again = sweep(tmp_path, "--seed", "1,2", "--epochs", "60", "--checkpoints", "0:60:20")
     assert "0 done, 0 failed or cancelled, 2 already complete" in again.stdout
+
+
+def test_a_sweep_with_extend_trains_its_runs_on_and_the_new_grid_points_afresh(tmp_path):
+    """Seeds 1 and 2 trained 40 epochs, then `--seed 1,2,3 --epochs 80 --extend`: 1 and 2 go on
+    from their last checkpoint, 3 is trained; each ends as the 80-epoch run it would have been
+    (the workers train on one thread, as the references here do), and the warehouse has them."""
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+
+    def sweep_here(*args: str):
+        return tdw_here("sweep", *TINY, "--results", str(tmp_path / "results"), "--db", str(db), "--no-index", *args)
+
+    assert sweep_here("--seed", "1,2", "--epochs", "40", "--checkpoints", "0:40:20").returncode == 0
+    refused = sweep_here("--seed", "1,2", "--epochs", "80", "--checkpoints", "0:80:20")
+    assert refused.returncode == 2 and "train it on with `tdw extend" in refused.stderr
+    result = sweep_here("--seed", "1,2,3", "--epochs", "80", "--checkpoints", "0:80:20", "--extend")
+    assert result.returncode == 0, result.stderr
+    assert "3 done, 0 failed or cancelled, 0 already complete" in result.stdout
+    tdw_here("index", "--results", str(tmp_path / "results"), "--db", str(db), check=True)
+    runs = {r.variant: r for r in find_runs(tmp_path / "results")}
+    assert {v: r.read_metadata().get("extended_from") for v, r in runs.items()} == {
+        "p13_seed1": [40], "p13_seed2": [40], "p13_seed3": None}
+    for variant, run in runs.items():
+        assert run.checkpoint_epochs() == ([0, 20, 39, 40, 60, 79] if variant != "p13_seed3" else [0, 20, 40, 60, 79])
+        with torch_threads(1):
+            reference = train(run.read_config(), tmp_path / "reference", device="cpu", progress=False)
+        final, expected = run.load_weights(79), reference.load_weights(79)
+        assert all(torch.equal(final[name], expected[name]) for name in final), variant
+        assert run.read_losses().equals(reference.read_losses()), variant
+    lengths = query("select variant, max(epoch) as last from checkpoints group by variant order by variant", db)
+    assert lengths["last"].to_list() == [79, 79, 79]
+    again = sweep_here("--seed", "1,2,3", "--epochs", "80", "--checkpoints", "0:80:20", "--extend")
+    assert "0 done, 0 failed or cancelled, 3 already complete" in again.stdout
 
 
 def test_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path):

@@ -17,8 +17,9 @@ from tdw.config import DEFAULT_FAMILY
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.jobs.grid import expand, parse_values
-from tdw.jobs.sweep import parse_stack
+from tdw.jobs.sweep import extension_of, parse_stack
 from tdw.parameters import SWEEPABLE
+from tdw.training.lifecycle import prepare_run
 
 
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
@@ -28,6 +29,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
               for key, parameter in SWEEPABLE.items() if parameter.form}
     checkpoints = pn.widgets.TextInput(name="checkpoints", value="0:100:10,100:3000:100", css_classes=["train-checkpoints"])
     analyze = pn.widgets.Checkbox(name="analyze after training", value=True, css_classes=["train-analyze"])
+    extend = pn.widgets.Checkbox(name="extend existing runs to these epochs", value=False, css_classes=["train-extend"])
     workers = pn.widgets.IntInput(name="workers", value=2, start=1, end=32, css_classes=["train-workers"])
     executor = pn.widgets.Select(name="executor", options=["local", "ray"], value="local", css_classes=["train-executor"])
     stack = pn.widgets.TextInput(name="stack (auto: all on a GPU, none on a CPU)", value="auto", css_classes=["train-stack"])
@@ -37,6 +39,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     monitor = JobMonitor(store, ("train", "sweep"), "train-jobs")
 
     def grid_arguments() -> tuple[list[str], int]:
+        """The sweep's arguments and its number of variants; a bad value, or a clash with an
+        existing run, raises the one line `tdw sweep` would print (before anything starts)."""
         grid = {key: parse_values(key, widget.value) for key, widget in fields.items()
                 if widget.value.strip()}  # a field left blank takes the family's default
         # the form shows every family's dimensions; those no chosen family has are left out
@@ -45,6 +49,11 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
                 if not SWEEPABLE[key].architecture or SWEEPABLE[key].field in used}
         args = [x for key in grid for x in (SWEEPABLE[key].option, fields[key].value)]
         configs = expand(grid, checkpoints.value or None)  # every variant validated before launch
+        for config in configs:  # as the sweep will check them, so its refusal shows here and not in a log
+            if extend.value:
+                extension_of(config, store.results)
+            else:
+                prepare_run(config, store.results, force=False)
         args += ["--stack", str(parse_stack(stack.value.strip()))]
         return args + (["--checkpoints", checkpoints.value] if checkpoints.value else []), len(configs)
 
@@ -56,7 +65,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
             return
         message.visible = False
         command = [sys.executable, "-m", "tdw.cli", "sweep", *args, "--workers", str(workers.value), "--executor", executor.value,
-                   "--results", str(store.results), "--db", str(store.db)] + (["--analyze"] if analyze.value else [])
+                   "--results", str(store.results), "--db", str(store.db)] + (["--analyze"] if analyze.value else []) \
+            + (["--extend"] if extend.value else [])
         logs = store.db.parent / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.log"
@@ -67,5 +77,5 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     launch.on_click(on_launch)
     return pn.Column(
         pn.pane.Markdown("### Train a variant or a grid (comma-separated values)"),
-        pn.FlexBox(*fields.values()), pn.Row(checkpoints, workers, executor, stack), pn.Row(analyze, launch), message, launched,
+        pn.FlexBox(*fields.values()), pn.Row(checkpoints, workers, executor, stack), pn.Row(analyze, extend, launch), message, launched,
         pn.pane.Markdown("### Jobs"), monitor.table, monitor.curves, sizing_mode="stretch_width")

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--results", default=None, help="results directory (default results)")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse (its catalog.sqlite tracks the jobs)")
     cmd.add_argument("--no-index", action="store_true", help="do not re-index after each job")
+    cmd.add_argument("--extend", action="store_true", default=None,
+                     help="train the grid's existing runs on to --epochs (tdw extend for each, one job each); "
+                     "new grid points are trained")
     return cmd
 
 
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         analyze=bool(args.analyze if args.analyze is not None else settings.get("analyze", False)),
         index=not args.no_index,
         device=args.device or settings.get("device", "auto"), stack=args.stack or settings.get("stack", "auto"),
+        extend=bool(args.extend if args.extend is not None else settings.get("extend", False)),
         on_outcome=lambda o: print(f"job {o.job_id} {o.variant}: {o.state} ({o.seconds:.0f} s)", file=sys.stderr, flush=True),
     )
     print(report.summary())

@@ -13,7 +13,7 @@ from tdw.epoch_spec import parse_epoch_spec
 from tdw.errors import TdwError
 from tdw.parameters import SWEEPABLE, build_config
 
-SWEEP_SETTINGS = ("analyze", "executor", "workers", "address", "device", "stack", "checkpoints", "results")
+SWEEP_SETTINGS = ("analyze", "executor", "workers", "address", "device", "stack", "checkpoints", "results", "extend")
 
 
 def parse_values(key: str, raw: Any) -> list:

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tdw.config import VariantConfig
+from tdw.config import VariantConfig, config_differences
 from tdw.errors import TdwError
 from tdw.jobs.executors import get_executor
 from tdw.jobs.worker import Heartbeat, JobOutcome, worker_threads
 from tdw.run_dir import RunDir
 from tdw.training.device import resolve_device
-from tdw.training.lifecycle import prepare_run, resume_threads
+from tdw.training.lifecycle import prepare_run, recorded_threads, resume_threads
 from tdw.training.stacked import stack_key
 from tdw.warehouse.catalog import Catalog, catalog_path
 
@@ -41,6 +41,22 @@ def is_complete(run: RunDir, analyze: bool) -> bool:
     if not run.exists() or run.read_metadata().get("status") != "complete":
         return False
     return not analyze or (run.artifacts_dir.exists() and any(run.artifacts_dir.iterdir()))
+
+
+def extension_of(config: VariantConfig, results: Path) -> VariantConfig:
+    """`--extend`: the grid point `config` as its existing run trained on to `config`'s length
+    (`VariantConfig.extended_to`, with the grid's checkpoints past the run's end), or `config`
+    itself where no run exists yet. Only the length may differ from the run's settings."""
+    run = RunDir.for_config(results, config)
+    if not run.exists():
+        return config
+    existing = run.read_config()
+    other = [d for d in config_differences(existing, config) if not d.startswith("num_epochs:")]
+    if other:
+        raise TdwError(f"{run.path} exists with a different config ({'; '.join(other)}); "
+                       "--extend trains runs on with their own settings, only longer")
+    beyond = tuple(e for e in config.checkpoint_epochs if e > existing.final_epoch)
+    return existing.extended_to(config.num_epochs, beyond)
 
 
 def parse_stack(raw: str | int) -> int | str:
@@ -74,30 +90,43 @@ def stack_tasks(configs: list[VariantConfig], stack: int | str, device: str) -> 
 def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path, executor: str = "local",
               workers: int = 1, address: str | None = None, analyze: bool = False, index: bool = True,
               on_outcome: Callable[[JobOutcome], None] | None = None, device: str = "auto",
-              stack: int | str = "auto") -> SweepReport:
+              stack: int | str = "auto", extend: bool = False) -> SweepReport:
+    """`extend`: the grid's existing runs are trained on to its length (`tdw extend` for each),
+    each in its own job (a run is extended by the trainer that wrote it); new ones are trained."""
     results, db = Path(results), Path(db)
     if not isinstance(workers, int) or workers < 1:
         raise TdwError(f"--workers {workers}: must be an integer >= 1")
     # a clash with an existing run is one line, before anything runs
-    prepared = {config.name: prepare_run(config, results, force=False) for config in configs}
     torch_device = resolve_device(device)
-    device = torch_device.type
     stack = parse_stack(stack)
+    growing: set[str] = set()
+    if extend:
+        configs = [extension_of(config, results) for config in configs]
+        growing = {c.name for c in configs
+                   if RunDir.for_config(results, c).exists() and RunDir.for_config(results, c).read_config() != c}
+    prepared = {config.name: prepare_run(config, results, force=False) for config in configs
+                if config.name not in growing}
+    device = torch_device.type
+    stack = 1 if extend else stack  # a run is extended by the trainer that wrote it, alone
     runner = get_executor(executor, workers, address)
     catalog = Catalog(catalog_path(db))
     try:
-        todo = [c for c in configs if not is_complete(RunDir.for_config(results, c), analyze)]
+        todo = [c for c in configs
+                if c.name in growing or not is_complete(RunDir.for_config(results, c), analyze)]
         sweep_id = catalog.create_job("sweep", {"variants": [c.name for c in configs], "executor": executor,
                                                 "workers": workers, "analyze": analyze, "device": device,
-                                                "stack": stack}, total=len(todo))
+                                                "stack": stack, "extend": extend}, total=len(todo))
         report = SweepReport(sweep_id, skipped=[c.name for c in configs if c not in todo])
         tasks = []
         for stacked in stack_tasks(todo, stack, device):
             task = []
             for config in stacked:
+                # an extension trains on the thread count the run records, like a resume: its slots
+                threads = (recorded_threads(RunDir.for_config(results, config), torch_device) if config.name in growing
+                           else resume_threads(*prepared[config.name], torch_device))
                 params = {"config": config.to_dict(), "results": str(results.resolve()), "analyze": analyze,
-                          "device": device, "stacked_with": len(stacked),
-                          "threads": resume_threads(*prepared[config.name], torch_device) or worker_threads()}
+                          "device": device, "stacked_with": len(stacked), "threads": threads or worker_threads(),
+                          "extend": extend}
                 job_id = catalog.create_job("train", params, variant=config.name, total=config.num_epochs,
                                             sweep_id=sweep_id)
                 task.append((job_id, "train", params))

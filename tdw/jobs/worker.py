@@ -207,7 +207,8 @@ def train_job(params: dict, heartbeat: Heartbeat) -> None:
         if heartbeat.cancelled.is_set():
             raise JobCancelled()
 
-    run = train(config, params["results"], device=params.get("device", "cpu"), progress=False, on_progress=on_progress)
+    run = train(config, params["results"], device=params.get("device", "cpu"), progress=False, on_progress=on_progress,
+                extend=params.get("extend", False))
     heartbeat.progress = config.num_epochs
     if params.get("analyze"):
         AnalysisPipeline(run.path).run(progress=False)
