@@ -2,7 +2,8 @@
 which has no GPU (`make test` collects `tests/` only).
 
 - a step replayed from a CUDA graph equals the eager step bit for bit (single run and stack);
-- an interrupted run resumed on the GPU ends bit-identical to an uninterrupted one;
+- an interrupted run resumed on the GPU ends bit-identical to an uninterrupted one, and so does
+  a run extended past its end (`tdw extend`);
 - the published configuration trained 1,000 epochs on the CPU and on the GPU agrees within
   the tolerances below: the two devices sum in different orders, and Adam's normalised steps
   carry such rounding forward, so the curves drift apart slowly rather than stay equal.
@@ -69,6 +70,23 @@ def test_an_interrupted_gpu_run_resumes_bit_identical(tmp_path):
         a, b = reference.load_weights(epoch), resumed.load_weights(epoch)
         assert all(torch.equal(a[k], b[k]) for k in a), epoch
     assert reference.read_losses().equals(resumed.read_losses())
+
+
+def test_a_gpu_run_extended_equals_the_longer_run(tmp_path):
+    """`tdw extend` on the GPU: 200 epochs trained on to 400 (its CUDA graphs captured anew for
+    the longer learning-rate table) end as the 400-epoch run, bit for bit."""
+    from tdw.training.extend import extend
+
+    reference = train(VariantConfig(num_epochs=400, checkpoint_epochs=(0, 100, 199, 300)), tmp_path / "reference",
+                      device="cuda", progress=False)
+    short = train(VariantConfig(num_epochs=200, checkpoint_epochs=(0, 100)), tmp_path / "extended", device="cuda",
+                  progress=False)
+    run = extend(short.path, 400, (300,), device="cuda", progress=False)
+    assert run.checkpoint_epochs() == reference.checkpoint_epochs() == [0, 100, 199, 300, 399]
+    for epoch in (300, 399):
+        a, b = reference.load_weights(epoch), run.load_weights(epoch)
+        assert all(torch.equal(a[k], b[k]) for k in a), epoch
+    assert reference.read_losses().equals(run.read_losses())
 
 
 def test_cpu_and_cuda_agree_over_1000_epochs(tmp_path):
