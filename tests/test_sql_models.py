@@ -78,6 +78,7 @@ def test_every_sql_table_reads_in_its_own_or_its_grains_order(warehouses):
 
 def test_only_a_final_order_by_is_a_views_own():
     assert final_order_by("create or replace view v as\nselect p, seed -- order by seed\nfrom t\norder by p, seed;\n") == "p, seed"
+    assert final_order_by("select * from t order by e desc limit 10 offset 2") == "e desc"
     for text in ("select list(f order by f) as fs from t group by v",  # an aggregate's
                  "select row_number() over (order by e) from t",  # a window's
                  "select * from (select * from t order by e) where e > 0",  # a subquery's

@@ -36,7 +36,7 @@ GRAIN = re.compile(r"^--\s*grain:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
 READS = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 COMMENT = re.compile(r"--[^\n]*")
 STRING = re.compile(r"'(?:[^']|'')*'")
-CLAUSE = re.compile(r"\b(select|from|where|group\s+by|having|window|qualify|order\s+by|union|intersect|except|limit)\b",
+CLAUSE = re.compile(r"\b(select|from|where|group\s+by|having|window|qualify|order\s+by|union|intersect|except|limit|offset)\b",
                     re.IGNORECASE)
 MATERIALIZATIONS = ("view", "table")
 REFRESHES = ("by_variant", "whole")
@@ -85,10 +85,11 @@ def final_order_by(text: str) -> str | None:
         outer.append(char if depth == 0 and char != ")" else " ")
         depth -= char == ")"
     outer = "".join(outer)
-    clauses = list(CLAUSE.finditer(outer))
+    clauses = [c for c in CLAUSE.finditer(outer) if not c.group(1).lower().startswith(("limit", "offset"))]
     if not clauses or not clauses[-1].group(1).lower().startswith("order"):
         return None
-    return " ".join(outer[clauses[-1].end():].split()).rstrip(";").strip()
+    ending = re.split(r"\b(?:limit|offset)\b", outer[clauses[-1].end():], flags=re.IGNORECASE)[0]
+    return " ".join(ending.split()).rstrip(";").strip()
 
 
 def layer_materializations(sql_dir: Path = SQL_DIR) -> dict[str, str]:
