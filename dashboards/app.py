@@ -59,6 +59,9 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     epochs = state.checkpoint_epochs or [0]
     slider = pn.widgets.IntSlider(name="Epoch", start=0, end=max(1, len(epochs) - 1), value=state.checkpoint_index(),
                                   format=epoch_labels(epochs), css_classes=["epoch-slider"], sizing_mode="stretch_width")
+    # Bokeh writes the slider's "Epoch: N" when its value changes, not its format: after a switch
+    # to a variant with other checkpoints it showed the old variant's epoch at the new index
+    slider.jscallback(format="source.properties.value.change.emit()")
     typed = pn.widgets.IntInput(name="Type an epoch (snaps to a checkpoint)", value=state.epoch, css_classes=["epoch-input"])
     neuron = pn.widgets.IntInput.from_param(state.param.neuron, name="Neuron", css_classes=["neuron-input"])
     head = pn.widgets.IntInput.from_param(state.param.head, name="Head", css_classes=["head-input"])
@@ -171,11 +174,14 @@ def build_app(db: str | Path, results: str | Path = "results", read_only: bool =
     seen = {"generation": store.generation()}
 
     def watch_warehouse():
-        # a finished job re-indexes; pick the new warehouse up without a restart
+        # a finished job re-indexes; pick the new warehouse up without a restart, with the shown
+        # variant's checkpoints as they are now (a run extended or analyzed while training grew)
         if store.generation() != seen["generation"]:
             seen["generation"] = store.generation()
-            state.set_variants(store.variant_names())
-            state.generation += 1
+            with one_update():
+                state.set_variants(store.variant_names())
+                load_variant()
+                state.generation += 1
 
     if pn.state.curdoc is not None:
         pn.state.add_periodic_callback(watch_warehouse, period=2000)

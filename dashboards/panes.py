@@ -109,6 +109,15 @@ def shape(element: hv.Element) -> tuple:
     return (type(element),)
 
 
+def each_frame_ranged(data: hv.Element) -> hv.Element:
+    """A live plot's new data with its own ranges: HoloViews keeps a DynamicMap's first ranges
+    unless each frame is normalized on its own (`framewise`), so after a switch from a p=17 run of
+    600 epochs to the published run its curves stopped at epoch 599, its neuron map showed the
+    17 x 17 corner and a view's declared run-wide ylim was ignored. An epoch change within a run
+    keeps what a view declares (its run-wide ylim, clim), and Bokeh sends no unchanged range."""
+    return data.map(lambda element: element.opts(framewise=True), lambda obj: isinstance(obj, (hv.Element, hv.Overlay)))
+
+
 class LivePlot:
     """One view on a page: its caption and its figure, refreshed in place."""
 
@@ -165,7 +174,7 @@ class LivePlot:
 
     def draw(self, element: hv.Element) -> None:
         self.pipe = hv.streams.Pipe(data=element)
-        plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
+        plot = hv.DynamicMap(each_frame_ranged, streams=[self.pipe])
         if self.view.backend == "bokeh":
             hooks = [self.wire_figure]
             if self.view.over_epochs and self.annotations:

@@ -364,3 +364,38 @@ def test_a_file_gone_since_indexing_is_named_with_its_remedy_and_indexing_brings
     assert query(sql, db).item() > 0
     state.generation += 1  # what the app does when it sees the new warehouse file
     assert plot.refresh() and plot.caption.object.startswith("**Neuron")
+
+
+LOSS_RANGE_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-loss_curves') { found.push(model.x_range.end); }""", "found")
+
+
+def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_epochs(study, tmp_path):
+    """p13_seed4 extended from 200 to 300 epochs and re-indexed while its page is open: the loss
+    plot's axis and the epoch slider reach the new end. Then a switch to p13_seed3 (200 epochs)
+    redraws to its end. HoloViews kept a live plot's first ranges (the published run, opened after
+    a 600-epoch p=17 run, stopped at epoch 599 and its neuron map at the 17 x 17 corner), the
+    slider kept the first variant's labels ("Epoch: 370" at the published run's last checkpoint),
+    and a re-index kept the old checkpoints."""
+    root = tmp_path / "study"
+    shutil.copytree(study.parent.parent, root)
+    db, run = root / "warehouse" / "tdw.duckdb", root / "results" / "modular_addition" / "p13_seed4"
+    slider_label = lambda page: page.locator(".epoch-slider .bk-slider-title").first.inner_text()
+    with served(db, results=root / "results") as url, browser_page() as page:
+        page.goto(url + "?variant=p13_seed4")
+        wait_idle(page, 1000)
+        assert page.evaluate(LOSS_RANGE_JS) == [199] and slider_label(page) == "Epoch: 199"
+        tdw_here("extend", str(run), "--epochs", "300", "--checkpoints", "200:300:25", "--device", "cpu", "--quiet", check=True)
+        tdw_here("densify", str(run), "--epochs", "5:100:10", "--device", "cpu", "--quiet", check=True)  # other indices
+        tdw_here("analyze", str(run), "--analyzers", "neuron_freq,progress", "--quiet", check=True)
+        tdw_here("index", "--results", str(root / "results"), "--db", str(db), check=True)
+        poll(lambda: page.evaluate(LOSS_RANGE_JS) == [299], 30, page, "the loss plot over the grown run")
+        box = page.locator(".epoch-input input").first
+        box.fill("290")
+        box.press("Enter")
+        poll(lambda: slider_label(page) == "Epoch: 299", 20, page, "the slider at the new last checkpoint")
+        for variant, end in (("p13_seed3", 199), ("p13_seed4", 299), ("p13_seed3", 199)):  # epoch 199 stays chosen
+            page.locator(".variant-select select").first.select_option(variant)
+            poll(lambda end=end: page.evaluate(LOSS_RANGE_JS) == [end], 20, page, f"{variant}'s own axis")
+            poll(lambda: slider_label(page) == "Epoch: 199", 20, page, f"{variant}'s own epochs on the slider")
+        assert page.errors == []
