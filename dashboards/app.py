@@ -164,10 +164,18 @@ def build_app(db: str | Path, results: str | Path = "results", read_only: bool =
         state.param.head.bounds = (0, max(0, counts["heads"] - 1))
         state.neuron = min(state.neuron, max(0, counts["neurons"] - 1))
         state.head = min(state.head, max(0, counts["heads"] - 1))
+        keep_pairs()
         if epochs and (state.epoch not in epochs or first_load):
             state.epoch = epochs[-1]  # open a variant where it ended up
 
+    def keep_pairs(*_):
+        # on a switch of variant, and on pairs from a URL (which may be applied after its variant)
+        p = store.variant(state.variant).get("p") if state.variant else None
+        if p:
+            state.keep_pairs_within(p)
+
     state.param.watch(load_variant, "variant")
+    state.param.watch(keep_pairs, ["pair", "pinned"])
     state.set_variants(store.variant_names())
     load_variant(first_load=True)
 

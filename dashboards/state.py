@@ -57,6 +57,17 @@ class WorkbenchState(param.Parameterized):
     def pair_ab(self) -> tuple[int, int]:
         return parse_pair(self.pair)
 
+    def keep_pairs_within(self, p: int) -> None:
+        """The traced and pinned pairs, kept only where they are inputs of a run of this `p`: after a
+        switch from the published run (p=113) to a p=17 run, 100+90 stayed traced ("not in the
+        warehouse", with a hint to trace it that could not work). The traced one falls back to 0+0."""
+        inside = lambda pair: max(parse_pair(pair)) < p
+        if not inside(self.pair):
+            self.pair = "0+0"
+        kept = [pair for pair in self.pinned if inside(pair) and pair != self.pair]
+        if kept != self.pinned:
+            self.pinned = kept
+
     def pin(self, pair: str, split: str, splits: dict[str, str]) -> None:
         """Pin `pair` (of `split`) beside the traced one, replacing the pinned pair of the same split
         (`splits`: the split of each pinned pair), so one train and one test pair sit side by side."""

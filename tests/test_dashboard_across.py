@@ -21,7 +21,9 @@ from tests.dashboard_harness import (
     bokeh_views_js,
     browser_page,
     caption,
+    caption_when,
     poll,
+    scroll_to_view,
     served,
     text,
     wait_idle,
@@ -370,6 +372,19 @@ LOSS_RANGE_JS = bokeh_views_js("""
     if (model.type === 'Figure' && model.name === 'tdw-view-loss_curves') { found.push(model.x_range.end); }""", "found")
 
 
+def test_pairs_that_are_no_input_of_the_variant_are_let_go():
+    from dashboards.state import WorkbenchState
+
+    state = WorkbenchState(pair="100+90", pinned=["14+2", "5+5", "16+16"])
+    state.keep_pairs_within(17)
+    assert (state.pair, state.pinned) == ("0+0", ["14+2", "5+5", "16+16"])
+    state.keep_pairs_within(13)
+    assert (state.pair, state.pinned) == ("0+0", ["5+5"])
+    state.pair = "12+12"
+    state.keep_pairs_within(13)
+    assert (state.pair, state.pinned) == ("12+12", ["5+5"])
+
+
 def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_epochs(study, tmp_path):
     """p13_seed4 extended from 200 to 300 epochs and re-indexed while its page is open: the loss
     plot's axis and the epoch slider reach the new end. Then a switch to p13_seed3 (200 epochs)
@@ -382,9 +397,14 @@ def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_e
     db, run = root / "warehouse" / "tdw.duckdb", root / "results" / "modular_addition" / "p13_seed4"
     slider_label = lambda page: page.locator(".epoch-slider .bk-slider-title").first.inner_text()
     with served(db, results=root / "results") as url, browser_page() as page:
-        page.goto(url + "?variant=p13_seed4")
+        # a link from a p=113 session: its traced pair is no input here (p=13), one pinned pair is
+        page.goto(url + "?variant=p13_seed4&pair=20%2B3&pinned=%5B%2214%2B2%22%2C+%225%2B5%22%5D")
         wait_idle(page, 1000)
         assert page.evaluate(LOSS_RANGE_JS) == [199] and slider_label(page) == "Epoch: 199"
+        scroll_to_view(page, "pair_trace")
+        traced = caption_when(page, "pair_trace", lambda c: c.startswith("Input "), "the trace")
+        assert traced.startswith("Input 0+0 = 0 (") and "5+5" in traced and "14+2" not in traced, traced
+        page.evaluate("() => window.scrollTo(0, 0)")
         tdw_here("extend", str(run), "--epochs", "300", "--checkpoints", "200:300:25", "--device", "cpu", "--quiet", check=True)
         tdw_here("densify", str(run), "--epochs", "5:100:10", "--device", "cpu", "--quiet", check=True)  # other indices
         tdw_here("analyze", str(run), "--analyzers", "neuron_freq,progress", "--quiet", check=True)
