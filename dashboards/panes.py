@@ -109,15 +109,6 @@ def shape(element: hv.Element) -> tuple:
     return (type(element),)
 
 
-def each_frame_ranged(data: hv.Element) -> hv.Element:
-    """A live plot's new data with its own ranges: HoloViews keeps a DynamicMap's first ranges
-    unless each frame is normalized on its own (`framewise`), so after a switch from a p=17 run of
-    600 epochs to the published run its curves stopped at epoch 599, its neuron map showed the
-    17 x 17 corner and a view's declared run-wide ylim was ignored. An epoch change within a run
-    keeps what a view declares (its run-wide ylim, clim), and Bokeh sends no unchanged range."""
-    return data.map(lambda element: element.opts(framewise=True), lambda obj: isinstance(obj, (hv.Element, hv.Overlay)))
-
-
 class LivePlot:
     """One view on a page: its caption and its figure, refreshed in place."""
 
@@ -133,6 +124,12 @@ class LivePlot:
         self.title = title
         self.plot_options = plot_options or {}  # Bokeh plot options of this placement (a bare small multiple)
         self.drawn: tuple | None = None  # the arguments and warehouse generation the figure shows
+        # the variant and warehouse generation the figure was drawn for: another run gets a new
+        # figure. Patched in, its data kept the first run's axes (HoloViews keeps a DynamicMap's
+        # first ranges): after a p=17 run of 600 epochs the published run's curves stopped at
+        # epoch 599 and its neuron map showed the 17 x 17 corner. Within a run, an epoch or
+        # neuron change patches the figure, which keeps a researcher's zoom into a map.
+        self.drawn_run: tuple | None = None
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None
         self.captioned = captioned
@@ -165,16 +162,17 @@ class LivePlot:
         if self.title:
             element = element.opts(title=self.title)
         self.caption.object = f"**{line}**"
-        if self.pipe is not None and shape(element) == self.drawn_shape:
+        run = (variant, self.state.generation)
+        if self.pipe is not None and shape(element) == self.drawn_shape and run == self.drawn_run:
             self.pipe.send(element)  # same figure models, new arrays
         else:
             self.draw(element)
-        self.drawn = key
+        self.drawn, self.drawn_run = key, run
         return True
 
     def draw(self, element: hv.Element) -> None:
         self.pipe = hv.streams.Pipe(data=element)
-        plot = hv.DynamicMap(each_frame_ranged, streams=[self.pipe])
+        plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
         if self.view.backend == "bokeh":
             hooks = [self.wire_figure]
             if self.view.over_epochs and self.annotations:

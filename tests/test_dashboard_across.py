@@ -418,4 +418,23 @@ def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_e
             page.locator(".variant-select select").first.select_option(variant)
             poll(lambda end=end: page.evaluate(LOSS_RANGE_JS) == [end], 20, page, f"{variant}'s own axis")
             poll(lambda: slider_label(page) == "Epoch: 199", 20, page, f"{variant}'s own epochs on the slider")
+        # within a run the figures are patched, not redrawn: a zoom into the neuron map stays
+        scroll_to_view(page, "neuron_heatmap")
+        wait_idle(page, 500)
+        assert page.evaluate(ZOOM_HEATMAP_JS) == [[3, 8]]
+        box.fill("100")
+        box.press("Enter")
+        caption_when(page, "neuron_heatmap", lambda c: "at epoch 100" in c, "the neuron map at epoch 100")
+        wait_idle(page, 300)
+        assert page.evaluate(HEATMAP_RANGE_JS) == [[3, 8]]
         assert page.errors == []
+
+
+HEATMAP_RANGE_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-neuron_heatmap') { found.push([model.x_range.start, model.x_range.end]); }""",
+                                  "found")
+ZOOM_HEATMAP_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-neuron_heatmap') {
+      model.x_range.setv({start: 3, end: 8});  /* as the box-zoom tool does */
+      found.push([model.x_range.start, model.x_range.end]);
+    }""", "found")
