@@ -102,8 +102,7 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
     growing: set[str] = set()
     if extend:
         configs = [extension_of(config, results) for config in configs]
-        growing = {c.name for c in configs
-                   if RunDir.for_config(results, c).exists() and RunDir.for_config(results, c).read_config() != c}
+        growing = {c.name for c in configs if (run := RunDir.for_config(results, c)).exists() and run.read_config() != c}
     prepared = {config.name: prepare_run(config, results, force=False) for config in configs
                 if config.name not in growing}
     device = torch_device.type
