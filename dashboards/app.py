@@ -39,7 +39,7 @@ silence(FIXED_SIZING_MODE, True)
 
 # what the URL carries: a bookmark or a shared link reopens exactly this
 URL_STATE = ("page", "variant", "epoch", "neuron", "head", "pair", "pinned", "epoch_range", "show_phases", "compare",
-             "align_at_turn", "open_sections", "report")
+             "align_at_turn", "log_epochs", "open_sections", "report")
 
 
 def version_line() -> str:

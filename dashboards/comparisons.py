@@ -36,15 +36,25 @@ LEGEND_LIMIT = 12
 POINTS_PER_CURVE = 600  # buckets per curve: a 620-pixel-wide overlay shows no more
 
 
-def envelope(frame: pl.DataFrame, buckets: int = POINTS_PER_CURVE, by: str | None = None) -> pl.DataFrame:
+def envelope(frame: pl.DataFrame, buckets: int = POINTS_PER_CURVE, by: str | None = None,
+             log_axis: str | None = None) -> pl.DataFrame:
     """The rows holding each bucket's lowest and highest value, plus the first and last row: a curve
     of 25,000 epochs drawn from ~1,200 points that keeps every spike (a slingshot, a loss bump).
     Thirty variants of full-resolution curves sent 50x the data and took seconds to draw. With `by`,
-    each group (a variant's curve, rows in order) is reduced on its own."""
+    each group (a variant's curve, rows in order) is reduced on its own. Buckets are runs of rows;
+    with `log_axis` (a positive column drawn on a log axis) they are equal spans of its logarithm
+    instead, so epochs 1-40, half of a log axis over 25,000 epochs, keep their detail (row
+    buckets of 42 epochs left them two points)."""
     groups = [by] if by else []
     over = (lambda e: e.over(groups)) if by else (lambda e: e)
     indexed = frame.with_columns(row=over(pl.int_range(pl.len())), rows=over(pl.len()))
-    indexed = indexed.with_columns(bucket=pl.col("row") // ((pl.col("rows") + buckets - 1) // buckets))
+    if log_axis is None:
+        bucket = pl.col("row") // ((pl.col("rows") + buckets - 1) // buckets)
+    else:
+        logged = pl.col(log_axis).cast(pl.Float64).log()
+        lowest_x, span = over(logged.min()), over(logged.max()) - over(logged.min())
+        bucket = ((logged - lowest_x) / span * buckets).fill_nan(0.0).floor().clip(0, buckets - 1).cast(pl.Int64)
+    indexed = indexed.with_columns(bucket=bucket)
     bucketed = [*groups, "bucket"]
     # the first row of each bucket's minimum and of its maximum (a plateau is one point, not hundreds)
     lowest = pl.col("row").get(pl.col("value").arg_min()).over(bucketed)
@@ -76,25 +86,41 @@ def in_order(frame: pl.DataFrame, variants: list[str]) -> pl.DataFrame:
     return frame.sort(pl.col("variant").replace_strict(position, return_dtype=pl.Int64), "epoch")
 
 
-def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_turn: bool) -> hv.Element:
+def epoch_axis(align_at_turn: bool, log_epochs: bool) -> tuple[pl.Expr, str]:
+    """What an overlay draws along x, and its label: the epoch, or with `align_at_turn` the epochs
+    from the variant's turn (a `turn` column); on a log axis, the epoch (from 1: epoch 0 has no
+    place on it), or aligned, the epoch as a multiple of the turn epoch, so every turn sits at 1
+    and a 600-epoch run beside a 25,000-epoch one is not squeezed into the left edge."""
+    if log_epochs:
+        return ((pl.col("epoch") / pl.col("turn"), "epoch / turn epoch (log)") if align_at_turn
+                else (pl.col("epoch"), "epoch (log)"))
+    return (pl.col("epoch") - pl.col("turn"), "epoch - turn epoch") if align_at_turn else (pl.col("epoch"), "epoch")
+
+
+def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_turn: bool,
+            log_epochs: bool = False) -> hv.Element:
     reader, ylabel, logy = MEASURES[measure]
-    xlabel = "epoch - turn epoch" if align_at_turn else "epoch"
+    x, xlabel = epoch_axis(align_at_turn, log_epochs)
     title = f"{measure} by variant" + (" (aligned at the turn)" if align_at_turn else "")
     frame = reader(store, list(variants)) if variants else pl.DataFrame()
     if not frame.is_empty():
         if logy:
             frame = frame.filter(pl.col("value") > 0)
+        if log_epochs:
+            frame = frame.filter(pl.col("epoch") > 0)
         if align_at_turn:  # a variant that never turned has nothing to align
             turns = pl.DataFrame(list(store.turns(variants).items()), schema={"variant": pl.Utf8, "turn": pl.Int64}, orient="row")
-            frame = frame.join(turns, on="variant").with_columns(epoch=pl.col("epoch") - pl.col("turn")).drop("turn")
-        frame = envelope(in_order(frame, variants), by="variant")
+            frame = frame.join(turns.filter(pl.col("turn") > 0), on="variant")
+        frame = in_order(frame, variants).with_columns(epoch=x).select("variant", "epoch", "value")
+        frame = envelope(frame, by="variant", log_axis="epoch" if log_epochs else None)
     if frame.is_empty():
         return no_data(title, "no variant has this measure" + (" and a turn" if align_at_turn else ""))
     if frame["variant"].n_unique() > LEGEND_LIMIT:
-        return gapped_curve(frame, "epoch", "value", xlabel, ylabel, list(variants)).opts(title=title, logy=logy)
+        return gapped_curve(frame, "epoch", "value", xlabel, ylabel, list(variants)).opts(title=title, logy=logy, logx=log_epochs)
     curves = {variant[0]: hv.Curve((rows["epoch"].to_numpy(), rows["value"].to_numpy()), xlabel, ylabel)
               for variant, rows in frame.group_by("variant", maintain_order=True)}
-    return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, show_legend=True, legend_limit=LEGEND_LIMIT,
+    return hv.NdOverlay(curves, "variant").opts(title=title, logy=logy, logx=log_epochs, show_legend=True,
+                                                legend_limit=LEGEND_LIMIT,
                                                 legend_position="right")  # beside: inside, it covered the curves' ends
 
 

@@ -254,9 +254,15 @@ def comparison_report(db: str | Path, variants: list[str], all_columns: bool = F
             # every overlay empty ("no variant has this measure and a turn"), so they are by epoch
             turned = sorted(store.turns(variants))
             aligned = bool(turned)
+            # one scale where the runs are as long (seeds of one configuration compare at a glance);
+            # otherwise a short run beside a long one is a line at the left edge: the overlays take
+            # a log epoch axis (aligned: epoch / turn epoch) and the small multiples their own axes
+            shared = len({max(store.checkpoint_epochs(v), default=None) for v in variants}) == 1
             how = (f"aligned at each variant's turn ({len(turned)} of {len(variants)} turned)" if aligned
                    else "by epoch (no variant has a turn to align at)")
-            overlays = [draw(overlay(store, variants, measure, aligned).opts(fig_inches=(7, 4.5), aspect="auto"),
+            how += "" if shared else ", on a log epoch axis (the runs' lengths differ)"
+            overlays = [draw(overlay(store, variants, measure, aligned, log_epochs=not shared).opts(
+                                 fig_inches=(7, 4.5), aspect="auto"),
                              f"{measure}, {how}") for measure in OVERLAYS]
             # one legend, on the last panel (the colours are the same in every panel), and no A/B/C
             # panel letters: the panels' titles name the variants
@@ -264,9 +270,6 @@ def comparison_report(db: str | Path, variants: list[str], all_columns: bool = F
                          title=v, fig_inches=(3.5, 2.6), show_legend=i == len(variants) - 1)
                      for i, v in enumerate(variants)]
             columns = min(3, len(cells))  # a Layout's fig_inches is the whole figure's: 3.5 inches a panel
-            # one scale where the runs are as long (seeds of one configuration compare at a glance);
-            # otherwise each panel its own, or a short run beside a long one is a line at the left edge
-            shared = len({max(store.checkpoint_epochs(v), default=None) for v in variants}) == 1
             multiples = draw(hv.Layout(cells).cols(columns).opts(fig_inches=(3.5 * columns, 2.6), sublabel_format="",
                                                                   hspace=0.5, shared_axes=shared),
                              "Loss curves, one per variant" + ("" if shared else ", each on its own axes (the runs' lengths differ)"))

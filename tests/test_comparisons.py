@@ -41,6 +41,14 @@ def test_envelope_keeps_each_buckets_first_extremes_and_the_ends():
     assert envelope(frame.filter(pl.col("variant") == "a"), buckets=3)["epoch"].to_list() == [0, 1, 3, 4, 5, 8, 10, 11]
 
 
+def test_envelope_on_a_log_axis_buckets_equal_spans_of_the_log():
+    """Epochs 1-999 rising: on a log axis the three buckets are 1-9, 10-99 and 100-999 (edges at
+    999^(1/3) and 999^(2/3)), each kept as its first and last row; by rows they were thirds."""
+    frame = pl.DataFrame({"epoch": list(range(1, 1000)), "value": [float(e) for e in range(1, 1000)]})
+    assert envelope(frame, buckets=3, log_axis="epoch")["epoch"].to_list() == [1, 9, 10, 99, 100, 999]
+    assert envelope(frame, buckets=3)["epoch"].to_list() == [1, 333, 334, 666, 667, 999]
+
+
 def test_gapped_curve_is_each_variants_rows_separated_by_gaps():
     frame = pl.DataFrame({"variant": ["a", "a", "b", "b", "b"], "epoch": [0, 10, 0, 5, 10], "value": [1.0, 2.0, 3.0, 4.0, 5.0]})
     curve = gapped_curve(frame, "epoch", "value", "epoch", "loss", ["b", "a"])
@@ -60,13 +68,18 @@ def test_overlays_draw_every_variants_rows_from_sql(study, monkeypatch, legend_l
     turns = {"p13_seed3": 50, "mlp_p13_seed5": 125}  # hand-set (the tiny runs never turn): p13_seed4 has none
     monkeypatch.setattr(store, "turns", lambda names: {v: t for v, t in turns.items() if v in names})
     assert isinstance(overlay(WarehouseStore(study), variants, "test loss", True), hv.Text)  # no run turned: it says so
-    for align in (False, True):
-        drawn = drawn_curves(overlay(store, variants, "test loss", align), variants)
+    for align, log_epochs in [(False, False), (True, False), (False, True), (True, True)]:
+        element = overlay(store, variants, "test loss", align, log_epochs)
+        assert element.opts.get().kwargs.get("logx", False) == log_epochs
+        drawn = drawn_curves(element, variants)
         assert sorted(drawn) == sorted(v for v in variants if not align or v in turns)
         for variant, (x, y) in drawn.items():
             rows = query(f"select epoch, loss from losses where variant = '{variant}' and split = 'test' and loss > 0 "
-                         "order by epoch", study)  # few epochs: the envelope keeps every row
-            np.testing.assert_allclose(x, rows["epoch"].to_numpy() - (turns[variant] if align else 0))
+                         f"and epoch >= {int(log_epochs)} order by epoch", study)  # few epochs: the envelope keeps every row
+            epochs = rows["epoch"].to_numpy()
+            turn = turns.get(variant)
+            expected = (epochs / turn if log_epochs else epochs - turn) if align else epochs
+            np.testing.assert_allclose(x, expected)
             np.testing.assert_allclose(y, rows["loss"].to_numpy(), rtol=1e-6)
     drawn = drawn_curves(trajectories(store, variants, "seeds"), variants)
     members = query("select distinct variant from trajectory_basis where basis = 'seeds'", study)["variant"].to_list()

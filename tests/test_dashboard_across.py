@@ -263,13 +263,31 @@ TRAJECTORY_OVERLAY_JS = bokeh_views_js("""
     }""", 'found')
 
 
+LOSS_OVERLAY_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.title && model.title.text === 'test loss by variant') {
+      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
+                                   .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
+      found.push({scale: model.x_scale.type, lines: lines});
+    }""", 'found')
+
+
 def test_compare_overlays_trajectories_in_a_shared_basis_and_orders_events(app_url, study):
     """The Compare page's trajectory overlay switches to the study's shared basis (`tdw analyze
     --trajectory-basis seeds`) and draws each member's PC2 there; the event-order table lists each
-    event with its epochs from every variant's turn."""
+    event with its epochs from every variant's turn. "Log epochs" puts the overlays' epochs (from
+    epoch 1) on a log axis."""
     with browser_page() as page:
         page.goto(app_url + "?page=Compare")
         wait_idle(page, 1000)
+        losses = lambda: page.evaluate(LOSS_OVERLAY_JS)
+        assert [figure["scale"] for figure in losses()] == ["LinearScale"]
+        page.locator(".log-epochs input").first.check()
+        poll(lambda: [figure["scale"] for figure in losses()] == ["LogScale"], 30, page, "the loss overlay on a log axis")
+        compared = query("select variant from variants order by variant", study)["variant"].to_list()[:4]
+        expected = sorted(query(f"select epoch from losses where variant = '{v}' and split = 'test' and epoch > 0 "
+                                "order by epoch", study)["epoch"].to_list() for v in compared)
+        assert sorted(losses()[0]["lines"]) == expected  # few epochs: the envelope keeps every one
+        assert "log_epochs=true" in page.url
         chooser = page.locator(".trajectory-basis select").first
         assert chooser.locator("option").all_inner_texts() == ["own", "seeds"]
         chooser.select_option("seeds")

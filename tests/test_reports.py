@@ -161,8 +161,10 @@ def test_a_comparison_keeps_the_named_order_and_shares_axes_only_across_runs_of_
         multiples = report.sections[1].figures[-1]
         return multiples.title, [ax.get_xlim()[1] for ax in multiples.pdf_figure.axes if ax.get_title()]
 
-    title, edges = panels_right_edges(comparison_report(study, ["p13_seed4", "p13_seed3"]))
+    same_length = comparison_report(study, ["p13_seed4", "p13_seed3"])
+    title, edges = panels_right_edges(same_length)
     assert title == "Loss curves, one per variant" and len(edges) == 2 and len(set(edges)) == 1
+    assert {f.pdf_figure.axes[0].get_xscale() for f in same_length.sections[1].figures[:-1]} == {"linear"}
     results = tmp_path / "results"
     shutil.copytree(study.parent.parent / "results" / "modular_addition" / "p13_seed3",
                     results / "modular_addition" / "p13_seed3")
@@ -176,6 +178,14 @@ def test_a_comparison_keeps_the_named_order_and_shares_axes_only_across_runs_of_
     title, edges = panels_right_edges(mixed)
     assert title == "Loss curves, one per variant, each on its own axes (the runs' lengths differ)"
     assert edges[0] < 50 and edges[1] >= 199  # the 40-epoch run's panel, then the 200-epoch run's
+    # the overlays of runs of other lengths: a log epoch axis; the test losses (the 40-epoch run has
+    # nothing else: it was not analyzed) from epoch 1, each run to its own end
+    overlays = mixed.sections[1].figures[:-1]
+    for figure in overlays:
+        assert figure.title.endswith(", on a log epoch axis (the runs' lengths differ)"), figure.title
+        assert figure.pdf_figure.axes[0].get_xscale() == "log"
+    ends = sorted((line.get_xdata().min(), line.get_xdata().max()) for line in overlays[0].pdf_figure.axes[0].get_lines())
+    assert ends == [(1, 39), (1, 199)], ends
 
 
 def test_a_comparison_of_variants_without_a_turn_draws_its_overlays_by_epoch(study):

@@ -199,6 +199,8 @@ def event_table(store: WarehouseStore, state: WorkbenchState) -> pn.pane.DataFra
 def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     chooser = pn.widgets.MultiChoice.from_param(state.param.compare, name="Variants to compare", sizing_mode="stretch_width")
     align = pn.widgets.Checkbox.from_param(state.param.align_at_turn, name="Align at the turn")
+    log_epochs = pn.widgets.Checkbox.from_param(state.param.log_epochs, name="Log epochs (aligned: epoch / turn epoch)",
+                                                css_classes=["log-epochs"])
     measure_a = pn.widgets.Select(name="Overlay", options=list(MEASURES), value="test loss")
     measure_b = pn.widgets.Select(name="Overlay", options=list(MEASURES), value="W_in participation ratio")
     bokeh_views = [n for n, v in all_views().items() if v.backend == "bokeh"]
@@ -206,15 +208,17 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     multiple = pn.widgets.Select(name="Small multiples of", options=bokeh_views, value="loss_curves",
                                  css_classes=["multiple-view"])
 
-    def overlay_pane(measure, variants, align_at_turn):
-        return pn.pane.HoloViews(drawn(overlay(store, variants, measure, align_at_turn), variants))
+    def overlay_pane(measure, variants, align_at_turn, log_axis):
+        return pn.pane.HoloViews(drawn(overlay(store, variants, measure, align_at_turn, log_axis), variants))
+
+    overlay_state = (state.param.compare, state.param.align_at_turn, state.param.log_epochs)
 
     return pn.Column(
         pn.pane.Markdown("### Variant summary (click a row to open the variant)"),
         summary_table(store, state),
-        pn.Row(chooser, align, sizing_mode="stretch_width"),
-        pn.FlexBox(pn.Column(measure_a, pn.bind(overlay_pane, measure_a, state.param.compare, state.param.align_at_turn)),
-                   pn.Column(measure_b, pn.bind(overlay_pane, measure_b, state.param.compare, state.param.align_at_turn)),
+        pn.Row(chooser, pn.Column(align, log_epochs), sizing_mode="stretch_width"),
+        pn.FlexBox(pn.Column(measure_a, pn.bind(overlay_pane, measure_a, *overlay_state)),
+                   pn.Column(measure_b, pn.bind(overlay_pane, measure_b, *overlay_state)),
                    pn.Column(basis, pn.pane.HoloViews(pn.bind(lambda vs, b: drawn(trajectories(store, vs, b), vs),
                                                               state.param.compare, basis)))),
         pn.pane.Markdown("### Event order: each variant's first event of each kind, at its epoch (with "
