@@ -101,16 +101,20 @@ def overlay(store: WarehouseStore, variants: list[str], measure: str, align_at_t
             log_epochs: bool = False) -> hv.Element:
     reader, ylabel, logy = MEASURES[measure]
     x, xlabel = epoch_axis(align_at_turn, log_epochs)
-    title = f"{measure} by variant" + (" (aligned at the turn)" if align_at_turn else "")
+    title = f"{measure} by variant"
     frame = reader(store, list(variants)) if variants else pl.DataFrame()
+    if align_at_turn:  # a variant that never turned has nothing to align: the title says how many did
+        turns = {v: t for v, t in store.turns(variants).items() if t > 0}
+        title += (" (aligned at the turn)" if len(turns) == len(variants)
+                  else f" (aligned at the turn: {len(turns)} of {len(variants)} turned)")
     if not frame.is_empty():
         if logy:
             frame = frame.filter(pl.col("value") > 0)
         if log_epochs:
             frame = frame.filter(pl.col("epoch") > 0)
-        if align_at_turn:  # a variant that never turned has nothing to align
-            turns = pl.DataFrame(list(store.turns(variants).items()), schema={"variant": pl.Utf8, "turn": pl.Int64}, orient="row")
-            frame = frame.join(turns.filter(pl.col("turn") > 0), on="variant")
+        if align_at_turn:
+            turned = pl.DataFrame(list(turns.items()), schema={"variant": pl.Utf8, "turn": pl.Int64}, orient="row")
+            frame = frame.join(turned, on="variant")
         frame = in_order(frame, variants).with_columns(epoch=x).select("variant", "epoch", "value")
         frame = envelope(frame, by="variant", log_axis="epoch" if log_epochs else None)
     if frame.is_empty():

@@ -71,6 +71,8 @@ def test_overlays_draw_every_variants_rows_from_sql(study, monkeypatch, legend_l
     for align, log_epochs in [(False, False), (True, False), (False, True), (True, True)]:
         element = overlay(store, variants, "test loss", align, log_epochs)
         assert element.opts.get().kwargs.get("logx", False) == log_epochs
+        title = element.opts.get().kwargs["title"]
+        assert title == ("test loss by variant" + (f" (aligned at the turn: 2 of {len(variants)} turned)" if align else ""))
         drawn = drawn_curves(element, variants)
         assert sorted(drawn) == sorted(v for v in variants if not align or v in turns)
         for variant, (x, y) in drawn.items():
