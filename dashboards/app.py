@@ -70,6 +70,8 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     clear.on_click(lambda _: setattr(state, "epoch_range", None))
     phases = pn.widgets.Checkbox.from_param(state.param.show_phases, name="Shade the phases (training_phases)",
                                             css_classes=["show-phases"])
+    log_epochs = pn.widgets.Checkbox.from_param(state.param.log_epochs, name="Log epochs (from epoch 1)",
+                                                css_classes=["sidebar-log-epochs"])
 
     def on_epochs(*_):
         epochs = state.checkpoint_epochs or [0]
@@ -110,7 +112,7 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
                                                    sizing_mode="stretch_width", css_classes=["page-nav"])
     busy = pn.pane.Markdown(pn.bind(lambda b: "working…" if b else "ready", pn.state.param.busy), css_classes=["server-status"])
     return [pn.pane.Markdown(f"**{version_line()}**", css_classes=["app-version"]), busy, pages, variant, slider, typed,
-            neuron, head, brushed, clear, phases, export_controls(store, state)]
+            neuron, head, brushed, clear, phases, log_epochs, export_controls(store, state)]
 
 
 def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
@@ -125,7 +127,8 @@ def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
 
     def make():
         with backend_lock:
-            data = render_bytes(store, choice.value, state.variant, state.epoch, state.neuron, state.head, fmt.value, 4, None, state.pair)
+            data = render_bytes(store, choice.value, state.variant, state.epoch, state.neuron, state.head, fmt.value, 4, None,
+                                state.pair, state.log_epochs)
         return io.BytesIO(data)
 
     download = pn.widgets.FileDownload(callback=make, filename="figure.png", label="Export figure", button_type="primary",

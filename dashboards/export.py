@@ -49,10 +49,12 @@ def checkpoint_epoch(epochs: list[int], variant: str, epoch: int | None) -> int:
 
 
 def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, head: int, backend: str,
-                pair: str = "0+0", epoch_line: bool = True):
+                pair: str = "0+0", epoch_line: bool = True, log_epochs: bool = False):
     """The view's element for these selections, options set for `backend`. In matplotlib an
     over-epochs view carries a dashed line at the epoch, unless `epoch_line` is False (a GIF
-    draws its own and moves it)."""
+    draws its own and moves it). With `log_epochs` an over-epochs view is drawn against log
+    epochs, as the dashboard's toggle draws it (other views are as they are)."""
+    from dashboards.log_epochs import FIRST_EPOCH, on_log_epochs
     from dashboards.views import get_view
 
     hv = _holoviews()
@@ -76,7 +78,10 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     hv.Store.set_current_backend(backend if view.backend == "bokeh" else view.backend)
     try:
         element = view.element(store, variant, **{k: needs[k] for k in view.needs})
-        if view.over_epochs and backend == "matplotlib" and epoch_line:
+        log_epochs = log_epochs and view.over_epochs
+        if log_epochs:
+            element = on_log_epochs(element)
+        if view.over_epochs and backend == "matplotlib" and epoch_line and not (log_epochs and epoch < FIRST_EPOCH):
             # `*` builds a new overlay, which has none of the view's own plot options (its title,
             # axis labels, ticks, legend): carried over, or the figure came out untitled
             carried = hv.Store.lookup_options("matplotlib", element, "plot").kwargs if isinstance(element, hv.Overlay) else {}
@@ -89,29 +94,40 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     return view, element
 
 
+def check_log_epochs(view: str, log_epochs: bool) -> None:
+    """A log epoch axis is asked of a view drawn over epochs, or it is one line."""
+    from dashboards.views import get_view
+
+    if log_epochs and not get_view(view).over_epochs:
+        raise TdwError(f"--log-epochs: view {view} is not drawn over epochs (tdw export figure --list says which are)")
+
+
 def element(view: str, variant: str, epoch: int | None = None, neuron: int = 0, head: int = 0,
-            pair: str = "0+0", db: str | Path = "warehouse/tdw.duckdb", backend: str = "bokeh"):
+            pair: str = "0+0", db: str | Path = "warehouse/tdw.duckdb", backend: str = "bokeh", log_epochs: bool = False):
     """The HoloViews element a dashboard view draws for these selections (the last checkpoint when
-    `epoch` is None), with its options for `backend` ("bokeh" or "matplotlib"): the notebook's way
-    to look at a view, prototype a new one beside it, or restyle one for a paper. Bad selections
-    raise TdwError with the same one line as `tdw export figure`."""
+    `epoch` is None), with its options for `backend` ("bokeh" or "matplotlib"), on a log epoch
+    axis with `log_epochs`: the notebook's way to look at a view, prototype a new one beside it,
+    or restyle one for a paper. Bad selections raise TdwError with the same one line as
+    `tdw export figure`."""
     from dashboards.store import WarehouseStore
 
     if backend not in ("bokeh", "matplotlib"):
         raise TdwError(f"backend {backend!r}: expected bokeh or matplotlib")
+    check_log_epochs(view, log_epochs)
     store = WarehouseStore(db)
     try:
         with backend_lock:
-            return render_view(store, view, variant, epoch, neuron, head, backend, pair)[1]
+            return render_view(store, view, variant, epoch, neuron, head, backend, pair, log_epochs=log_epochs)[1]
     finally:
         store.close()
 
 
 def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, neuron: int = 0, head: int = 0,
            db: str | Path = "warehouse/tdw.duckdb", fps: int = 4, epochs: list[int] | None = None,
-           pair: str = "0+0") -> Path:
+           pair: str = "0+0", log_epochs: bool = False) -> Path:
     """Write one view to `out`; the format comes from the suffix (png, svg, pdf, gif, html).
-    A GIF animates the view over `epochs` (default: every checkpoint, at most 60 frames)."""
+    A GIF animates the view over `epochs` (default: every checkpoint, at most 60 frames).
+    `log_epochs`: an over-epochs view against log epochs, as the dashboard's toggle draws it."""
     from dashboards.store import WarehouseStore
 
     out = Path(out)
@@ -120,25 +136,27 @@ def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, n
         raise TdwError(f"--out {out}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fps < 1:
         raise TdwError(f"--fps {fps}: must be >= 1")
+    check_log_epochs(view, log_epochs)
     refuse_overwriting_inputs(out, db)
     store = WarehouseStore(db)
     try:
         with backend_lock:
-            data = render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs, pair)
+            data = render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs, pair, log_epochs)
     finally:
         store.close()
     atomic.write_bytes(out, data)
     return out
 
 
-def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pair: str = "0+0") -> bytes:
+def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pair: str = "0+0",
+                 log_epochs: bool = False) -> bytes:
     import tempfile
 
     hv = _holoviews()
     with tempfile.TemporaryDirectory(prefix="tdw-export-") as tmp:
         target = Path(tmp) / f"figure.{fmt}"
         if fmt == "html":
-            view, element = render_view(store, name, variant, epoch, neuron, head, "bokeh", pair)
+            view, element = render_view(store, name, variant, epoch, neuron, head, "bokeh", pair, log_epochs=log_epochs)
             if view.backend != "bokeh":
                 raise TdwError(f"view {name}: drawn by matplotlib only; export it as png, svg, pdf or gif")
             # the page's size, not the dashboard's frame for a legend beside it (`with_legend`)
@@ -152,7 +170,8 @@ def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pa
             if not chosen:
                 raise TdwError(f"{variant}: no checkpoints to animate")
             if get_view(name).over_epochs:
-                _, element = render_view(store, name, variant, chosen[0], neuron, head, "matplotlib", pair, epoch_line=False)
+                _, element = render_view(store, name, variant, chosen[0], neuron, head, "matplotlib", pair, epoch_line=False,
+                                         log_epochs=log_epochs)
                 animate_epoch_line(element, chosen, fps, target)
             else:
                 frames = {e: render_view(store, name, variant, e, neuron, head, "matplotlib", pair)[1] for e in chosen}
@@ -163,7 +182,7 @@ def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pa
                 finally:
                     hv.Store.set_current_backend(previous)
         else:
-            _, element = render_view(store, name, variant, epoch, neuron, head, "matplotlib", pair)
+            _, element = render_view(store, name, variant, epoch, neuron, head, "matplotlib", pair, log_epochs=log_epochs)
             hv.save(element, target, backend="matplotlib", fmt=fmt)
         return target.read_bytes()
 

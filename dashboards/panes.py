@@ -24,6 +24,7 @@ from bokeh.events import SelectionGeometry, Tap
 from bokeh.models import BoxAnnotation, Legend, Span
 
 from dashboards.batch import one_update
+from dashboards.log_epochs import FIRST_EPOCH, on_log_epochs
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 from dashboards.views import View
@@ -32,7 +33,7 @@ from tdw.errors import TdwError
 
 PLOT_SIZE = {"width": 470, "height": 300}
 timings = logging.getLogger("tdw.dashboard.timings")  # `benchmarks/dashboard_latency.py` reads these lines
-STATE_INPUTS = ("variant", "epoch", "neuron", "head", "pair", "pinned", "generation")
+STATE_INPUTS = ("variant", "epoch", "neuron", "head", "pair", "pinned", "generation", "log_epochs")
 
 
 PHASE_COLORS = {"memorization": "#9e9e9e", "circuit_formation": "#f4a261", "cleanup": "#2a9d8f", "plateau": "#457b9d"}
@@ -51,7 +52,7 @@ class EpochAnnotations:
         self.boxes: list[BoxAnnotation] = []
         self.bands: list[list[BoxAnnotation]] = []
         state.param.watch(self.move, ["epoch", "epoch_range"])
-        state.param.watch(self.shade, ["variant", "show_phases", "generation"])
+        state.param.watch(self.shade, ["variant", "show_phases", "generation", "log_epochs"])
 
     def hook(self, plot, element) -> None:
         figure = plot.state
@@ -84,7 +85,9 @@ class EpochAnnotations:
             for bands in only or self.bands:
                 for i, band in enumerate(bands):
                     if i < len(phases):
-                        band.update(left=phases[i]["start_epoch"], right=phases[i]["end_epoch"], visible=True,
+                        # a log epoch axis begins at epoch 1: a band from 0 was not drawn at all
+                        left = max(phases[i]["start_epoch"], FIRST_EPOCH) if self.state.log_epochs else phases[i]["start_epoch"]
+                        band.update(left=left, right=phases[i]["end_epoch"], visible=True,
                                     fill_color=PHASE_COLORS.get(phases[i]["phase"], "#cccccc"))
                     else:
                         band.visible = False
@@ -146,7 +149,9 @@ class LivePlot:
     def refresh(self) -> bool:
         """Bring the plot to the current state; False when it already showed it (no work done)."""
         arguments = self.arguments()
-        key = (tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in arguments.items())), self.state.generation)
+        log_epochs = self.view.over_epochs and self.view.backend == "bokeh" and self.state.log_epochs
+        key = (tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in arguments.items())), self.state.generation,
+               log_epochs)
         if key == self.drawn:
             return False
         variant = arguments.pop("variant")
@@ -159,10 +164,12 @@ class LivePlot:
         except TdwError as error:  # the warehouse cannot answer (a file it lists is gone): say why, here
             line = str(error)
             element = no_data(self.view.title, "the warehouse could not answer: see the line above" if self.captioned else line)
+        if log_epochs:
+            element = on_log_epochs(element)
         if self.title:
             element = element.opts(title=self.title)
         self.caption.object = f"**{line}**"
-        run = (variant, self.state.generation)
+        run = (variant, self.state.generation, log_epochs)  # another axis type is another figure
         if self.pipe is not None and shape(element) == self.drawn_shape and run == self.drawn_run:
             self.pipe.send(element)  # same figure models, new arrays
         else:

@@ -43,7 +43,8 @@ class WorkbenchState(param.Parameterized):
     report = param.String(default="", doc="the saved view open on the Reports page")
     compare = param.ListSelector(default=[], objects=[], doc="variants overlaid on the Compare page")
     align_at_turn = param.Boolean(default=False, doc="plot compared variants against epoch - turn epoch")
-    log_epochs = param.Boolean(default=False, doc="the Compare overlays' epochs on a log axis (aligned: epoch / turn epoch)")
+    log_epochs = param.Boolean(default=False, doc="epochs on a log axis, from epoch 1, on every over-epochs plot and the "
+                                                  "Compare overlays (aligned there: epoch / turn epoch)")
     generation = param.Integer(default=0, doc="bumped when `tdw index` swaps in a new warehouse")
 
     def snap(self, epoch: float) -> int:

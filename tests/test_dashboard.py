@@ -185,6 +185,60 @@ def test_every_view_draws_for_a_paper_with_its_epoch_line(study, caplog):
     assert [r.getMessage() for r in caplog.records if "not valid for selected backend" in r.getMessage()] == []
 
 
+def test_every_over_epochs_view_draws_on_log_epochs_from_epoch_one(study):
+    """Each over-epochs view with `log_epochs`, in both backends: a log x axis, every chart layer
+    the linear view's rows from epoch 1, every rectangle (a phase) starting at 1 at the earliest;
+    in matplotlib the epoch line still marks epoch 100."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from bokeh.models import LogScale
+
+    from dashboards.export import _holoviews, render_view
+    from dashboards.log_epochs import CHARTS
+    from dashboards.store import WarehouseStore
+    from dashboards.views import all_views
+
+    def layers(element):
+        return list(element) if isinstance(element, hv.Overlay | hv.NdOverlay) else [element]
+
+    _holoviews()
+    store = WarehouseStore(study)
+    try:
+        checked = dropped = 0
+        for name, view in all_views().items():
+            if not view.over_epochs:
+                continue
+            for backend in ("bokeh", "matplotlib"):
+                _, linear = render_view(store, name, "p13_seed3", 100, 5, 0, backend, "4+9", epoch_line=False)
+                _, logged = render_view(store, name, "p13_seed3", 100, 5, 0, backend, "4+9", log_epochs=True)
+                if isinstance(linear, hv.Text):  # no data for this run: it says so on either axis
+                    assert isinstance(logged, hv.Text), name
+                    continue
+                pairs = list(zip(layers(linear), layers(logged)))
+                for before, after in pairs:
+                    if isinstance(before, CHARTS):
+                        rows = before.dimension_values(0) >= 1
+                        dropped += int((~rows).sum())
+                        for column in range(len(before.dimensions())):
+                            np.testing.assert_array_equal(after.dimension_values(column),
+                                                          before.dimension_values(column)[rows], err_msg=name)
+                    elif isinstance(before, hv.Rectangles):
+                        boxes = before.array()
+                        np.testing.assert_array_equal(after.array()[:, 0], np.maximum(boxes[:, 0], 1), err_msg=name)
+                        np.testing.assert_array_equal(after.array()[:, 1:], boxes[:, 1:], err_msg=name)
+                drawn = hv.render(logged, backend=backend)
+                if backend == "bokeh":
+                    assert isinstance(drawn.x_scale, LogScale), name
+                else:
+                    assert drawn.axes[0].get_xscale() == "log", name
+                    assert [list(line.get_xdata()) for line in drawn.axes[0].lines].count([100, 100]) == 1, name
+                    plt.close(drawn)
+                checked += 1
+        assert checked >= 2 * 12 and dropped >= 2 * 12  # epoch 0 left every view that has it
+    finally:
+        store.close()
+
+
 def test_a_legend_entry_named_as_a_column_draws_in_both_backends():
     """`curves` with a series called as its y column ("velocity"): HoloViews' matplotlib backend reads
     such a label as that column's values and failed; both backends now draw it, labelled and with
@@ -344,6 +398,7 @@ def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
         (["no_such_view", "--variant", "p13_seed3"], "VIEW 'no_such_view': unknown view (known: attention_map"),
         (["spectrum", "--variant", "p99_seed1"], "--variant p99_seed1: not in the warehouse"),
         (["spectrum", "--variant", "p13_seed3", "--epoch", "13"], "--epoch 13: p13_seed3 has no checkpoint there"),
+        (["spectrum", "--variant", "p13_seed3", "--log-epochs"], "--log-epochs: view spectrum is not drawn over epochs"),
     ]:
         result = tdw_here("export", "figure", *args, "--db", str(study), "--out", str(tmp_path / "x.png"))
         assert result.returncode == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -420,6 +475,40 @@ PHASE_BANDS_JS = bokeh_views_js("""
           found.push([Number(layout.left), Number(layout.right)]);
       }
     }""", 'found.sort((a, b) => a[0] - b[0])')
+
+
+LOSS_LINES_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-loss_curves') {
+      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
+                                   .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
+      found.push({scale: model.x_scale.type, lines: lines});
+    }""", 'found')
+
+
+def test_log_epochs_redraws_the_over_epochs_plots_from_epoch_one_and_back(app_url, study):
+    """The sidebar's "Log epochs": the loss curves drawn anew on a log axis, each line the linear
+    one's points from epoch 1, the phase bands from epoch 1 (a band from 0 has no place there);
+    the URL carries it, and unchecked the linear figure comes back with epoch 0."""
+    phases = [list(row) for row in query("select start_epoch, end_epoch from training_phases where variant = 'p13_seed3' "
+                                         "order by start_epoch", study).iter_rows()]
+    assert phases[0][0] == 0
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        plot_box(page, "loss_curves")
+        poll(lambda: [f["scale"] for f in page.evaluate(LOSS_LINES_JS)] == ["LinearScale"], 30, page, "the linear loss curves")
+        linear = page.evaluate(LOSS_LINES_JS)[0]["lines"]
+        assert all(line[0] == 0 for line in linear) and len(linear) == 2
+        page.locator(".sidebar-log-epochs input").first.check()
+        poll(lambda: [f["scale"] for f in page.evaluate(LOSS_LINES_JS)] == ["LogScale"], 30, page, "the loss curves on log epochs")
+        assert page.evaluate(LOSS_LINES_JS)[0]["lines"] == [[x for x in line if x >= 1] for line in linear]
+        assert poll(lambda: page.evaluate(PHASE_BANDS_JS) == [[max(start, 1), end] for start, end in phases], 30, page,
+                    "the phase bands from epoch 1")
+        assert "log_epochs=true" in page.url
+        page.locator(".sidebar-log-epochs input").first.uncheck()
+        poll(lambda: page.evaluate(LOSS_LINES_JS) == [{"scale": "LinearScale", "lines": linear}], 30, page, "linear again")
+        assert poll(lambda: page.evaluate(PHASE_BANDS_JS) == phases, 30, page, "the bands from epoch 0")
+        assert page.errors == []
 
 
 def test_the_run_phases_are_shaded_on_over_epochs_plots_and_the_toggle_hides_them(app_url, study):

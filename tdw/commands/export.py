@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     figure.add_argument("--head", type=int, default=0, help="attention head, for views of one head")
     figure.add_argument("--pair", default="0+0", help="input a+b, for views of one input (the Trace section)")
     figure.add_argument("--fps", type=int, default=4, help="GIF frames per second")
+    figure.add_argument("--log-epochs", action="store_true",
+                        help="a view drawn over epochs against log epochs, from epoch 1 (the dashboard's toggle)")
     figure.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse file")
     figure.add_argument("--out", help="output file: .png .svg .pdf .gif or .html")
     return cmd
@@ -41,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
     import dashboards.export
 
     out = dashboards.export.figure(args.view, args.variant, args.out, epoch=args.epoch, neuron=args.neuron, head=args.head,
-                            db=args.db, fps=args.fps, pair=args.pair)
+                            db=args.db, fps=args.fps, pair=args.pair, log_epochs=args.log_epochs)
     print(f"wrote {out}", file=sys.stderr)
     return 0
