@@ -22,7 +22,10 @@ def from_first_epoch(element: hv.Element) -> hv.Element:
     dimension is the epoch), a rectangle's part before it (rectangles wholly before it dropped)."""
     if isinstance(element, CHARTS):
         epochs = element.dimension_values(0)
-        return element.clone(element.iloc[np.flatnonzero(epochs >= FIRST_EPOCH)].data) if (epochs < FIRST_EPOCH).any() else element
+        if not (epochs < FIRST_EPOCH).any():
+            return element
+        kept = epochs >= FIRST_EPOCH  # as columns: `iloc` and a clone of its data took 3x as long
+        return element.clone({name: values[kept] for name, values in element.columns().items()})
     if isinstance(element, hv.Rectangles):
         boxes = element.array()
         if not len(boxes) or boxes[:, 0].min() >= FIRST_EPOCH:
