@@ -426,6 +426,11 @@ def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_e
         tdw_here("extend", str(run), "--epochs", "300", "--checkpoints", "200:300:25", "--device", "cpu", "--quiet", check=True)
         tdw_here("densify", str(run), "--epochs", "5:100:10", "--device", "cpu", "--quiet", check=True)  # other indices
         tdw_here("analyze", str(run), "--analyzers", "neuron_freq,progress", "--quiet", check=True)
+        from tdw.training.trainer import train
+
+        small = train(tiny_config(p=7, seed=1, num_epochs=30, checkpoint_epochs=(0, 29)), root / "results", device="cpu",
+                      progress=False)  # a run of another p, for its maps
+        tdw_here("analyze", str(small.path), "--analyzers", "neuron_activations,embedding_fourier", "--quiet", check=True)
         tdw_here("index", "--results", str(root / "results"), "--db", str(db), check=True)
         poll(lambda: page.evaluate(LOSS_RANGE_JS) == [299], 30, page, "the loss plot over the grown run")
         box = page.locator(".epoch-input input").first
@@ -445,7 +450,24 @@ def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_e
         caption_when(page, "neuron_heatmap", lambda c: "at epoch 100" in c, "the neuron map at epoch 100")
         wait_idle(page, 300)
         assert page.evaluate(HEATMAP_RANGE_JS) == [[3, 8]]
+        # another p: its own map and its own frequencies (HoloViews re-ranges no image patched in)
+        for variant, p in (("p7_seed1", 7), ("p13_seed3", 13)):  # (p13_seed4's maps end before its extension)
+            page.locator(".variant-select select").first.select_option(variant)
+            poll(lambda p=p: page.evaluate(HEATMAP_RANGE_JS) == [[0, p]], 20, page, f"{variant}'s neuron map")
+        scroll_to_view(page, "frequencies_at_epoch")
+        for variant, frequencies in (("p7_seed1", 3), ("p13_seed3", 6)):
+            page.locator(".variant-select select").first.select_option(variant)
+            poll(lambda n=frequencies: (span := bars_span(page)) and 0 < span[0] < 1 and n < span[1] < n + 1, 20, page,
+                 f"{variant}'s frequencies 1..{frequencies}")
         assert page.errors == []
+
+
+def bars_span(page) -> tuple[float, float] | None:
+    """The frequencies_at_epoch figure's x range (frequencies 1..n, padded by less than a bar)."""
+    found = page.evaluate(bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-frequencies_at_epoch') { found.push([model.x_range.start, model.x_range.end]); }""",
+                                         "found"))
+    return tuple(found[0]) if found else None
 
 
 HEATMAP_RANGE_JS = bokeh_views_js("""
