@@ -5,6 +5,7 @@ Serves the dashboard (`tdw serve`) and drives it in headless Debian chromium (Pl
 - page load: navigation to the first viewport painted (the loss curve drawn, the server idle);
 - epoch change by the slider's keyboard handle, by a typed epoch and by a click on the loss curve:
   from the input to every visible view repainted (the server reports idle, two animation frames);
+- with two variants or more, a switch between the first two (at the top of the Variant page);
 - neuron click in the cluster map to the heatmap repainted;
 - the Compare page with every variant of the warehouse selected: load, its small multiples drawn
   on scroll (the screen's first, then all), and an epoch change with
@@ -180,6 +181,23 @@ def neuron_by_click(session: Session, i: int) -> tuple[float, int]:
                          ".startsWith('Neuron ' + tdwValue('neuron-input') + ' ')", before)
 
 
+def variant_switch(session: Session, log: Path, variants: list[str], i: int) -> tuple[float, int]:
+    """Switch the Variant page to the other of the first two variants: from the choice to the
+    last of what it set off (a switch can be two batches: the variant's plots, then its epoch's),
+    taken as the last server log line or websocket frame before 300 ms with neither (the paint
+    after it is not counted). The bytes are all the server sent meanwhile."""
+    before, (_, lines) = session.received, server_refresh_ms(log, 0)
+    started = time.perf_counter()
+    session.page.locator(".variant-select select").first.select_option(variants[(i + 1) % 2])
+    last_activity, seen = started, (session.received, lines)
+    while time.perf_counter() - last_activity < 0.3 or seen[1] == lines:
+        session.page.wait_for_timeout(10)
+        now = (session.received, server_refresh_ms(log, 0)[1])
+        if now != seen:
+            last_activity, seen = time.perf_counter(), now
+    return (last_activity - started) * 1000, session.received - before
+
+
 def server_refresh_ms(log: Path, seen: int) -> tuple[list[float], int]:
     lines = REFRESH_LINE.findall(log.read_text())
     return [float(ms) for _, ms in lines[seen:]], len(lines)
@@ -225,6 +243,9 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         handle.focus()
         measure(log, "epoch change: slider key (top of page)", lambda i: epoch_by_key(first, i), repeats)
         measure(log, "epoch change: typed epoch", lambda i: epoch_by_typing(first, epochs, i), repeats)
+        if len(variants) > 1:  # each run's first frame takes its own ranges; patched, or a new figure per run
+            measure(log, f"variant switch: {variants[0]} <-> {variants[1]} (top of page)",
+                    lambda i: variant_switch(first, log, variants, i), repeats + repeats % 2)
         handle.press("End")
         first.idle()
         first.page.locator(".view-loss_curves canvas").first.scroll_into_view_if_needed()
