@@ -43,7 +43,7 @@ def envelope(frame: pl.DataFrame, buckets: int = POINTS_PER_CURVE, by: str | Non
     Thirty variants of full-resolution curves sent 50x the data and took seconds to draw. With `by`,
     each group (a variant's curve, rows in order) is reduced on its own. Buckets are runs of rows;
     with `log_axis` (a positive column drawn on a log axis) they are equal spans of its logarithm
-    instead, so epochs 1-40, half of a log axis over 25,000 epochs, keep their detail (row
+    instead, so epochs 1-40, a third of a log axis over 25,000 epochs, keep their detail (row
     buckets of 42 epochs left them two points)."""
     groups = [by] if by else []
     over = (lambda e: e.over(groups)) if by else (lambda e: e)
