@@ -151,9 +151,8 @@ class LivePlot:
         # the variant and warehouse generation the figure shows: another run's first frame takes
         # its own ranges (`new_ranges`), later frames keep the figure's (a researcher's zoom)
         self.drawn_run: tuple | None = None
-        self.drawn_log_epochs = False  # the axis type the figure was drawn with: another is a new figure
         self.pipe: hv.streams.Pipe | None = None
-        self.drawn_shape: tuple | None = None
+        self.drawn_shape: tuple | None = None  # the figure's layers (`shape`) and axis type: another is a new figure
         self.captioned = captioned
         self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
@@ -188,13 +187,14 @@ class LivePlot:
         if self.title:
             element = element.opts(title=self.title)
         self.caption.object = f"**{line}**"
-        run = (variant, self.state.generation)
-        if self.pipe is not None and shape(element) == self.drawn_shape and log_epochs == self.drawn_log_epochs:
+        run, figure = (variant, self.state.generation), (shape(element), log_epochs)
+        if self.pipe is not None and figure == self.drawn_shape:
             # same figure models, new arrays; ranged anew for another run
             self.pipe.send(element if run == self.drawn_run else new_ranges(element))
         else:
             self.draw(element)
-        self.drawn, self.drawn_run, self.drawn_log_epochs = key, run, log_epochs
+            self.drawn_shape = figure
+        self.drawn, self.drawn_run = key, run
         return True
 
     def draw(self, element: hv.Element) -> None:
@@ -205,7 +205,6 @@ class LivePlot:
             if self.view.over_epochs and self.annotations:
                 hooks.append(self.annotations.hook)
             plot = plot.opts(hooks=hooks, **self.size, **self.plot_options)
-        self.drawn_shape = shape(element)
         self.pane.object = plot
 
     def wire_figure(self, plot, element) -> None:

@@ -196,3 +196,14 @@ def bokeh_views_js(collect: str, result: str = "found") -> str:
             "    if (!view || seen.has(view)) return;\n    seen.add(view);\n    const model = view.model;\n"
             f"{collect}\n    for (const child of (view.child_views || [])) walk(child);\n  }};\n"
             f"  Object.values(Bokeh.index).forEach(walk);\n  return {result};\n}}")
+
+
+def figure_lines_js(figure_test: str) -> str:
+    """A page function returning, for each Bokeh figure for which `figure_test` (JavaScript over
+    `model`) holds, its title, its x scale's type and the x values of each of its lines."""
+    return bokeh_views_js(f"""
+    if (model.type === 'Figure' && ({figure_test})) {{
+      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
+                                   .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
+      found.push({{title: model.title ? model.title.text : null, scale: model.x_scale.type, lines: lines}});
+    }}""")

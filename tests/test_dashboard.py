@@ -20,6 +20,7 @@ from tests.dashboard_harness import (
     browser_page,
     caption,
     caption_when,
+    figure_lines_js,
     log_problems,
     poll,
     scroll_to_view,
@@ -477,12 +478,7 @@ PHASE_BANDS_JS = bokeh_views_js("""
     }""", 'found.sort((a, b) => a[0] - b[0])')
 
 
-LOSS_LINES_JS = bokeh_views_js("""
-    if (model.type === 'Figure' && model.name === 'tdw-view-loss_curves') {
-      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
-                                   .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
-      found.push({scale: model.x_scale.type, lines: lines});
-    }""", 'found')
+LOSS_LINES_JS = figure_lines_js("model.name === 'tdw-view-loss_curves'")
 
 
 def test_log_epochs_redraws_the_over_epochs_plots_from_epoch_one_and_back(app_url, study):
@@ -506,7 +502,8 @@ def test_log_epochs_redraws_the_over_epochs_plots_from_epoch_one_and_back(app_ur
                     "the phase bands from epoch 1")
         assert "log_epochs=true" in page.url
         page.locator(".sidebar-log-epochs input").first.uncheck()
-        poll(lambda: page.evaluate(LOSS_LINES_JS) == [{"scale": "LinearScale", "lines": linear}], 30, page, "linear again")
+        poll(lambda: [(f["scale"], f["lines"]) for f in page.evaluate(LOSS_LINES_JS)] == [("LinearScale", linear)], 30, page,
+             "linear again")
         assert poll(lambda: page.evaluate(PHASE_BANDS_JS) == phases, 30, page, "the bands from epoch 0")
         assert page.errors == []
 

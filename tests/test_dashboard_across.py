@@ -22,6 +22,7 @@ from tests.dashboard_harness import (
     browser_page,
     caption,
     caption_when,
+    figure_lines_js,
     poll,
     scroll_to_view,
     served,
@@ -255,20 +256,8 @@ FIGURE_IDS_JS = bokeh_views_js("""
     }""", 'Object.fromEntries(found)')
 
 
-TRAJECTORY_OVERLAY_JS = bokeh_views_js("""
-    if (model.type === 'Figure' && model.title && String(model.title.text).startsWith('Trajectories PC2/PC3')) {
-      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
-                                   .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
-      found.push({title: model.title.text, lines: lines});
-    }""", 'found')
-
-
-LOSS_OVERLAY_JS = bokeh_views_js("""
-    if (model.type === 'Figure' && model.title && model.title.text === 'test loss by variant') {
-      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
-                                   .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
-      found.push({scale: model.x_scale.type, lines: lines});
-    }""", 'found')
+TRAJECTORY_OVERLAY_JS = figure_lines_js("model.title && String(model.title.text).startsWith('Trajectories PC2/PC3')")
+LOSS_OVERLAY_JS = figure_lines_js("model.title && model.title.text === 'test loss by variant'")
 
 
 def test_compare_overlays_trajectories_in_a_shared_basis_and_orders_events(app_url, study):
