@@ -139,14 +139,17 @@ def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:
 
 
 def log_timings() -> None:
-    """TDW_DASHBOARD_TIMINGS=1: the server writes how long each batch of plot refreshes took."""
+    """TDW_DASHBOARD_TIMINGS=1: the server writes how long each batch of plot refreshes took; =2
+    also each plot's part and whether it was patched or drawn anew (a new figure costs several
+    times a patch: the line that says which views draw anew on a switch)."""
     import logging
 
     if os.environ.get("TDW_DASHBOARD_TIMINGS") and not logging.getLogger("tdw.dashboard").handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
         logging.getLogger("tdw.dashboard").addHandler(handler)
-        logging.getLogger("tdw.dashboard").setLevel(logging.INFO)
+        detail = os.environ["TDW_DASHBOARD_TIMINGS"] == "2"
+        logging.getLogger("tdw.dashboard").setLevel(logging.DEBUG if detail else logging.INFO)
 
 
 def build_app(db: str | Path, results: str | Path = "results", read_only: bool = False) -> pn.Row:

@@ -14,7 +14,7 @@ import holoviews as hv
 import numpy as np
 
 FIRST_EPOCH = 1  # where a log epoch axis begins
-CHARTS = (hv.Curve, hv.Scatter, hv.Area, hv.Spread, hv.ErrorBars)
+CHARTS = (hv.Curve, hv.Scatter, hv.Area, hv.Spread, hv.ErrorBars, hv.VLines)  # first key dimension: the epoch
 
 
 def from_first_epoch(element: hv.Element) -> hv.Element:
@@ -27,12 +27,13 @@ def from_first_epoch(element: hv.Element) -> hv.Element:
         kept = epochs >= FIRST_EPOCH  # as columns: through `iloc`, the published run's PR view took 33 ms, not 23
         return element.clone({name: values[kept] for name, values in element.columns().items()})
     if isinstance(element, hv.Rectangles):
-        boxes = element.array()
-        if not len(boxes) or boxes[:, 0].min() >= FIRST_EPOCH:
+        columns = element.columns()  # x0, y0, x1, y1 and any value (a colour per rectangle)
+        if not len(columns["x0"]) or columns["x0"].min() >= FIRST_EPOCH:
             return element
-        boxes = boxes[boxes[:, 2] > FIRST_EPOCH]
-        boxes[:, 0] = np.maximum(boxes[:, 0], FIRST_EPOCH)
-        return element.clone([tuple(row) for row in boxes])
+        kept = columns["x1"] > FIRST_EPOCH
+        columns = {name: values[kept] for name, values in columns.items()}
+        columns["x0"] = np.maximum(columns["x0"], FIRST_EPOCH)
+        return element.clone(columns)
     return element
 
 

@@ -166,6 +166,7 @@ class LivePlot:
 
     def refresh(self) -> bool:
         """Bring the plot to the current state; False when it already showed it (no work done)."""
+        started = time.perf_counter()
         arguments = self.arguments()
         log_epochs = self.view.over_epochs and self.view.backend == "bokeh" and self.state.log_epochs
         key = (tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in arguments.items())), self.state.generation,
@@ -191,10 +192,12 @@ class LivePlot:
         if self.pipe is not None and figure == self.drawn_shape:
             # same figure models, new arrays; ranged anew for another run
             self.pipe.send(element if run == self.drawn_run else new_ranges(element))
+            how = "patched"
         else:
             self.draw(element)
-            self.drawn_shape = figure
+            self.drawn_shape, how = figure, "drawn"
         self.drawn, self.drawn_run = key, run
+        timings.debug("%s %s in %.1f ms", self.view.name, how, (time.perf_counter() - started) * 1000)
         return True
 
     def draw(self, element: hv.Element) -> None:

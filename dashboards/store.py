@@ -222,6 +222,10 @@ class WarehouseStore:
         return self.frame("select metric, kind, epoch, magnitude, epochs_from_turn from event_order where variant = $v "
                           "order by metric, epoch", {"v": variant})
 
+    def event_series(self) -> list[str]:
+        """Every series with an event in any run of the warehouse, in name order."""
+        return self.frame("select distinct metric from event_order order by metric")["metric"].to_list()
+
     def phases(self, variant: str) -> pl.DataFrame:
         return self.frame("select phase, phase_index, start_epoch, end_epoch from training_phases where variant = $v "
                           "order by phase_index", {"v": variant})

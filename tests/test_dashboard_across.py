@@ -338,6 +338,55 @@ def test_compare_overlays_name_every_variant_beside_the_frame(study):
         assert [sorted(item.label["value"] for item in legend.items) for legend in legends] == [sorted(variants)]
 
 
+def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_each_run_has(study):
+    """The loss figure's marks (memorized, turn, grokked) are a layer each whether or not the run
+    has the event, and the event timeline has a row for every series of the warehouse: a switch
+    between a transformer and an MLP (no attention weights, so other series) patches the drawn
+    figures instead of drawing new ones (several times the cost), and each then shows the run's own
+    marks and events."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # (the views set Bokeh options)
+    from bokeh.models import Scatter, VSpan
+
+    from dashboards.panes import LivePlot, shape
+    from dashboards.state import WorkbenchState
+    from dashboards.views import get_view
+    from dashboards.views._common import TRAINING_MARKS, training_marks
+
+    every_mark = {"memorization_epoch": 5, "turn_epoch": 9, "grok_epoch": 12}
+    assert shape(hv.Overlay(training_marks({}))) == shape(hv.Overlay(training_marks(every_mark)))
+    transformer, mlp = "p13_seed3", "mlp_p13_seed5"
+    store = WarehouseStore(study)
+    state = WorkbenchState()
+    state.param.variant.objects = list(VARIANTS)
+    state.variant = transformer
+    try:
+        events = {v: store.events(v) for v in (transformer, mlp)}
+        assert set(events[transformer]["metric"]) - set(events[mlp]["metric"]) >= {"pr_W_K", "pr_W_Q"}
+        series = store.event_series()
+        assert series == sorted(set(events[transformer]["metric"]) | set(events[mlp]["metric"]))
+        plots = {name: LivePlot(get_view(name), store, state) for name in ("loss_curves", "event_timeline")}
+        figures = {}
+        for plot in plots.values():
+            assert plot.refresh()
+            figures[plot.view.name] = hv.renderer("bokeh").get_plot(plot.pane.object).state
+        pipes = {name: plot.pipe for name, plot in plots.items()}
+        for variant in (mlp, transformer, mlp):
+            state.variant = variant
+            for name, plot in plots.items():
+                assert plot.refresh() and plot.pipe is pipes[name], f"{name}: a new figure for {variant}"
+            turn = store.turn(variant)
+            spans = [r.data_source.data["epoch"].tolist() for r in figures["loss_curves"].renderers if isinstance(r.glyph, VSpan)]
+            assert spans == [[] if turn.get(key) is None else [turn[key]] for key, _, _ in TRAINING_MARKS]
+            drawn = sorted((series[int(y)], x) for r in figures["event_timeline"].renderers if isinstance(r.glyph, Scatter)
+                           for x, y in zip(r.data_source.data["epoch"], r.data_source.data["series"], strict=True))
+            assert drawn == sorted(events[variant].select("metric", "epoch").iter_rows()), variant
+            ticks = figures["event_timeline"].yaxis[0].major_label_overrides
+            assert [ticks[i] for i in range(len(series))] == series
+    finally:
+        store.close()
+
+
 def test_a_file_gone_since_indexing_is_named_with_its_remedy_and_indexing_brings_the_views_back(study, tmp_path):
     """A warehouse's Parquet views list their files, and DuckDB binds a view whole: one run's file
     deleted (a run removed, an old artifact retired by `tdw analyze`) fails every query of that

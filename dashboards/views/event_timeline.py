@@ -27,11 +27,16 @@ def event_timeline(store, variant: str):
     title = "Events and phases"
     if events.is_empty():
         return no_data(title, "no events: run tdw index on an analyzed run")
-    metrics = sorted(events["metric"].unique().to_list())
+    # a row for every series of the warehouse, not only this run's: each series keeps its row from
+    # run to run (the eye finds it where it was), and another run's timeline has the same layers
+    # and size, so a variant switch patches the drawn figure (a new one cost 0.36 s of the server)
+    metrics = store.event_series()
     row = {m: i for i, m in enumerate(metrics)}
-    layers = [hv.Rectangles([(r["start_epoch"], -0.5, r["end_epoch"], len(metrics) - 0.5)]).opts(
-                  color=PHASE_COLORS.get(r["phase"], "#eeeeee"), alpha=0.6).opts(backend="bokeh", line_width=0)
-              for r in store.phases(variant).iter_rows(named=True)]
+    phases = store.phases(variant)
+    bands = hv.Rectangles((phases["start_epoch"].to_numpy(), np.full(phases.height, -0.5), phases["end_epoch"].to_numpy(),
+                           np.full(phases.height, len(metrics) - 0.5),
+                           [PHASE_COLORS.get(phase, "#eeeeee") for phase in phases["phase"]]), vdims=["color"])
+    layers = [bands.opts(color="color", alpha=0.6).opts(backend="bokeh", line_width=0)]
     for kind, color in KIND_COLORS.items():
         part = events.filter(events["kind"] == kind)
         points = np.column_stack([part["epoch"].to_numpy(), [row[m] for m in part["metric"]]]) if part.height else np.empty((0, 2))

@@ -3,16 +3,15 @@
 import holoviews as hv
 
 from dashboards.views import view
-from dashboards.views._common import curves, with_legend
+from dashboards.views._common import TRAINING_MARKS, curves, training_marks, with_legend
 
 TITLE, YLABEL = "Train and test loss", "loss (log)"
-MARKS = (("memorization_epoch", "memorized", "gray"), ("turn_epoch", "turn", "orange"), ("grok_epoch", "grokked", "green"))
 
 
 def caption(store, variant: str) -> str:
     """What the vertical lines are (a legend lists curves only): each mark's colour and epoch."""
     turn = store.turn(variant)
-    marks = [f"{name} at {turn[key]:,} ({color})" for key, name, color in MARKS if turn.get(key) is not None]
+    marks = [f"{name} at {turn[key]:,} ({color})" for key, name, color in TRAINING_MARKS if turn.get(key) is not None]
     return "Loss; " + (", ".join(marks) if marks else "not memorized, no turn yet")
 
 
@@ -20,8 +19,8 @@ def caption(store, variant: str) -> str:
 def loss_curves(store, variant: str):
     frame = store.losses(variant)
     plot = curves(frame, "epoch", "loss", "split", TITLE, YLABEL, logy=True)
-    turn = store.turn(variant)
-    marks = [hv.VLine(turn[key], label=name).opts(color=color) for key, name, color in MARKS if turn.get(key) is not None]
+    if frame.is_empty():
+        return plot
     # a new overlay, so the curves' title and labels are set on it again
-    return with_legend(hv.Overlay([plot, *marks]).opts(title=TITLE, ylabel=YLABEL, logy=True), 2) if marks else plot
-
+    overlay = hv.Overlay([*plot, *training_marks(store.turn(variant))])
+    return with_legend(overlay.opts(title=TITLE, xlabel="epoch", ylabel=YLABEL, logy=True), len(plot))

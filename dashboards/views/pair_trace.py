@@ -6,7 +6,7 @@ import polars as pl
 
 from dashboards.state import parse_pair
 from dashboards.views import view
-from dashboards.views._common import no_data, pair_label, with_legend
+from dashboards.views._common import no_data, pair_label, training_marks, with_legend
 
 
 def caption(store, variant: str, pair: str, pinned: list[str]) -> str:
@@ -33,8 +33,6 @@ def pair_trace(store, variant: str, pair: str, pinned: list[str]):
                                    label=pair_label(store, variant, traced)))
     if not curves:
         return no_data(title)
-    turn = store.turn(variant)
-    marks = [hv.VLine(turn[key]).opts(color=color) for key, color in
-             (("memorization_epoch", "gray"), ("turn_epoch", "orange"), ("grok_epoch", "green")) if turn.get(key) is not None]
+    marks = training_marks(store.turn(variant))
     return with_legend(hv.Overlay([*curves, hv.HLine(0).opts(color="lightgray"), *marks]).opts(
         title=title, xlabel="epoch", ylabel="margin (correct - best wrong)"), len(curves))
