@@ -105,10 +105,13 @@ class EpochAnnotations:
 
 def shape(element: hv.Element) -> tuple:
     """What must stay the same for new data to be patched into the drawn figure: the element types,
-    the number of layers and where each image lies. Anything else (a view going from "no data" to
-    data, another variant with more key frequencies, a map of another p or another neuron count)
-    draws a new figure: HoloViews re-ranges a patched-in curve (`new_ranges`) but not an image,
-    so a p=113 neuron map patched into a p=17 figure showed its 17 x 17 corner."""
+    the number of layers, where each image lies and the frame's size. Anything else (a view going
+    from "no data" to data, another variant with more key frequencies, a map of another p or
+    another neuron count) draws a new figure: HoloViews re-ranges a patched-in curve (`new_ranges`)
+    but not an image, so a p=113 neuron map patched into a p=17 figure showed its 17 x 17 corner,
+    and it never resizes a drawn frame (the event timeline's height is its number of series). So a
+    view keeps its layers from run to run where it can: a layer per training mark, empty where a
+    run has none (`views/_common.training_marks`), the timeline's rows for every series."""
     def extent(layer: hv.Element) -> tuple | None:
         if isinstance(layer, hv.Image):
             return layer.bounds.lbrt()
@@ -117,7 +120,8 @@ def shape(element: hv.Element) -> tuple:
         return None
 
     layers = list(element) if isinstance(element, hv.Overlay) else [element]
-    return tuple((type(layer), extent(layer)) for layer in layers)
+    size = hv.Store.lookup_options("bokeh", element, "plot").kwargs
+    return (size.get("frame_width"), size.get("frame_height"), *((type(layer), extent(layer)) for layer in layers))
 
 
 def new_ranges(element: hv.Element) -> hv.Element:

@@ -355,6 +355,9 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
 
     every_mark = {"memorization_epoch": 5, "turn_epoch": 9, "grok_epoch": 12}
     assert shape(hv.Overlay(training_marks({}))) == shape(hv.Overlay(training_marks(every_mark)))
+    # a warehouse re-indexed with more series: a taller timeline, which HoloViews would not resize
+    timeline = hv.Overlay([hv.Scatter([(1, 0)])]).opts(backend="bokeh", frame_width=420)
+    assert shape(timeline.opts(frame_height=420, backend="bokeh")) != shape(timeline.opts(frame_height=435, backend="bokeh"))
     transformer, mlp = "p13_seed3", "mlp_p13_seed5"
     store = WarehouseStore(study)
     state = WorkbenchState()
