@@ -525,3 +525,40 @@ def test_the_run_phases_are_shaded_on_over_epochs_plots_and_the_toggle_hides_the
         page.locator(".show-phases input").first.uncheck()
         assert poll(lambda: page.evaluate(PHASE_BANDS_JS) == [], 30, page, "the bands to hide")
         assert page.errors == []
+
+
+TIMELINE_POINT_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-event_timeline') {
+      for (const r of model.renderers) {
+        const data = r.data_source.data;
+        if (data.metric && data.metric.length) {
+          const i = data.metric.length - 1;  // the last of a kind: the latest event, right of the crowd at the start
+          found.push({metric: data.metric[i], epoch: Number(data.epoch[i]), magnitude: data.magnitude[i],
+                      kind: r.name,
+                      sx: view.frame.x_scale.compute(Number(data.epoch[i])), sy: view.frame.y_scale.compute(Number(data.series[i]))});
+        }
+      }
+    }""")
+
+
+def test_hovering_an_event_names_its_series_kind_epoch_and_distance_from_the_turn(app_url, study):
+    """The timeline's rows are 28 small labels: a hover says which series a mark is, what kind of
+    event, at which epoch, its size and how far from the turn it lies."""
+    events = query("select metric, kind, epoch from event_order where variant = 'p13_seed3'", study)
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        scroll_to_view(page, "event_timeline")
+        box = plot_box(page, "event_timeline")
+        points = poll(lambda: page.evaluate(TIMELINE_POINT_JS), 30, page, "the timeline's points")
+        point = max(points, key=lambda found: found["epoch"])
+        assert (point["metric"], point["epoch"]) in {(m, e) for m, _, e in events.iter_rows()}
+        page.mouse.move(box["x"] + point["sx"], box["y"] + point["sy"])
+        tooltip = page.locator(".bk-Tooltip", has_text="from the turn").first  # (the sidebar's "?" are tooltips too)
+        tooltip.wait_for(state="visible", timeout=10000)
+        shown = tooltip.evaluate("el => el.shadowRoot.querySelector('.bk-tooltip-content').textContent")  # (in a shadow root)
+        turn = query("select turn_epoch from grokking_turn where variant = 'p13_seed3'", study).item()
+        from_turn = "no turn" if turn is None else f"{point['epoch'] - turn:+,}"
+        assert re.sub(r"\s+", " ", shown).strip() == (f"series: {point['metric']} event: {point['kind']} epoch: {point['epoch']} "
+                                                      f"magnitude: {point['magnitude']:.3f} from the turn: {from_turn}"), shown
+        assert page.errors == []

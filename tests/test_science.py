@@ -97,3 +97,30 @@ def test_excluded_loss_rises_during_circuit_formation(published):
 def test_mlp_ends_specialized(published):
     fraction = query("select specialized_fraction from variant_summary", published).item()
     assert fraction > 0.8
+
+
+def test_the_event_timeline_says_how_far_each_event_lies_from_the_turn(published):
+    """The Events view's hover: each mark's series, size and distance from the turn (12,848), as
+    event_order has them; the restricted loss's first event (11,000) comes before the turn."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # (the views set Bokeh options)
+
+    from dashboards.store import WarehouseStore
+    from dashboards.views import get_view
+
+    turn = query("select turn_epoch from grokking_turn", published).item()
+    expected = sorted(query("select metric, epoch, magnitude from event_order", published).iter_rows())
+    store = WarehouseStore(published)
+    try:
+        timeline = get_view("event_timeline").render(store, "p113_seed999")
+    finally:
+        store.close()
+    drawn = []
+    for layer in timeline:
+        if isinstance(layer, hv.Scatter):
+            columns = layer.columns()
+            assert list(columns["from_turn"]) == [f"{epoch - turn:+,}" for epoch in columns["epoch"]]
+            drawn += zip(columns["metric"], columns["epoch"], columns["magnitude"], strict=True)
+    assert sorted(drawn) == expected
+    restricted = [epoch for metric, epoch, _ in drawn if metric == "log10_restricted_loss"]
+    assert min(restricted) == 11_000 < turn

@@ -39,8 +39,15 @@ def event_timeline(store, variant: str):
     layers = [bands.opts(color="color", alpha=0.6).opts(backend="bokeh", line_width=0)]
     for kind, color in KIND_COLORS.items():
         part = events.filter(events["kind"] == kind)
-        points = np.column_stack([part["epoch"].to_numpy(), [row[m] for m in part["metric"]]]) if part.height else np.empty((0, 2))
-        layers.append(hv.Scatter(points, "epoch", "series", label=kind).opts(color=color))
+        # the series' name, the change's size and where it lies from the turn, for the hover: the
+        # row labels of 28 series are small, and "how far before the turn" is the question
+        columns = {"epoch": part["epoch"].to_numpy(), "series": np.array([row[m] for m in part["metric"]], dtype=float),
+                   "metric": part["metric"].to_numpy(), "magnitude": part["magnitude"].to_numpy(),
+                   "from_turn": np.array(["no turn" if d is None else f"{d:+,}" for d in part["epochs_from_turn"]], dtype=object)}
+        layers.append(hv.Scatter(columns, "epoch", ["series", "metric", "magnitude", "from_turn"], label=kind)
+                      .opts(color=color).opts(backend="bokeh", tools=["hover"], hover_tooltips=[
+                          ("series", "@{metric}"), ("event", kind), ("epoch", "@{epoch}"), ("magnitude", "@{magnitude}{0.000}"),
+                          ("from the turn", "@{from_turn}")]))
     timeline = hv.Overlay(layers).opts(title=title, xlabel="epoch", ylabel="series", yticks=list(enumerate(metrics)),
                                        show_legend=True, legend_position="right")
     # a row of height per series and the legend beside the frame: at a fixed 300 px a study's 28
