@@ -124,6 +124,19 @@ def shape(element: hv.Element) -> tuple:
     return (size.get("frame_width"), size.get("frame_height"), *((type(layer), extent(layer)) for layer in layers))
 
 
+def forget_ranges(plot) -> None:
+    """Drop the data ranges a drawn HoloViews plot has cached, before another run's first frame.
+
+    That frame is marked `framewise` (`new_ranges`), which files its ranges under another key than
+    the plot's first frame had; HoloViews then picks the older, more specific key, so a colour
+    scale kept the previous run's range: after a switch between two p=13 seeds the neuron map was
+    coloured 0..9.3 for activations up to 6.7 until the next epoch change (and a trajectory's
+    epochs took the colours of a run of another length). Cleared, this frame's ranges are the only
+    ones; the axes are set from the frame either way."""
+    for part in plot.traverse(lambda part: part):
+        part.ranges.clear()
+
+
 def new_ranges(element: hv.Element) -> hv.Element:
     """The first frame of another run (variant or warehouse), to be drawn on its own ranges.
 
@@ -157,6 +170,7 @@ class LivePlot:
         self.drawn_run: tuple | None = None
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None  # the figure's layers (`shape`) and axis type: another is a new figure
+        self.holoviews_plots: dict[int, Any] = {}  # the HoloViews plots drawn from `pipe` (`keep_plot`)
         self.captioned = captioned
         self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
@@ -195,7 +209,11 @@ class LivePlot:
         run, figure = (variant, self.state.generation), (shape(element), log_epochs)
         if self.pipe is not None and figure == self.drawn_shape:
             # same figure models, new arrays; ranged anew for another run
-            self.pipe.send(element if run == self.drawn_run else new_ranges(element))
+            if run != self.drawn_run:
+                for plot in self.holoviews_plots.values():
+                    forget_ranges(plot)
+                element = new_ranges(element)
+            self.pipe.send(element)
             how = "patched"
         else:
             self.draw(element)
@@ -206,13 +224,21 @@ class LivePlot:
 
     def draw(self, element: hv.Element) -> None:
         self.pipe = hv.streams.Pipe(data=element)
+        self.holoviews_plots = {}
         plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
         if self.view.backend == "bokeh":
-            hooks = [self.wire_figure]
+            hooks = [self.keep_plot, self.wire_figure]
             if self.view.over_epochs and self.annotations:
                 hooks.append(self.annotations.hook)
             plot = plot.opts(hooks=hooks, **self.size, **self.plot_options)
+        else:
+            plot = plot.opts(hooks=[self.keep_plot], backend=self.view.backend)
         self.pane.object = plot
+
+    def keep_plot(self, plot, element) -> None:
+        """Remember the HoloViews plot drawn from the pipe (one per rendering of the pane), whose
+        cached ranges another run's first frame must not read (`forget_ranges`)."""
+        self.holoviews_plots[id(plot)] = plot
 
     def wire_figure(self, plot, element) -> None:
         """Name the figure after its view (the browser tests find it by that) and listen to clicks

@@ -343,10 +343,11 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
     has the event, and the event timeline has a row for every series of the warehouse: a switch
     between a transformer and an MLP (no attention weights, so other series) patches the drawn
     figures instead of drawing new ones (several times the cost), and each then shows the run's own
-    marks and events."""
+    marks and events. The neuron map, patched too, is coloured over its own run's activations (it
+    kept the previous run's colour range until the next epoch change: `panes.forget_ranges`)."""
     import holoviews as hv
     import holoviews.plotting.bokeh  # (the views set Bokeh options)
-    from bokeh.models import Scatter, VSpan
+    from bokeh.models import Image, Scatter, VSpan
 
     from dashboards.panes import LivePlot, shape
     from dashboards.state import WorkbenchState
@@ -368,7 +369,10 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
         assert set(events[transformer]["metric"]) - set(events[mlp]["metric"]) >= {"pr_W_K", "pr_W_Q"}
         series = store.event_series()
         assert series == sorted(set(events[transformer]["metric"]) | set(events[mlp]["metric"]))
-        plots = {name: LivePlot(get_view(name), store, state) for name in ("loss_curves", "event_timeline")}
+        state.epoch = max(store.checkpoint_epochs(transformer))
+        assert state.epoch in store.checkpoint_epochs(mlp)
+        state.neuron = 3
+        plots = {name: LivePlot(get_view(name), store, state) for name in ("loss_curves", "event_timeline", "neuron_heatmap")}
         figures = {}
         for plot in plots.values():
             assert plot.refresh()
@@ -386,6 +390,9 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
             assert drawn == sorted(events[variant].select("metric", "epoch").iter_rows()), variant
             ticks = figures["event_timeline"].yaxis[0].major_label_overrides
             assert [ticks[i] for i in range(len(series))] == series
+            activations = store.neuron_map(variant, state.epoch, state.neuron)
+            (mapper,) = [r.glyph.color_mapper for r in figures["neuron_heatmap"].renderers if isinstance(r.glyph, Image)]
+            assert (mapper.low, mapper.high) == pytest.approx((activations.min(), activations.max())), variant
     finally:
         store.close()
 
