@@ -207,7 +207,10 @@ class LivePlot:
             element = element.opts(title=self.title)
         self.caption.object = f"**{line}**"
         run, figure = (variant, self.state.generation), (shape(element), log_epochs)
-        if self.pipe is not None and figure == self.drawn_shape:
+        # a matplotlib view (the 3D trajectory) gets a new figure per run: patched, it raised
+        # "Scatter3D type not found" (`new_ranges` sets Bokeh's options), and matplotlib kept the
+        # artist's colour array (118 points of another run failed to draw over 161)
+        if self.pipe is not None and figure == self.drawn_shape and (run == self.drawn_run or self.view.backend == "bokeh"):
             # same figure models, new arrays; ranged anew for another run
             if run != self.drawn_run:
                 for plot in self.holoviews_plots.values():

@@ -344,9 +344,12 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
     between a transformer and an MLP (no attention weights, so other series) patches the drawn
     figures instead of drawing new ones (several times the cost), and each then shows the run's own
     marks and events. The neuron map, patched too, is coloured over its own run's activations (it
-    kept the previous run's colour range until the next epoch change: `panes.forget_ranges`)."""
+    kept the previous run's colour range until the next epoch change: `panes.forget_ranges`). The
+    3D trajectory (matplotlib, which keeps a patched artist's arrays) is drawn anew for each run,
+    its points coloured over the run's epochs (the switch raised "Scatter3D type not found")."""
     import holoviews as hv
     import holoviews.plotting.bokeh  # (the views set Bokeh options)
+    import holoviews.plotting.mpl  # (and the 3D view matplotlib's)
     from bokeh.models import Image, Scatter, VSpan
 
     from dashboards.panes import LivePlot, shape
@@ -378,10 +381,18 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
             assert plot.refresh()
             figures[plot.view.name] = hv.renderer("bokeh").get_plot(plot.pane.object).state
         pipes = {name: plot.pipe for name, plot in plots.items()}
+        in_3d = LivePlot(get_view("trajectory_3d"), store, state)
+        assert in_3d.refresh()
         for variant in (mlp, transformer, mlp):
             state.variant = variant
             for name, plot in plots.items():
                 assert plot.refresh() and plot.pipe is pipes[name], f"{name}: a new figure for {variant}"
+            drawn_3d = in_3d.pipe
+            assert in_3d.refresh() and in_3d.pipe is not drawn_3d
+            axes = hv.renderer("matplotlib").get_plot(in_3d.pane.object).handles["axis"]
+            epochs = store.trajectory(variant)["epoch"]
+            points = axes.collections[0]  # (then the marker at the epoch)
+            assert (len(points.get_offsets()), points.get_clim()) == (len(epochs), (0, epochs.max()))
             turn = store.turn(variant)
             spans = [r.data_source.data["epoch"].tolist() for r in figures["loss_curves"].renderers if isinstance(r.glyph, VSpan)]
             assert spans == [[] if turn.get(key) is None else [turn[key]] for key, _, _ in TRAINING_MARKS]
