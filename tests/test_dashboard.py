@@ -562,3 +562,29 @@ def test_hovering_an_event_names_its_series_kind_epoch_and_distance_from_the_tur
         assert re.sub(r"\s+", " ", shown).strip() == (f"series: {point['metric']} event: {point['kind']} epoch: {point['epoch']} "
                                                       f"magnitude: {point['magnitude']:.3f} from the turn: {from_turn}"), shown
         assert page.errors == []
+
+
+def test_every_view_follows_a_variant_switch_with_every_section_open(app_url, study):
+    """Every section open and on screen (a tall window), the variant switched to the MLP and on to
+    another transformer: each view shows that run (its caption names the run's own epoch or says the
+    view does not apply) and nothing fails in the browser or on the server. The 3D trajectory, patched
+    across runs since session 29, failed every such switch on the server; no test had opened it."""
+    import json
+    from urllib.parse import quote
+
+    from dashboards.views import all_views
+
+    groups = sorted({view.group for view in all_views().values()})
+    log = study.parent / f"serve-{urlsplit(app_url).port}.log"
+    before = len(log_problems(log))
+    with browser_page({"width": 1600, "height": 30000}) as page:
+        page.goto(app_url + "?variant=p13_seed3&open_sections=" + quote(json.dumps(groups)))
+        wait_idle(page, 3000)
+        assert caption(page, "trajectory_3d")  # drawn: its section is open and on screen
+        for variant in ("mlp_p13_seed5", "p13_seed4"):
+            page.locator(".variant-select select").first.select_option(variant)
+            attention = (lambda c: "n/a, family mlp" in c) if variant.startswith("mlp") else (lambda c: c.startswith("Head 0 "))
+            caption_when(page, "attention_map", attention, f"{variant}'s attention map")
+            wait_idle(page, 1000)
+        assert page.errors == []
+    assert log_problems(log)[before:] == []
