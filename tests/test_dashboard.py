@@ -588,3 +588,34 @@ def test_every_view_follows_a_variant_switch_with_every_section_open(app_url, st
             wait_idle(page, 1000)
         assert page.errors == []
     assert log_problems(log)[before:] == []
+
+
+def map_cell_js(view: str, a: int, b: int) -> str:
+    """The canvas pixel at the centre of the map's cell (a, b) (row a at y in [a, a + 1))."""
+    return bokeh_views_js(f"""
+    if (model.type === 'Figure' && model.name === 'tdw-view-{view}') {{
+      found.push([view.frame.x_scale.compute({b} + 0.5), view.frame.y_scale.compute({a} + 0.5)]);
+    }}""")
+
+
+def test_hovering_a_map_cell_names_its_pair_and_value(app_url, study):
+    """Before a click traces an input, a hover says which one it is and the map's value there: the
+    neuron map's cell (9, 4) at the last epoch reads "9 + 4" and the activation the warehouse holds."""
+    import numpy as np
+
+    epoch = query("select max(epoch) from neuron_maps where variant = 'p13_seed3'", study).item()
+    row = query(f"select lo, hi, codes from neuron_maps where variant = 'p13_seed3' and epoch = {epoch} and neuron = 0",
+                study)
+    grid = row["lo"][0] + np.frombuffer(row["codes"][0], np.uint8).reshape(13, 13) / 255 * (row["hi"][0] - row["lo"][0])
+    with browser_page() as page:
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        scroll_to_view(page, "neuron_heatmap")
+        box = plot_box(page, "neuron_heatmap")
+        (x, y), = poll(lambda: page.evaluate(map_cell_js("neuron_heatmap", 9, 4)), 30, page, "the neuron map")
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        tooltip = page.locator(".bk-Tooltip", has_text="activation").first
+        tooltip.wait_for(state="visible", timeout=10000)
+        shown = re.sub(r"\s+", " ", tooltip.evaluate("el => el.shadowRoot.querySelector('.bk-tooltip-content').textContent"))
+        assert shown.strip() == f"a + b: 9 + 4 activation: {grid[9, 4]:.3f}", shown
+        assert page.errors == []

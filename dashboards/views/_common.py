@@ -70,12 +70,18 @@ def training_marks(turn: dict) -> list[hv.VLines]:
 
 def pair_image(grid, title: str, label: str, cmap: str) -> hv.Element:
     """A p x p map over the inputs, a down the side and b along the bottom: row a spans y in
-    [a, a + 1), so a click at (x, y) is the pair (floor(y), floor(x)). NaN (no value) is gray."""
+    [a, a + 1), so a click at (x, y) is the pair (floor(y), floor(x)). NaN (no value) is gray.
+    Hovering a cell names its pair and value before a click traces it (the pointer's floored
+    position: Bokeh's own would say a = 12.81)."""
     import numpy as np
+    from bokeh.models import CustomJSHover
 
     p = grid.shape[0]
+    cell = CustomJSHover(code="return String(Math.floor(value))")  # a model per figure: one document each
     return hv.Image(np.flipud(grid), bounds=(0, 0, p, p), kdims=["b", "a"], vdims=[label]).opts(
-        title=title, cmap=cmap, colorbar=True, xlabel="b", ylabel="a", clipping_colors={"NaN": "lightgray"})
+        title=title, cmap=cmap, colorbar=True, xlabel="b", ylabel="a", clipping_colors={"NaN": "lightgray"}).opts(
+        backend="bokeh", tools=["hover"], hover_tooltips=[("a + b", "$y{custom} + $x{custom}"), (label, "@image{0.000}")],
+        hover_formatters={"$x": cell, "$y": cell})
 
 
 def grid_of(frame: pl.DataFrame, column: str, p: int):

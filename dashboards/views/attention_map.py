@@ -1,10 +1,9 @@
 """Attention from "=" to the first operand for every (a, b) at the epoch, for the selected head."""
 
-import holoviews as hv
 import numpy as np
 
 from dashboards.views import view
-from dashboards.views._common import no_data
+from dashboards.views._common import no_data, pair_image
 
 
 @view("attention_map", "Attention", group="Attention", needs=("epoch", "head"), order=40, requires=("attention",),
@@ -16,5 +15,4 @@ def attention_map(store, variant: str, epoch: int, head: int):
         return no_data(title)
     p = int(frame["a"].max()) + 1
     grid = frame["value"].to_numpy().astype(np.float32).reshape(p, p)
-    return hv.Image(np.flipud(grid), bounds=(0, 0, p, p), kdims=["b", "a"], vdims=["attention"]).opts(
-        title=title, cmap="viridis", colorbar=True, clim=(0, 1))
+    return pair_image(grid, title, "attention", "viridis").opts(clim=(0, 1))

@@ -1,11 +1,8 @@
 """The selected neuron's activation over all (a, b) pairs at the epoch (REQ_005): a specialized
 neuron shows the stripes of cos(w(a+b))."""
 
-import holoviews as hv
-import numpy as np
-
 from dashboards.views import view
-from dashboards.views._common import no_data
+from dashboards.views._common import no_data, pair_image
 
 
 def caption(store, variant: str, epoch: int, neuron: int) -> str:
@@ -21,6 +18,4 @@ def neuron_heatmap(store, variant: str, epoch: int, neuron: int):
     title = f"Neuron {neuron} at epoch {epoch}"
     if grid is None:
         return no_data(title)
-    p = grid.shape[0]
-    return hv.Image(np.flipud(grid), bounds=(0, 0, p, p), kdims=["b", "a"], vdims=["activation"]).opts(
-        title=title, cmap="RdBu_r", colorbar=True, xlabel="b", ylabel="a")
+    return pair_image(grid, title, "activation", "RdBu_r")
