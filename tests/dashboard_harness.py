@@ -7,6 +7,7 @@ with the flags this closed network needs.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -198,6 +199,17 @@ def bokeh_views_js(collect: str, result: str = "found") -> str:
             "    if (!view || seen.has(view)) return;\n    seen.add(view);\n    const model = view.model;\n"
             f"{collect}\n    for (const child of (view.child_views || [])) walk(child);\n  }};\n"
             f"  Object.values(Bokeh.index).forEach(walk);\n  return {result};\n}}")
+
+
+def hover_tooltip(page, x: float, y: float, has_text: str) -> str:
+    """The text of the Bokeh tooltip that the pointer at page pixel (x, y) shows, whitespace
+    collapsed. `has_text` picks it among the page's tooltips (the sidebar's "?" are tooltips too);
+    its table sits in a shadow root, which `inner_text` leaves out."""
+    page.mouse.move(x, y)
+    tooltip = page.locator(".bk-Tooltip", has_text=has_text).first
+    tooltip.wait_for(state="visible", timeout=10000)
+    shown = tooltip.evaluate("el => el.shadowRoot.querySelector('.bk-tooltip-content').textContent")
+    return re.sub(r"\s+", " ", shown).strip()
 
 
 def figure_lines_js(figure_test: str) -> str:

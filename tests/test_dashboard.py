@@ -21,6 +21,7 @@ from tests.dashboard_harness import (
     caption,
     caption_when,
     figure_lines_js,
+    hover_tooltip,
     log_problems,
     poll,
     scroll_to_view,
@@ -553,13 +554,10 @@ def test_hovering_an_event_names_its_series_kind_epoch_and_distance_from_the_tur
         points = poll(lambda: page.evaluate(TIMELINE_POINT_JS), 30, page, "the timeline's points")
         point = max(points, key=lambda found: found["epoch"])
         assert (point["metric"], point["epoch"]) in {(m, e) for m, _, e in events.iter_rows()}
-        page.mouse.move(box["x"] + point["sx"], box["y"] + point["sy"])
-        tooltip = page.locator(".bk-Tooltip", has_text="from the turn").first  # (the sidebar's "?" are tooltips too)
-        tooltip.wait_for(state="visible", timeout=10000)
-        shown = tooltip.evaluate("el => el.shadowRoot.querySelector('.bk-tooltip-content').textContent")  # (in a shadow root)
+        shown = hover_tooltip(page, box["x"] + point["sx"], box["y"] + point["sy"], "from the turn")
         turn = query("select turn_epoch from grokking_turn where variant = 'p13_seed3'", study).item()
         from_turn = "no turn" if turn is None else f"{point['epoch'] - turn:+,}"
-        assert re.sub(r"\s+", " ", shown).strip() == (f"series: {point['metric']} event: {point['kind']} epoch: {point['epoch']} "
+        assert shown == (f"series: {point['metric']} event: {point['kind']} epoch: {point['epoch']} "
                                                       f"magnitude: {point['magnitude']:.3f} from the turn: {from_turn}"), shown
         assert page.errors == []
 
@@ -613,9 +611,6 @@ def test_hovering_a_map_cell_names_its_pair_and_value(app_url, study):
         scroll_to_view(page, "neuron_heatmap")
         box = plot_box(page, "neuron_heatmap")
         (x, y), = poll(lambda: page.evaluate(map_cell_js("neuron_heatmap", 9, 4)), 30, page, "the neuron map")
-        page.mouse.move(box["x"] + x, box["y"] + y)
-        tooltip = page.locator(".bk-Tooltip", has_text="activation").first
-        tooltip.wait_for(state="visible", timeout=10000)
-        shown = re.sub(r"\s+", " ", tooltip.evaluate("el => el.shadowRoot.querySelector('.bk-tooltip-content').textContent"))
-        assert shown.strip() == f"a + b: 9 + 4 activation: {grid[9, 4]:.3f}", shown
+        shown = hover_tooltip(page, box["x"] + x, box["y"] + y, "activation")
+        assert shown == f"a + b: 9 + 4 activation: {grid[9, 4]:.3f}", shown
         assert page.errors == []

@@ -77,7 +77,7 @@ def pair_image(grid, title: str, label: str, cmap: str) -> hv.Element:
     from bokeh.models import CustomJSHover
 
     p = grid.shape[0]
-    cell = CustomJSHover(code="return String(Math.floor(value))")  # a model per figure: one document each
+    cell = CustomJSHover(code="return String(Math.floor(value))")  # a new one each time: a Bokeh model has one document
     return hv.Image(np.flipud(grid), bounds=(0, 0, p, p), kdims=["b", "a"], vdims=[label]).opts(
         title=title, cmap=cmap, colorbar=True, xlabel="b", ylabel="a", clipping_colors={"NaN": "lightgray"}).opts(
         backend="bokeh", tools=["hover"], hover_tooltips=[("a + b", "$y{custom} + $x{custom}"), (label, "@image{0.000}")],
