@@ -20,6 +20,7 @@ from typing import Any
 
 import holoviews as hv
 import panel as pn
+from bokeh.core.property.vectorization import value
 from bokeh.events import SelectionGeometry, Tap
 from bokeh.models import BoxAnnotation, Legend, Span
 
@@ -105,23 +106,21 @@ class EpochAnnotations:
 
 def shape(element: hv.Element) -> tuple:
     """What must stay the same for new data to be patched into the drawn figure: the element types,
-    the number of layers, where each image lies and the frame's size. Anything else (a view going
-    from "no data" to data, another variant with more key frequencies, a map of another p or
-    another neuron count) draws a new figure: HoloViews re-ranges a patched-in curve (`new_ranges`)
-    but not an image, so a p=113 neuron map patched into a p=17 figure showed its 17 x 17 corner,
-    and it never resizes a drawn frame (the event timeline's height is its number of series). So a
-    view keeps its layers from run to run where it can: a layer per training mark, empty where a
-    run has none (`views/_common.training_marks`), the timeline's rows for every series."""
-    def extent(layer: hv.Element) -> tuple | None:
-        if isinstance(layer, hv.Image):
-            return layer.bounds.lbrt()
-        if isinstance(layer, hv.Bars):  # nor did a bar chart's x: 8 frequencies of p=17 for the 56 of p=113
-            return layer.range(0)
-        return None
+    the number of layers and the frame's size. Anything else (a view going from "no data" to data,
+    another variant with more key frequencies) draws a new figure: HoloViews never resizes a drawn
+    frame (the event timeline's height is its number of series). So a view keeps its layers from
+    run to run where it can: a layer per training mark, empty where a run has none
+    (`views/_common.training_marks`), the timeline's rows for every series.
 
+    A map of another p, a bar chart over another p's frequencies or another neuron count is patched:
+    with the cached ranges forgotten (`forget_ranges`), another run's first frame sets the axes,
+    the colour scale and a bar chart's factors from its own data, pixel for pixel what a new
+    figure draws. (Until session 30 the old ranges shadowed the new, and a p=113 neuron map patched
+    into a p=17 figure showed its 17 x 17 corner; each such view was then drawn anew, ~230 ms of
+    server time apiece, 2.4 s of a switch between a p=17 run and the published run.)"""
     layers = list(element) if isinstance(element, hv.Overlay) else [element]
     size = hv.Store.lookup_options("bokeh", element, "plot").kwargs
-    return (size.get("frame_width"), size.get("frame_height"), *((type(layer), extent(layer)) for layer in layers))
+    return (size.get("frame_width"), size.get("frame_height"), *(type(layer) for layer in layers))
 
 
 def forget_ranges(plot) -> None:
@@ -146,8 +145,33 @@ def new_ranges(element: hv.Element) -> hv.Element:
     reset a researcher's zoom at each epoch change; a new figure per run (session 28) cost a
     switch 0.93 s of server time for the four plots at the top of the page against 0.51 s
     patched. This frame alone is framewise: the switch is patched, and the frames after it keep
-    whatever zoom the researcher sets. (Images are not re-ranged so: `shape` tells them apart.)"""
+    whatever zoom the researcher sets."""
     return element.map(lambda layer: layer.opts(framewise=True), lambda obj: isinstance(obj, hv.Element | hv.Overlay))
+
+
+PLACE_LABEL = "tdw layer {}"
+
+
+def placed_labels(element: hv.Element) -> tuple[hv.Element, dict[str, str]]:
+    """The element with each labelled layer of an overlay named by its place, and the legend text
+    of each such name (`LivePlot.name_legend` writes them into the drawn legend).
+
+    HoloViews gives a patched-in layer the drawn layer of the same type, group and label; a layer
+    whose label it has not drawn (another traced pair, another run's key frequencies) gets a new
+    glyph renderer and the old one is hidden, never removed. So each pair click added a renderer to
+    the margin plot (50 clicks, 50 hidden lines with their data) and took the next colour of the
+    cycle (the traced pair turned from blue to red), and a figure whose renderers change re-lays
+    out the whole page in the browser (Bokeh's `invalidate_layout` walks up to the root): 0.31 s
+    of a pair click's 0.6 s. Named by place, layers always match their drawn renderers."""
+    if not isinstance(element, hv.Overlay):
+        return element, {}
+    texts, layers = {}, []
+    for place, layer in enumerate(element):
+        if layer.label:
+            texts[PLACE_LABEL.format(place)] = layer.label
+            layer = layer.relabel(PLACE_LABEL.format(place))
+        layers.append(layer)
+    return element.clone(layers), texts
 
 
 class LivePlot:
@@ -171,6 +195,7 @@ class LivePlot:
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None  # the figure's layers (`shape`) and axis type: another is a new figure
         self.holoviews_plots: dict[int, Any] = {}  # the HoloViews plots drawn from `pipe` (`keep_plot`)
+        self.legend_texts: dict[str, str] = {}  # each placed layer's legend text (`placed_labels`)
         self.captioned = captioned
         self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
@@ -206,6 +231,8 @@ class LivePlot:
         if self.title:
             element = element.opts(title=self.title)
         self.caption.object = f"**{line}**"
+        if self.view.backend == "bokeh":
+            element, self.legend_texts = placed_labels(element)
         run, figure = (variant, self.state.generation), (shape(element), log_epochs)
         # a matplotlib view (the 3D trajectory) gets a new figure per run: patched, it raised
         # "Scatter3D type not found" (`new_ranges` sets Bokeh's options), and matplotlib kept the
@@ -230,7 +257,7 @@ class LivePlot:
         self.holoviews_plots = {}
         plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
         if self.view.backend == "bokeh":
-            hooks = [self.keep_plot, self.wire_figure]
+            hooks = [self.keep_plot, self.name_legend, self.wire_figure]
             if self.view.over_epochs and self.annotations:
                 hooks.append(self.annotations.hook)
             plot = plot.opts(hooks=hooks, **self.size, **self.plot_options)
@@ -242,6 +269,24 @@ class LivePlot:
         """Remember the HoloViews plot drawn from the pipe (one per rendering of the pane), whose
         cached ranges another run's first frame must not read (`forget_ranges`)."""
         self.holoviews_plots[id(plot)] = plot
+
+    def name_legend(self, plot, element) -> None:
+        """Give each placed layer's renderer and legend entry the layer's own text (after every
+        frame: HoloViews writes the placed names when it draws a layer)."""
+        if not self.legend_texts:
+            return
+        texts = {}
+        for layer_plot in getattr(plot, "subplots", {}).values():
+            renderer, frame = layer_plot.handles.get("glyph_renderer"), layer_plot.current_frame
+            if renderer is not None and frame is not None and frame.label in self.legend_texts:
+                texts[renderer.id] = text = self.legend_texts[frame.label]
+                if renderer.name != text:
+                    renderer.name = text
+        for item in (item for legend in plot.state.legend for item in legend.items):
+            text = next((texts[r.id] for r in item.renderers if r.id in texts), None)
+            shown = item.label.get("value") if isinstance(item.label, dict) else getattr(item.label, "value", None)
+            if text is not None and shown != text:
+                item.label = value(text)
 
     def wire_figure(self, plot, element) -> None:
         """Name the figure after its view (the browser tests find it by that) and listen to clicks

@@ -115,6 +115,17 @@ def test_clicking_a_neuron_in_the_clusters_opens_its_heatmap(app_url):
         assert page.errors == []
 
 
+# Every line of the margin plot: its colour and its legend entry's text
+PAIR_TRACE_LINES_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-pair_trace') {
+      const legend = model.right.concat(model.center).find(m => m.type === 'Legend');
+      for (const r of model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')) {
+        const item = legend && legend.items.find(i => i.renderers.includes(r));
+        found.push({colour: r.glyph.line_color.value, legend: item ? item.label.value : null});
+      }
+    }""")
+
+
 def test_clicking_a_pair_traces_it_and_shift_click_pins_one_beside(app_url, study):
     """The Trace section: a click on the graduation map traces that input (its margin, logit lens
     and frequency split follow), a shift-click pins another beside it, the intervention map shows
@@ -143,6 +154,15 @@ def test_clicking_a_pair_traces_it_and_shift_click_pins_one_beside(app_url, stud
         page.keyboard.up("Shift")
         pinned = caption_when(page, "pair_trace", lambda c: "pinned:" in c, "a pinned pair")
         assert pinned.startswith(f"Input {pair} ")  # the traced pair stays; the pinned one sits beside
+        other = pinned.split("pinned: ")[1]
+        other_split = query(f"select split from input_graduation where variant = 'p13_seed3' and a = {other.split('+')[0]} "
+                            f"and b = {other.split('+')[1]}", study)["split"][0]
+        # each curve drawn once, coloured by its place and named in the legend: a new pair's curve was
+        # a new renderer beside the hidden old one (one more per click), in the cycle's next colour
+        wait_idle(page, 300)
+        assert page.evaluate(PAIR_TRACE_LINES_JS) == [
+            {"colour": "#30a2da", "legend": f"{pair} ({split['split'][0]})"},
+            {"colour": "#fc4f30", "legend": f"{other} ({other_split})"}]
         typed = page.locator(".epoch-input input").first
         typed.fill("50")
         typed.press("Enter")

@@ -509,7 +509,7 @@ def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_e
         caption_when(page, "neuron_heatmap", lambda c: "at epoch 100" in c, "the neuron map at epoch 100")
         wait_idle(page, 300)
         assert page.evaluate(HEATMAP_RANGE_JS) == [[3, 8]]
-        # another p: its own map and its own frequencies (HoloViews re-ranges no image patched in)
+        # another p, patched in: its own map and its own frequencies, ranged from its first frame
         for variant, p in (("p7_seed1", 7), ("p13_seed3", 13)):  # (p13_seed4's maps end before its extension)
             page.locator(".variant-select select").first.select_option(variant)
             poll(lambda p=p: page.evaluate(HEATMAP_RANGE_JS) == [[0, p]], 20, page, f"{variant}'s neuron map")
