@@ -7,6 +7,7 @@ Serves the dashboard (`tdw serve`) and drives it in headless Debian chromium (Pl
   from the input to every visible view repainted (the server reports idle, two animation frames);
 - with two variants or more, a switch between the first two (at the top of the Variant page);
 - neuron click in the cluster map to the heatmap repainted;
+- pair click in the graduation map to the Trace section repainted (the traced input's views);
 - the Compare page with every variant of the warehouse selected: load, its small multiples drawn
   on scroll (the screen's first, then all), and an epoch change with
   small multiples of an at-epoch view;
@@ -181,6 +182,20 @@ def neuron_by_click(session: Session, i: int) -> tuple[float, int]:
                          ".startsWith('Neuron ' + tdwValue('neuron-input') + ' ')", before)
 
 
+def pair_by_click(session: Session, i: int) -> tuple[float, int]:
+    """A click on the graduation map traces that input: to the Trace section's views repainted
+    (with the map's row and column moving by one cell or more each time, every click is a new pair)."""
+    session.page.wait_for_timeout(400)  # two clicks within ~300 ms would be one double tap
+    canvas = session.page.locator(".view-graduation_map canvas").first
+    canvas.scroll_into_view_if_needed()  # sections built above it since may have pushed it off screen
+    box = canvas.bounding_box()
+    before = session.page.evaluate("() => tdwText('caption-pair_trace')")
+    x = box["x"] + box["width"] * (0.2 + 0.045 * (i % 12))
+    y = box["y"] + box["height"] * (0.2 + 0.035 * ((7 * i) % 16))
+    return session.timed(lambda: session.page.mouse.click(x, y),
+                         "(tdwText('caption-pair_trace') || arg) !== arg", before)
+
+
 def variant_switch(session: Session, log: Path, variants: list[str], i: int) -> tuple[float, int]:
     """Switch the Variant page to the other of the first two variants: from the choice to the
     last of what it set off (a switch can be two batches: the variant's plots, then its epoch's),
@@ -256,6 +271,10 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         measure(log, "neuron click: clusters to heatmap", lambda i: neuron_by_click(first, i), repeats)
         handle.focus()
         measure(log, "epoch change: slider key (Neurons in view)", lambda i: epoch_by_key(first, i), repeats)
+        scroll_to_view(first.page, "graduation_map")
+        first.page.locator(".view-graduation_map canvas").first.wait_for(state="visible", timeout=60000)
+        first.idle()
+        measure(log, "pair click: graduation map to the trace", lambda i: pair_by_click(first, i), repeats)
 
         chosen = "[" + ",".join(f'"{v}"' for v in variants) + "]"
         compare = Session(browser, url)
