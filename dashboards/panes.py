@@ -174,6 +174,26 @@ def placed_labels(element: hv.Element) -> tuple[hv.Element, dict[str, str]]:
     return element.clone(layers), texts
 
 
+# Where HoloViews is told to put a legend the view wants beside the frame: a location within the
+# frame, which it sets and leaves (`LivePlot.legend_beside` moves the legend beside the frame once)
+LEGEND_IN_SIDE_PANEL = "bottom_left"
+
+
+def legend_in_place(element: hv.Element) -> tuple[hv.Element, bool]:
+    """The element with a legend wanted beside the frame (`legend_position="right"`) given a
+    location HoloViews sets in place, and whether it was so wanted.
+
+    At every frame HoloViews removes a side legend from the figure and adds it again; the browser
+    takes a change to a figure's side panels for a change of layout and lays out the whole page
+    again: 40 ms of each pair click for each of the Trace section's two legends, and of each epoch
+    change for the singular-value spectrum's."""
+    if not isinstance(element, hv.Overlay):
+        return element, False
+    if hv.Store.lookup_options("bokeh", element, "plot").kwargs.get("legend_position") != "right":
+        return element, False
+    return element.opts(legend_position=LEGEND_IN_SIDE_PANEL, backend="bokeh"), True
+
+
 class LivePlot:
     """One view on a page: its caption and its figure, refreshed in place."""
 
@@ -196,6 +216,7 @@ class LivePlot:
         self.drawn_shape: tuple | None = None  # the figure's layers (`shape`) and axis type: another is a new figure
         self.holoviews_plots: dict[int, Any] = {}  # the HoloViews plots drawn from `pipe` (`keep_plot`)
         self.legend_texts: dict[str, str] = {}  # each placed layer's legend text (`placed_labels`)
+        self.wants_legend_beside = False  # the view's legend goes beside the frame (`legend_in_place`)
         self.captioned = captioned
         self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
@@ -233,6 +254,7 @@ class LivePlot:
         self.caption.object = f"**{line}**"
         if self.view.backend == "bokeh":
             element, self.legend_texts = placed_labels(element)
+            element, self.wants_legend_beside = legend_in_place(element)
         run, figure = (variant, self.state.generation), (shape(element), log_epochs)
         # a matplotlib view (the 3D trajectory) gets a new figure per run: patched, it raised
         # "Scatter3D type not found" (`new_ranges` sets Bokeh's options), and matplotlib kept the
@@ -257,7 +279,7 @@ class LivePlot:
         self.holoviews_plots = {}
         plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
         if self.view.backend == "bokeh":
-            hooks = [self.keep_plot, self.name_legend, self.wire_figure]
+            hooks = [self.keep_plot, self.name_legend, self.legend_beside, self.wire_figure]
             if self.view.over_epochs and self.annotations:
                 hooks.append(self.annotations.hook)
             plot = plot.opts(hooks=hooks, **self.size, **self.plot_options)
@@ -287,6 +309,16 @@ class LivePlot:
             shown = item.label.get("value") if isinstance(item.label, dict) else getattr(item.label, "value", None)
             if text is not None and shown != text:
                 item.label = value(text)
+
+    def legend_beside(self, plot, element) -> None:
+        """Move the legend HoloViews drew in the frame to the frame's right, once per figure: there
+        HoloViews finds it at every frame and sets its location (unchanged) in place."""
+        figure = plot.state
+        if not self.wants_legend_beside:
+            return
+        for legend in [model for model in figure.center if isinstance(model, Legend)]:
+            figure.center.remove(legend)
+            figure.add_layout(legend, "right")
 
     def wire_figure(self, plot, element) -> None:
         """Name the figure after its view (the browser tests find it by that) and listen to clicks

@@ -408,6 +408,59 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
         store.close()
 
 
+def test_a_patched_figure_keeps_its_renderers_and_its_legend_beside_the_frame(study):
+    """Another traced pair, another epoch, another run: each figure keeps the renderers it drew and
+    its legend where it is, and the legend names what is shown. HoloViews gave a layer with a label
+    it had not drawn a new renderer (one more hidden line per pair click, in the cycle's next
+    colour) and took every side legend off the figure and put it back at each frame; the browser
+    lays out the whole page again for either (`panes.placed_labels`, `panes.legend_in_place`)."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # (the views set Bokeh options)
+    from bokeh.models import Legend
+
+    from dashboards.panes import LivePlot
+    from dashboards.state import WorkbenchState
+    from dashboards.views import get_view
+    from dashboards.views._common import pair_label
+
+    store = WarehouseStore(study)
+    state = WorkbenchState()
+    state.param.variant.objects = list(VARIANTS)
+    state.variant, state.pair, state.pinned = "p13_seed3", "1+2", ["5+5"]
+    epochs = store.checkpoint_epochs("p13_seed3")
+    state.epoch = epochs[-1]
+    try:
+        plots = {name: LivePlot(get_view(name), store, state) for name in ("pair_trace", "spectrum")}
+        figures, side_changes = {}, []
+        for name, plot in plots.items():
+            assert plot.refresh()
+            figures[name] = figure = hv.renderer("bokeh").get_plot(plot.pane.object).state
+            figure.on_change("right", lambda attr, old, new, name=name: side_changes.append(name))
+        drawn = {name: list(figure.renderers) for name, figure in figures.items()}
+
+        def legend(name: str) -> list[str]:
+            (side_legend,) = [m for m in figures[name].right if isinstance(m, Legend)]
+            assert not [m for m in figures[name].center if isinstance(m, Legend)]
+            return [item.label["value"] if isinstance(item.label, dict) else item.label.value for item in side_legend.items
+                    if any(r.visible for r in item.renderers)]
+
+        for change in ({"pair": "7+3"}, {"pinned": ["2+11"]}, {"epoch": epochs[2]}, {"variant": "p13_seed4"},
+                       {"pair": "12+0", "pinned": ["4+9"]}):
+            for attribute, value in change.items():
+                setattr(state, attribute, value)
+            for name, plot in plots.items():
+                pipe = plot.pipe
+                plot.refresh()
+                assert plot.pipe is pipe and figures[name].renderers == drawn[name], (name, change)
+            traced = [state.pair, *[p for p in state.pinned if p != state.pair]]
+            assert legend("pair_trace") == [pair_label(store, state.variant, p) for p in traced], change
+            matrices = store.spectrum(state.variant, state.epoch)["matrix"].unique(maintain_order=True).to_list()
+            assert legend("spectrum") == matrices, change
+        assert side_changes == []
+    finally:
+        store.close()
+
+
 def test_a_file_gone_since_indexing_is_named_with_its_remedy_and_indexing_brings_the_views_back(study, tmp_path):
     """A warehouse's Parquet views list their files, and DuckDB binds a view whole: one run's file
     deleted (a run removed, an old artifact retired by `tdw analyze`) fails every query of that
