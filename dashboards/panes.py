@@ -25,6 +25,7 @@ from bokeh.events import SelectionGeometry, Tap
 from bokeh.models import BoxAnnotation, Legend, Span
 
 from dashboards.batch import one_update
+from dashboards.caption import Caption
 from dashboards.log_epochs import FIRST_EPOCH, on_log_epochs
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
@@ -218,7 +219,7 @@ class LivePlot:
         self.legend_texts: dict[str, str] = {}  # each placed layer's legend text (`placed_labels`)
         self.wants_legend_beside = False  # the view's legend goes beside the frame (`legend_in_place`)
         self.captioned = captioned
-        self.caption = pn.pane.Markdown("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
+        self.caption = Caption("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
         # (and pull every section below it into the viewport)
         size = {"width": 420, "height": 360} if view.backend == "matplotlib" else self.size

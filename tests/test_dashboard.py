@@ -99,6 +99,29 @@ def test_clicking_the_loss_curve_moves_the_epoch(app_url):
         assert page.errors == []
 
 
+def test_a_sections_first_epoch_change_sends_its_captions_text_alone(app_url):
+    """The first epoch change after a section is built on screen: the server sends its captions'
+    new text and none of their stylesheets. Panel's Markdown sent every property again, and the
+    first time swapped the theme's stylesheets of a lazily built section for the document's (the
+    browser rendered each caption again and laid out the page: 1.6 s for the Neurons section)."""
+    frames: list[str] = []
+    with browser_page() as page:
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda p: frames.append(p if isinstance(p, str) else "")))
+        page.goto(app_url)
+        wait_idle(page, 1500)
+        assert caption(page, "neuron_heatmap").startswith("Neuron 0 at epoch ")
+        wait_idle(page, 500)
+        frames.clear()
+        typed = page.locator(".epoch-input input").first
+        typed.fill("50")
+        typed.press("Enter")
+        caption_when(page, "neuron_heatmap", lambda c: c.startswith("Neuron 0 at epoch 50"), "the caption at epoch 50")
+        wait_idle(page, 300)
+        sent = "".join(frames)
+        assert "Neuron 0 at epoch 50" in sent and '"stylesheets"' not in sent
+        assert page.errors == []
+
+
 def test_clicking_a_neuron_in_the_clusters_opens_its_heatmap(app_url):
     with browser_page() as page:
         page.goto(app_url)
