@@ -7,6 +7,11 @@ patches, never a new figure. A plot that is not shown (its section closed or nev
 does no work; it catches up when it is shown. `LivePlots` refreshes every shown plot of a page in
 one batch (`dashboards.batch.one_update`): one state change, one document update.
 
+A frame is patched in only where the drawn figure's models fit it (`shape`), and it is made to fit
+the way HoloViews matches it: its labelled layers named by their place (`placed_labels`), a side
+legend set where it stands (`legend_in_place`). Anything that changes a figure's renderers or side
+panels makes the browser lay out the whole page.
+
 Over-epochs plots get the selected epoch (a dashed line) and the brushed range (a band) as Bokeh
 annotations moved in place; a click on them selects an epoch, a box selection brushes a range.
 """
