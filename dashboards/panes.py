@@ -215,8 +215,9 @@ class LivePlot:
         self.title = title
         self.plot_options = plot_options or {}  # Bokeh plot options of this placement (a bare small multiple)
         self.drawn: tuple | None = None  # the arguments and warehouse generation the figure shows
-        # the variant and warehouse generation the figure shows: another run's first frame takes
-        # its own ranges (`new_ranges`), later frames keep the figure's (a researcher's zoom)
+        # the variant, warehouse generation and (over epochs) selection the figure shows: another
+        # one's first frame takes its own ranges (`new_ranges`), later frames keep the figure's (a
+        # researcher's zoom)
         self.drawn_run: tuple | None = None
         self.pipe: hv.streams.Pipe | None = None
         self.drawn_shape: tuple | None = None  # the figure's layers (`shape`) and axis type: another is a new figure
@@ -261,7 +262,11 @@ class LivePlot:
         if self.view.backend == "bokeh":
             element, self.legend_texts = placed_labels(element)
             element, self.wants_legend_beside = legend_in_place(element)
-        run, figure = (variant, self.state.generation), (shape(element), log_epochs)
+        # the data a frame's ranges come from: the run, and for an over-epochs view the selection
+        # its series follow (the traced pair, the pinned ones): another pair's margin kept the
+        # first pair's y range and ran off the plot (-60 in an axis from -1.5 to 14.2)
+        series = tuple((name, value) for name, value in key[0] if name not in ("variant", "epoch")) if self.view.over_epochs else ()
+        run, figure = (variant, self.state.generation, series), (shape(element), log_epochs)
         # a matplotlib view (the 3D trajectory) gets a new figure per run: patched, it raised
         # "Scatter3D type not found" (`new_ranges` sets Bokeh's options), and matplotlib kept the
         # artist's colour array (118 points of another run failed to draw over 161)

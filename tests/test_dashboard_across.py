@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import statistics
 
+import polars as pl
 import pytest
 
 from dashboards.comparisons import event_order_table
@@ -410,7 +411,8 @@ def test_a_variant_switch_patches_the_loss_and_event_figures_whatever_events_eac
 
 def test_a_patched_figure_keeps_its_renderers_and_its_legend_beside_the_frame(study):
     """Another traced pair, another epoch, another run: each figure keeps the renderers it drew and
-    its legend where it is, and the legend names what is shown. HoloViews gave a layer with a label
+    its legend where it is, the legend names what is shown and the margin plot's y axis spans the
+    pairs shown. HoloViews gave a layer with a label
     it had not drawn a new renderer (one more hidden line per pair click, in the cycle's next
     colour) and took every side legend off the figure and put it back at each frame; the browser
     lays out the whole page again for either (`panes.placed_labels`, `panes.legend_in_place`)."""
@@ -426,7 +428,8 @@ def test_a_patched_figure_keeps_its_renderers_and_its_legend_beside_the_frame(st
     store = WarehouseStore(study)
     state = WorkbenchState()
     state.param.variant.objects = list(VARIANTS)
-    state.variant, state.pair, state.pinned = "p13_seed3", "1+2", ["5+5"]
+    # first two pairs whose margins move least (spreads 1.2 and 1.4), then the one that moves most (133)
+    state.variant, state.pair, state.pinned = "p13_seed3", "7+0", ["11+9"]
     epochs = store.checkpoint_epochs("p13_seed3")
     state.epoch = epochs[-1]
     try:
@@ -444,7 +447,7 @@ def test_a_patched_figure_keeps_its_renderers_and_its_legend_beside_the_frame(st
             return [item.label["value"] if isinstance(item.label, dict) else item.label.value for item in side_legend.items
                     if any(r.visible for r in item.renderers)]
 
-        for change in ({"pair": "7+3"}, {"pinned": ["2+11"]}, {"epoch": epochs[2]}, {"variant": "p13_seed4"},
+        for change in ({"pair": "1+2"}, {"pinned": ["2+11"]}, {"epoch": epochs[2]}, {"variant": "p13_seed4"},
                        {"pair": "12+0", "pinned": ["4+9"]}):
             for attribute, value in change.items():
                 setattr(state, attribute, value)
@@ -454,6 +457,11 @@ def test_a_patched_figure_keeps_its_renderers_and_its_legend_beside_the_frame(st
                 assert plot.pipe is pipe and figures[name].renderers == drawn[name], (name, change)
             traced = [state.pair, *[p for p in state.pinned if p != state.pair]]
             assert legend("pair_trace") == [pair_label(store, state.variant, p) for p in traced], change
+            # the y axis spans the pairs shown: the first pair's range was kept and a margin ran off the plot
+            margins = [store.pair_outcomes(state.variant, *map(int, p.split("+"))).filter(pl.col("measure") == "margin")["value"]
+                       for p in traced]
+            y_range = figures["pair_trace"].y_range
+            assert y_range.start <= min(m.min() for m in margins) and y_range.end >= max(m.max() for m in margins), change
             matrices = store.spectrum(state.variant, state.epoch)["matrix"].unique(maintain_order=True).to_list()
             assert legend("spectrum") == matrices, change
         assert side_changes == []
