@@ -1,4 +1,4 @@
-"""A view's caption: one line of Markdown above its figure, changed at most epoch changes.
+"""A view's caption: one line of Markdown above its figure, rewritten at nearly every epoch change.
 
 Panel's Markdown pane sends every property of its model again when its text changes. For a pane
 built in a section revealed on screen, the first such update also swaps the theme's stylesheets:

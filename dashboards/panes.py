@@ -324,9 +324,9 @@ class LivePlot:
     def legend_beside(self, plot, element) -> None:
         """Move the legend HoloViews drew in the frame to the frame's right, once per figure: there
         HoloViews finds it at every frame and sets its location (unchanged) in place."""
-        figure = plot.state
         if not self.wants_legend_beside:
             return
+        figure = plot.state
         for legend in [model for model in figure.center if isinstance(model, Legend)]:
             figure.center.remove(legend)
             figure.add_layout(legend, "right")
