@@ -64,8 +64,14 @@ def verify_artifact(path: Path, artifacts_dir: Path, manifest: dict[str, str]) -
     return "ok"
 
 
+# the name of a checkpoint's artifact file, and the pattern that reads its epoch back (in Python's
+# `re` and in DuckDB's `regexp_extract` alike: the warehouse's views prune files by it)
+EPOCH_FILE_NAME = "epoch_{epoch:05d}.parquet"
+EPOCH_FILE_PATTERN = r"epoch_([0-9]+)[.]parquet"
+
+
 def artifact_path(artifacts_dir: Path, table: str, epoch: int | None) -> Path:
-    name = RUN_LEVEL_FILE if epoch is None else f"epoch_{epoch:05d}.parquet"
+    name = RUN_LEVEL_FILE if epoch is None else EPOCH_FILE_NAME.format(epoch=epoch)
     return artifacts_dir / table / name
 
 

@@ -30,8 +30,8 @@ import polars as pl
 
 from tdw import atomic
 from tdw.analysis.analyzer import TableSpec
+from tdw.analysis.artifacts import EPOCH_FILE_PATTERN, read_manifest, tidy, verify_artifact
 from tdw.analysis.artifacts import artifact_files as all_artifact_files
-from tdw.analysis.artifacts import read_manifest, tidy, verify_artifact
 from tdw.analysis.interventions import SPEC as INTERVENTION_SPEC
 from tdw.analysis.interventions import TABLE as INTERVENTIONS
 from tdw.analysis.shared_basis import SPEC as TRAJECTORY_BASIS_SPEC
@@ -211,8 +211,8 @@ def create_artifact_table(con: duckdb.DuckDBPyConnection, table: str, spec, runs
             insert_run_rows(con, source, run, table)
 
 
-EPOCH_FILE = re.compile(r"epoch_(\d+)\.parquet")  # an artifact file of one checkpoint's rows
-FILE_EPOCH_SQL = "cast(regexp_extract(filename, 'epoch_([0-9]+)[.]parquet$', 1) as integer)"
+EPOCH_FILE = re.compile(EPOCH_FILE_PATTERN)  # an artifact file of one checkpoint's rows
+FILE_EPOCH_SQL = f"cast(regexp_extract(filename, '{EPOCH_FILE_PATTERN}$', 1) as integer)"
 
 
 def view_branch(variant: str, select: str, files: list[str]) -> str:
