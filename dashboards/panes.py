@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import holoviews as hv
@@ -200,6 +201,29 @@ def legend_in_place(element: hv.Element) -> tuple[hv.Element, bool]:
     return element.opts(legend_position=LEGEND_IN_SIDE_PANEL, backend="bokeh"), True
 
 
+# the figures a plot keeps, each of another shape: a view going from a traced pair to one that is not
+# traced and back, or between runs of two p, patches a figure it keeps and shows it in place of the other
+MAX_FIGURES = 3
+HIDDEN, SHOWN = {"display": "none"}, {"display": None}
+
+
+@dataclass(eq=False)
+class DrawnFigure:
+    """A figure a live plot drew: its pane, the pipe its frames go through, the HoloViews plots
+    drawn from that pipe (whose cached ranges another run's first frame must not read,
+    `forget_ranges`), its layers (`shape`) and the run whose ranges it shows."""
+
+    shape: tuple
+    pipe: hv.streams.Pipe
+    pane: pn.pane.HoloViews | None = None
+    holoviews_plots: dict[int, Any] = field(default_factory=dict)
+    run: tuple | None = None
+
+    def keep_plot(self, plot, element) -> None:
+        """A hook: remember each HoloViews plot drawn from the pipe (one per rendering of the pane)."""
+        self.holoviews_plots[id(plot)] = plot
+
+
 class LivePlot:
     """One view on a page: its caption and its figure, refreshed in place."""
 
@@ -215,25 +239,30 @@ class LivePlot:
         self.title = title
         self.plot_options = plot_options or {}  # Bokeh plot options of this placement (a bare small multiple)
         self.drawn: tuple | None = None  # the arguments and warehouse generation the figure shows
-        # the variant, warehouse generation and (over epochs) selection the figure shows: another
-        # one's first frame takes its own ranges (`new_ranges`), later frames keep the figure's (a
-        # researcher's zoom)
-        self.drawn_run: tuple | None = None
-        self.pipe: hv.streams.Pipe | None = None
-        self.drawn_shape: tuple | None = None  # the figure's layers (`shape`) and axis type: another is a new figure
-        self.holoviews_plots: dict[int, Any] = {}  # the HoloViews plots drawn from `pipe` (`keep_plot`)
+        self.figures: list[DrawnFigure] = []  # the figures drawn, the one shown last first (`MAX_FIGURES`)
         self.legend_texts: dict[str, str] = {}  # each placed layer's legend text (`placed_labels`)
         self.wants_legend_beside = False  # the view's legend goes beside the frame (`legend_in_place`)
         self.captioned = captioned
         self.caption = Caption("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
         # (and pull every section below it into the viewport)
-        size = {"width": 420, "height": 360} if view.backend == "matplotlib" else self.size
-        self.pane = pn.pane.HoloViews(None, backend=view.backend, css_classes=[f"view-{view.name}"], linked_axes=False,
-                                      **(size if view.backend == "matplotlib" else {}))
-        self.panel = pn.Column(*([self.caption] if captioned else []), self.pane, name=view.name,
-                               css_classes=[f"card-{view.name}"], min_width=size["width"],
-                               min_height=size["height"] + (40 if captioned else 0))
+        self.pane_size = {"width": 420, "height": 360} if view.backend == "matplotlib" else self.size
+        self.panel = pn.Column(*([self.caption] if captioned else []), self.new_pane(), name=view.name,
+                               css_classes=[f"card-{view.name}"], min_width=self.pane_size["width"],
+                               min_height=self.pane_size["height"] + (40 if captioned else 0))
+
+    def new_pane(self) -> pn.pane.HoloViews:
+        return pn.pane.HoloViews(None, backend=self.view.backend, css_classes=[f"view-{self.view.name}"],
+                                 linked_axes=False, **(self.pane_size if self.view.backend == "matplotlib" else {}))
+
+    @property
+    def pane(self) -> pn.pane.HoloViews:
+        """The pane of the figure shown (before any is drawn, the empty one holding the place)."""
+        return self.figures[0].pane if self.figures else self.panel.objects[-1]
+
+    @property
+    def pipe(self) -> hv.streams.Pipe | None:
+        return self.figures[0].pipe if self.figures else None
 
     def refresh(self) -> bool:
         """Bring the plot to the current state; False when it already showed it (no work done)."""
@@ -270,38 +299,66 @@ class LivePlot:
         # a matplotlib view (the 3D trajectory) gets a new figure per run: patched, it raised
         # "Scatter3D type not found" (`new_ranges` sets Bokeh's options), and matplotlib kept the
         # artist's colour array (118 points of another run failed to draw over 161)
-        if self.pipe is not None and figure == self.drawn_shape and (run == self.drawn_run or self.view.backend == "bokeh"):
+        drawn = next((f for f in self.figures if f.shape == figure and (f.run == run or self.view.backend == "bokeh")), None)
+        if drawn is not None:
             # same figure models, new arrays; ranged anew for another run
-            if run != self.drawn_run:
-                for plot in self.holoviews_plots.values():
+            if run != drawn.run:
+                for plot in drawn.holoviews_plots.values():
                     forget_ranges(plot)
                 element = new_ranges(element)
-            self.pipe.send(element)
+            self.show(drawn)
+            drawn.pipe.send(element)
             how = "patched"
         else:
-            self.draw(element)
-            self.drawn_shape, how = figure, "drawn"
-        self.drawn, self.drawn_run = key, run
+            drawn = self.draw(element, figure)
+            how = "drawn"
+        drawn.run = run
+        self.drawn = key
         timings.debug("%s %s in %.1f ms", self.view.name, how, (time.perf_counter() - started) * 1000)
         return True
 
-    def draw(self, element: hv.Element) -> None:
-        self.pipe = hv.streams.Pipe(data=element)
-        self.holoviews_plots = {}
-        plot = hv.DynamicMap(lambda data: data, streams=[self.pipe])
+    def draw(self, element: hv.Element, shape: tuple) -> DrawnFigure:
+        """A new figure for `element`, shown in place of the others; the one shown longest ago goes
+        when `MAX_FIGURES` are kept (a matplotlib figure of another run replaces its own)."""
+        pipe = hv.streams.Pipe(data=element)
+        drawn = DrawnFigure(shape, pipe)
+        plot = hv.DynamicMap(lambda data: data, streams=[pipe])
         if self.view.backend == "bokeh":
-            hooks = [self.keep_plot, self.name_legend, self.legend_beside, self.wire_figure]
+            hooks = [drawn.keep_plot, self.name_legend, self.legend_beside, self.wire_figure]
             if self.view.over_epochs and self.annotations:
                 hooks.append(self.annotations.hook)
             plot = plot.opts(hooks=hooks, **self.size, **self.plot_options)
         else:
-            plot = plot.opts(hooks=[self.keep_plot], backend=self.view.backend)
-        self.pane.object = plot
+            plot = plot.opts(hooks=[drawn.keep_plot], backend=self.view.backend)
+        replaced = next((f for f in self.figures if f.shape == shape), None)
+        if replaced is None and len(self.figures) >= MAX_FIGURES:
+            replaced = self.figures[-1]
+        if replaced is not None:  # its pane takes the new figure
+            self.figures.remove(replaced)
+            drawn.pane = replaced.pane
+        elif self.figures:
+            drawn.pane = self.new_pane()
+            self.panel.append(drawn.pane)
+        else:  # the first figure goes into the pane that held its place
+            drawn.pane = self.panel.objects[-1]
+        self.figures.insert(0, drawn)
+        drawn.pane.object = plot
+        self.show(drawn)
+        return drawn
 
-    def keep_plot(self, plot, element) -> None:
-        """Remember the HoloViews plot drawn from the pipe (one per rendering of the pane), whose
-        cached ranges another run's first frame must not read (`forget_ranges`)."""
-        self.holoviews_plots[id(plot)] = plot
+    def show(self, drawn: DrawnFigure) -> None:
+        """Show `drawn` alone; the others stay in the page, hidden, under another name (the tests
+        and benchmarks find a view's figure by its name)."""
+        self.figures.remove(drawn)
+        self.figures.insert(0, drawn)
+        for other in self.figures:
+            styles = SHOWN if other is drawn else HIDDEN
+            if other.pane.styles != styles:
+                other.pane.styles = styles
+            if other is not drawn:
+                for plot in other.holoviews_plots.values():
+                    if getattr(plot.state, "name", None) == f"tdw-view-{self.view.name}":
+                        plot.state.name = f"tdw-hidden-{self.view.name}"
 
     def name_legend(self, plot, element) -> None:
         """Give each placed layer's renderer and legend entry the layer's own text (after every

@@ -42,7 +42,9 @@ def build_study(root: Path, seeds=(3, 4), mlp_seed: int | None = 5) -> Path:
         tdw_here("train", "--p", str(config.p), "--seed", str(seed), "--train-frac", "0.5", "--d-model", "32",
                 "--n-heads", "2", "--d-head", "16", "--d-mlp", "64", "--lr", "3e-3", "--epochs", "200",
                 "--checkpoints", "0:200:25", "--results", str(results), "--quiet", check=True)
-        tdw_here("analyze", str(results / "modular_addition" / config.name), "--quiet", check=True)
+        # the second seed traces half its inputs, so the Trace section meets pairs it has no trace for
+        trace = [] if seed == seeds[0] else ["--trace", "a <= b", "--db", str(db)]
+        tdw_here("analyze", str(results / "modular_addition" / config.name), *trace, "--quiet", check=True)
         if seed == seeds[0]:  # an intervention for the Trace section's map, and the opt-in LLC at three checkpoints
             tdw_here("intervene", str(results / "modular_addition" / config.name), "--epoch", "100,175",
                     "--ablate-head", "0", check=True)
@@ -221,3 +223,21 @@ def figure_lines_js(figure_test: str) -> str:
                                    .map(r => Array.from(r.data_source.data[r.glyph.x.field || 'x'], Number));
       found.push({{title: model.title ? model.title.text : null, scale: model.x_scale.type, lines: lines}});
     }}""")
+
+
+# The page position of the centre of cell (a, b) in the displayed graduation map, scrolled into view
+PAIR_CELL_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && model.name === 'tdw-view-graduation_map') {
+      view.canvas_view.el.scrollIntoView({block: 'center'});
+      const box = view.canvas_view.el.getBoundingClientRect();
+      found.push([box.left + view.frame.x_scale.compute(arg[1] + 0.5), box.top + view.frame.y_scale.compute(arg[0] + 0.5)]);
+    }""", "found[0]").replace("() =>", "(arg) =>", 1)
+
+
+def click_pair(page, a: int, b: int) -> None:
+    """Click the cell of input a+b on the graduation map (row a, column b), found through the
+    figure's own scales: at p=113 a cell is two pixels wide, too narrow to aim at by fractions of
+    the canvas."""
+    page.locator(".view-graduation_map canvas").first.wait_for(state="visible", timeout=60000)
+    x, y = page.evaluate(PAIR_CELL_JS, [a, b])
+    page.mouse.click(x, y)

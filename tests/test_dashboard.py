@@ -9,6 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 import holoviews as hv
+import polars as pl
 import pytest
 from PIL import Image
 
@@ -20,6 +21,7 @@ from tests.dashboard_harness import (
     browser_page,
     caption,
     caption_when,
+    click_pair,
     figure_lines_js,
     hover_tooltip,
     log_problems,
@@ -192,6 +194,49 @@ def test_clicking_a_pair_traces_it_and_shift_click_pins_one_beside(app_url, stud
         assert caption_when(page, "outcome_map", lambda c: "epoch 50 " in c, "the margin map to follow the epoch") \
             .startswith("Margin per input at epoch 50 (test ")
         assert caption(page, "intervention_map").startswith("head=0 gain=0 at epoch 100: ")  # the nearest recorded
+        assert page.errors == []
+
+
+# Each figure of the logit-lens view: its model, whether it is displayed, its name, its lines' values
+LENS_FIGURES_JS = bokeh_views_js("""
+    if (model.type === 'Figure' && /^tdw-(view|hidden)-pair_logit_lens$/.test(model.name)) {
+      const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
+                                   .map(r => [r.name, Array.from(r.data_source.data[r.glyph.y.field], Number)]);
+      found.push({id: model.id, name: model.name, displayed: view.el.getBoundingClientRect().width > 0, lines: lines});
+    }""")
+
+
+def test_a_pair_without_a_trace_and_back_shows_the_figure_it_kept(app_url, study):
+    """p13_seed4 traces the inputs with a <= b. A click on an untraced pair shows the lens's "not
+    traced" figure; a click on a traced one brings back the figure drawn first, patched with that
+    pair's margins (the same model: nothing is drawn anew, which cost ~1.3 s of a click on the
+    published run); only the figure shown is displayed and named as the view."""
+    with browser_page() as page:
+        page.goto(app_url + "?variant=p13_seed4&pair=2%2B5")
+        wait_idle(page, 1500)
+        scroll_to_view(page, "pair_logit_lens")
+        caption_when(page, "pair_logit_lens", lambda c: c.startswith("Logit lens for 2+5:"), "the lens of 2+5")
+        wait_idle(page, 300)
+        (first,) = page.evaluate(LENS_FIGURES_JS)
+        for a, b in [(5, 2), (3, 7), (11, 4), (0, 12)]:
+            click_pair(page, a, b)
+            traced = a <= b
+            expected = f"Logit lens for {a}+{b}:" if traced else f"Logit lens: {a}+{b} is not traced"
+            caption_when(page, "pair_logit_lens", lambda c, expected=expected: c.startswith(expected), f"the lens of {a}+{b}")
+            wait_idle(page, 300)
+            figures = page.evaluate(LENS_FIGURES_JS)
+            (shown,) = [f for f in figures if f["displayed"]]
+            assert len(figures) == 2 and shown["name"] == "tdw-view-pair_logit_lens", (a, b)
+            assert [f["name"] for f in figures if f is not shown] == ["tdw-hidden-pair_logit_lens"], (a, b)
+            if traced:
+                margins = query(f"select layer, value from logit_lens where variant = 'p13_seed4' and a = {a} and b = {b} "
+                                "and measure = 'margin' order by layer, epoch", study)
+                assert shown["id"] == first["id"], (a, b)
+                assert dict(shown["lines"]) == {
+                    f"after {layer}": pytest.approx(margins.filter(pl.col("layer") == layer)["value"].to_list(), rel=1e-6)
+                    for layer in ("embed", "attention", "mlp")}, (a, b)
+            else:
+                assert shown["id"] != first["id"] and shown["lines"] == [], (a, b)
         assert page.errors == []
 
 

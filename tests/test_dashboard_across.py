@@ -469,6 +469,73 @@ def test_a_patched_figure_keeps_its_renderers_and_its_legend_beside_the_frame(st
         store.close()
 
 
+def test_a_view_keeps_a_figure_per_shape_and_patches_the_one_it_comes_back_to(study, monkeypatch):
+    """p13_seed4 traces the pairs with a <= b: the Trace section's lens and frequency split go from
+    curves to "not traced" and back at every other click. Each shape keeps its figure, hidden while
+    the other shows: coming back patches it (the same pipe and figure, the new pair's margins)
+    instead of drawing a new one, which cost ~1.3 s of a click in the browser on the published run.
+    With one figure kept, each change of shape draws anew in the one pane (what it did before)."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # (the views set Bokeh options)
+    from bokeh.models import GlyphRenderer, Text
+
+    import dashboards.panes
+    from dashboards.panes import HIDDEN, LivePlot
+    from dashboards.state import WorkbenchState
+    from dashboards.views import get_view
+
+    store = WarehouseStore(study)
+    state = WorkbenchState()
+    state.param.variant.objects = list(VARIANTS)
+    state.variant, state.pair = "p13_seed4", "2+5"
+    try:
+        lens = LivePlot(get_view("pair_logit_lens"), store, state)
+        figures: dict[int, object] = {}  # each pipe's Bokeh figure, drawn as the browser would when it is first shown
+
+        def shown_figure():
+            if id(lens.pipe) not in figures:
+                figures[id(lens.pipe)] = hv.renderer("bokeh").get_plot(lens.pane.object).state
+            return figures[id(lens.pipe)]
+
+        def lines(figure) -> dict[str, list[float]]:
+            return {r.name: list(r.data_source.data["margin"]) for r in figure.renderers
+                    if isinstance(r, GlyphRenderer) and r.name and r.name.startswith("after ")}
+
+        pipes = []
+        for pair in ("2+5", "5+2", "3+7", "7+3", "0+12"):
+            state.pair = pair
+            assert lens.refresh()
+            figure = shown_figure()
+            a, b = map(int, pair.split("+"))
+            margins = store.pair_lens("p13_seed4", a, b)
+            assert margins.is_empty() == (a > b), pair
+            if a <= b:
+                assert lines(figure) == {f"after {layer}": margins.filter(pl.col("layer") == layer)["value"].to_list()
+                                         for layer in ("embed", "attention", "mlp")}, pair
+            else:
+                assert [g.text for g in figure.select(type=Text)] != [] and lines(figure) == {}, pair
+            pipes.append(lens.pipe)
+            # the shown figure alone is displayed and named as the view (the browser tests find it by name)
+            panes = lens.panel.objects[1:]
+            assert [pane.styles == HIDDEN for pane in panes].count(False) == 1 and lens.pane.styles != HIDDEN
+            assert figure.name == "tdw-view-pair_logit_lens"
+            assert all(f.name == "tdw-hidden-pair_logit_lens" for f in figures.values() if f is not figure)
+        assert len(lens.panel.objects) == 3 and len(figures) == 2
+        assert pipes == [pipes[0], pipes[1]] * 2 + [pipes[0]]
+
+        monkeypatch.setattr(dashboards.panes, "MAX_FIGURES", 1)
+        one = LivePlot(get_view("pair_logit_lens"), store, state)
+        drawn = []
+        for pair in ("2+5", "5+2", "3+7"):
+            state.pair = pair
+            assert one.refresh()
+            drawn.append(one.pipe)
+            assert len(one.panel.objects) == 2 and one.pane.styles != HIDDEN
+        assert len(set(map(id, drawn))) == 3
+    finally:
+        store.close()
+
+
 def test_a_file_gone_since_indexing_is_named_with_its_remedy_and_indexing_brings_the_views_back(study, tmp_path):
     """A warehouse's Parquet views list their files, and DuckDB binds a view whole: one run's file
     deleted (a run removed, an old artifact retired by `tdw analyze`) fails every query of that
