@@ -7,7 +7,9 @@ Serves the dashboard (`tdw serve`) and drives it in headless Debian chromium (Pl
   from the input to every visible view repainted (the server reports idle, two animation frames);
 - with two variants or more, a switch between the first two (at the top of the Variant page);
 - neuron click in the cluster map to the heatmap repainted;
-- pair click in the graduation map to the Trace section repainted (the traced input's views);
+- pair click in the graduation map to the Trace section repainted (the traced input's views), and
+  where the run traces some inputs only (p > 64), clicks that go from a traced input to one that is
+  not and back (the lens and frequency split change shape: each shape's figure is kept and shown);
 - the Compare page with every variant of the warehouse selected: load, its small multiples drawn
   on scroll (the screen's first, then all), and an epoch change with
   small multiples of an at-epoch view;
@@ -38,6 +40,7 @@ from tdw.warehouse.query import query
 from tests.dashboard_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    PAIR_CELL_JS,
     bokeh_views_js,
     pane_text,
     scroll_to_view,
@@ -196,6 +199,29 @@ def pair_by_click(session: Session, i: int) -> tuple[float, int]:
                          "(tdwText('caption-pair_trace') || arg) !== arg", before)
 
 
+def traced_and_untraced(db: Path, variant: str, count: int) -> list[tuple[int, int]]:
+    """`count` inputs of `variant` from the middle of its map, every other one traced (in its
+    logit_lens) and the next one along its row not: each click crosses the boundary. Empty when
+    the run traces every input or none."""
+    traced = query(f"select distinct a, b from logit_lens where variant = '{variant}' order by a, b", db)
+    p = int(query(f"select p from variants where variant = '{variant}'", db)["p"][0])
+    if traced.height in (0, p * p):
+        return []
+    done = set(zip(traced["a"].to_list(), traced["b"].to_list(), strict=True))
+    middle = [(a, b) for a, b in sorted(done) if p // 4 <= a < 3 * p // 4 and p // 4 <= b < 3 * p // 4 and (a, b + 1) not in done]
+    return [pair for a, b in middle[:(count + 1) // 2] for pair in ((a, b), (a, b + 1))][:count]
+
+
+def pair_across_trace(session: Session, pairs: list[tuple[int, int]], i: int) -> tuple[float, int]:
+    """A click on the graduation map on the i-th of `pairs` (traced and untraced in turn): to the
+    logit lens's caption naming it and the Trace section repainted."""
+    session.page.wait_for_timeout(400)  # two clicks within ~300 ms would be one double tap
+    a, b = pairs[i % len(pairs)]
+    x, y = session.page.evaluate(PAIR_CELL_JS, [a, b])
+    return session.timed(lambda: session.page.mouse.click(x, y),
+                         "(tdwText('caption-pair_logit_lens') || '').split(/[ :]/).includes(arg)", f"{a}+{b}")
+
+
 def variant_switch(session: Session, log: Path, variants: list[str], i: int) -> tuple[float, int]:
     """Switch the Variant page to the other of the first two variants: from the choice to the
     last of what it set off (a switch can be two batches: the variant's plots, then its epoch's),
@@ -275,6 +301,11 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         first.page.locator(".view-graduation_map canvas").first.wait_for(state="visible", timeout=60000)
         first.idle()
         measure(log, "pair click: graduation map to the trace", lambda i: pair_by_click(first, i), repeats)
+        crossing = traced_and_untraced(db, variant, repeats + repeats % 2)
+        if crossing:
+            measure(log, "pair click: traced <-> untraced input", lambda i: pair_across_trace(first, crossing, i), len(crossing))
+        else:
+            print("  pair click: traced <-> untraced input         (every input traced, or none: no boundary to cross)")
 
         chosen = "[" + ",".join(f'"{v}"' for v in variants) + "]"
         compare = Session(browser, url)

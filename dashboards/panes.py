@@ -10,7 +10,9 @@ one batch (`dashboards.batch.one_update`): one state change, one document update
 A frame is patched in only where the drawn figure's models fit it (`shape`), and it is made to fit
 the way HoloViews matches it: its labelled layers named by their place (`placed_labels`), a side
 legend set where it stands (`legend_in_place`). Anything that changes a figure's renderers or side
-panels makes the browser lay out the whole page.
+panels makes the browser lay out the whole page. A plot keeps a figure per shape it met (a traced
+pair's curves, an untraced pair's "not traced"), hidden by CSS while another shows (`DrawnFigure`):
+coming back to a shape patches its figure instead of drawing one.
 
 Over-epochs plots get the selected epoch (a dashed line) and the brushed range (a band) as Bokeh
 annotations moved in place; a click on them selects an epoch, a box selection brushes a range.
@@ -114,7 +116,8 @@ class EpochAnnotations:
 def shape(element: hv.Element) -> tuple:
     """What must stay the same for new data to be patched into the drawn figure: the element types,
     the number of layers and the frame's size. Anything else (a view going from "no data" to data,
-    another variant with more key frequencies) draws a new figure: HoloViews never resizes a drawn
+    another variant with more key frequencies) needs another figure (`LivePlot` keeps one per
+    shape, `MAX_FIGURES`): HoloViews never resizes a drawn
     frame (the event timeline's height is its number of series). So a view keeps its layers from
     run to run where it can: a layer per training mark, empty where a run has none
     (`views/_common.training_marks`), the timeline's rows for every series.
@@ -201,10 +204,12 @@ def legend_in_place(element: hv.Element) -> tuple[hv.Element, bool]:
     return element.opts(legend_position=LEGEND_IN_SIDE_PANEL, backend="bokeh"), True
 
 
-# the figures a plot keeps, each of another shape: a view going from a traced pair to one that is not
-# traced and back, or between runs of two p, patches a figure it keeps and shows it in place of the other
+# The figures a plot keeps, each of another shape: a view going from a traced pair to one that is not
+# traced and back, or between runs of two p, patches a figure it keeps and shows it in place of the
+# other. Shown and hidden by CSS: a change of a pane's `visible` (or of its CSS classes) makes Bokeh
+# lay out and repaint the whole page (2 s a click on the published run), a style only the figure shown.
 MAX_FIGURES = 3
-HIDDEN, SHOWN = {"display": "none"}, {"display": None}
+HIDDEN, SHOWN = {"display": "none"}, {"display": None}  # None: the style property is removed
 
 
 @dataclass(eq=False)
