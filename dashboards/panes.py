@@ -214,9 +214,11 @@ HIDDEN, SHOWN = {"display": "none"}, {"display": None}  # None: the style proper
 
 @dataclass(eq=False)
 class DrawnFigure:
-    """A figure a live plot drew: its pane, the pipe its frames go through, the HoloViews plots
-    drawn from that pipe (whose cached ranges another run's first frame must not read,
-    `forget_ranges`), its layers (`shape`) and the run whose ranges it shows."""
+    """A figure a live plot drew: its layers (`shape`, with the axis type), the pipe its frames go
+    through, its pane, the HoloViews plots drawn from that pipe (whose cached ranges another run's
+    first frame must not read, `forget_ranges`) and the run whose ranges it shows: the variant,
+    warehouse generation and (over epochs) selection. Another run's first frame takes its own
+    ranges (`new_ranges`); later frames keep the figure's (a researcher's zoom)."""
 
     shape: tuple
     pipe: hv.streams.Pipe
