@@ -1,6 +1,6 @@
 """The tdw dashboard. `tdw serve` runs it; so does `panel serve dashboards/app.py --args --db FILE`
-(or TDW_DB=FILE). Sidebar: the global state (variant, epoch, neuron, head, brushed range), page
-navigation, figure export and the application version; main area: the selected page."""
+(or TDW_DB=FILE). Sidebar: the global state (variant, epoch, neuron, head, traced input, brushed
+range), page navigation, figure export and the application version; main area: the selected page."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import CustomJS, CustomJSTickFormatter
 
 from dashboards.batch import one_update
-from dashboards.state import WorkbenchState
+from dashboards.state import WorkbenchState, typed_pair
 from dashboards.store import WarehouseStore, shared_store
 from dashboards.views import all_views
 from tdw.versions import git_sha, tdw_version
@@ -65,6 +65,10 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     typed = pn.widgets.IntInput(name="Type an epoch (snaps to a checkpoint)", value=state.epoch, css_classes=["epoch-input"])
     neuron = pn.widgets.IntInput.from_param(state.param.neuron, name="Neuron", css_classes=["neuron-input"])
     head = pn.widgets.IntInput.from_param(state.param.head, name="Head", css_classes=["head-input"])
+    # the traced input by its name ("how does the model handle 4+29?"): at p=113 a map's cell is two
+    # pixels wide, and most of the published run's inputs are not traced
+    pair = pn.widgets.TextInput(name="Traced input a+b (or click a map)", value=state.pair, css_classes=["pair-input"])
+    pair_problem = pn.pane.Markdown("", css_classes=["pair-problem"], margin=(0, 10))
     brushed = pn.pane.Markdown("", css_classes=["brushed-range"])
     clear = pn.widgets.Button(name="Clear brushed range", button_type="light", css_classes=["clear-range"])
     clear.on_click(lambda _: setattr(state, "epoch_range", None))
@@ -93,6 +97,23 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
             with one_update():
                 state.go_to_epoch(event.new)
 
+    def on_pair_typed(event):
+        try:
+            typed = typed_pair(event.new, store.variant(state.variant).get("p") if state.variant else None)
+        except ValueError as problem:
+            pair_problem.object = str(problem)
+            return
+        pair_problem.object = ""
+        with one_update():
+            state.pair = typed
+        if typed != event.new and pn.state.curdoc is not None:
+            # written back as a+b on the next tick: Panel does not send a widget's value back to the
+            # browser from within the event that brought it
+            pn.state.curdoc.add_next_tick_callback(lambda: setattr(pair, "value", state.pair))
+
+    def on_pair(*_):
+        pair.value = state.pair
+
     def on_range(*_):
         r = state.epoch_range
         brushed.object = f"Brushed epochs: {r[0]:.0f} to {r[1]:.0f}" if r else "Brush a range with box select on any over-epochs plot"
@@ -102,9 +123,11 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
     state.param.watch(on_range, "epoch_range")
     slider.param.watch(on_slider, "value")
     typed.param.watch(on_typed, "value")
-    for widget in (variant, typed, neuron, head):
+    state.param.watch(on_pair, "pair")
+    pair.param.watch(on_pair_typed, "value")
+    for widget in (variant, typed, neuron, head, pair):
         widget.sizing_mode = "stretch_width"  # their default 300 px overflowed the 290 px sidebar, clipped at its edge
-    for widget in (variant, slider, typed, neuron, head):
+    for widget in (variant, slider, typed, neuron, head, pair):
         widget._debounce = 0  # Panel waits 50 ms to merge a widget's browser events; these are single moves
     on_range()
 
@@ -112,7 +135,7 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
                                                    sizing_mode="stretch_width", css_classes=["page-nav"])
     busy = pn.pane.Markdown(pn.bind(lambda b: "working…" if b else "ready", pn.state.param.busy), css_classes=["server-status"])
     return [pn.pane.Markdown(f"**{version_line()}**", css_classes=["app-version"]), busy, pages, variant, slider, typed,
-            neuron, head, brushed, clear, phases, log_epochs, export_controls(store, state)]
+            neuron, head, pair, pair_problem, brushed, clear, phases, log_epochs, export_controls(store, state)]
 
 
 def export_controls(store: WarehouseStore, state: WorkbenchState) -> pn.Card:

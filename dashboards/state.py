@@ -5,6 +5,7 @@ no callback ever touches a plot directly."""
 from __future__ import annotations
 
 import bisect
+import re
 
 import param
 
@@ -25,6 +26,21 @@ def parse_pair(text: str) -> tuple[int, int]:
         return (a, b) if a >= 0 and b >= 0 else (0, 0)
     except ValueError:
         return (0, 0)
+
+
+TYPED_PAIR = re.compile(r"^\s*(\d+)\s*\+\s*(\d+)\s*$")
+
+
+def typed_pair(text: str, p: int | None) -> str:
+    """"4 + 29" -> "4+29", an input of a run of this `p`; a ValueError with the one line to show
+    for anything else (the traced pair stays as it was)."""
+    match = TYPED_PAIR.match(text)
+    if not match:
+        raise ValueError(f"{text.strip()!r} is not an input a+b (e.g. 4+29)")
+    a, b = int(match[1]), int(match[2])
+    if p is not None and max(a, b) >= p:
+        raise ValueError(f"{a}+{b} is not an input of this run: a and b are below p = {p}")
+    return f"{a}+{b}"
 
 
 class WorkbenchState(param.Parameterized):

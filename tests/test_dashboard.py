@@ -237,6 +237,19 @@ def test_a_pair_without_a_trace_and_back_shows_the_figure_it_kept(app_url, study
                     for layer in ("embed", "attention", "mlp")}, (a, b)
             else:
                 assert shown["id"] != first["id"] and shown["lines"] == [], (a, b)
+            assert input_value(page, "pair-input") == f"{a}+{b}"  # the sidebar names the pair clicked
+        # typed in the sidebar: an input of the run is traced, anything else is named and changes nothing
+        typed = page.locator(".pair-input input").first
+        typed.fill(" 4 + 9")
+        typed.press("Enter")
+        caption_when(page, "pair_logit_lens", lambda c: c.startswith("Logit lens for 4+9:"), "the typed pair's lens")
+        poll(lambda: input_value(page, "pair-input") == "4+9", 10, page, "the typed pair written as a+b")
+        typed.fill("4+13")
+        typed.press("Enter")
+        poll(lambda: text(page, "pair-problem") == "4+13 is not an input of this run: a and b are below p = 13", 10, page,
+             "the problem named")
+        wait_idle(page, 300)
+        assert caption(page, "pair_logit_lens").startswith("Logit lens for 4+9:")
         assert page.errors == []
 
 

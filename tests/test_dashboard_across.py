@@ -590,6 +590,19 @@ def test_pairs_that_are_no_input_of_the_variant_are_let_go():
     assert (state.pair, state.pinned) == ("12+12", ["5+5"])
 
 
+def test_a_typed_pair_is_read_as_an_input_of_the_run_or_named_as_wrong():
+    from dashboards.state import typed_pair
+
+    assert [typed_pair(typed, 113) for typed in ("4+29", " 4 + 29 ", "0+112", "007+1")] == ["4+29", "4+29", "0+112", "7+1"]
+    assert typed_pair("150+2", None) == "150+2"  # no run to check it against
+    for typed, problem in [("4+113", "4+113 is not an input of this run: a and b are below p = 113"),
+                           ("4-29", "'4-29' is not an input a+b (e.g. 4+29)"), ("", "'' is not an input a+b (e.g. 4+29)"),
+                           ("4+29+1", "'4+29+1' is not an input a+b (e.g. 4+29)"), ("-4+2", "'-4+2' is not an input a+b (e.g. 4+29)")]:
+        with pytest.raises(ValueError) as raised:
+            typed_pair(typed, 113)
+        assert str(raised.value) == problem
+
+
 def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_epochs(study, tmp_path):
     """p13_seed4 extended from 200 to 300 epochs and re-indexed while its page is open: the loss
     plot's axis and the epoch slider reach the new end. Then a switch to p13_seed3 (200 epochs)
