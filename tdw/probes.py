@@ -8,12 +8,15 @@ the p x p grid (a-major, as `grid_pairs` orders it):
 - an explicit list, `4+29,17+3`;
 - a predicate over a, b and p, `a < b`, `(a + b) % p < 10`, `a == b and a % 2 == 0`: Python-like
   syntax (arithmetic, comparisons, and/or/not), parsed by our own evaluator (never `eval`), so a
-  spec can name nothing but a, b and p.
+  spec can name nothing but a, b and p;
+- a union of any of these, `sample:1024 | 4+29 | a == b`: the pairs any of them selects (so a
+  researcher adds the input they care about to a run's traced sample instead of replacing it).
 
 Named probes live in the catalog (`tdw probe add NAME SPEC`) and, once indexed, in the warehouse
 (`probes`, `probe_pairs`). The built-in names `grid`, `train` and `test` need no definition. The
 per-input trace analyzers (logit lens, answer frequencies) compute on a run's traced probe
-(`tdw analyze --trace PROBE`), by default `auto`: the grid when p <= 64, else `sample:1024`.
+(`tdw analyze --trace PROBE`, or `--trace-add PROBE` for the union with the one it has), by
+default `auto`: the grid when p <= 64, else `sample:1024`.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ AUTO_SAMPLE = 1024
 SAMPLE_SEED = 20231  # sample:N draws the same pairs for every run of the same p and split
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 PAIR_LIST = re.compile(r"^\s*\d+\s*\+\s*\d+\s*(,\s*\d+\s*\+\s*\d+\s*)*$")
+UNION = "|"  # never part of a predicate: `|` is not among its operators
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Mod: np.mod,
            ast.FloorDiv: np.floor_divide, ast.Pow: operator.pow}
@@ -46,13 +50,16 @@ class Probe:
     """A parsed probe spec; `select` resolves it against one run."""
 
     spec: str
-    kind: str  # grid | train | test | sample | pairs | predicate
+    kind: str  # grid | train | test | sample | pairs | predicate | union
     pairs: tuple[tuple[int, int], ...] = ()
     size: int = 0
     tree: ast.Expression | None = None
+    parts: tuple[Probe, ...] = ()  # a union's probes
 
     def select(self, p: int, train_mask: np.ndarray) -> np.ndarray:
         """A boolean mask over the p * p grid (a-major); TdwError when the spec does not fit this run."""
+        if self.kind == "union":
+            return np.logical_or.reduce([part.select(p, train_mask) for part in self.parts])
         n = p * p
         if self.kind == "grid":
             return np.ones(n, dtype=bool)
@@ -93,6 +100,11 @@ def parse_probe(spec: str) -> Probe:
     text = spec.strip()
     if not text:
         raise TdwError("probe: empty spec; give grid, train, test, sample:N, a list like 4+29,17+3 or a predicate like a < b")
+    if UNION in text:
+        return union([parse_probe(part) if part.strip() else _empty_part(spec) for part in text.split(UNION)])
+    if text == AUTO:
+        raise TdwError(f"probe {spec!r}: auto is what a run traces by default ({auto_spec(1)} up to p={AUTO_GRID_MAX_P}, "
+                       f"else {auto_spec(AUTO_GRID_MAX_P + 1)}), known only with the run: give it to tdw analyze --trace")
     if text in BUILT_IN:
         return Probe(text, text)
     if text.startswith("sample:"):
@@ -110,6 +122,16 @@ def parse_probe(spec: str) -> Probe:
                        "or a predicate over a, b and p like (a + b) % p < 10") from None
     _check(tree.body, spec)
     return Probe(text, "predicate", tree=tree)
+
+
+def union(probes: list[Probe]) -> Probe:
+    """The probe selecting what any of `probes` selects (unions within it flattened)."""
+    parts = tuple(part for probe in probes for part in (probe.parts if probe.kind == "union" else (probe,)))
+    return Probe(f" {UNION} ".join(part.spec for part in parts), "union", parts=parts)
+
+
+def _empty_part(spec: str) -> Probe:
+    raise TdwError(f"probe {spec!r}: nothing on one side of {UNION}; join probes like sample:1024 | 4+29")
 
 
 def _check(node: ast.AST, spec: str) -> None:
@@ -165,16 +187,26 @@ def check_name(name: str) -> str:
     return name
 
 
+def auto_spec(p: int) -> str:
+    """What `auto` traces at this p: the grid up to p = 64, else sample:1024."""
+    return "grid" if p <= AUTO_GRID_MAX_P else f"sample:{AUTO_SAMPLE}"
+
+
+def without_auto(spec: str, p: int) -> str:
+    """The spec with each `auto` (alone or in a union) written as what it traces at this p."""
+    return f" {UNION} ".join(auto_spec(p) if part.strip() == AUTO else part.strip() for part in spec.split(UNION))
+
+
 def trace_probe(spec: str, p: int) -> Probe:
-    """The probe a run's traces are computed on: `auto` is the grid up to p = 64, else sample:1024."""
-    if spec == AUTO:
-        return parse_probe("grid" if p <= AUTO_GRID_MAX_P else f"sample:{AUTO_SAMPLE}")
-    return parse_probe(spec)
+    """The probe a run's traces are computed on (`auto` as `auto_spec` says)."""
+    return parse_probe(without_auto(spec, p))
 
 
 def resolve_probe(text: str, named: dict[str, str]) -> Probe:
     """A probe given by name (one of `named`, the catalog's) or by spec."""
     text = text.strip()
+    if UNION in text:
+        return union([resolve_probe(part, named) if part.strip() else _empty_part(text) for part in text.split(UNION)])
     if text in named:
         return parse_probe(named[text])
     if NAME_PATTERN.match(text) and text not in (*BUILT_IN, AUTO) and text not in ("a", "b", "p"):

@@ -71,6 +71,7 @@ def files_of(folder) -> dict[str, str]:
     ("4+9, 12+0,0+0", lambda a, b: (a, b) in {(4, 9), (12, 0), (0, 0)}),
     ("grid", lambda a, b: True),
     ("a * 2 >= p or b - a > 10", lambda a, b: a * 2 >= P or b - a > 10),
+    ("a < 2 | 4+9,12+0 | a == b", lambda a, b: a < 2 or (a, b) in {(4, 9), (12, 0)} or a == b),
 ])
 def test_a_probe_selects_exactly_the_pairs_it_names(spec, expected):
     mask = parse_probe(spec).select(P, np.zeros(P * P, dtype=bool))
@@ -96,6 +97,9 @@ def test_split_and_sample_probes_follow_the_run():
     ("", "empty spec"),
     ("a % 0 < 1", "division by zero"),
     ("a + b", "must be a comparison"),
+    ("a < b |", "nothing on one side of |"),
+    ("a < b | a < c", "unknown name 'c'"),
+    ("auto | 4+9", "auto is what a run traces by default"),
 ])
 def test_a_bad_probe_spec_is_one_line(spec, says):
     with pytest.raises(TdwError, match=says):
@@ -166,6 +170,21 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     again = tdw_here("analyze", str(run.path), "--trace", "0+0", "--analyzers", "input_outcomes,logit_lens", "--quiet")
     assert again.stdout.splitlines()[0] == "invalidated 1 logit_lens artifact (the run's traced probe changed)"
     assert again.stdout.splitlines()[1].startswith("wrote 1 artifacts")
+    # an input added to the traced probe: the traces cover the union, not the new input alone
+    added = tdw_here("analyze", str(run.path), "--trace-add", "5+6", "--analyzers", "logit_lens", "--quiet")
+    assert added.stdout.splitlines()[0] == "invalidated 1 logit_lens artifact (the run's traced probe changed)"
+    assert run.trace_spec() == "0+0 | 5+6"
+    build_index(results, db)
+    assert query("select distinct a, b from logit_lens order by a, b", db).rows() == [(0, 0), (5, 6)]
+    assert query("select trace_probe from variants", db)["trace_probe"][0] == "0+0 | 5+6"
+    kept = tdw_here("analyze", str(run.path), "--trace-add", "a == 5 and b == 6", "--analyzers", "logit_lens", "--quiet")
+    assert kept.stdout.splitlines()[0] == f"{run.variant}: a == 5 and b == 6 is traced already (probe 0+0 | 5+6)"
+    assert kept.stdout.splitlines()[1] == "nothing to do: all 1 artifacts are up to date"
+    for wrong, says in ((["--trace-add", "5+13"], "5+13 is not an input of p=13"),
+                        (["--trace-add", "6+7", "--trace", "grid"], "--trace and --trace-add: give one")):
+        refused = tdw_here("analyze", str(run.path), *wrong, "--analyzers", "logit_lens", "--quiet")
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1 and says in refused.stderr
+    assert run.trace_spec() == "0+0 | 5+6"
 
 
 # --- interventions -------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import holoviews as hv
 from dashboards.state import parse_pair
 from dashboards.views import view
 from dashboards.views._common import no_data, with_legend
+from tdw.probes import without_auto
 
 LAYERS = ("embed", "attention", "mlp")
 
@@ -14,8 +15,9 @@ LAYERS = ("embed", "attention", "mlp")
 def caption(store, variant: str, pair: str) -> str:
     a, b = parse_pair(pair)
     if store.pair_lens(variant, a, b).is_empty():
-        probe = store.variant(variant).get("trace_probe", "auto")
-        return f"Logit lens: {a}+{b} is not traced (probe {probe}); tdw analyze RUN --trace \"{a}+{b}\" adds it"
+        facts = store.variant(variant)
+        probe = without_auto(facts.get("trace_probe") or "auto", int(facts["p"]))
+        return f"Logit lens: {a}+{b} is not traced (probe {probe}); tdw analyze RUN --trace-add \"{a}+{b}\" adds it"
     return f"Logit lens for {a}+{b}: margin read after each layer"
 
 

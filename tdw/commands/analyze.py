@@ -24,7 +24,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd.add_argument("--trace", default=None, metavar="PROBE",
                      help="compute the per-input traces (logit_lens, answer_frequencies) on this probe, a name "
                      "(tdw probe) or a spec, from now on for this run (default: auto, the grid up to p=64, else sample:1024)")
-    cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse whose catalog names the probes (--trace)")
+    cmd.add_argument("--trace-add", default=None, metavar="PROBE",
+                     help="add these inputs (a name, a spec, a list like 4+29,17+3) to the run's traced probe: its "
+                     "traces are computed on the union from now on")
+    cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse whose catalog names the probes (--trace, --trace-add)")
     cmd.add_argument("--trajectory-basis", default=None, metavar="NAME",
                      help="instead of RUN's analyzers: fit the shared trajectory basis NAME (one PCA of several "
                      "same-shape runs' trajectories) on --variants, or refit it on its members")
@@ -67,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         raise TdwError("RUN: which run directory to analyze (e.g. results/modular_addition/p53_seed999)")
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()] if args.analyzers else None
     epochs = parse_epoch_spec(args.epochs, "--epochs") if args.epochs else None
-    if args.trace is not None:
-        set_trace(args.run, args.trace, args.db)
+    if args.trace is not None and args.trace_add is not None:
+        raise TdwError("--trace and --trace-add: give one (--trace replaces the traced probe, --trace-add adds to it)")
+    if args.trace is not None or args.trace_add is not None:
+        set_trace(args.run, args.trace if args.trace is not None else args.trace_add, args.db, add=args.trace_add is not None)
     if args.job_db:
         from tdw.jobs.sweep import run_analysis_job
 
@@ -97,18 +102,33 @@ def fit_basis(args: argparse.Namespace) -> int:
     return 0
 
 
-def set_trace(run: str, text: str, db: str) -> None:
-    """Resolve the probe (a bad one is one line, and nothing is written) and keep its spec in the run."""
+def set_trace(run: str, text: str, db: str, add: bool = False) -> None:
+    """Resolve the probe (a bad one is one line, and nothing is written) and keep its spec in the run;
+    with `add`, the union of the run's traced probe and this one (the published run's 1,024 sampled
+    inputs stay traced beside the one a researcher asks about)."""
 
     import numpy as np
 
-    from tdw.probes import AUTO, resolve_probe, trace_probe
+    from tdw.families import get_family
+    from tdw.probes import AUTO, resolve_probe, trace_probe, union, without_auto
     from tdw.run_dir import RunDir
     from tdw.warehouse.catalog import named_probes
 
     run_dir = RunDir(run)
     config = run_dir.read_config()
-    named = named_probes(db)
-    spec = AUTO if text.strip() == AUTO else resolve_probe(text, named).spec
-    trace_probe(spec, config.p).select(config.p, np.zeros(config.p ** 2, dtype=bool))  # fits this run
+    p, named = config.p, named_probes(db)
+    train = np.zeros(p * p, dtype=bool)  # a sample's pairs follow the run's split
+    train[get_family(config.family).task_data(config).train_idx.numpy()] = True
+    if text.strip() == AUTO and not add:
+        spec = AUTO
+    else:
+        probe = resolve_probe(without_auto(text, p), named)
+        if add:
+            traced = trace_probe(run_dir.trace_spec(), p)
+            if not (probe.select(p, train) & ~traced.select(p, train)).any():
+                print(f"{run_dir.variant}: {probe.spec} is traced already (probe {traced.spec})")
+                return
+            probe = union([traced, probe])
+        spec = probe.spec
+    trace_probe(spec, p).select(p, train)  # fits this run
     run_dir.write_trace_spec(spec)
