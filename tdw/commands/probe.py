@@ -11,8 +11,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="define, list and remove named sets of inputs",
         description="Named probes, kept in the catalog beside the warehouse and indexed into the warehouse "
         "(tables probes, probe_pairs). A spec is grid, train, test, sample:N, a list like 4+29,17+3, or a "
-        "predicate over a, b and p like \"(a + b) % p < 10\". Use one with `tdw analyze --trace NAME` and "
-        "`tdw intervene --probe NAME`.",
+        "predicate over a, b and p like \"(a + b) % p < 10\", or several joined by | (their union). Use one with "
+        "`tdw analyze --trace NAME` (or --trace-add) and `tdw intervene --probe NAME`.",
     )
     cmd.add_argument("action", choices=["add", "list", "remove", "show"], help="what to do")
     cmd.add_argument("name", nargs="?", help="the probe's name (add, remove, show)")
