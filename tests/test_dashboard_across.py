@@ -70,6 +70,41 @@ def test_compare_row_click_opens_the_variant_and_sql_page_queries(app_url, tmp_p
         assert page.errors == []
 
 
+def test_an_untraced_input_is_traced_from_the_sidebar_and_the_trace_section_follows(study, tmp_path):
+    """p13_seed4 traces a <= b. Typed in the sidebar, 5+2 is not traced; its button adds it to the
+    run's traced probe (`tdw analyze --trace-add`, a tracked job that re-indexes) and the logit lens
+    shows it without a restart, beside the pairs traced before. On a copy of the study, indexed
+    again so that its runs' paths lead into the copy."""
+    from tdw.run_dir import RunDir
+
+    root = tmp_path / "study"
+    shutil.copytree(study.parent.parent, root)
+    db = root / "warehouse" / "tdw.duckdb"
+    assert tdw_here("index", "--results", str(root / "results"), "--db", str(db)).returncode == 0
+    run = RunDir(root / "results" / "modular_addition" / "p13_seed4")
+    with served(db, results=root / "results") as url, browser_page() as page:
+        page.goto(url + "?variant=p13_seed4&pair=2%2B5")
+        wait_idle(page, 1500)
+        button = page.locator(".trace-pair button").first
+        assert button.is_disabled()  # 2+5 is traced
+        typed = page.locator(".pair-input input").first
+        typed.fill("5+2")
+        typed.press("Enter")
+        poll(lambda: button.is_enabled(), 10, page, "the button to offer 5+2")
+        scroll_to_view(page, "pair_logit_lens")
+        caption_when(page, "pair_logit_lens", lambda c: c.startswith("Logit lens: 5+2 is not traced (probe a <= b)"), "untraced")
+        button.click()
+        poll(lambda: text(page, "trace-launched").startswith("Tracing 5+2 in p13_seed4: an analysis job"), 10, page, "the launch")
+        assert button.is_disabled()
+        poll(lambda: caption(page, "pair_logit_lens").startswith("Logit lens for 5+2:"), 240, page, "the new trace in the lens")
+        assert run.trace_spec() == "a <= b | 5+2"
+        traced = query("select distinct a, b from logit_lens where variant = 'p13_seed4'", db).rows()
+        assert sorted(traced) == sorted([(a, b) for a in range(13) for b in range(13) if a <= b] + [(5, 2)])
+        assert button.is_disabled() and text(page, "trace-launched") == ""
+        assert page.errors == []
+    assert RunDir(study.parent.parent / "results" / "modular_addition" / "p13_seed4").trace_spec() == "a <= b"
+
+
 def test_a_sweep_launched_from_the_train_page_runs_and_appears_in_the_summary(study, tmp_path):
     """The issue's acceptance: launch a sweep from the dashboard over both families (one seed each),
     watch it, and find it in variant_summary and the Compare page without restarting anything.

@@ -3,13 +3,11 @@ analysis of a variant as a tracked job (it re-indexes when done) and watch it ru
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import panel as pn
 import polars as pl
 
 from dashboards.jobs_panel import JobMonitor
+from dashboards.launch import launch_tdw
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 
@@ -36,8 +34,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         if not path:
             launched.object = f"{variant.value}: not in the warehouse"
             return
-        subprocess.Popen([sys.executable, "-m", "tdw.cli", "analyze", path, "--quiet", "--job-db", str(store.db)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        launch_tdw(store, "analyze", "analyze", path, "--quiet", "--job-db", str(store.db))
         launched.object = f"Analysis of {variant.value} launched."
 
     def on_generation(*_):

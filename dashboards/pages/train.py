@@ -4,13 +4,10 @@ loss curves. Finished jobs are indexed by the sweep, and the app picks the new w
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
 import panel as pn
 
 from dashboards.jobs_panel import JobMonitor
+from dashboards.launch import launch_tdw
 from dashboards.state import WorkbenchState
 from dashboards.store import WarehouseStore
 from tdw.config import DEFAULT_FAMILY
@@ -64,14 +61,10 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
             message.object, message.visible = str(error), True
             return
         message.visible = False
-        command = [sys.executable, "-m", "tdw.cli", "sweep", *args, "--workers", str(workers.value), "--executor", executor.value,
+        command = ["sweep", *args, "--workers", str(workers.value), "--executor", executor.value,
                    "--results", str(store.results), "--db", str(store.db)] + (["--analyze"] if analyze.value else []) \
             + (["--extend"] if extend.value else [])
-        logs = store.db.parent / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        log = logs / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        with open(log, "w") as out:
-            subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log = launch_tdw(store, "sweep", *command)
         launched.object = f"Launched a sweep of {count} variants (log: {log})."
 
     launch.on_click(on_launch)
