@@ -164,8 +164,8 @@ def trace_controls(store: WarehouseStore, state: WorkbenchState) -> list:
         if traced():
             return
         path = store.variant(state.variant).get("path")
-        log = launch_tdw(store, "trace", "analyze", path, "--trace-add", state.pair, "--quiet", "--job-db", str(store.db),
-                         "--db", str(store.db))
+        log = launch_tdw(store, "analyze", path, "--trace-add", state.pair, "--quiet", "--job-db", str(store.db),
+                         "--db", str(store.db), log_name="trace")
         launched.add((state.variant, state.pair, state.generation))
         button.disabled = True
         note.object = (f"Tracing {state.pair} in {state.variant}: an analysis job (the Analyze page shows it; log {log.name}). "

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from dashboards.store import WarehouseStore
 
 
-def launch_tdw(store: WarehouseStore, name: str, *args: str) -> Path:
-    """Start `tdw *args`; its output goes to a log beside the warehouse (logs/NAME-TIME.log), whose
-    path is returned: a job that fails before it is tracked (a bad argument) says why there."""
+def launch_tdw(store: WarehouseStore, *args: str, log_name: str | None = None) -> Path:
+    """Start `tdw *args`; its output goes to a log of its own beside the warehouse
+    (logs/NAME-TIME-*.log, NAME the command unless `log_name` says), whose path is returned: a job
+    that fails before it is tracked (a bad argument) says why there."""
     logs = store.db.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    with open(log, "w") as out:
+    handle, name = tempfile.mkstemp(prefix=f"{log_name or args[0]}-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".log", dir=logs)
+    with open(handle, "w") as out:  # two launches in one second each get their own file
         subprocess.Popen([sys.executable, "-m", "tdw.cli", *args], stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
-    return log
+    return Path(name)

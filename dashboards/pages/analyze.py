@@ -34,7 +34,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         if not path:
             launched.object = f"{variant.value}: not in the warehouse"
             return
-        launch_tdw(store, "analyze", "analyze", path, "--quiet", "--job-db", str(store.db))
+        launch_tdw(store, "analyze", path, "--quiet", "--job-db", str(store.db))
         launched.object = f"Analysis of {variant.value} launched."
 
     def on_generation(*_):

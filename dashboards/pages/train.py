@@ -64,7 +64,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         command = ["sweep", *args, "--workers", str(workers.value), "--executor", executor.value,
                    "--results", str(store.results), "--db", str(store.db)] + (["--analyze"] if analyze.value else []) \
             + (["--extend"] if extend.value else [])
-        log = launch_tdw(store, "sweep", *command)
+        log = launch_tdw(store, *command)
         launched.object = f"Launched a sweep of {count} variants (log: {log})."
 
     launch.on_click(on_launch)
