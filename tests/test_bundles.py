@@ -148,4 +148,5 @@ def test_serve_bundle_opens_it_read_only(bundle):
         page.locator(".variant-select select").wait_for()
         options = page.locator(".variant-select select option").all_inner_texts()
         assert sorted(options) == sorted(STUDY_VARIANTS)
+        assert page.locator(".pair-input").count() == 1 and page.locator(".trace-pair").count() == 0  # it starts no job
     assert snapshot(bundle) == before

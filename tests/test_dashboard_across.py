@@ -101,6 +101,17 @@ def test_an_untraced_input_is_traced_from_the_sidebar_and_the_trace_section_foll
         traced = query("select distinct a, b from logit_lens where variant = 'p13_seed4'", db).rows()
         assert sorted(traced) == sorted([(a, b) for a in range(13) for b in range(13) if a <= b] + [(5, 2)])
         assert button.is_disabled() and text(page, "trace-launched") == ""
+        # the Analyze page lists the job; its own button starts one too (nothing left to analyze)
+        page.locator(".page-nav").get_by_text("Analyze", exact=True).click()
+        wait_idle(page, 1000)
+        jobs = lambda: page.locator(".analyze-jobs .tabulator-cell[tabulator-field=state]").all_inner_texts()
+        poll(lambda: jobs() == ["done"], 30, page, f"the trace job on the Analyze page ({jobs()})")
+        page.locator(".analyze-variant select").first.select_option("p13_seed4")
+        page.locator(".analyze-launch button").first.click()
+        poll(lambda: text(page, "analyze-launched") == "Analysis of p13_seed4 launched.", 10, page, "the launch")
+        poll(lambda: jobs() == ["done", "done"], 240, page, f"a second job, done ({jobs()})")
+        logs = sorted(path.name.split("-")[0] for path in (root / "warehouse" / "logs").glob("*.log"))
+        assert logs == ["analyze", "trace"]
         assert page.errors == []
     assert RunDir(study.parent.parent / "results" / "modular_addition" / "p13_seed4").trace_spec() == "a <= b"
 
