@@ -50,17 +50,28 @@ PHASE_COLORS = {"memorization": "#9e9e9e", "circuit_formation": "#f4a261", "clea
 MAX_PHASES = 4  # training_phases has at most four per run
 
 
+@dataclass(eq=False)
+class EpochMarks:
+    """One over-epochs figure's annotations: the epoch line, the brushed band and the phase bands;
+    kept still while the figure is hidden (moving an annotation of a hidden figure cost the browser
+    ~80 ms of each epoch change, for two hidden figures)."""
+
+    span: Span
+    box: BoxAnnotation
+    bands: list[BoxAnnotation]
+    shown: bool = True
+
+
 class EpochAnnotations:
     """The selected epoch, the brushed range and the run's phases (training_phases, toggled by
     `state.show_phases`) on every over-epochs figure of a page, as Bokeh models moved in place: an
-    epoch change sends a two-number patch per figure, a variant change a few numbers per band."""
+    epoch change sends a two-number patch per figure shown, a variant change a few numbers per band.
+    A figure shown again (`LivePlot.show`) catches up."""
 
     def __init__(self, state: WorkbenchState, store: WarehouseStore | None = None) -> None:
         self.state = state
         self.store = store
-        self.spans: list[Span] = []
-        self.boxes: list[BoxAnnotation] = []
-        self.bands: list[list[BoxAnnotation]] = []
+        self.marks: dict[str, EpochMarks] = {}  # by the figure's Bokeh id
         state.param.watch(self.move, ["epoch", "epoch_range"])
         state.param.watch(self.shade, ["variant", "show_phases", "generation", "log_epochs"])
 
@@ -80,20 +91,35 @@ class EpochAnnotations:
             figure.add_layout(band)
         figure.add_layout(span)
         figure.add_layout(box)
-        self.bands.append(bands)
-        self.spans.append(span)
-        self.boxes.append(box)
-        self.move()
-        self.shade(only=[bands])
+        self.marks[figure.id] = marks = EpochMarks(span, box, bands)
+        self.move(only=[marks])
+        self.shade(only=[marks])
 
-    def shade(self, *_, only: list[list[BoxAnnotation]] | None = None) -> None:
+    def show(self, figure, shown: bool) -> None:
+        """Keep the figure's marks still while it is hidden; bring them up to date when it shows."""
+        marks = self.marks.get(getattr(figure, "id", None))
+        if marks is None or marks.shown == shown:
+            return
+        marks.shown = shown
+        if shown:
+            self.move(only=[marks])
+            self.shade(only=[marks])
+
+    def forget(self, figure) -> None:
+        """A figure gone from the page (replaced in its pane): its marks are moved no more."""
+        self.marks.pop(getattr(figure, "id", None), None)
+
+    def shown_marks(self, only: list[EpochMarks] | None) -> list[EpochMarks]:
+        return only if only is not None else [marks for marks in self.marks.values() if marks.shown]
+
+    def shade(self, *_, only: list[EpochMarks] | None = None) -> None:
         phases = []
         if self.store is not None and self.state.show_phases and self.state.variant:
             phases = self.store.phases(self.state.variant).iter_rows(named=True)
         phases = list(phases)[:MAX_PHASES]
         with one_update():
-            for bands in only or self.bands:
-                for i, band in enumerate(bands):
+            for marks in self.shown_marks(only):
+                for i, band in enumerate(marks.bands):
                     if i < len(phases):
                         # a log epoch axis begins at epoch 1: a band from 0 was not drawn at all
                         left = max(phases[i]["start_epoch"], FIRST_EPOCH) if self.state.log_epochs else phases[i]["start_epoch"]
@@ -102,15 +128,14 @@ class EpochAnnotations:
                     else:
                         band.visible = False
 
-    def move(self, *_) -> None:
+    def move(self, *_, only: list[EpochMarks] | None = None) -> None:
         epoch_range = self.state.epoch_range
         with one_update():
-            for span in self.spans:
-                span.location = self.state.epoch
-            for box in self.boxes:
-                box.visible = bool(epoch_range)
+            for marks in self.shown_marks(only):
+                marks.span.location = self.state.epoch
+                marks.box.visible = bool(epoch_range)
                 if epoch_range:
-                    box.left, box.right = epoch_range
+                    marks.box.left, marks.box.right = epoch_range
 
 
 def shape(element: hv.Element) -> tuple:
@@ -343,6 +368,9 @@ class LivePlot:
         if replaced is not None:  # its pane takes the new figure
             self.figures.remove(replaced)
             drawn.pane = replaced.pane
+            for plot in replaced.holoviews_plots.values():
+                if self.annotations is not None:
+                    self.annotations.forget(plot.state)
         elif self.figures:
             drawn.pane = self.new_pane()
             self.panel.append(drawn.pane)
@@ -362,10 +390,11 @@ class LivePlot:
             styles = SHOWN if other is drawn else HIDDEN
             if other.pane.styles != styles:
                 other.pane.styles = styles
-            if other is not drawn:
-                for plot in other.holoviews_plots.values():
-                    if getattr(plot.state, "name", None) == f"tdw-view-{self.view.name}":
-                        plot.state.name = f"tdw-hidden-{self.view.name}"
+            for plot in other.holoviews_plots.values():
+                if self.annotations is not None:
+                    self.annotations.show(plot.state, other is drawn)
+                if other is not drawn and getattr(plot.state, "name", None) == f"tdw-view-{self.view.name}":
+                    plot.state.name = f"tdw-hidden-{self.view.name}"
 
     def name_legend(self, plot, element) -> None:
         """Give each placed layer's renderer and legend entry the layer's own text (after every

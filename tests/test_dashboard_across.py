@@ -523,10 +523,10 @@ def test_a_view_keeps_a_figure_per_shape_and_patches_the_one_it_comes_back_to(st
     With one figure kept, each change of shape draws anew in the one pane (what it did before)."""
     import holoviews as hv
     import holoviews.plotting.bokeh  # (the views set Bokeh options)
-    from bokeh.models import GlyphRenderer, Text
+    from bokeh.models import GlyphRenderer, Span, Text
 
     import dashboards.panes
-    from dashboards.panes import HIDDEN, LivePlot
+    from dashboards.panes import HIDDEN, EpochAnnotations, LivePlot
     from dashboards.state import WorkbenchState
     from dashboards.views import get_view
 
@@ -535,8 +535,13 @@ def test_a_view_keeps_a_figure_per_shape_and_patches_the_one_it_comes_back_to(st
     state.param.variant.objects = list(VARIANTS)
     state.variant, state.pair = "p13_seed4", "2+5"
     try:
-        lens = LivePlot(get_view("pair_logit_lens"), store, state)
+        lens = LivePlot(get_view("pair_logit_lens"), store, state, annotations=EpochAnnotations(state, store))
         figures: dict[int, object] = {}  # each pipe's Bokeh figure, drawn as the browser would when it is first shown
+        epochs = store.checkpoint_epochs("p13_seed4")
+
+        def epoch_line(figure) -> float:
+            (span,) = [model for model in figure.center if isinstance(model, Span)]
+            return span.location
 
         def shown_figure():
             if id(lens.pipe) not in figures:
@@ -548,10 +553,16 @@ def test_a_view_keeps_a_figure_per_shape_and_patches_the_one_it_comes_back_to(st
                     if isinstance(r, GlyphRenderer) and r.name and r.name.startswith("after ")}
 
         pipes = []
-        for pair in ("2+5", "5+2", "3+7", "7+3", "0+12"):
+        for step, pair in enumerate(("2+5", "5+2", "3+7", "7+3", "0+12")):
             state.pair = pair
             assert lens.refresh()
             figure = shown_figure()
+            # the epoch line: still on a hidden figure (moving it cost the browser), caught up when shown
+            assert epoch_line(figure) == state.epoch, pair
+            hidden = [f for f in figures.values() if f is not figure]
+            before = [epoch_line(f) for f in hidden]
+            state.epoch = epochs[step]
+            assert [epoch_line(f) for f in hidden] == before and epoch_line(figure) == epochs[step]
             a, b = map(int, pair.split("+"))
             margins = store.pair_lens("p13_seed4", a, b)
             assert margins.is_empty() == (a > b), pair
