@@ -203,6 +203,12 @@ class WarehouseStore:
         return self.frame("select epoch, layer, value from logit_lens where variant = $v and a = $a and b = $b "
                           "and measure = $m order by layer, epoch", {"v": variant, "a": a, "b": b, "m": measure})
 
+    def traced_inputs(self, variant: str) -> int:
+        """How many inputs the run's traces cover (its traced probe: the same at every checkpoint,
+        so counted at the last, one file read instead of every checkpoint's)."""
+        return self.frame("select count(*) as n from (select distinct a, b from answer_frequencies where variant = $v "
+                          "and epoch = (select max(epoch) from answer_frequencies where variant = $v))", {"v": variant})["n"][0]
+
     def pair_frequencies(self, variant: str, a: int, b: int) -> pl.DataFrame:
         return self.frame("select epoch, component, frequency, value from answer_frequencies where variant = $v "
                           "and a = $a and b = $b order by component, frequency, epoch", {"v": variant, "a": a, "b": b})

@@ -660,6 +660,20 @@ def test_a_typed_pair_is_read_as_an_input_of_the_run_or_named_as_wrong():
         assert str(raised.value) == problem
 
 
+def test_the_graduation_map_says_how_many_inputs_a_run_traces_where_not_all(study):
+    from dashboards.views import get_view
+
+    store = WarehouseStore(study)
+    try:
+        caption = get_view("graduation_map").caption
+        assert store.traced_inputs("p13_seed4") == 91  # a <= b of 13 x 13
+        assert caption(store, "p13_seed4").endswith("; 91 of 169 inputs are traced (logit lens, frequency split; "
+                                                      "the sidebar traces any other)")
+        assert "traced" not in caption(store, "p13_seed3") and store.traced_inputs("p13_seed3") == 169
+    finally:
+        store.close()
+
+
 def test_a_run_that_grows_or_a_variant_of_another_length_gets_its_own_axes_and_epochs(study, tmp_path):
     """p13_seed4 extended from 200 to 300 epochs and re-indexed while its page is open: the loss
     plot's axis and the epoch slider reach the new end. Then a switch to p13_seed3 (200 epochs)
