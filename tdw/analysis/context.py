@@ -58,8 +58,7 @@ class RunFacts:
     @cached_property
     def traced_rows(self) -> Tensor:
         """The traced pairs' rows of the grid (a-major), ascending."""
-        train = np.zeros(self.config.p ** 2, dtype=bool)
-        train[self.family.task_data(self.config).train_idx.numpy()] = True
+        train = self.family.task_data(self.config).train_mask
         return torch.from_numpy(np.flatnonzero(self.trace.select(self.config.p, train)))
 
     @cached_property

@@ -190,8 +190,7 @@ def run_intervention(run_dir: str | Path, intervention: Intervention, epochs: li
         raise TdwError(f"--epoch {missing[0]}: the run has no checkpoint there "
                        f"({len(available)} checkpoints, {min(available, default=0)}..{max(available, default=0)})")
     data = family.task_data(config)
-    train = np.zeros(p * p, dtype=bool)
-    train[data.train_idx.numpy()] = True
+    train = data.train_mask
     mask = probe.select(p, train)
     rows = torch.from_numpy(np.flatnonzero(mask))
     if len(rows) == 0:

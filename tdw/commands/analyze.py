@@ -107,7 +107,6 @@ def set_trace(run: str, text: str, db: str, add: bool = False) -> None:
     with `add`, the union of the run's traced probe and this one (the published run's 1,024 sampled
     inputs stay traced beside the one a researcher asks about)."""
 
-    import numpy as np
 
     from tdw.families import get_family
     from tdw.probes import AUTO, resolve_probe, trace_probe, union, without_auto
@@ -117,8 +116,7 @@ def set_trace(run: str, text: str, db: str, add: bool = False) -> None:
     run_dir = RunDir(run)
     config = run_dir.read_config()
     p, named = config.p, named_probes(db)
-    train = np.zeros(p * p, dtype=bool)  # a sample's pairs follow the run's split
-    train[get_family(config.family).task_data(config).train_idx.numpy()] = True
+    train = get_family(config.family).task_data(config).train_mask  # a sample's pairs follow the run's split
     if text.strip() == AUTO and not add:
         spec = AUTO
     else:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -42,6 +43,14 @@ class TaskData:
 
     def to(self, device: torch.device) -> TaskData:
         return TaskData(*(t.to(device) for t in (self.inputs, self.labels, self.train_idx, self.test_idx)))
+
+    @property
+    def train_mask(self) -> np.ndarray:
+        """Which inputs of the grid (a-major, as a probe selects them) are in the train split: a
+        sample probe draws half of its pairs from each split."""
+        mask = np.zeros(len(self.labels), dtype=bool)
+        mask[self.train_idx.cpu().numpy()] = True
+        return mask
 
 
 @dataclass

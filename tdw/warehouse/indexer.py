@@ -305,8 +305,7 @@ def probe_pairs(runs: list[RunDir], named: dict[str, str]) -> pl.DataFrame:
     for run in runs:
         config = run.read_config()
         p = config.p
-        train = np.zeros(p * p, dtype=bool)
-        train[get_family(config.family).task_data(config).train_idx.numpy()] = True
+        train = get_family(config.family).task_data(config).train_mask
         for name, spec in named.items():
             try:
                 rows = np.flatnonzero(parse_probe(spec).select(p, train))
