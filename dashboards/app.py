@@ -101,14 +101,14 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
 
     def on_pair_typed(event):
         try:
-            typed = typed_pair(event.new, store.variant(state.variant).get("p") if state.variant else None)
+            chosen = typed_pair(event.new, store.variant(state.variant).get("p") if state.variant else None)
         except ValueError as problem:
             pair_problem.object = str(problem)
             return
         pair_problem.object = ""
         with one_update():
-            state.pair = typed
-        if typed != event.new and pn.state.curdoc is not None:
+            state.pair = chosen
+        if chosen != event.new and pn.state.curdoc is not None:
             # written back as a+b on the next tick: Panel does not send a widget's value back to the
             # browser from within the event that brought it
             pn.state.curdoc.add_next_tick_callback(lambda: setattr(pair, "value", state.pair))

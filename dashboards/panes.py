@@ -368,8 +368,8 @@ class LivePlot:
         if replaced is not None:  # its pane takes the new figure
             self.figures.remove(replaced)
             drawn.pane = replaced.pane
-            for plot in replaced.holoviews_plots.values():
-                if self.annotations is not None:
+            if self.annotations is not None:
+                for plot in replaced.holoviews_plots.values():
                     self.annotations.forget(plot.state)
         elif self.figures:
             drawn.pane = self.new_pane()
