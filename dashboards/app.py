@@ -17,6 +17,7 @@ from bokeh.models import CustomJS, CustomJSTickFormatter
 
 from dashboards.batch import one_update
 from dashboards.launch import launch_tdw
+from dashboards.local_layout import lay_out_fixed_figures_alone
 from dashboards.state import WorkbenchState, typed_pair
 from dashboards.store import WarehouseStore, shared_store
 from dashboards.views import all_views
@@ -140,11 +141,15 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
             neuron, head, pair, pair_problem, *tracing, brushed, clear, phases, log_epochs, export_controls(store, state)]
 
 
+FADED, UNFADED = {"opacity": "0.45", "pointer-events": "none"}, {"opacity": None, "pointer-events": None}
+ALREADY = " already: nothing to add."
+
+
 def trace_controls(store: WarehouseStore, state: WorkbenchState) -> list:
     """A button that adds the traced input to its run's traced probe when the run has no trace of it
     (`tdw analyze RUN --trace-add a+b`, a tracked job that re-indexes): the Trace section then
     follows without a restart. The published run traces 1,024 of its 12,769 inputs."""
-    button = pn.widgets.Button(name="Trace this input (an analysis job)", button_type="light", disabled=True,
+    button = pn.widgets.Button(name="Trace this input (an analysis job)", button_type="light", styles=FADED,
                                sizing_mode="stretch_width", css_classes=["trace-pair"])
     note = pn.pane.Markdown("", css_classes=["trace-launched"], margin=(0, 10))
     launched: set[tuple[str, str, int]] = set()
@@ -155,19 +160,25 @@ def trace_controls(store: WarehouseStore, state: WorkbenchState) -> list:
                 or not store.pair_frequencies(state.variant, a, b).is_empty())
 
     def follow(*events):
-        # `disabled`, never `visible`: a change of visibility makes the browser lay out the whole page
-        button.disabled = traced()
-        if any(event.name == "generation" for event in events):
-            note.object = ""  # a job finished and was indexed
+        # a style, never `disabled` or `visible`: Bokeh renders a button again when it is enabled or
+        # disabled, and lays out the whole page after it (~150 ms of a click across the trace's
+        # boundary, with every section built). A click on it while it is faded is refused here.
+        faded = traced()
+        if (button.styles == FADED) != faded:
+            button.styles = FADED if faded else UNFADED
+        if any(event.name == "generation" for event in events) or note.object.endswith(ALREADY):
+            note.object = ""  # a job finished and was indexed, or a refusal that no longer applies
 
     def on_click(_):
-        if traced():
+        if traced():  # faded: reached from the keyboard, or a click that raced the fading
+            if (state.variant, state.pair, state.generation) not in launched:
+                note.object = f"{state.pair} is traced in {state.variant}{ALREADY}"
             return
         path = store.variant(state.variant).get("path")
         log = launch_tdw(store, "analyze", path, "--trace-add", state.pair, "--quiet", "--job-db", str(store.db),
                          "--db", str(store.db), log_name="trace")
         launched.add((state.variant, state.pair, state.generation))
-        button.disabled = True
+        button.styles = FADED
         note.object = (f"Tracing {state.pair} in {state.variant}: an analysis job (the Analyze page shows it; log {log.name}). "
                        "The Trace section follows when it is indexed.")
 
@@ -277,6 +288,8 @@ def build_app(db: str | Path, results: str | Path = "results", read_only: bool =
         # the browser reloads the page, and the session is built from the URL it went back to
         if pn.state.curdoc is not None:
             pn.state.curdoc.js_on_event("document_ready", CustomJS(code="window.addEventListener('popstate', () => window.location.reload())"))
+    if pn.state.curdoc is not None:
+        lay_out_fixed_figures_alone(pn.state.curdoc)
 
     # the sidebar stays in view while the page scrolls (sticky), and folds away with one click
     toggle = pn.widgets.Toggle(name="☰ controls", value=True, button_type="light", css_classes=["sidebar-toggle"], width=120)

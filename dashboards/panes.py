@@ -42,6 +42,10 @@ from dashboards.views._common import no_data
 from tdw.errors import TdwError
 
 PLOT_SIZE = {"width": 470, "height": 300}
+# A caption wraps at its card's width instead of widening the card: zero intrinsic width, stretched
+# to the card (less its margins). A card that changed width with its caption (an untraced input's
+# is longer) moved its row's other cards and made the browser lay out the page.
+CAPTION_WRAPS = {"width": "0", "min-width": "calc(100% - 20px)"}
 timings = logging.getLogger("tdw.dashboard.timings")  # `benchmarks/dashboard_latency.py` reads these lines
 STATE_INPUTS = ("variant", "epoch", "neuron", "head", "pair", "pinned", "generation", "log_epochs")
 
@@ -232,7 +236,9 @@ def legend_in_place(element: hv.Element) -> tuple[hv.Element, bool]:
 # The figures a plot keeps, each of another shape: a view going from a traced pair to one that is not
 # traced and back, or between runs of two p, patches a figure it keeps and shows it in place of the
 # other. Shown and hidden by CSS: a change of a pane's `visible` (or of its CSS classes) makes Bokeh
-# lay out and repaint the whole page (2 s a click on the published run), a style only the figure shown.
+# lay out and repaint the whole page (2 s a click on the published run), a style only the figure shown
+# (`local_layout`: it lays itself out when shown, alone). `visibility: hidden` kept a hidden figure's
+# size, but a figure shown again kept a layout computed while hidden (another frame width).
 MAX_FIGURES = 3
 HIDDEN, SHOWN = {"display": "none"}, {"display": None}  # None: the style property is removed
 
@@ -275,7 +281,7 @@ class LivePlot:
         self.legend_texts: dict[str, str] = {}  # each placed layer's legend text (`placed_labels`)
         self.wants_legend_beside = False  # the view's legend goes beside the frame (`legend_in_place`)
         self.captioned = captioned
-        self.caption = Caption("", css_classes=[f"caption-{view.name}"], margin=(0, 10))
+        self.caption = Caption("", css_classes=[f"caption-{view.name}"], margin=(0, 10), styles=CAPTION_WRAPS)
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
         # (and pull every section below it into the viewport)
         self.pane_size = {"width": 420, "height": 360} if view.backend == "matplotlib" else self.size

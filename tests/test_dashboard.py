@@ -202,7 +202,7 @@ LENS_FIGURES_JS = bokeh_views_js("""
     if (model.type === 'Figure' && /^tdw-(view|hidden)-pair_logit_lens$/.test(model.name)) {
       const lines = model.renderers.filter(r => r.glyph && r.glyph.type === 'Line')
                                    .map(r => [r.name, Array.from(r.data_source.data[r.glyph.y.field], Number)]);
-      found.push({id: model.id, name: model.name, displayed: view.el.getBoundingClientRect().width > 0, lines: lines});
+      found.push({id: model.id, name: model.name, displayed: view.el.checkVisibility({visibilityProperty: true}), lines: lines});
     }""")
 
 
@@ -218,6 +218,7 @@ def test_a_pair_without_a_trace_and_back_shows_the_figure_it_kept(app_url, study
         caption_when(page, "pair_logit_lens", lambda c: c.startswith("Logit lens for 2+5:"), "the lens of 2+5")
         wait_idle(page, 300)
         (first,) = page.evaluate(LENS_FIGURES_JS)
+        clicked = {}
         for a, b in [(5, 2), (3, 7), (11, 4), (0, 12)]:
             click_pair(page, a, b)
             traced = a <= b
@@ -238,6 +239,9 @@ def test_a_pair_without_a_trace_and_back_shows_the_figure_it_kept(app_url, study
             else:
                 assert shown["id"] != first["id"] and shown["lines"] == [], (a, b)
             assert input_value(page, "pair-input") == f"{a}+{b}"  # the sidebar names the pair clicked
+            if (a, b) in [(11, 4), (0, 12)]:  # each figure shown again after it was hidden, as a fresh load draws it
+                clicked[(a, b)] = trace_pixels(page)
+        assert page.evaluate("() => Bokeh.Models.get('Plot').prototype.default_view.prototype.tdw_local_layout") is True
         # typed in the sidebar: an input of the run is traced, anything else is named and changes nothing
         typed = page.locator(".pair-input input").first
         typed.fill(" 4 + 9")
@@ -251,6 +255,30 @@ def test_a_pair_without_a_trace_and_back_shows_the_figure_it_kept(app_url, study
         wait_idle(page, 300)
         assert caption(page, "pair_logit_lens").startswith("Logit lens for 4+9:")
         assert page.errors == []
+        # a figure shown again lays itself out alone (`local_layout`): pixel for pixel what a fresh
+        # load draws (a layout kept from while it was hidden drew another frame width, ~3% of pixels)
+        for (a, b), pixels in clicked.items():
+            page.goto(app_url + f"?variant=p13_seed4&pair={a}%2B{b}")
+            wait_idle(page, 1500)
+            scroll_to_view(page, "pair_frequencies")
+            caption_when(page, "pair_logit_lens", lambda c, a=a, b=b: f"{a}+{b}" in c, f"a fresh load of {a}+{b}")
+            wait_idle(page, 500)
+            for view, fresh in trace_pixels(page).items():
+                assert fresh.shape == pixels[view].shape, (a, b, view)
+                differing = (abs(fresh - pixels[view]).max(axis=2) > 30).mean()
+                assert differing < 0.001, (a, b, view, differing)  # antialiasing of a legend glyph's first column at most
+
+
+def trace_pixels(page) -> dict:
+    """The Trace section's figures as shown (the figure of each view that is not hidden), RGB."""
+    import numpy as np
+
+    shown = {}
+    for view in ("pair_trace", "pair_logit_lens", "pair_frequencies"):
+        panes = page.locator(f".view-{view}")
+        (pane,) = [panes.nth(i) for i in range(panes.count()) if panes.nth(i).is_visible()]
+        shown[view] = np.asarray(Image.open(io.BytesIO(pane.screenshot())).convert("RGB")).astype(int)
+    return shown
 
 
 @pytest.mark.parametrize("suffix, magic", [("png", b"\x89PNG"), ("svg", b"<?xml"), ("pdf", b"%PDF")])
@@ -443,7 +471,6 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
     from dashboards.export import render_view
     from dashboards.store import WarehouseStore
     from dashboards.views import get_view
-    from dashboards.views._common import FRAME
 
     store = WarehouseStore(study)
     try:
@@ -458,7 +485,8 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
              if turn[key][0] is not None]
     assert marks and line == "Loss; " + ", ".join(marks)  # the legend lists curves; the caption names the lines
     figure = hv.render(bokeh_element, backend="bokeh")
-    assert figure.frame_width == FRAME["frame_width"] and [type(m) for m in figure.right] == [Legend]
+    # beside the frame, which gives way to it in the dashboard's fixed-size plot (no frame size)
+    assert figure.frame_width is None and [type(m) for m in figure.right] == [Legend]
     assert [item.label["value"] for item in figure.right[0].items] == ["test", "train"]
     drawn = hv.render(mpl_element, backend="matplotlib")
     axes = drawn.axes[0]

@@ -86,21 +86,24 @@ def test_an_untraced_input_is_traced_from_the_sidebar_and_the_trace_section_foll
         page.goto(url + "?variant=p13_seed4&pair=2%2B5")
         wait_idle(page, 1500)
         button = page.locator(".trace-pair button").first
-        assert button.is_disabled()  # 2+5 is traced
+        faded = lambda: page.locator(".trace-pair").first.evaluate("el => el.style.opacity") == "0.45"
+        assert faded()  # 2+5 is traced; a click that reaches the faded button (the keyboard's) is refused
+        button.dispatch_event("click")
+        poll(lambda: text(page, "trace-launched") == "2+5 is traced in p13_seed4 already: nothing to add.", 10, page, "the refusal")
         typed = page.locator(".pair-input input").first
         typed.fill("5+2")
         typed.press("Enter")
-        poll(lambda: button.is_enabled(), 10, page, "the button to offer 5+2")
+        poll(lambda: not faded() and text(page, "trace-launched") == "", 10, page, "the button to offer 5+2")
         scroll_to_view(page, "pair_logit_lens")
         caption_when(page, "pair_logit_lens", lambda c: c.startswith("Logit lens: 5+2 is not traced (probe a <= b)"), "untraced")
         button.click()
         poll(lambda: text(page, "trace-launched").startswith("Tracing 5+2 in p13_seed4: an analysis job"), 10, page, "the launch")
-        assert button.is_disabled()
+        assert faded()
         poll(lambda: caption(page, "pair_logit_lens").startswith("Logit lens for 5+2:"), 240, page, "the new trace in the lens")
         assert run.trace_spec() == "a <= b | 5+2"
         traced = query("select distinct a, b from logit_lens where variant = 'p13_seed4'", db).rows()
         assert sorted(traced) == sorted([(a, b) for a in range(13) for b in range(13) if a <= b] + [(5, 2)])
-        assert button.is_disabled() and text(page, "trace-launched") == ""
+        assert faded() and text(page, "trace-launched") == ""
         # the Analyze page lists the job; its own button starts one too (nothing left to analyze)
         page.locator(".page-nav").get_by_text("Analyze", exact=True).click()
         wait_idle(page, 1000)

@@ -11,19 +11,19 @@ NO_DATA_LINE = 46  # characters: what a default 470 px plot's frame holds at the
 
 # A legend inside the frame covers data: Bokeh's default top-right corner is where an over-epochs
 # plot's cleanup phase is (the key frequencies' peak and fall, the Gini's rise). It goes beside the
-# frame, which keeps about the size it has in the dashboard's 470 x 300 plots while the plot grows
-# around it; a single curve needs none (the title names it).
-# 320 px and a compact legend keep two plots a row beside the sidebar in a 1,366 px window
-FRAME = {"frame_width": 320, "frame_height": 220}
+# frame, in a compact legend, and the frame gives way to it inside the dashboard's 470 x 300 plot:
+# a figure whose outer size followed its legend and tick labels (502-560 px) resized its card at
+# a click on another input or run, and the browser laid out the whole page. A single curve needs
+# no legend (the title names it).
 LEGEND = {"label_text_font_size": "8pt", "glyph_width": 14, "padding": 4, "spacing": 0, "margin": 4}
 
 
 def with_legend(overlay: hv.Overlay, entries: int) -> hv.Overlay:
-    """The overlay of `entries` labelled elements with its legend placed (the frame's size is
-    Bokeh's alone: a matplotlib export keeps its own figure size)."""
+    """The overlay of `entries` labelled elements with its legend placed (its style is Bokeh's
+    alone: a matplotlib export keeps its own legend)."""
     if entries <= 1:
         return overlay.opts(show_legend=False)
-    return overlay.opts(show_legend=True, legend_position="right").opts(backend="bokeh", legend_opts=LEGEND, **FRAME)
+    return overlay.opts(show_legend=True, legend_position="right").opts(backend="bokeh", legend_opts=LEGEND)
 
 
 def no_data(title: str, why: str = "no data in the warehouse for this selection") -> hv.Element:
