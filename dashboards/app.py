@@ -142,7 +142,6 @@ def sidebar(store: WarehouseStore, state: WorkbenchState) -> list:
 
 
 FADED, UNFADED = {"opacity": "0.45", "pointer-events": "none"}, {"opacity": None, "pointer-events": None}
-ALREADY = " already: nothing to add."
 
 
 def trace_controls(store: WarehouseStore, state: WorkbenchState) -> list:
@@ -153,6 +152,7 @@ def trace_controls(store: WarehouseStore, state: WorkbenchState) -> list:
                                sizing_mode="stretch_width", css_classes=["trace-pair"])
     note = pn.pane.Markdown("", css_classes=["trace-launched"], margin=(0, 10))
     launched: set[tuple[str, str, int]] = set()
+    refused: list[tuple[str, str]] = []  # the variant and pair a refusal note names, while it shows
 
     def traced() -> bool:
         a, b = state.pair_ab()
@@ -166,13 +166,15 @@ def trace_controls(store: WarehouseStore, state: WorkbenchState) -> list:
         faded = traced()
         if (button.styles == FADED) != faded:
             button.styles = FADED if faded else UNFADED
-        if any(event.name == "generation" for event in events) or note.object.endswith(ALREADY):
+        if any(event.name == "generation" for event in events) or (refused and refused[0] != (state.variant, state.pair)):
             note.object = ""  # a job finished and was indexed, or a refusal that no longer applies
+            refused.clear()
 
     def on_click(_):
         if traced():  # faded: reached from the keyboard, or a click that raced the fading
             if (state.variant, state.pair, state.generation) not in launched:
-                note.object = f"{state.pair} is traced in {state.variant}{ALREADY}"
+                note.object = f"{state.pair} is traced in {state.variant} already: nothing to add."
+                refused[:] = [(state.variant, state.pair)]
             return
         path = store.variant(state.variant).get("path")
         log = launch_tdw(store, "analyze", path, "--trace-add", state.pair, "--quiet", "--job-db", str(store.db),

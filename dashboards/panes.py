@@ -45,7 +45,8 @@ PLOT_SIZE = {"width": 470, "height": 300}
 # A caption wraps at its card's width instead of widening the card: zero intrinsic width, stretched
 # to the card (less its margins). A card that changed width with its caption (an untraced input's
 # is longer) moved its row's other cards and made the browser lay out the page.
-CAPTION_WRAPS = {"width": "0", "min-width": "calc(100% - 20px)"}
+CAPTION_MARGIN = 10  # pixels left and right
+CAPTION_WRAPS = {"width": "0", "min-width": f"calc(100% - {2 * CAPTION_MARGIN}px)"}
 timings = logging.getLogger("tdw.dashboard.timings")  # `benchmarks/dashboard_latency.py` reads these lines
 STATE_INPUTS = ("variant", "epoch", "neuron", "head", "pair", "pinned", "generation", "log_epochs")
 
@@ -281,7 +282,7 @@ class LivePlot:
         self.legend_texts: dict[str, str] = {}  # each placed layer's legend text (`placed_labels`)
         self.wants_legend_beside = False  # the view's legend goes beside the frame (`legend_in_place`)
         self.captioned = captioned
-        self.caption = Caption("", css_classes=[f"caption-{view.name}"], margin=(0, 10), styles=CAPTION_WRAPS)
+        self.caption = Caption("", css_classes=[f"caption-{view.name}"], margin=(0, CAPTION_MARGIN), styles=CAPTION_WRAPS)
         # the pane holds its size before the figure exists, so an undrawn section does not collapse
         # (and pull every section below it into the viewport)
         self.pane_size = {"width": 420, "height": 360} if view.backend == "matplotlib" else self.size
