@@ -9,7 +9,8 @@ Serves the dashboard (`tdw serve`) and drives it in headless Debian chromium (Pl
 - neuron click in the cluster map to the heatmap repainted;
 - pair click in the graduation map to the Trace section repainted (the traced input's views), and
   where the run traces some inputs only (p > 64), clicks that go from a traced input to one that is
-  not and back (the lens and frequency split change shape: each shape's figure is kept and shown);
+  not and back (the lens and frequency split change shape: each shape's figure is kept and shown),
+  again once every open section is built (what the browser does page-wide grows with the page);
 - the Compare page with every variant of the warehouse selected: load, its small multiples drawn
   on scroll (the screen's first, then all), and an epoch change with
   small multiples of an at-epoch view;
@@ -36,6 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dashboards.pages.variant import section_css
+from dashboards.views import all_views
 from tdw.warehouse.query import query
 from tests.dashboard_harness import (
     CHROMIUM,
@@ -222,6 +225,16 @@ def pair_across_trace(session: Session, pairs: list[tuple[int, int]], i: int) ->
                          "(tdwText('caption-pair_logit_lens') || '').split(/[ :]/).includes(arg)", f"{a}+{b}")
 
 
+def build_every_section(session: Session) -> None:
+    """Scroll to each open section of the Variant page, so that each is built (a section is built
+    when first open and on screen), and let the page settle: the steps after this meet the page with
+    every figure in it, the worst case for what the browser does page-wide."""
+    for group in dict.fromkeys(view.group for view in all_views().values()):
+        session.page.locator(f".{section_css(group)}").first.scroll_into_view_if_needed()
+        session.page.wait_for_timeout(800)
+        session.idle()
+
+
 def variant_switch(session: Session, log: Path, variants: list[str], i: int) -> tuple[float, int]:
     """Switch the Variant page to the other of the first two variants: from the choice to the
     last of what it set off (a switch can be two batches: the variant's plots, then its epoch's),
@@ -304,6 +317,9 @@ def bench(db: Path, repeats: int, sessions: int, browser) -> None:
         crossing = traced_and_untraced(db, variant, repeats + repeats % 2)
         if crossing:
             measure(log, "pair click: traced <-> untraced input", lambda i: pair_across_trace(first, crossing, i), len(crossing))
+            build_every_section(first)
+            measure(log, "pair click: traced <-> untraced, every open section built",
+                    lambda i: pair_across_trace(first, crossing, i), len(crossing))
         else:
             print("  pair click: traced <-> untraced input         (every input traced, or none: no boundary to cross)")
 
