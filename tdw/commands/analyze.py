@@ -106,8 +106,6 @@ def set_trace(run: str, text: str, db: str, add: bool = False) -> None:
     """Resolve the probe (a bad one is one line, and nothing is written) and keep its spec in the run;
     with `add`, the union of the run's traced probe and this one (the published run's 1,024 sampled
     inputs stay traced beside the one a researcher asks about)."""
-
-
     from tdw.families import get_family
     from tdw.probes import AUTO, resolve_probe, trace_probe, union, without_auto
     from tdw.run_dir import RunDir
