@@ -203,6 +203,11 @@ class WarehouseStore:
         return self.frame("select epoch, layer, value from logit_lens where variant = $v and a = $a and b = $b "
                           "and measure = $m order by layer, epoch", {"v": variant, "a": a, "b": b, "m": measure})
 
+    def trace_probe(self, variant: str) -> str:
+        """The probe the run's per-input traces cover (its spec; "auto" where none was given)."""
+        rows = self.frame("select trace_probe from traced_probes where variant = $v", {"v": variant})["trace_probe"]
+        return rows[0] if len(rows) and rows[0] else "auto"
+
     def traced_inputs(self, variant: str) -> int:
         """How many inputs the run's traces cover (its traced probe: the same at every checkpoint,
         so counted at the last, one file read instead of every checkpoint's)."""

@@ -22,6 +22,8 @@ from tdw.analyzers.embedding_fourier import fourier_norm_frame
 from tdw.analyzers.neuron_activations import dequantize, quantize
 from tdw.analyzers.progress import key_frequency_projection
 from tdw.analyzers.trajectory import pca, velocity
+from tdw.families import get_family
+from tdw.probes import parse_probe
 from tdw.run_dir import RunDir
 from tdw.training.trainer import train
 from tdw.warehouse.indexer import build_index
@@ -242,12 +244,13 @@ def test_pipeline_writes_every_table_and_second_call_does_nothing(trained_run):
 def test_worker_processes_write_what_one_process_writes(trained_run, tmp_path):
     """`tdw analyze --workers 2`: the checkpoints analyzed in two spawned processes give the
     one-process pipeline's artifacts, value for value, and every one is in the manifest (a second
-    call finds nothing to do)."""
+    call finds nothing to do); so do the traces extended to inputs added to the traced probe."""
     runs = []
     for name in ("one_process", "two_workers"):
         target = tmp_path / name / trained_run.variant
         shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
         runs.append(RunDir(target))
+        runs[-1].write_trace_spec("sample:40")  # not the whole grid, so that inputs can be added to it
     one = AnalysisPipeline(runs[0].path).run(progress=False)
     two = AnalysisPipeline(runs[1].path).run(progress=False, workers=2)
     assert sorted(two.written, key=str) == sorted(one.written, key=str) and len(one.written) > 50
@@ -261,6 +264,20 @@ def test_worker_processes_write_what_one_process_writes(trained_run, tmp_path):
     assert manifests[1].keys() == manifests[0].keys() and len(manifests[1]) == len(files)
     again = AnalysisPipeline(runs[1].path).run(progress=False, workers=2)
     assert again.written == [] and again.summary().startswith("nothing to do")
+    for run in runs:
+        run.write_trace_spec("sample:40 | a == b")
+    extended = [AnalysisPipeline(runs[0].path).run(progress=False), AnalysisPipeline(runs[1].path).run(progress=False, workers=2)]
+    config = runs[0].read_config()
+    sampled = parse_probe("sample:40").select(config.p, get_family(config.family).task_data(config).train_mask)
+    added = int((~sampled[:: config.p + 1]).sum())  # the diagonal's pairs the sample lacks
+    checkpoints = len(runs[0].checkpoint_epochs())
+    assert extended[0].extended == extended[1].extended == {
+        ("answer_frequencies", 40, added): checkpoints, ("logit_lens", 40, added): checkpoints}
+    assert added > 0
+    for file in [f for f in files if f.parts[0] in ("answer_frequencies", "logit_lens")]:
+        frame = pl.read_parquet(runs[1].artifacts_dir / file)
+        assert frame.select("a", "b").n_unique() == 40 + added
+        assert_frame_equal(frame, pl.read_parquet(runs[0].artifacts_dir / file), check_exact=False, rel_tol=1e-5, abs_tol=1e-7)
 
 
 def test_auto_workers_take_one_process_per_thread_where_checkpoints_repay_it():

@@ -155,7 +155,7 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     build_index(results, db)
     lens = query("select a, b, layer, measure, value from logit_lens order by a, b, layer, measure", db)
     assert sorted(set(zip(lens["a"], lens["b"]))) == [(a, b) for a in range(3) for b in range(4)]
-    assert query("select trace_probe from variants", db)["trace_probe"][0] == "a < 3 and b < 4"
+    assert query("select trace_probe from traced_probes", db)["trace_probe"][0] == "a < 3 and b < 4"
     # after the embedding, the "=" position holds W_E[=] + W_pos[2] whatever a and b are
     residual = weights["embed.W_E"][config.p] + weights["pos_embed.W_pos"][2]
     embed_logits = residual @ weights["unembed.W_U"] + weights["unembed.b_U"]
@@ -166,17 +166,28 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     final = query("select max(abs(l.value - o.value)) as gap, count(*) as n from logit_lens l join input_outcomes o "
                   "using (variant, epoch, a, b, measure) where l.layer = 'mlp'", db)
     assert final["n"][0] == 12 * 4 and final["gap"][0] < 1e-4
-    # a new trace probe recomputes the traces, and only them
+    # a new trace probe changes the traces, and only them: an input still traced keeps its rows as
+    # they were, and only an input new to the artifact is computed (on a forward pass of its own)
+    before = query("select * from logit_lens where a = 0 and b = 0 order by layer, measure", db)
     again = tdw_here("analyze", str(run.path), "--trace", "0+0", "--analyzers", "input_outcomes,logit_lens", "--quiet")
-    assert again.stdout.splitlines()[0] == "invalidated 1 logit_lens artifact (the run's traced probe changed)"
+    assert again.stdout.splitlines()[0] == "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 0 computed)"
     assert again.stdout.splitlines()[1].startswith("wrote 1 artifacts")
+    build_index(results, db)
+    assert query("select * from logit_lens order by layer, measure", db).equals(before)
     # an input added to the traced probe: the traces cover the union, not the new input alone
     added = tdw_here("analyze", str(run.path), "--trace-add", "5+6", "--analyzers", "logit_lens", "--quiet")
-    assert added.stdout.splitlines()[0] == "invalidated 1 logit_lens artifact (the run's traced probe changed)"
+    assert added.stdout.splitlines()[0] == "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 1 computed)"
     assert run.trace_spec() == "0+0 | 5+6"
     build_index(results, db)
-    assert query("select distinct a, b from logit_lens order by a, b", db).rows() == [(0, 0), (5, 6)]
-    assert query("select trace_probe from variants", db)["trace_probe"][0] == "0+0 | 5+6"
+    extended = query("select * from logit_lens order by a, b, layer, measure", db)
+    assert extended.select("a", "b").unique(maintain_order=True).rows() == [(0, 0), (5, 6)]
+    assert query("select trace_probe from traced_probes", db)["trace_probe"][0] == "0+0 | 5+6"
+    forced = tdw_here("analyze", str(run.path), "--analyzers", "logit_lens", "--force", "--quiet")
+    assert forced.stdout.splitlines()[0].startswith("wrote 1 artifacts")
+    build_index(results, db)
+    recomputed = query("select * from logit_lens order by a, b, layer, measure", db)
+    assert recomputed.drop("value").equals(extended.drop("value"))
+    assert recomputed["value"].to_numpy() == pytest.approx(extended["value"].to_numpy(), rel=1e-5, abs=1e-5)
     kept = tdw_here("analyze", str(run.path), "--trace-add", "a == 5 and b == 6", "--analyzers", "logit_lens", "--quiet")
     assert kept.stdout.splitlines()[0] == f"{run.variant}: a == 5 and b == 6 is traced already (probe 0+0 | 5+6)"
     assert kept.stdout.splitlines()[1] == "nothing to do: all 1 artifacts are up to date"

@@ -16,6 +16,7 @@ from tdw.analyzers import all_analyzers
 from tdw.errors import TdwError
 from tdw.run_dir import LOSS_SCHEMA, RunDir
 from tdw.warehouse import build_index, query
+from tdw.warehouse.catalog import catalog_path
 from tdw.warehouse.sql_models import read_models
 
 
@@ -254,16 +255,45 @@ def test_an_incremental_index_equals_a_full_build(warehouse, tmp_path):
     put(changed, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
         {"neuron": [0, 1, 2, 3], "frequency": [3, 3, 3, 5], "value": [0.99, 0.7, 0.9, 0.95]}))
     report = build_index(results, db)
-    assert report.rebuilt and report.changed == ["p13_seed1"]
-    full = tmp_path / "full" / "tdw.duckdb"
+    assert report.rebuilt and report.patched and report.changed == ["p13_seed1"]
+    assert_equals_a_full_build(results, db, tmp_path / "full")
+    assert query("select variant from variants order by variant", db)["variant"].to_list() == ["p13_seed1", "p13_seed3"]
+
+
+def assert_equals_a_full_build(results, db, folder) -> None:
+    """Every source and model of `db` holds what a warehouse built from scratch (with the same
+    catalog: the named probes) holds."""
+    full = folder / "tdw.duckdb"
+    folder.mkdir(parents=True)
+    shutil.copyfile(catalog_path(db), catalog_path(full))
     build_index(results, full)
     relations = [m.name for m in read_models()] + ["src_runs", "src_losses", "src_checkpoints", "src_progress",
-                                                   "src_neuron_best_freq", "src_singular_values"]
+                                                   "src_neuron_best_freq", "src_singular_values", "catalog_probes"]
     for name in relations:
         patched = query(f"select * from {name} order by all", db)
         rebuilt = query(f"select * from {name} order by all", full)
         assert patched.drop("path", strict=False).equals(rebuilt.drop("path", strict=False)), name
-    assert query("select variant from variants order by variant", db)["variant"].to_list() == ["p13_seed1", "p13_seed3"]
+
+
+def test_an_index_replaces_only_the_tables_that_changed_and_equals_a_full_build(warehouse, tmp_path):
+    """A run whose one table was rewritten (as tracing one more input rewrites two tables of a
+    run's twenty) is patched in that table alone, and the models reading it; the warehouse then
+    equals a full build. A probe named in the catalog, and nothing else, is indexed too."""
+    results, db = warehouse
+    run = RunDir(results / "modular_addition" / "p13_seed1")
+    put(run, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
+        {"neuron": [0, 1, 2, 3], "frequency": [2, 2, 2, 6], "value": [0.99, 0.7, 0.9, 0.95]}))
+    report = build_index(results, db)
+    assert report.patched and report.parts == {"p13_seed1": ["neuron_best_freq"]}
+    assert "(1 new or changed: p13_seed1's neuron_best_freq)" in report.summary()
+    assert_equals_a_full_build(results, db, tmp_path / "full")
+    assert query("select frequency, neurons from neuron_clusters where variant = 'p13_seed1' and epoch = 0 "
+                 "order by frequency", db).rows() == [(2, 3), (6, 1)]
+    assert tdw_here("probe", "add", "diagonal", "a == b", "--db", str(db)).returncode == 0
+    named = build_index(results, db)
+    assert named.rebuilt and named.patched and named.parts == {}
+    assert query("select probe, count(*) as n from probe_pairs group by probe", db).rows() == [("diagonal", 2 * 13)]
+    assert_equals_a_full_build(results, db, tmp_path / "full_with_probe")
 
 
 def test_a_point_lookup_in_a_parquet_backed_table_opens_one_file_and_reads_its_rows(study):

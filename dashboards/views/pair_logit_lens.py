@@ -15,8 +15,7 @@ LAYERS = ("embed", "attention", "mlp")
 def caption(store, variant: str, pair: str) -> str:
     a, b = parse_pair(pair)
     if store.pair_lens(variant, a, b).is_empty():
-        facts = store.variant(variant)
-        probe = without_auto(facts.get("trace_probe") or "auto", int(facts["p"]))
+        probe = without_auto(store.trace_probe(variant), int(store.variant(variant)["p"]))
         return f"Logit lens: {a}+{b} is not traced (probe {probe}); tdw analyze RUN --trace-add \"{a}+{b}\" adds it"
     return f"Logit lens for {a}+{b}: margin read after each layer"
 

@@ -4,7 +4,7 @@
 --           residual stream (read straight through W_U)?
 -- Columns: variant, epoch, a, b, layer (embed, attention, mlp: the residual stream after it; mlp's
 --          reading is the model's answer), measure (correct_logit, margin, rank, loss), value
--- Only the run's traced pairs (variants.trace_probe; `tdw analyze --trace`); families without a
+-- Only the run's traced pairs (traced_probes; `tdw analyze --trace`); families without a
 -- residual stream have no rows.
 create or replace view logit_lens as
 select variant, epoch, a, b, layer, measure, value from src_logit_lens;

@@ -25,9 +25,6 @@ import itertools
 
 import numpy as np
 import polars as pl
-import ruptures
-
-from tdw.analysis.clinear_cost import PrefixSumCLinear
 
 READS = ("metric_series",)
 GRID = 200
@@ -41,6 +38,12 @@ SCHEMA = {"variant": pl.Utf8, "metric": pl.Utf8, "kind": pl.Utf8, "epoch": pl.In
 
 def events(epochs: np.ndarray, values: np.ndarray) -> list[tuple[str, int, float]]:
     """(kind, epoch, magnitude) of one series (epochs ascending, no NaN)."""
+    # imported here, not at the top: every `tdw index` reads this file for its READS, and ruptures
+    # took 0.7 s to import (paid by each index that left this model as it was)
+    import ruptures
+
+    from tdw.analysis.clinear_cost import PrefixSumCLinear
+
     if len(epochs) < MIN_POINTS or epochs[-1] == epochs[0]:
         return []
     low, high = float(values.min()), float(values.max())

@@ -28,7 +28,6 @@ from itertools import pairwise
 
 import numpy as np
 import polars as pl
-from hmmlearn.hmm import GaussianHMM
 
 logging.getLogger("hmmlearn").setLevel(logging.ERROR)  # EM's "not converging" notes on flat stretches
 
@@ -54,6 +53,9 @@ def left_to_right(n_states: int) -> np.ndarray:
 def segment(features: np.ndarray, n_states: int, cuts: list[int] | None = None) -> np.ndarray:
     """The decoded state of each row of `features` [time, feature] (standardized), non-decreasing;
     EM starts from the means of the slices cut at rows `cuts` (n_states - 1 of them), or of equal slices."""
+    # imported here: every `tdw index` reads this file for its READS, and hmmlearn takes 0.6 s to import
+    from hmmlearn.hmm import GaussianHMM
+
     hmm = GaussianHMM(n_components=n_states, covariance_type="diag", n_iter=100, random_state=0,
                       init_params="c", params="mc")  # start and transitions stay left-to-right
     hmm.startprob_ = np.eye(n_states)[0]

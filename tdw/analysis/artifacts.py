@@ -26,6 +26,7 @@ from tdw.errors import CorruptFileError
 RUN_LEVEL_FILE = "run.parquet"
 MANIFEST = "manifest.json"
 TRACE_KEY = "tdw.trace_probe"  # the probe spec a traced analyzer's artifact covers
+TRACE_CHANGED = "the run's traced probe changed"
 
 
 def file_digest(path: Path) -> str:
@@ -112,10 +113,10 @@ def staleness(path: Path, analyzer: Analyzer, depends: str, recorded_digest: str
         return "a newer analyzer version"
     if DEPENDS_KEY not in meta:
         return "written before tdw recorded dependencies"
-    if trace is not None and meta.get(TRACE_KEY) != trace:
-        return "the run's traced probe changed"
     if meta[DEPENDS_KEY] != depends:
         return STALE_BECAUSE[analyzer.depends_on]
+    if trace is not None and meta.get(TRACE_KEY) != trace:
+        return TRACE_CHANGED  # last: the artifact is sound but for the inputs it covers (it may be extended)
     return None
 
 

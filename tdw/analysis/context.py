@@ -28,6 +28,7 @@ class RunFacts:
     epochs: list[int]  # every checkpoint epoch, ascending
     family: Family
     _digests: dict[int, str] = field(default_factory=dict)
+    _probe_rows: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def final_epoch(self) -> int:
@@ -56,10 +57,22 @@ class RunFacts:
         return trace_probe(self.run.trace_spec(), self.config.p)
 
     @cached_property
+    def train_mask(self) -> np.ndarray:
+        """Which inputs of the grid are in the train split (a sample probe follows the split)."""
+        return self.family.task_data(self.config).train_mask
+
+    @property
     def traced_rows(self) -> Tensor:
         """The traced pairs' rows of the grid (a-major), ascending."""
-        train = self.family.task_data(self.config).train_mask
-        return torch.from_numpy(np.flatnonzero(self.trace.select(self.config.p, train)))
+        return self.probe_rows(self.trace.spec)
+
+    def probe_rows(self, spec: str) -> Tensor:
+        """A probe's rows of this run's grid (a-major), ascending: the traced probe's, or the one an
+        earlier artifact covers (what of it is still traced is kept, `AnalysisPipeline`)."""
+        if spec not in self._probe_rows:
+            selected = trace_probe(spec, self.config.p).select(self.config.p, self.train_mask)
+            self._probe_rows[spec] = torch.from_numpy(np.flatnonzero(selected))
+        return self._probe_rows[spec]
 
     @cached_property
     def key_frequencies(self) -> list[int]:
@@ -93,8 +106,14 @@ class CheckpointContext(SeesTheRun):
     epoch: int
     weights: dict[str, Tensor]
     model: torch.nn.Module
-    logits: Tensor | None = None  # [pair, pos, d_vocab_out] over the full grid (pos: the readout's, Family.readout_forward)
+    logits: Tensor | None = None  # [pair, pos, d_vocab_out] (pos: the readout's, Family.readout_forward)
     cache: ActivationCache | None = None
+    # the grid rows (a-major, ascending) the forward pass ran on; None: the whole grid. Only traced
+    # analyzers run on a part of it (`at_traced` reads their inputs' rows out of either)
+    forward_rows: Tensor | None = None
+    # the traced inputs to compute now (grid rows, ascending); None: the run's traced probe. An
+    # artifact being extended computes only the inputs new to it
+    trace_rows: Tensor | None = None
     _neuron_maps: dict[torch.dtype | None, Tensor] = field(default_factory=dict, repr=False)  # None: the cache's dtype
 
     @property
@@ -110,8 +129,17 @@ class CheckpointContext(SeesTheRun):
         return self.family.answer_logits(self.logits)
 
     def traced_rows(self) -> Tensor:
-        """The rows (a-major pair indices) of the run's traced probe, on the data's device."""
-        return self.facts.traced_rows.to(self.data.labels.device)
+        """The rows (a-major pair indices) of the traced inputs to compute, on the data's device."""
+        rows = self.facts.traced_rows if self.trace_rows is None else self.trace_rows
+        return rows.to(self.data.labels.device)
+
+    def at_traced(self, values: Tensor) -> Tensor:
+        """`values` of the forward pass (one row per input it ran on: the grid, or `forward_rows`)
+        at the traced inputs to compute, in `traced_rows` order."""
+        rows = self.traced_rows()
+        if self.forward_rows is None:
+            return values[rows]
+        return values[torch.searchsorted(self.forward_rows.to(rows.device), rows)]
 
     def neuron_maps(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """Each neuron's activation over the grid as a map [neuron, a, b], in `dtype`: made once per

@@ -29,20 +29,23 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import polars as pl
 import torch
 from tqdm.auto import tqdm
 
 from tdw.analysis.analyzer import Analyzer
 from tdw.analysis.artifacts import (
     DEPENDS_KEY,
+    TRACE_CHANGED,
     TRACE_KEY,
     artifact_path,
     file_digest,
     read_manifest,
     staleness,
+    stored_metadata,
     tidy,
     write_artifact,
     write_manifest,
@@ -79,6 +82,8 @@ class AnalysisReport:
     written: list[tuple[str, int | None]] = field(default_factory=list)  # (table, epoch)
     skipped: int = 0
     invalidated: Counter = field(default_factory=Counter)  # (table, reason) -> artifacts
+    # (table, inputs kept, inputs computed) -> artifacts extended to the run's changed traced probe (Task)
+    extended: Counter = field(default_factory=Counter)
     bytes_written: int = 0
     forward_passes: int = 0
     checkpoint_loads: int = 0
@@ -88,6 +93,8 @@ class AnalysisReport:
         lines = [f"skipped {name}: {why}" for name, why in sorted(self.not_applicable.items())]
         lines += [f"invalidated {n} {table} artifact{'s' if n > 1 else ''} ({reason})"
                  for (table, reason), n in sorted(self.invalidated.items())]
+        lines += [f"extended {n} {table} artifact{'s' if n > 1 else ''} to the run's traced probe ({kept:,} input"
+                  f"{'s' if kept != 1 else ''} kept, {new:,} computed)" for (table, kept, new), n in sorted(self.extended.items())]
         if not self.written:
             lines.append(f"nothing to do: all {self.skipped} artifacts are up to date")
         else:
@@ -97,6 +104,20 @@ class AnalysisReport:
                 f"{self.skipped} already up to date"
             )
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One analyzer to run on one checkpoint (or on the run). `covered`: for a traced analyzer
+    whose artifact is sound but for the inputs it covers (the run's traced probe changed), the
+    probe it covers; the artifact is then extended, not recomputed: its rows of inputs still
+    traced are kept and only the inputs new to it are computed, on a forward pass over those
+    inputs alone when nothing else of the checkpoint needs the grid. Why: "Trace this input" on the
+    published run added one input to 1,027 traced ones and recomputed all 1,028 on a full-grid
+    forward of each of its 118 checkpoints."""
+
+    analyzer: Analyzer
+    covered: str | None = None
 
 
 def dependency_fingerprint(analyzer: Analyzer, epoch: int | None, facts: RunFacts) -> str:
@@ -166,44 +187,47 @@ class AnalysisPipeline:
 
         checkpoints = {epoch: pending for epoch, pending in plan.items() if pending}
         if workers == AUTO:
-            workers = auto_workers(len(checkpoints), self.device)
+            workers = auto_workers(round(sum(self._grid_share(tasks, facts) for tasks in checkpoints.values())), self.device)
         if workers > 1 and len(checkpoints) > 1:
             self._analyze_in_processes(checkpoints, available, min(workers, len(checkpoints)), report, bar)
         elif checkpoints:
             data = self.family.task_data(self.config).to(self.device)
             model = self.family.build_model(self.config).to(self.device)
             for epoch, pending in checkpoints.items():
-                def announce(analyzer: Analyzer, epoch: int = epoch) -> None:
-                    bar.set_postfix(epoch=epoch, analyzer=analyzer.name, refresh=False)
+                def announce(task: Task, epoch: int = epoch) -> None:
+                    bar.set_postfix(epoch=epoch, analyzer=task.analyzer.name, refresh=False)
                 self.analyze_checkpoint(facts, epoch, pending, data, model, report, announce, bar.update)
                 write_manifest(self.run_dir.artifacts_dir, self.manifest)
         if run_plan:
             run_ctx = RunContext(facts, self.family)
-            for analyzer in run_plan:
-                bar.set_postfix(analyzer=analyzer.name, refresh=False)
+            for task in run_plan:
+                bar.set_postfix(analyzer=task.analyzer.name, refresh=False)
                 with torch.no_grad():
-                    frames = analyzer.analyze_run(run_ctx)
-                self._write(analyzer, frames, None, facts, report)
+                    frames = task.analyzer.analyze_run(run_ctx)
+                self._write(task.analyzer, frames, None, facts, report)
                 bar.update(1)
             write_manifest(self.run_dir.artifacts_dir, self.manifest)
         bar.close()
         self._retire_replaced_artifacts(chosen)
         return report
 
-    def analyze_checkpoint(self, facts: RunFacts, epoch: int, pending: list[Analyzer], data: TaskData,
+    def analyze_checkpoint(self, facts: RunFacts, epoch: int, tasks: list[Task], data: TaskData,
                            model: torch.nn.Module, report: AnalysisReport,
-                           before: Callable[[Analyzer], object] | None = None,
+                           before: Callable[[Task], object] | None = None,
                            after: Callable[[int], object] | None = None) -> None:
-        """Load checkpoint `epoch`, run the shared forward if needed, then each pending analyzer,
-        writing its artifacts and recording them in `self.manifest` (`before(analyzer)` and
-        `after(1)` around each: the progress bar)."""
-        ctx = self._context(facts, epoch, pending, data, model, report)
-        for analyzer in pending:
+        """Load checkpoint `epoch`, run the shared forward if needed, then each task's analyzer,
+        writing its artifacts (an extended one with the rows it keeps) and recording them in
+        `self.manifest` (`before(task)` and `after(1)` around each: the progress bar)."""
+        new_inputs = {task.analyzer.name: self._new_inputs(task, facts) for task in tasks if task.covered is not None}
+        ctx = self._context(facts, epoch, tasks, data, model, report, new_inputs)
+        for task in tasks:
             if before is not None:
-                before(analyzer)
+                before(task)
+            rows = new_inputs.get(task.analyzer.name)
             with torch.no_grad():
-                frames = analyzer.analyze(ctx)
-            self._write(analyzer, frames, epoch, facts, report)
+                frames = task.analyzer.analyze(ctx if rows is None else replace(ctx, trace_rows=rows))
+            kept = None if task.covered is None else self._still_traced(task.analyzer, epoch, facts)
+            self._write(task.analyzer, frames, epoch, facts, report, kept)
             if after is not None:
                 after(1)
 
@@ -212,8 +236,8 @@ class AnalysisPipeline:
         threads = max(1, torch.get_num_threads() // workers)
         with spawned_pool(workers, start_checkpoint_worker,
                           (str(self.run_dir.path), str(self.device), threads, available)) as pool:
-            futures = {pool.submit(analyze_checkpoint_in_worker, epoch, [a.name for a in pending])
-                       for epoch, pending in checkpoints.items()}
+            futures = {pool.submit(analyze_checkpoint_in_worker, epoch, [(t.analyzer.name, t.covered) for t in tasks])
+                       for epoch, tasks in checkpoints.items()}
             while futures:
                 done, futures = wait(futures, return_when=FIRST_EXCEPTION)
                 failures = [future.exception() for future in done if future.exception() is not None]
@@ -255,7 +279,7 @@ class AnalysisPipeline:
                 folder.rmdir()
 
     def _pending(self, analyzers: list[Analyzer], epoch: int | None, facts: RunFacts, force: bool,
-                 report: AnalysisReport) -> list[Analyzer]:
+                 report: AnalysisReport) -> list[Task]:
         pending = []
         for analyzer in analyzers:
             depends = dependency_fingerprint(analyzer, epoch, facts)
@@ -263,30 +287,82 @@ class AnalysisPipeline:
             trace = facts.trace.spec if analyzer.traced else None
             reasons = {t: staleness(path, analyzer, depends, self.manifest.get(self._key(path)), trace)
                        for t, path in paths.items()}
-            if force or any(reasons.values()):
-                pending.append(analyzer)
-                for table, reason in reasons.items():
-                    if reason not in (None, "missing"):
-                        report.invalidated[(table, reason)] += 1
-            else:
+            if not force and not any(reasons.values()):
                 report.skipped += len(reasons)
+                continue
+            covered = self._covered(paths.values(), facts) if not force and set(reasons.values()) == {TRACE_CHANGED} else None
+            task = Task(analyzer, covered)
+            pending.append(task)
+            for table, reason in reasons.items():
+                if covered is not None:
+                    new = len(self._new_inputs(task, facts))
+                    report.extended[(table, len(facts.traced_rows) - new, new)] += 1
+                elif reason not in (None, "missing"):
+                    report.invalidated[(table, reason)] += 1
         return pending
 
-    def _context(self, facts, epoch, pending, data, model, report) -> CheckpointContext:
+    @staticmethod
+    def _covered(paths, facts: RunFacts) -> str | None:
+        """The one probe an analyzer's artifacts cover; None (recomputed whole) if they differ or
+        it no longer resolves against the run."""
+        covered = {(stored_metadata(path) or {}).get(TRACE_KEY) for path in paths}
+        spec = covered.pop() if len(covered) == 1 else None
+        if spec is None:
+            return None
+        try:
+            facts.probe_rows(spec)
+        except TdwError:
+            return None
+        return spec
+
+    def _new_inputs(self, task: Task, facts: RunFacts) -> torch.Tensor:
+        """The traced inputs an extended artifact lacks (grid rows, ascending)."""
+        traced, covered = facts.traced_rows, facts.probe_rows(task.covered)
+        return traced[~torch.isin(traced, covered)]
+
+    def _grid_share(self, tasks: list[Task], facts: RunFacts) -> float:
+        """A checkpoint's work as a share of a full-grid one: 1 unless only traced analyzers run
+        on it (then the share of the grid they compute), so that a few inputs added to a trace
+        start no worker processes (`auto_workers`), whose start would cost more than the work."""
+        if any(not task.analyzer.traced for task in tasks):
+            return 1.0
+        rows = [facts.traced_rows if task.covered is None else self._new_inputs(task, facts) for task in tasks]
+        return len(torch.unique(torch.cat(rows))) / self.config.p ** 2
+
+    def _still_traced(self, analyzer: Analyzer, epoch: int, facts: RunFacts) -> dict[str, pl.DataFrame]:
+        """An extended artifact's rows of inputs the run still traces, by table."""
+        traced, p = facts.traced_rows.numpy(), self.config.p
+        kept = {}
+        for table in analyzer.tables:
+            rows = pl.read_parquet(artifact_path(self.run_dir.artifacts_dir, table, epoch))
+            kept[table] = rows.filter((pl.col("a").cast(pl.Int64) * p + pl.col("b")).is_in(traced))
+        return kept
+
+    def _context(self, facts: RunFacts, epoch: int, tasks: list[Task], data: TaskData, model: torch.nn.Module,
+                 report: AnalysisReport, new_inputs: dict[str, torch.Tensor]) -> CheckpointContext:
+        """The checkpoint's context: its weights loaded, and the forward pass its analyzers need,
+        over the grid, or over the traced inputs they compute when only traced analyzers need it."""
         weights = {k: v.to(self.device) for k, v in facts.weights(epoch).items()}
         report.checkpoint_loads += 1
         model.load_state_dict(weights)
         ctx = CheckpointContext(facts, self.family, data, epoch, weights, model)
-        roles = {r for a in pending if a.requires == "activations" for r in a.hooks + a.optional_hooks}
-        hooks = hook_names(self.family, roles)
-        if any(a.requires == "activations" for a in pending):
-            with torch.no_grad():
-                ctx.logits, ctx.cache = model.run_with_cache(data.inputs, names_filter=lambda name: name in hooks,
-                                                             **self.family.readout_forward)
-            report.forward_passes += 1
+        readers = [task.analyzer for task in tasks if task.analyzer.requires == "activations"]
+        if not readers:
+            return ctx
+        hooks = hook_names(self.family, {r for a in readers for r in a.hooks + a.optional_hooks})
+        inputs = data.inputs
+        if all(a.traced for a in readers):
+            rows = [new_inputs.get(a.name, facts.traced_rows) for a in readers]
+            ctx.forward_rows = torch.unique(torch.cat(rows)).to(data.inputs.device)
+            inputs = data.inputs[ctx.forward_rows]
+        with torch.no_grad():
+            ctx.logits, ctx.cache = model.run_with_cache(inputs, names_filter=lambda name: name in hooks,
+                                                         **self.family.readout_forward)
+        report.forward_passes += 1
         return ctx
 
-    def _write(self, analyzer, frames, epoch, facts, report) -> None:
+    def _write(self, analyzer: Analyzer, frames: dict[str, pl.DataFrame], epoch: int | None, facts: RunFacts,
+               report: AnalysisReport, kept: dict[str, pl.DataFrame] | None = None) -> None:
         if set(frames) != set(analyzer.tables):
             raise RuntimeError(f"analyzer {analyzer.name} returned tables {sorted(frames)}, declared {sorted(analyzer.tables)}")
         extra = {DEPENDS_KEY: dependency_fingerprint(analyzer, epoch, facts)}
@@ -295,6 +371,9 @@ class AnalysisPipeline:
         for table, frame in frames.items():
             spec = analyzer.tables[table]
             tidy_frame = tidy(frame, spec, self.config.name, epoch)
+            if kept is not None:
+                tidy_frame = pl.concat([kept[table].cast(tidy_frame.schema).select(tidy_frame.columns), tidy_frame]
+                                       ).sort(["epoch", *spec.keys])
             path = artifact_path(self.run_dir.artifacts_dir, table, epoch)
             row_group = getattr(analyzer, "row_group_size", None)
             report.bytes_written += write_artifact(path, tidy_frame, analyzer, table, extra, row_group)
@@ -329,13 +408,15 @@ def start_checkpoint_worker(run_dir: str, device: str, threads: int, available: 
                   model=pipeline.family.build_model(pipeline.config).to(pipeline.device))
 
 
-def analyze_checkpoint_in_worker(epoch: int, analyzer_names: list[str]) -> CheckpointResult:
+def analyze_checkpoint_in_worker(epoch: int, tasks: list[tuple[str, str | None]]) -> CheckpointResult:
+    """One checkpoint's tasks, given as (analyzer name, the probe an extended artifact covers)."""
     pipeline: AnalysisPipeline = WORKER["pipeline"]
     pipeline.manifest = {}
     report = AnalysisReport()
+    analyzers = get_analyzers([name for name, _ in tasks])
     try:
-        pipeline.analyze_checkpoint(WORKER["facts"], epoch, get_analyzers(analyzer_names), WORKER["data"],
-                                    WORKER["model"], report)
+        pipeline.analyze_checkpoint(WORKER["facts"], epoch, [Task(a, covered) for a, (_, covered) in zip(analyzers, tasks, strict=True)],
+                                    WORKER["data"], WORKER["model"], report)
     except TdwError as error:  # its subclasses' constructors take other arguments: not picklable as they are
         raise TdwError(str(error)) from None
     return CheckpointResult(epoch, pipeline.manifest, report)

@@ -46,7 +46,7 @@ class AnswerFrequencies(Analyzer):
 
     def analyze(self, ctx):
         p, rows = ctx.p, ctx.traced_rows()
-        terms = frequency_contributions(ctx.answer_logits()[rows], ctx.data.labels[rows])
+        terms = frequency_contributions(ctx.at_traced(ctx.answer_logits()), ctx.data.labels[rows])
         keys = [k for k in ctx.key_frequencies if 0 < k < terms.shape[1]]
         other = terms[:, 1:].sum(dim=1) - terms[:, keys].sum(dim=1)
         values = torch.cat((terms[:, keys], other[:, None], terms[:, :1]), dim=1).float()  # [pair, component]

@@ -31,7 +31,7 @@ class LogitLens(Analyzer):
         p, rows = ctx.p, ctx.traced_rows()
         labels = ctx.data.labels[rows]
         layers = ctx.family.residual_stream(ctx.cache)
-        values = torch.stack([outcomes(ctx.family.decode_residual(ctx.weights, resid[rows]), labels)
+        values = torch.stack([outcomes(ctx.family.decode_residual(ctx.weights, ctx.at_traced(resid)), labels)
                               for resid in layers.values()], dim=1)  # [pair, layer, measure]
         n, n_layers, n_measures = values.shape
         pair = rows.cpu().repeat_interleave(n_layers * n_measures)

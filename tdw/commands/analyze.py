@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      "(tdw probe) or a spec, from now on for this run (default: auto, the grid up to p=64, else sample:1024)")
     cmd.add_argument("--trace-add", default=None, metavar="PROBE",
                      help="add these inputs (a name, a spec, a list like 4+29,17+3) to the run's traced probe: its "
-                     "traces are computed on the union from now on")
+                     "traces are computed on the union from now on, and now (the traced analyzers only, unless "
+                     "--analyzers names others; an analyzed trace keeps its inputs and computes the new ones)")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse whose catalog names the probes (--trace, --trace-add)")
     cmd.add_argument("--trajectory-basis", default=None, metavar="NAME",
                      help="instead of RUN's analyzers: fit the shared trajectory basis NAME (one PCA of several "
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.run:
         raise TdwError("RUN: which run directory to analyze (e.g. results/modular_addition/p53_seed999)")
     names = [n.strip() for n in args.analyzers.split(",") if n.strip()] if args.analyzers else None
+    if names is None and args.trace_add is not None:  # inputs added to a run's traces: those traces, not a full analysis
+        names = [name for name, analyzer in all_analyzers().items() if analyzer.traced]
     epochs = parse_epoch_spec(args.epochs, "--epochs") if args.epochs else None
     if args.trace is not None and args.trace_add is not None:
         raise TdwError("--trace and --trace-add: give one (--trace replaces the traced probe, --trace-add adds to it)")

@@ -21,6 +21,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,46 +58,67 @@ class IndexReport:
     seconds: float
     rebuilt: bool
     problems: list[str] = field(default_factory=list)  # one line each: runs left out, a rebuilt warehouse
+    parts: dict[str, list[str]] = field(default_factory=dict)  # variant -> what of it changed (`changed_parts`)
+    patched: bool = False  # a copy of the previous warehouse patched where it changed, not a full build
 
     def summary(self) -> str:
         lines = list(self.problems)
         if not self.rebuilt:
             lines.append(f"warehouse up to date ({self.runs} runs); nothing to do")
         else:
-            lines.append(f"indexed {self.runs} runs ({len(self.changed)} new or changed) in {self.seconds:.2f} s")
+            what = ""
+            if len(self.changed) == 1 and ALL_PARTS not in self.parts.get(self.changed[0], [ALL_PARTS]):
+                what = f": {self.changed[0]}'s " + ", ".join(self.parts[self.changed[0]])
+            lines.append(f"indexed {self.runs} runs ({len(self.changed)} new or changed{what}) in {self.seconds:.2f} s")
         return "\n".join(lines)
 
 
-def run_fingerprint(run: RunDir) -> str:
-    """A digest of where the run is and the name, size and mtime of every file of it the warehouse
-    reads. Where, because the warehouse's views name the run's files by path: a results folder
-    copied or moved keeps every mtime, and its runs must still be re-listed. Walked with
-    os.scandir: a run of 300 checkpoints has thousands of artifact files, and Path.rglob plus a
-    stat each took ~0.1 s per run, most of an incremental index's fixed cost."""
-    entries: list[tuple[tuple[str, ...], int, int]] = [((str(run.path.resolve()),), 0, 0)]
-    for path in (run.config_path, run.metadata_path, run.losses_path):
-        if path.exists():
-            stat = path.stat()
-            entries.append(((path.name,), stat.st_size, stat.st_mtime_ns))
+RUN_PART = "run"  # a run's fingerprint part of its own files (config, metadata, losses, checkpoints)
+TRACE_PART = "trace"  # ... and of its traced probe, which changes with analysis, not with the run
 
-    def walk(folder: str, parts: tuple[str, ...], keep) -> None:
+
+def run_fingerprint(run: RunDir) -> str:
+    """A digest per part of the run the warehouse reads, as JSON: `RUN_PART` (its config,
+    metadata, losses and checkpoints), `TRACE_PART` and each artifact folder, from where the run
+    is and the name, size and mtime of every file. Per part, so that an index replaces only what
+    changed: tracing one more input rewrites two tables of a run, and re-copying its 20 others
+    was most of the index's time. Where, because the warehouse's views name the run's files by
+    path: a results folder copied or moved keeps every mtime, and its runs must still be
+    re-listed. Walked with os.scandir: a run of 300 checkpoints has thousands of artifact files,
+    and Path.rglob plus a stat each took ~0.1 s per run, most of an incremental index's fixed cost."""
+    Entry = tuple[tuple[str, ...], int, int]  # (path parts, size, mtime)
+
+    def walk(folder: str, parts: tuple[str, ...], keep: Callable[[str], bool], into: list[Entry]) -> list[Entry]:
         try:
             listing = list(os.scandir(folder))
         except FileNotFoundError:
-            return
+            return into
         for entry in listing:
             if entry.is_dir(follow_symlinks=False):
-                walk(entry.path, (*parts, entry.name), keep)
+                walk(entry.path, (*parts, entry.name), keep, into)
             elif keep(entry.name) and ".tmp-" not in entry.name:
                 stat = entry.stat()
-                entries.append(((*parts, entry.name), stat.st_size, stat.st_mtime_ns))
+                into.append(((*parts, entry.name), stat.st_size, stat.st_mtime_ns))
+        return into
 
-    walk(str(run.checkpoint_dir), (run.checkpoint_dir.name,), lambda name: name.startswith("checkpoint_"))
-    walk(str(run.artifacts_dir), (run.artifacts_dir.name,), lambda name: name.endswith(".parquet"))
-    digest = hashlib.sha1()
-    for parts, size, mtime in sorted(entries):
-        digest.update(f"{'/'.join(parts)}:{size}:{mtime}\n".encode())
-    return digest.hexdigest()
+    def files(*paths: Path) -> list[Entry]:
+        return [((path.name,), stat.st_size, stat.st_mtime_ns) for path in paths if path.exists() for stat in [path.stat()]]
+
+    own = files(run.config_path, run.metadata_path, run.losses_path)
+    parts = {RUN_PART: walk(str(run.checkpoint_dir), (run.checkpoint_dir.name,), lambda n: n.startswith("checkpoint_"), own),
+             TRACE_PART: files(run.trace_path)}
+    with os.scandir(run.artifacts_dir) if run.artifacts_dir.is_dir() else nullcontext([]) as folders:
+        for folder in folders:
+            if folder.is_dir(follow_symlinks=False):
+                parts[folder.name] = walk(folder.path, (), lambda n: n.endswith(".parquet"), [])
+    where = str(run.path.resolve())
+    digests = {}
+    for part, entries in parts.items():
+        digest = hashlib.sha1(where.encode())
+        for names, size, mtime in sorted(entries):
+            digest.update(f"{'/'.join(names)}:{size}:{mtime}\n".encode())
+        digests[part] = digest.hexdigest()
+    return json.dumps(digests, sort_keys=True)
 
 
 def sql_fingerprint(models: list[SqlModel]) -> str:
@@ -128,11 +150,19 @@ def run_rows(runs: list[RunDir]) -> pl.DataFrame:
         config = run.read_config()
         family = get_family(config.family)
         rows.append({**variant_row(config), "specialized_share": family.specialized_share,
-                     "activations": sorted(family.hooks), "trace_probe": run.trace_spec(),
+                     "activations": sorted(family.hooks),
                      "status": run.read_metadata().get("status", "unknown"), "path": str(run.path.resolve())})
-    schema = {**variant_schema(), "specialized_share": pl.Float64, "activations": pl.List(pl.Utf8), "trace_probe": pl.Utf8,
+    schema = {**variant_schema(), "specialized_share": pl.Float64, "activations": pl.List(pl.Utf8),
               "status": pl.Utf8, "path": pl.Utf8}
     return pl.DataFrame(rows, schema=schema)
+
+
+def traced_probe_rows(runs: list[RunDir]) -> pl.DataFrame:
+    """`src_traced_probes`: one row per run, the probe its per-input traces cover (`tdw analyze
+    --trace`). Apart from `src_runs` because it changes with analysis: an input traced then
+    refreshes what reads traces, not every model that reads `variants`."""
+    return pl.DataFrame({"variant": [run.read_config().name for run in runs], "trace_probe": [run.trace_spec() for run in runs]},
+                        schema={"variant": pl.Utf8, "trace_probe": pl.Utf8})
 
 
 def empty_table_sql(table: str, spec) -> str:
@@ -197,8 +227,9 @@ def in_list(names: set[str]) -> str:
 def create_artifact_table(con: duckdb.DuckDBPyConnection, table: str, spec, runs: list[RunDir],
                           reusable: set[str]) -> None:
     """Copy a table's rows into DuckDB as `src_<table>`, run by run in epoch order (so zone maps
-    prune slices). Rows of runs unchanged since the previous warehouse are copied from it instead
-    of re-read. SQL reads the table through its staging view, `sql/10_staging/<table>.sql`."""
+    prune slices). Rows of the `reusable` runs (whose files of this table are unchanged since the
+    previous warehouse) are copied from it instead of re-read. SQL reads the table through its
+    staging view, `sql/10_staging/<table>.sql`."""
     source = f"src_{table}"
     con.register(f"empty_{table}", empty_table_sql(table, spec).to_arrow())
     con.execute(f"create table {source} as select * from empty_{table}")
@@ -244,19 +275,24 @@ def create_artifact_view(con: duckdb.DuckDBPyConnection, table: str, spec, runs:
 
 
 def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog,
-                   reusable: set[str]) -> None:
+                   stale: dict[str, set[str]] | None) -> None:
+    """Every source relation of a new warehouse; with `stale` (`changed_sources`), an artifact
+    table's rows of the variants not stale in it are copied from the previous one (`previous`)."""
     create_run_sources(con, runs, catalog)
     previous_tables = {row[0] for row in con.execute(
-        "select table_name from duckdb_tables() where database_name = 'previous'").fetchall()} if reusable else set()
+        "select table_name from duckdb_tables() where database_name = 'previous'").fetchall()} if stale is not None else set()
+    names = {run.read_config().name for run in runs}
     for table, spec in artifact_tables().items():
+        source = f"src_{table}"
         if spec.warehouse == "table":
-            create_artifact_table(con, table, spec, runs, reusable if f"src_{table}" in previous_tables else set())
+            reusable = names - stale.get(source, set()) if stale is not None and source in previous_tables else set()
+            create_artifact_table(con, table, spec, runs, reusable)
         else:
             create_artifact_view(con, table, spec, runs)
 
 
-RUN_SOURCES = ("src_runs", "src_checkpoints", "src_losses", "catalog_schedules", "catalog_jobs", "catalog_probes",
-               "src_probe_pairs")
+RUN_SOURCES = ("src_runs", "src_checkpoints", "src_losses", "src_traced_probes", "catalog_schedules", "catalog_jobs",
+               "catalog_probes", "src_probe_pairs")
 
 
 def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog) -> None:
@@ -264,6 +300,8 @@ def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catal
     runs_frame = run_rows(runs)
     con.register("runs_frame", runs_frame.to_arrow())
     con.execute("create table src_runs as select * from runs_frame")
+    con.register("traced_probes_frame", traced_probe_rows(runs).to_arrow())
+    con.execute("create table src_traced_probes as select * from traced_probes_frame")
     checkpoints = pl.DataFrame(
         [(name, e) for r in runs for name in (r.read_config().name,) for e in r.checkpoint_epochs()],
         schema={"variant": pl.Utf8, "epoch": pl.Int32}, orient="row",
@@ -317,20 +355,23 @@ def probe_pairs(runs: list[RunDir], named: dict[str, str]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical_relaxed").cast({"a": pl.Int16, "b": pl.Int16})
 
 
-def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog, stale: set[str]) -> None:
-    """Bring a copy of the previous warehouse up to date: the small sources rebuilt, and in every
-    artifact table the rows of the `stale` variants (changed, new or gone) replaced by their runs'
-    current Parquet; the other variants' rows are left where they are."""
+def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog,
+                   stale: dict[str, set[str]]) -> None:
+    """Bring a copy of the previous warehouse up to date: the small sources rebuilt, and in each
+    artifact table the rows of the variants `stale` in it (`changed_sources`: changed, new or gone)
+    replaced by their runs' current Parquet; the other rows are left where they are."""
     for source in RUN_SOURCES:
         con.execute(f"drop table if exists {source}")
     create_run_sources(con, runs, catalog)
-    changed_runs = [run for run in runs if run.read_config().name in stale]
-    variants = in_list(stale)
     for table, spec in artifact_tables().items():
+        variants = stale.get(f"src_{table}", set())
         if spec.warehouse == "table":
-            con.execute(f"delete from src_{table} where variant in {variants}")
-            for run in changed_runs:
-                insert_run_rows(con, f"src_{table}", run, table)
+            if not variants:
+                continue
+            con.execute(f"delete from src_{table} where variant in {in_list(variants)}")
+            for run in runs:
+                if run.read_config().name in variants:
+                    insert_run_rows(con, f"src_{table}", run, table)
         else:  # a view over the files when some run has them, else an empty table
             kind = con.execute("select 'view' from duckdb_views() where view_name = $n union all "
                                "select 'table' from duckdb_tables() where table_name = $n",
@@ -340,17 +381,25 @@ def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
             create_artifact_view(con, table, spec, runs)
 
 
-def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: set[str]) -> None:
-    """The models' tables of a patched warehouse brought up to date, in dependency order: a
-    `by_variant` layer's table gets the stale variants' rows recomputed (the view, filtered to
-    them, computes only those), a `whole` layer's table is recomputed."""
+def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: dict[str, set[str]]) -> None:
+    """The models' tables of a patched warehouse brought up to date, in dependency order, where
+    what they read changed (`stale`: the variants stale in each source, extended here to each
+    model): a `by_variant` layer's table gets those variants' rows recomputed (the view, filtered
+    to them, computes only those), a `whole` layer's table is recomputed. A model reading nothing
+    that changed is left as it is: an input traced changes the traces, not the neurons' marts."""
+    stale = {source: set(variants) for source, variants in stale.items()}
+    everyone = set().union(*stale.values())
     for model in models:
+        affected = set().union(*(stale.get(read, set()) for read in model.reads if read != model.name))
+        if not affected:
+            continue
+        stale[model.name] = affected if model.refresh == "by_variant" else everyone
         if model.materialized != "table":
             continue
         try:
             if model.is_python and model.refresh == "by_variant":
-                con.execute(f"delete from {model.name} where variant in {in_list(stale)}")
-                insert_python_rows(con, model, sorted(stale))
+                con.execute(f"delete from {model.name} where variant in {in_list(affected)}")
+                insert_python_rows(con, model, sorted(affected))
             elif model.is_python:
                 con.execute(f"drop table {model.name}")
                 apply_sql(con, [model])
@@ -358,9 +407,9 @@ def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: s
                 con.execute(f"alter table {model.name} rename to {model.name}__kept")
                 con.execute(model.text)
                 # a literal list, which DuckDB pushes into the view (a subquery would compute every variant)
-                con.execute(f"delete from {model.name}__kept where variant in {in_list(stale)}")
+                con.execute(f"delete from {model.name}__kept where variant in {in_list(affected)}")
                 con.execute(f"insert into {model.name}__kept by name select * from {model.name} "
-                            f"where variant in {in_list(stale)} {model.storage_order}")
+                            f"where variant in {in_list(affected)} {model.storage_order}")
                 con.execute(f"drop view {model.name}")
                 con.execute(f"alter table {model.name}__kept rename to {model.name}")
             else:
@@ -411,6 +460,23 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
         return build_index_locked(results, db, force)
 
 
+MAX_FREE_SHARE = 0.5  # of the warehouse file free (blocks), beyond which an index is a full build (which compacts)
+
+
+def free_share(db: Path) -> float:
+    """The share of the warehouse file's blocks that are free (1.0 if it cannot be read)."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach {sql_string(str(db.resolve()))} as w (read_only)")
+        free, total = con.execute("select free_blocks, total_blocks from pragma_database_size() "
+                                  "where database_name = 'w'").fetchone()
+    except duckdb.Error:
+        return 1.0
+    finally:
+        con.close()
+    return free / total if total else 0.0
+
+
 def warehouse_problem(db: Path) -> str | None:
     """None when `db` opens and holds a tdw warehouse; otherwise what is wrong with it."""
     if not db.exists():
@@ -442,19 +508,23 @@ def readable_runs(results: Path) -> tuple[list[RunDir], list[str]]:
     return good, problems
 
 
-def verify_artifacts(run: RunDir) -> None:
-    """Every artifact of a run about to be copied matches its recorded checksum (CorruptFileError
-    names the file and the remedy); files written before checksums pass as unverified."""
+def verify_artifacts(run: RunDir, parts: set[str]) -> None:
+    """Every artifact of a run about to be copied (its folders among the changed `parts`, or all)
+    matches its recorded checksum (CorruptFileError names the file and the remedy); files written
+    before checksums pass as unverified."""
+    if not parts:
+        return
     manifest = read_manifest(run.artifacts_dir)
     for path in all_artifact_files(run.artifacts_dir):
-        verify_artifact(path, run.artifacts_dir, manifest)
+        if ALL_PARTS in parts or path.parent.name in parts:
+            verify_artifact(path, run.artifacts_dir, manifest)
 
 
 def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexReport:
     started = time.perf_counter()
     results = Path(results)
-    for stale in db.parent.glob(f"{atomic.TEMP_PREFIX}*{db.suffix}*"):  # a killed indexer's (we hold the lock)
-        stale.unlink()
+    for stale_file in db.parent.glob(f"{atomic.TEMP_PREFIX}*{db.suffix}*"):  # a killed indexer's (we hold the lock)
+        stale_file.unlink()
     runs, problems = readable_runs(results)
     names = [r.read_config().name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -465,53 +535,115 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     current = {r.read_config().name: run_fingerprint(r) for r in runs}
     current["__sql__"] = sql_fingerprint(models)
     current["__schema__"] = schema_fingerprint()
+    current["__catalog__"] = catalog_fingerprint(catalog)
     previous = catalog.run_fingerprints()
-    current["__patched__"] = previous.get("__patched__", "0")  # variants patched in since the last full build
+    previous.pop("__patched__", None)  # an older tdw counted patches to decide when to compact
     problem = warehouse_problem(db)
     if problem is None and previous == current and not force:
         return IndexReport(len(runs), [], time.perf_counter() - started, rebuilt=False, problems=problems)
     if problem not in (None, "missing"):
         problems.append(f"{db}: {problem}; rebuilt from the runs")
         previous = {}
+    if problem is not None or force or previous.get("__schema__") != current["__schema__"]:
+        previous = {}  # nothing of the previous warehouse is reused
 
-    changed = sorted(k for k in current if previous.get(k) != current[k] and not k.startswith("__"))
-    reusable: set[str] = set()
-    if problem is None and not force and previous.get("__schema__") == current["__schema__"]:
-        reusable = {name for name in names if previous.get(name) == current[name]}
+    parts = changed_parts(previous, current)
+    stale = changed_sources(parts, names)
     for run in runs:
-        if run.read_config().name not in reusable:
-            verify_artifacts(run)
+        verify_artifacts(run, parts.get(run.read_config().name, set()))
     # the SQL and the tables' schemas as before: patch a copy of the warehouse in proportion to
-    # what changed (copying the file is a fraction of re-inserting every unchanged row)
-    stale = (set(names) - reusable) | {k for k in previous if not k.startswith("__") and k not in current}
-    patched = int(current["__patched__"]) + len(stale)
-    # a patch leaves the replaced rows' space behind in the file (DuckDB does not compact it), so
-    # once about half the variants were patched in, the next index is a full build, which compacts
-    patchable = bool(reusable) and previous.get("__sql__") == current["__sql__"] and patched <= max(2, len(names) // 2)
-    current["__patched__"] = str(patched if patchable else 0)
+    # what changed (copying the file is a fraction of re-inserting every unchanged row), unless
+    # much of the file is free blocks (replaced rows' space, which DuckDB reuses but never gives
+    # back: a run removed, a large table re-copied): then a full build, which compacts
+    patchable = bool(previous) and previous.get("__sql__") == current["__sql__"] and free_share(db) <= MAX_FREE_SHARE
+
     def patch(con: duckdb.DuckDBPyConnection) -> None:
         update_sources(con, runs, catalog, stale)
         refresh_sql(con, models, stale)
 
-    def build(con: duckdb.DuckDBPyConnection, reuse: set[str]) -> None:
+    def build(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
         if reuse:
             con.execute(f"attach {sql_string(str(db.resolve()))} as previous (read_only)")
-        create_sources(con, runs, catalog, reuse)
+        create_sources(con, runs, catalog, stale if reuse else None)
         if reuse:
             con.execute("detach previous")
         apply_sql(con, models)
 
     try:
-        write_warehouse(db, patch if patchable else lambda con: build(con, reusable), from_copy=patchable)
+        write_warehouse(db, patch if patchable else lambda con: build(con, bool(previous)), from_copy=patchable)
+        patched = patchable
     except (TdwError, duckdb.Error) as error:
         # a damaged block of the previous warehouse, met while reusing it: build from the runs alone
-        if not reusable or "corrupt" not in str(error).lower():
+        if not previous or "corrupt" not in str(error).lower():
             raise
         problems.append(f"{db}: corrupt ({str(error).splitlines()[0][-80:]}); rebuilt from the runs")
-        current["__patched__"] = "0"
-        write_warehouse(db, lambda con: build(con, set()), from_copy=False)
+        for run in runs:
+            verify_artifacts(run, {ALL_PARTS})
+        write_warehouse(db, lambda con: build(con, False), from_copy=False)
+        patched = False
     record_fingerprints(catalog, runs, current)
-    return IndexReport(len(runs), changed, time.perf_counter() - started, rebuilt=True, problems=problems)
+    return IndexReport(len(runs), sorted(set(parts) & set(names)), time.perf_counter() - started, rebuilt=True,
+                       problems=problems, parts={name: sorted(changed) for name, changed in parts.items()}, patched=patched)
+
+
+ALL_PARTS = "*"  # a variant new to the warehouse, gone from it, or recorded by an older tdw: every part changed
+
+
+def fingerprint_parts(recorded: str | None) -> dict[str, str] | None:
+    """A run's fingerprint parts (`run_fingerprint`); None for none, or for a single digest (as an
+    older tdw recorded it)."""
+    try:
+        parts = json.loads(recorded) if recorded is not None else None
+    except ValueError:
+        return None
+    return parts if isinstance(parts, dict) else None
+
+
+def changed_parts(previous: dict[str, str], current: dict[str, str]) -> dict[str, set[str]]:
+    """{variant: the parts of it that changed (`RUN_PART`, artifact folders; `ALL_PARTS`)} for
+    every variant new, changed or gone since the previous index (`previous` empty: all of them)."""
+    changed: dict[str, set[str]] = {}
+    for name in sorted({*previous, *current}):
+        if name.startswith("__") or previous.get(name) == current.get(name):
+            continue
+        before, now = fingerprint_parts(previous.get(name)), fingerprint_parts(current.get(name))
+        if before is None or now is None:
+            changed[name] = {ALL_PARTS}
+        else:
+            changed[name] = {part for part in {*before, *now} if before.get(part) != now.get(part)}
+    return changed
+
+
+RUN_SOURCES_BY_RUN = ("src_runs", "src_checkpoints", "src_losses", "src_probe_pairs")  # from a run's own files
+CATALOG_SOURCES = ("catalog_schedules", "catalog_jobs", "catalog_probes", "src_probe_pairs")  # from the catalog
+
+
+def changed_sources(parts: dict[str, set[str]], names: list[str]) -> dict[str, set[str]]:
+    """{source relation: the variants whose rows in it may have changed}: a run's own sources where
+    its run files changed, an artifact table where a folder it reads changed (its own, or one it
+    replaces), and the catalog's copies for every variant (rebuilt each time; read only by views).
+    What `update_sources` re-copies and `refresh_sql` recomputes."""
+    stale: dict[str, set[str]] = {source: set(names) for source in CATALOG_SOURCES}
+    replaced = replaced_tables()
+    for name, changed in parts.items():
+        everything = ALL_PARTS in changed
+        if everything or RUN_PART in changed:
+            for source in RUN_SOURCES_BY_RUN:
+                stale.setdefault(source, set()).add(name)
+        if everything or TRACE_PART in changed:
+            stale.setdefault("src_traced_probes", set()).add(name)
+        for table in artifact_tables():
+            folders = {table, *(old for old, _ in replaced.get(table, []))}
+            if everything or changed & folders:
+                stale.setdefault(f"src_{table}", set()).add(name)
+    return stale
+
+
+def catalog_fingerprint(catalog: Catalog) -> str:
+    """What the warehouse copies from the catalog (schedules, probes, jobs): a probe named since the
+    last index is indexed by the next one, though no run changed."""
+    rows = [catalog.rows(NamedSchedule), catalog.probes(), catalog.jobs()]
+    return hashlib.sha1(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def write_warehouse(db: Path, fill: Callable[[duckdb.DuckDBPyConnection], None], from_copy: bool) -> None:
