@@ -17,7 +17,7 @@ from tdw.errors import TdwError
 from tdw.run_dir import LOSS_SCHEMA, RunDir
 from tdw.warehouse import build_index, query
 from tdw.warehouse.catalog import catalog_path
-from tdw.warehouse.sql_models import read_models
+from tdw.warehouse.sql_models import read_models, upstream
 
 
 def make_run(results, name: str, p: int, seed: int, test_log_loss, test_acc, train_acc, epochs: int) -> RunDir:
@@ -286,6 +286,12 @@ def test_an_index_replaces_only_the_tables_that_changed_and_equals_a_full_build(
     report = build_index(results, db)
     assert report.patched and report.parts == {"p13_seed1": ["neuron_best_freq"]}
     assert "(1 new or changed: p13_seed1's neuron_best_freq)" in report.summary()
+    models = read_models()  # recomputed: the tables that read neuron_best_freq, directly or not, and only those
+    readers = {m.name: m.refresh for m in models if m.materialized == "table"
+               and "neuron_best_freq" in {u.name for u in upstream(m.name, models)}}
+    assert {"neuron_clusters", "neuron_specialization", "variant_summary"} <= set(readers)
+    assert report.refreshed == {name: ["p13_seed1"] if refresh == "by_variant" else ["p13_seed1", "p13_seed2"]
+                                for name, refresh in readers.items()}
     assert_equals_a_full_build(results, db, tmp_path / "full")
     assert query("select frequency, neurons from neuron_clusters where variant = 'p13_seed1' and epoch = 0 "
                  "order by frequency", db).rows() == [(2, 3), (6, 1)]

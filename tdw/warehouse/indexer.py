@@ -60,6 +60,7 @@ class IndexReport:
     problems: list[str] = field(default_factory=list)  # one line each: runs left out, a rebuilt warehouse
     parts: dict[str, list[str]] = field(default_factory=dict)  # variant -> what of it changed (`changed_parts`)
     patched: bool = False  # a copy of the previous warehouse patched where it changed, not a full build
+    refreshed: dict[str, list[str]] = field(default_factory=dict)  # a patch's recomputed model tables -> variants
 
     def summary(self) -> str:
         lines = list(self.problems)
@@ -381,20 +382,33 @@ def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
             create_artifact_view(con, table, spec, runs)
 
 
-def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], stale: dict[str, set[str]]) -> None:
-    """The models' tables of a patched warehouse brought up to date, in dependency order, where
-    what they read changed (`stale`: the variants stale in each source, extended here to each
-    model): a `by_variant` layer's table gets those variants' rows recomputed (the view, filtered
-    to them, computes only those), a `whole` layer's table is recomputed. A model reading nothing
-    that changed is left as it is: an input traced changes the traces, not the neurons' marts."""
+def models_to_refresh(models: list[SqlModel], stale: dict[str, set[str]]) -> dict[str, set[str]]:
+    """{table model: the variants whose rows a patch recomputes}, in dependency order: where what
+    it reads changed (`stale`: the variants stale in each source, followed through each model's
+    from/join relations). A view (staging: renames and casts) and a `by_variant` table change
+    where their inputs changed; a `whole` table (a cross-variant summary) may change for every
+    variant, and is recomputed. A model reading nothing that changed is left as it is: an input
+    traced changes the traces, not the neurons' marts."""
     stale = {source: set(variants) for source, variants in stale.items()}
     everyone = set().union(*stale.values())
+    refresh = {}
     for model in models:
         affected = set().union(*(stale.get(read, set()) for read in model.reads if read != model.name))
         if not affected:
             continue
-        stale[model.name] = affected if model.refresh == "by_variant" else everyone
-        if model.materialized != "table":
+        stale[model.name] = everyone if model.materialized == "table" and model.refresh == "whole" else affected
+        if model.materialized == "table":
+            refresh[model.name] = stale[model.name]
+    return refresh
+
+
+def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], refresh: dict[str, set[str]]) -> None:
+    """The models' tables of a patched warehouse brought up to date (`models_to_refresh`), in
+    dependency order: a `by_variant` layer's table gets those variants' rows recomputed (the
+    view, filtered to them, computes only those), a `whole` layer's table is recomputed."""
+    for model in models:
+        affected = refresh.get(model.name)
+        if not affected:
             continue
         try:
             if model.is_python and model.refresh == "by_variant":
@@ -557,9 +571,11 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     # back: a run removed, a large table re-copied): then a full build, which compacts
     patchable = bool(previous) and previous.get("__sql__") == current["__sql__"] and free_share(db) <= MAX_FREE_SHARE
 
+    refresh = models_to_refresh(models, stale) if patchable else {}
+
     def patch(con: duckdb.DuckDBPyConnection) -> None:
         update_sources(con, runs, catalog, stale)
-        refresh_sql(con, models, stale)
+        refresh_sql(con, models, refresh)
 
     def build(con: duckdb.DuckDBPyConnection, reuse: bool) -> None:
         if reuse:
@@ -580,10 +596,11 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
         for run in runs:
             verify_artifacts(run, {ALL_PARTS})
         write_warehouse(db, lambda con: build(con, False), from_copy=False)
-        patched = False
+        patched, refresh = False, {}
     record_fingerprints(catalog, runs, current)
     return IndexReport(len(runs), sorted(set(parts) & set(names)), time.perf_counter() - started, rebuilt=True,
-                       problems=problems, parts={name: sorted(changed) for name, changed in parts.items()}, patched=patched)
+                       problems=problems, parts={name: sorted(changed) for name, changed in parts.items()}, patched=patched,
+                       refreshed={name: sorted(variants) for name, variants in refresh.items()})
 
 
 ALL_PARTS = "*"  # a variant new to the warehouse, gone from it, or recorded by an older tdw: every part changed
