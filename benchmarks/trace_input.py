@@ -13,7 +13,8 @@ index: an analysis that does not extend, and an index that re-copies every table
 Both in this process, after the imports (a `tdw` process adds its start, ~4 s, to either). Each
 repeat adds another input to a fresh copy of the run and its warehouse. Medians and the ratio.
 Usage: python benchmarks/trace_input.py --results RESULTS --db DB [--variant NAME] [--repeats 3]
-(the run analyzed and indexed, e.g. by `make demo`, or the published run).
+(the run analyzed and indexed, e.g. by `make demo`, or the published run). A run that traces
+every input (auto, up to p = 64) is first given a sampled trace in the copy (`--sample`).
 """
 
 from __future__ import annotations
@@ -40,15 +41,16 @@ from tdw.warehouse.catalog import catalog_path
 from tdw.warehouse.indexer import build_index
 
 
-def untraced_pairs(run: RunDir, count: int) -> list[str]:
-    """`count` inputs the run does not trace yet, spread over the grid."""
+def untraced_rows(run: RunDir) -> np.ndarray:
+    """The grid rows (a-major) of the inputs the run does not trace."""
     config = run.read_config()
     train = get_family(config.family).task_data(config).train_mask
-    untraced = np.flatnonzero(~trace_probe(run.trace_spec(), config.p).select(config.p, train))
-    if len(untraced) < count:
-        raise SystemExit(f"{run.variant}: traces {config.p ** 2 - len(untraced)} of {config.p ** 2} inputs; "
-                         f"{count} untraced are needed (trace a sample: tdw analyze RUN --trace sample:1024)")
-    return [f"{row // config.p}+{row % config.p}" for row in untraced[np.linspace(0, len(untraced) - 1, count).astype(int)]]
+    return np.flatnonzero(~trace_probe(run.trace_spec(), config.p).select(config.p, train))
+
+
+def spread(rows: np.ndarray, count: int, p: int) -> list[str]:
+    """`count` of `rows` spread over the grid, as pairs a+b."""
+    return [f"{row // p}+{row % p}" for row in rows[np.linspace(0, len(rows) - 1, count).astype(int)]]
 
 
 def fresh_copy(results: Path, db: Path, into: Path) -> tuple[Path, Path]:
@@ -70,22 +72,28 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=Path("warehouse/tdw.duckdb"))
     parser.add_argument("--variant", default=None, help="the run to trace in (default: the first)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sample", type=int, default=256, help="the sampled trace of a run that traces every input")
     args = parser.parse_args()
     runs = [r for r in find_runs(args.results) if args.variant in (None, r.variant)]
     if not runs:
         raise SystemExit(f"{args.results}: no run{' ' + args.variant if args.variant else ''}")
-    run = runs[0]
     traced = [name for name, analyzer in all_analyzers().items() if analyzer.traced]
-    pairs = untraced_pairs(run, args.repeats)
-    print(f"{run.variant}: {len(run.checkpoint_epochs())} checkpoints, traced probe {run.trace_spec()}; "
-          f"adding {', '.join(pairs)}, one per repeat")
     root = Path(tempfile.mkdtemp(prefix="tdw-trace-input-"))
     times: dict[str, list[tuple[float, float]]] = {"new": [], "baseline": []}
     try:
+        source, source_db = fresh_copy(args.results, args.db, root / "source")
+        run = RunDir(source / runs[0].path.relative_to(args.results))
+        if len(untraced_rows(run)) < args.repeats:  # the whole grid traced: a sample of it first
+            set_trace(str(run.path), f"sample:{args.sample}", str(source_db))
+            AnalysisPipeline(run.path).run(traced, progress=False)
+            build_index(source, source_db)
+        pairs = spread(untraced_rows(run), args.repeats, run.read_config().p)
+        print(f"{run.variant}: {len(run.checkpoint_epochs())} checkpoints, traced probe {run.trace_spec()}; "
+              f"adding {', '.join(pairs)}, one per repeat")
         for pair in pairs:
             for how in ("baseline", "new"):
-                results, db = fresh_copy(args.results, args.db, root / how)
-                copy = RunDir(results / run.path.relative_to(args.results))
+                results, db = fresh_copy(source, source_db, root / how)
+                copy = RunDir(results / run.path.relative_to(source))
                 start = time.perf_counter()
                 set_trace(str(copy.path), pair, str(db), add=True)
                 report = AnalysisPipeline(copy.path).run(traced, force=how == "baseline", progress=False, workers="auto")

@@ -151,7 +151,7 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     run, weights = transformer_run(results)
     config = run.read_config()
     assert tdw_here("analyze", str(run.path), "--trace", "a < 3 and b < 4", "--analyzers",
-                   "input_outcomes,logit_lens", "--db", str(db), "--quiet").returncode == 0
+                   "input_outcomes,logit_lens,answer_frequencies", "--db", str(db), "--quiet").returncode == 0
     build_index(results, db)
     lens = query("select a, b, layer, measure, value from logit_lens order by a, b, layer, measure", db)
     assert sorted(set(zip(lens["a"], lens["b"]))) == [(a, b) for a in range(3) for b in range(4)]
@@ -168,15 +168,23 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     assert final["n"][0] == 12 * 4 and final["gap"][0] < 1e-4
     # a new trace probe changes the traces, and only them: an input still traced keeps its rows as
     # they were, and only an input new to the artifact is computed (on a forward pass of its own)
-    before = query("select * from logit_lens where a = 0 and b = 0 order by layer, measure", db)
-    again = tdw_here("analyze", str(run.path), "--trace", "0+0", "--analyzers", "input_outcomes,logit_lens", "--quiet")
-    assert again.stdout.splitlines()[0] == "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 0 computed)"
-    assert again.stdout.splitlines()[1].startswith("wrote 1 artifacts")
+    before = [query(f"select * from {t} where a = 0 and b = 0 order by all", db) for t in ("logit_lens", "answer_frequencies")]
+    again = tdw_here("analyze", str(run.path), "--trace", "0+0", "--analyzers", "input_outcomes,logit_lens,answer_frequencies",
+                     "--quiet")
+    assert again.stdout.splitlines()[:3] == [
+        "extended 1 answer_frequencies artifact to the run's traced probe (1 input kept, 0 computed)",
+        "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 0 computed)",
+        "wrote 2 artifacts (0.0 MB) from 1 checkpoint loads and 0 forward passes; 1 already up to date"]
     build_index(results, db)
-    assert query("select * from logit_lens order by layer, measure", db).equals(before)
-    # an input added to the traced probe: the traces cover the union, not the new input alone
-    added = tdw_here("analyze", str(run.path), "--trace-add", "5+6", "--analyzers", "logit_lens", "--quiet")
-    assert added.stdout.splitlines()[0] == "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 1 computed)"
+    for table, rows in zip(("logit_lens", "answer_frequencies"), before, strict=True):  # as they were, bit for bit
+        assert query(f"select * from {table} order by all", db).equals(rows), table
+    # an input added to the traced probe: the traces cover the union, not the new input alone, and
+    # only they are computed (the traced analyzers, unless --analyzers names others)
+    added = tdw_here("analyze", str(run.path), "--trace-add", "5+6", "--quiet")
+    assert added.stdout.splitlines() == [
+        "extended 1 answer_frequencies artifact to the run's traced probe (1 input kept, 1 computed)",
+        "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 1 computed)",
+        "wrote 2 artifacts (0.0 MB) from 1 checkpoint loads and 1 forward passes; 0 already up to date"]
     assert run.trace_spec() == "0+0 | 5+6"
     build_index(results, db)
     extended = query("select * from logit_lens order by a, b, layer, measure", db)
@@ -192,7 +200,8 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     assert kept.stdout.splitlines()[0] == f"{run.variant}: a == 5 and b == 6 is traced already (probe 0+0 | 5+6)"
     assert kept.stdout.splitlines()[1] == "nothing to do: all 1 artifacts are up to date"
     for wrong, says in ((["--trace-add", "5+13"], "5+13 is not an input of p=13"),
-                        (["--trace-add", "6+7", "--trace", "grid"], "--trace and --trace-add: give one")):
+                        (["--trace-add", "6+7", "--trace", "grid"], "--trace and --trace-add: give one"),
+                        (["--trace", "a > 100"], "--trace a > 100: selects no input of p13_seed")):
         refused = tdw_here("analyze", str(run.path), *wrong, "--analyzers", "logit_lens", "--quiet")
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1 and says in refused.stderr
     assert run.trace_spec() == "0+0 | 5+6"

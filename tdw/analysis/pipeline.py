@@ -224,8 +224,11 @@ class AnalysisPipeline:
             if before is not None:
                 before(task)
             rows = new_inputs.get(task.analyzer.name)
-            with torch.no_grad():
-                frames = task.analyzer.analyze(ctx if rows is None else replace(ctx, trace_rows=rows))
+            if rows is not None and len(rows) == 0:  # every input it traces now is kept: nothing to compute
+                frames = None
+            else:
+                with torch.no_grad():
+                    frames = task.analyzer.analyze(ctx if rows is None else replace(ctx, trace_rows=rows))
             kept = None if task.covered is None else self._still_traced(task.analyzer, epoch, facts)
             self._write(task.analyzer, frames, epoch, facts, report, kept)
             if after is not None:
@@ -354,6 +357,8 @@ class AnalysisPipeline:
         if all(a.traced for a in readers):
             rows = [new_inputs.get(a.name, facts.traced_rows) for a in readers]
             ctx.forward_rows = torch.unique(torch.cat(rows)).to(data.inputs.device)
+            if len(ctx.forward_rows) == 0:
+                return ctx
             inputs = data.inputs[ctx.forward_rows]
         with torch.no_grad():
             ctx.logits, ctx.cache = model.run_with_cache(inputs, names_filter=lambda name: name in hooks,
@@ -361,19 +366,23 @@ class AnalysisPipeline:
         report.forward_passes += 1
         return ctx
 
-    def _write(self, analyzer: Analyzer, frames: dict[str, pl.DataFrame], epoch: int | None, facts: RunFacts,
+    def _write(self, analyzer: Analyzer, frames: dict[str, pl.DataFrame] | None, epoch: int | None, facts: RunFacts,
                report: AnalysisReport, kept: dict[str, pl.DataFrame] | None = None) -> None:
-        if set(frames) != set(analyzer.tables):
+        """Write an analyzer's artifacts: its frames, tidied, with the rows an extended artifact
+        keeps (`kept`; alone when `frames` is None: nothing new was computed)."""
+        if frames is not None and set(frames) != set(analyzer.tables):
             raise RuntimeError(f"analyzer {analyzer.name} returned tables {sorted(frames)}, declared {sorted(analyzer.tables)}")
         extra = {DEPENDS_KEY: dependency_fingerprint(analyzer, epoch, facts)}
         if analyzer.traced:
             extra[TRACE_KEY] = facts.trace.spec
-        for table, frame in frames.items():
-            spec = analyzer.tables[table]
-            tidy_frame = tidy(frame, spec, self.config.name, epoch)
-            if kept is not None:
-                tidy_frame = pl.concat([kept[table].cast(tidy_frame.schema).select(tidy_frame.columns), tidy_frame]
-                                       ).sort(["epoch", *spec.keys])
+        for table, spec in analyzer.tables.items():
+            if frames is None:
+                tidy_frame = kept[table]
+            else:
+                tidy_frame = tidy(frames[table], spec, self.config.name, epoch)
+                if kept is not None:
+                    tidy_frame = pl.concat([kept[table].cast(tidy_frame.schema).select(tidy_frame.columns), tidy_frame]
+                                           ).sort(["epoch", *spec.keys])
             path = artifact_path(self.run_dir.artifacts_dir, table, epoch)
             row_group = getattr(analyzer, "row_group_size", None)
             report.bytes_written += write_artifact(path, tidy_frame, analyzer, table, extra, row_group)

@@ -24,6 +24,8 @@ from tdw.analyzers import register
 def frequency_contributions(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """[pair, p // 2 + 1]: column 0 the constant term, column k frequency k's term at the label."""
     p = logits.shape[1]
+    if logits.shape[0] == 0:  # MKL's FFT refuses an empty batch
+        return torch.zeros(0, p // 2 + 1, dtype=torch.float64, device=logits.device)
     spectrum = torch.fft.rfft(logits.double(), dim=1)  # F_k = sum_c L(c) e^{-2 pi i k c / p}
     k = torch.arange(spectrum.shape[1], device=logits.device, dtype=torch.float64)
     phase = torch.exp(1j * 2 * math.pi * k[None, :] * labels[:, None].double() / p)

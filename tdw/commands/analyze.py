@@ -109,6 +109,7 @@ def set_trace(run: str, text: str, db: str, add: bool = False) -> None:
     """Resolve the probe (a bad one is one line, and nothing is written) and keep its spec in the run;
     with `add`, the union of the run's traced probe and this one (the published run's 1,024 sampled
     inputs stay traced beside the one a researcher asks about)."""
+    from tdw.errors import TdwError
     from tdw.families import get_family
     from tdw.probes import AUTO, resolve_probe, trace_probe, union, without_auto
     from tdw.run_dir import RunDir
@@ -129,5 +130,6 @@ def set_trace(run: str, text: str, db: str, add: bool = False) -> None:
                 return
             probe = union([traced, probe])
         spec = probe.spec
-    trace_probe(spec, p).select(p, train)  # fits this run
+    if not trace_probe(spec, p).select(p, train).any():  # resolving it also checks that it fits this run
+        raise TdwError(f"--trace {text.strip()}: selects no input of {run_dir.variant} (p={p}); nothing would be traced")
     run_dir.write_trace_spec(spec)
