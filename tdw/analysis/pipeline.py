@@ -3,8 +3,11 @@
 For every checkpoint it finds which (analyzer, table) artifacts are missing or stale, loads the
 weights once, runs one `run_with_cache` over the full input grid only if some pending analyzer
 needs activations (caching only the hooks they declare, by role: the family names the hook, and
-computing only the answer's readout: `Family.readout_forward`), and hands the same context to each. An analyzer needing a role the family lacks is skipped and reported.
-Run-level analyzers run last over all checkpoints.
+computing only the answer's readout: `Family.readout_forward`; over the traced inputs alone when
+only the per-input trace analyzers need it), and hands the same context to each. An analyzer
+needing a role the family lacks is skipped and reported. Run-level analyzers run last over all
+checkpoints. A traced artifact stale only because the run's traced probe changed is extended
+rather than recomputed (`Task`).
 
 An artifact is stale when its analyzer has a newer version or when the checkpoints it depended on
 (`Analyzer.depends_on`: its own, also the final one, or all of them) are not the ones the run has
