@@ -1,15 +1,17 @@
 """`tdw index`: build the warehouse aside, then swap it in atomically.
 
 Artifact tables are copied into DuckDB (run by run, in epoch order, so zone maps make a
-(variant, epoch) slice read a few blocks); rows of runs unchanged since the last index are
-copied from the previous warehouse rather than re-read from Parquet. The very large tables
+(variant, epoch) slice read a few blocks); a run's rows of a table whose files are unchanged
+since the last index are copied from the previous warehouse rather than re-read from Parquet,
+and when only runs changed the previous warehouse is patched where they did (`changed_sources`,
+`models_to_refresh`). The very large tables
 (per-neuron and per-head p x p maps) stay in Parquet behind a view with one branch per run.
 Layers declared `materialized = "table"` in `sql/layers.toml` become tables. Measured in
 benchmarks/warehouse_scale.py: over 3,300 files a view pays for opening every file on each
 query, a table does not. The new file is built under a temp name in the same folder and renamed over the
 old one, so a reader holding the old file keeps reading it undisturbed and a new reader gets
 the complete new one; a killed indexer leaves the old warehouse intact. Nothing changed since
-the last index (run fingerprints and sql/ unchanged) means nothing is done.
+the last index (run and catalog fingerprints and sql/ unchanged) means nothing is done.
 """
 
 from __future__ import annotations
@@ -103,7 +105,12 @@ def run_fingerprint(run: RunDir) -> str:
         return into
 
     def files(*paths: Path) -> list[Entry]:
-        return [((path.name,), stat.st_size, stat.st_mtime_ns) for path in paths if path.exists() for stat in [path.stat()]]
+        entries = []
+        for path in paths:
+            if path.exists():
+                stat = path.stat()
+                entries.append(((path.name,), stat.st_size, stat.st_mtime_ns))
+        return entries
 
     own = files(run.config_path, run.metadata_path, run.losses_path)
     parts = {RUN_PART: walk(str(run.checkpoint_dir), (run.checkpoint_dir.name,), lambda n: n.startswith("checkpoint_"), own),
