@@ -94,6 +94,24 @@ def make_variant(results: Path, seed: int, checkpoints: int, neurons: int, p: in
             "index": np.tile(np.arange(128), len(MATRICES)), "value": np.tile(spectrum, len(MATRICES))}), int(epoch))
 
 
+GROWN_BY = 10  # checkpoints a run gains when it trains further
+
+
+def grow_variant(results: Path, scratch: Path, seed: int, checkpoints: int, more: int, neurons: int, p: int):
+    """Variant `seed` trained further: its config, metadata and losses rewritten and `more` new
+    checkpoints' files and artifacts added (those it had are left as they were), then indexed."""
+    if not scratch.exists():
+        make_variant(scratch, seed, checkpoints + more, neurons, p, stride=100)
+    source = next(scratch.glob("*/*"))  # <family>/<variant>
+    target = results / source.parent.name / source.name
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_file() and (not destination.exists() or path.parent == source):
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+    return build_index(results, results.parent / "warehouse" / "tdw.duckdb")
+
+
 def median_ms(con, sql: str, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -147,6 +165,9 @@ def main() -> None:
         shutil.move(str(home), str(added))
         removed = build_index(results, db)
         print(f"tdw index (that variant removed again): {removed.seconds:.2f} s")
+        grown = grow_variant(results, root / "grown", 0, args.checkpoints, GROWN_BY, args.neurons, args.p)
+        print(f"tdw index (one run's {GROWN_BY} new checkpoints: {grown.summary()}); "
+              f"{grown.seconds / report.seconds:.2f}x the full build")
 
         con = connect(db)
         variant = con.sql("select variant from variants order by variant limit 1").fetchall()[0][0]
