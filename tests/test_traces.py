@@ -174,7 +174,7 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
     assert again.stdout.splitlines()[:3] == [
         "extended 1 answer_frequencies artifact to the run's traced probe (1 input kept, 0 computed)",
         "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 0 computed)",
-        "wrote 2 artifacts (0.0 MB) from 1 checkpoint loads and 0 forward passes; 1 already up to date"]
+        "wrote 2 artifacts (0.0 MB) from 0 checkpoint loads and 0 forward passes; 1 already up to date"]
     build_index(results, db)
     for table, rows in zip(("logit_lens", "answer_frequencies"), before, strict=True):  # as they were, bit for bit
         assert query(f"select * from {table} order by all", db).equals(rows), table

@@ -222,7 +222,10 @@ class AnalysisPipeline:
         writing its artifacts (an extended one with the rows it keeps) and recording them in
         `self.manifest` (`before(task)` and `after(1)` around each: the progress bar)."""
         new_inputs = {task.analyzer.name: self._new_inputs(task, facts) for task in tasks if task.covered is not None}
-        ctx = self._context(facts, epoch, tasks, data, model, report, new_inputs)
+        if len(new_inputs) == len(tasks) and not any(len(rows) for rows in new_inputs.values()):
+            ctx = None  # every task keeps what it has (a probe cut down): the checkpoint is not even loaded
+        else:
+            ctx = self._context(facts, epoch, tasks, data, model, report, new_inputs)
         for task in tasks:
             if before is not None:
                 before(task)
