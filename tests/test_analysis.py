@@ -271,9 +271,8 @@ def test_worker_processes_write_what_one_process_writes(trained_run, tmp_path):
     sampled = parse_probe("sample:40").select(config.p, get_family(config.family).task_data(config).train_mask)
     added = int((~sampled[:: config.p + 1]).sum())  # the diagonal's pairs the sample lacks
     checkpoints = len(runs[0].checkpoint_epochs())
-    assert extended[0].extended == extended[1].extended == {
+    assert added > 0 and extended[0].extended == extended[1].extended == {
         ("answer_frequencies", 40, added): checkpoints, ("logit_lens", 40, added): checkpoints}
-    assert added > 0
     for file in [f for f in files if f.parts[0] in ("answer_frequencies", "logit_lens")]:
         frame = pl.read_parquet(runs[1].artifacts_dir / file)
         assert frame.select("a", "b").n_unique() == 40 + added

@@ -20,6 +20,7 @@ from tdw.parameters import build_config
 from tdw.probes import parse_probe
 from tdw.run_dir import RunDir
 from tdw.warehouse import build_index, query
+from tdw.warehouse.sql_models import read_models, upstream
 from tests.conftest import run_tdw, tdw_here, tiny_config
 
 P = 13
@@ -186,7 +187,11 @@ def test_the_logit_lens_reads_each_layer_and_its_last_layer_is_the_model(tmp_pat
         "extended 1 logit_lens artifact to the run's traced probe (1 input kept, 1 computed)",
         "wrote 2 artifacts (0.0 MB) from 1 checkpoint loads and 1 forward passes; 0 already up to date"]
     assert run.trace_spec() == "0+0 | 5+6"
-    build_index(results, db)
+    report = build_index(results, db)  # the traces and the traced probe re-copied, and what reads them recomputed
+    assert report.patched and report.parts == {run.variant: ["answer_frequencies", "logit_lens", "trace"]}
+    models = read_models()
+    assert set(report.refreshed) == {m.name for m in models if m.materialized == "table" and {u.name for u in upstream(
+        m.name, models)} & {"answer_frequencies", "logit_lens", "traced_probes"}} == {"graduation_by_frequency"}
     extended = query("select * from logit_lens order by a, b, layer, measure", db)
     assert extended.select("a", "b").unique(maintain_order=True).rows() == [(0, 0), (5, 6)]
     assert query("select trace_probe from traced_probes", db)["trace_probe"][0] == "0+0 | 5+6"
