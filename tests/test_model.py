@@ -12,7 +12,6 @@ from tdw.families import get_family
 from tdw.families.base import read_out_loss_and_accuracy, train_loss_and_accuracy
 from tdw.families.mlp import analytic_solution
 from tdw.model import (
-    HookedGrokkingTransformer,
     TransformerShape,
     equals_position_logits,
     equals_residual_grid,
@@ -25,6 +24,7 @@ from tdw.model import (
 )
 from tdw.model.bridge import bridge_config, bridge_state_dict
 from tdw.model.fast_forward import without_zero_biases
+from tdw.model.transformer import HookedGrokkingTransformer
 from tests.conftest import torch_threads
 
 P = 23

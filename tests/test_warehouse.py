@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 
 import duckdb
@@ -326,3 +328,15 @@ def test_a_point_lookup_in_a_parquet_backed_table_opens_one_file_and_reads_its_r
             assert total == sum(pl.read_parquet(path.parent / f"epoch_{e:05d}.parquet").height for e in epochs)
     finally:
         con.close()
+
+
+def test_indexing_imports_no_transformer_lens(warehouse):
+    """`tdw index` reads runs and never builds a model, so it does not import TransformerLens
+    (1.6 s of a 2.9 s no-op index): families are looked up by their own module, and the hooked
+    models are imported where a model is built. In a fresh process, a full build."""
+    results, db = warehouse
+    code = ("import sys; from tdw.warehouse import build_index; "
+            f"report = build_index({str(results)!r}, {str(db)!r}, force=True); "
+            "print(report.rebuilt, 'torch' in sys.modules, 'transformer_lens' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "False"]

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
-from transformer_lens.ActivationCache import ActivationCache
 
 from tdw.analysis.key_frequencies import key_frequencies
 from tdw.config import VariantConfig
 from tdw.families.base import Family, TaskData
 from tdw.probes import Probe, trace_probe
 from tdw.run_dir import RunDir
+
+if TYPE_CHECKING:
+    from transformer_lens.ActivationCache import ActivationCache
 
 
 @dataclass

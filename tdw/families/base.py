@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformer_lens.HookedRootModule import HookedRootModule
 
 from tdw.model.one_pass_cross_entropy import one_pass_cross_entropy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # TransformerLens is imported where a model is built (1.6 s), not by `tdw index`
     from transformer_lens.ActivationCache import ActivationCache
+    from transformer_lens.HookedRootModule import HookedRootModule
 
     from tdw.config import VariantConfig
 

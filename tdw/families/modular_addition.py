@@ -6,7 +6,7 @@ Tokens are (a, b, "=") with "=" the token p; the answer is read at the "=" posit
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -25,7 +25,6 @@ from tdw.families.base import (
     train_loss_and_accuracy,
 )
 from tdw.model import (
-    HookedGrokkingTransformer,
     PairBag,
     PairBlocks,
     TransformerShape,
@@ -38,6 +37,9 @@ from tdw.model import (
     token_tables,
     without_zero_biases,
 )
+
+if TYPE_CHECKING:
+    from tdw.model.transformer import HookedGrokkingTransformer
 
 
 # What depends only on a split, made once per split tensor: torch hashes a tensor by its
@@ -81,6 +83,9 @@ class ModularAddition(FamilyBase):
         )
 
     def build_model(self, config: VariantConfig) -> HookedGrokkingTransformer:
+        # imported here: it brings TransformerLens (1.6 s), which what only reads runs (tdw index) never needs
+        from tdw.model.transformer import HookedGrokkingTransformer
+
         model = HookedGrokkingTransformer(self.shape(config))
         model.init_weights(config.seed)
         return model

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor
 
-from tdw.model.transformer import TransformerShape
+from tdw.model.shape import TransformerShape
 
 
 def bridge_config(shape: TransformerShape, seed: int = 0) -> dict[str, Any]:

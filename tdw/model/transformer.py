@@ -6,8 +6,6 @@ standard hook names, and its state dict loads a HookedTransformer checkpoint as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
@@ -15,17 +13,7 @@ from transformer_lens.hook_points import HookPoint
 from transformer_lens.HookedRootModule import HookedRootModule
 
 from tdw.model.components import MLP, Attention, Embed, PosEmbed, Unembed
-
-
-@dataclass(frozen=True)
-class TransformerShape:
-    d_vocab: int
-    d_vocab_out: int
-    n_ctx: int = 3
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
+from tdw.model.shape import TransformerShape
 
 
 class TransformerBlock(nn.Module):
