@@ -83,7 +83,7 @@ class ModularAddition(FamilyBase):
         )
 
     def build_model(self, config: VariantConfig) -> HookedGrokkingTransformer:
-        # imported here: it brings TransformerLens (1.6 s), which what only reads runs (tdw index) never needs
+        # imported here: it brings TransformerLens (1.6 s), which indexing (reading runs alone) never needs
         from tdw.model.transformer import HookedGrokkingTransformer
 
         model = HookedGrokkingTransformer(self.shape(config))
