@@ -32,6 +32,7 @@ class RunFacts:
     family: Family
     _digests: dict[int, str] = field(default_factory=dict)
     _probe_rows: dict[str, Tensor] = field(default_factory=dict)
+    _inputs_to_trace: dict[str | None, Tensor] = field(default_factory=dict)
 
     @property
     def final_epoch(self) -> int:
@@ -76,6 +77,15 @@ class RunFacts:
             selected = trace_probe(spec, self.config.p).select(self.config.p, self.train_mask)
             self._probe_rows[spec] = torch.from_numpy(np.flatnonzero(selected))
         return self._probe_rows[spec]
+
+    def inputs_to_trace(self, covered: str | None) -> Tensor:
+        """The traced inputs an artifact computes (grid rows, ascending): all of them, or, for one
+        being extended that covers the probe `covered`, those it lacks. Made once per probe: every
+        checkpoint's artifacts usually cover the same one."""
+        if covered not in self._inputs_to_trace:
+            traced = self.traced_rows
+            self._inputs_to_trace[covered] = traced if covered is None else traced[~torch.isin(traced, self.probe_rows(covered))]
+        return self._inputs_to_trace[covered]
 
     @cached_property
     def key_frequencies(self) -> list[int]:

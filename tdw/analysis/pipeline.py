@@ -221,15 +221,14 @@ class AnalysisPipeline:
         """Load checkpoint `epoch`, run the shared forward if needed, then each task's analyzer,
         writing its artifacts (an extended one with the rows it keeps) and recording them in
         `self.manifest` (`before(task)` and `after(1)` around each: the progress bar)."""
-        new_inputs = {task.analyzer.name: self._new_inputs(task, facts) for task in tasks if task.covered is not None}
-        if len(new_inputs) == len(tasks) and not any(len(rows) for rows in new_inputs.values()):
+        if all(task.covered is not None and not len(facts.inputs_to_trace(task.covered)) for task in tasks):
             ctx = None  # every task keeps what it has (a probe cut down): the checkpoint is not even loaded
         else:
-            ctx = self._context(facts, epoch, tasks, data, model, report, new_inputs)
+            ctx = self._context(facts, epoch, tasks, data, model, report)
         for task in tasks:
             if before is not None:
                 before(task)
-            rows = new_inputs.get(task.analyzer.name)
+            rows = None if task.covered is None else facts.inputs_to_trace(task.covered)
             if rows is not None and len(rows) == 0:  # every input it traces now is kept: nothing to compute
                 frames = None
             else:
@@ -304,7 +303,7 @@ class AnalysisPipeline:
             pending.append(task)
             for table, reason in reasons.items():
                 if covered is not None:
-                    new = len(self._new_inputs(task, facts))
+                    new = len(facts.inputs_to_trace(covered))
                     report.extended[(table, len(facts.traced_rows) - new, new)] += 1
                 elif reason not in (None, "missing"):
                     report.invalidated[(table, reason)] += 1
@@ -324,18 +323,13 @@ class AnalysisPipeline:
             return None
         return spec
 
-    def _new_inputs(self, task: Task, facts: RunFacts) -> torch.Tensor:
-        """The traced inputs an extended artifact lacks (grid rows, ascending)."""
-        traced, covered = facts.traced_rows, facts.probe_rows(task.covered)
-        return traced[~torch.isin(traced, covered)]
-
     def _grid_share(self, tasks: list[Task], facts: RunFacts) -> float:
         """A checkpoint's work as a share of a full-grid one: 1 unless only traced analyzers run
         on it (then the share of the grid they compute), so that a few inputs added to a trace
         start no worker processes (`auto_workers`), whose start would cost more than the work."""
         if any(not task.analyzer.traced for task in tasks):
             return 1.0
-        rows = [facts.traced_rows if task.covered is None else self._new_inputs(task, facts) for task in tasks]
+        rows = [facts.inputs_to_trace(task.covered) for task in tasks]
         return len(torch.unique(torch.cat(rows))) / self.config.p ** 2
 
     def _still_traced(self, analyzer: Analyzer, epoch: int, facts: RunFacts) -> dict[str, pl.DataFrame]:
@@ -348,20 +342,20 @@ class AnalysisPipeline:
         return kept
 
     def _context(self, facts: RunFacts, epoch: int, tasks: list[Task], data: TaskData, model: torch.nn.Module,
-                 report: AnalysisReport, new_inputs: dict[str, torch.Tensor]) -> CheckpointContext:
+                 report: AnalysisReport) -> CheckpointContext:
         """The checkpoint's context: its weights loaded, and the forward pass its analyzers need,
         over the grid, or over the traced inputs they compute when only traced analyzers need it."""
         weights = {k: v.to(self.device) for k, v in facts.weights(epoch).items()}
         report.checkpoint_loads += 1
         model.load_state_dict(weights)
         ctx = CheckpointContext(facts, self.family, data, epoch, weights, model)
-        readers = [task.analyzer for task in tasks if task.analyzer.requires == "activations"]
+        readers = [task for task in tasks if task.analyzer.requires == "activations"]
         if not readers:
             return ctx
-        hooks = hook_names(self.family, {r for a in readers for r in a.hooks + a.optional_hooks})
+        hooks = hook_names(self.family, {r for t in readers for r in t.analyzer.hooks + t.analyzer.optional_hooks})
         inputs = data.inputs
-        if all(a.traced for a in readers):
-            rows = [new_inputs.get(a.name, facts.traced_rows) for a in readers]
+        if all(t.analyzer.traced for t in readers):
+            rows = [facts.inputs_to_trace(t.covered) for t in readers]
             ctx.forward_rows = torch.unique(torch.cat(rows)).to(data.inputs.device)
             if len(ctx.forward_rows) == 0:
                 return ctx
