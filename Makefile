@@ -73,6 +73,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/late_training.py
 	$(BIN)/python benchmarks/analysis_throughput.py --checkpoints 40 --workers 2
+	$(BIN)/python benchmarks/trajectory_pca.py
 	$(BIN)/python benchmarks/llc_cost.py
 	$(BIN)/python benchmarks/warehouse_scale.py
 	$(BIN)/python benchmarks/trace_input.py --results $(DEMO_RESULTS) --db $(DEMO_DB)

@@ -15,13 +15,14 @@ from polars.testing import assert_frame_equal
 from tdw.analysis.artifacts import artifact_path, file_digest
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
 from tdw.analysis.key_frequencies import key_frequencies
+from tdw.analysis.pca import pca
 from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.analyzers import all_analyzers
 from tdw.analyzers.coarseness import coarseness_metrics
 from tdw.analyzers.embedding_fourier import fourier_norm_frame
 from tdw.analyzers.neuron_activations import dequantize, quantize
 from tdw.analyzers.progress import key_frequency_projection
-from tdw.analyzers.trajectory import pca, velocity
+from tdw.analyzers.trajectory import velocity
 from tdw.families import get_family
 from tdw.probes import parse_probe
 from tdw.run_dir import RunDir
@@ -147,10 +148,10 @@ def test_velocity_is_normalized_by_the_epoch_gap():
 
 def test_pca_sign_convention_is_deterministic():
     points = torch.randn(20, 6, generator=torch.Generator().manual_seed(3))
-    coords, ratio = pca(points)
-    mirrored, _ = pca(-points)  # same axes after the sign rule, so every coordinate flips
+    coords, ratio = pca(points, 3)
+    mirrored, _ = pca(-points, 3)  # same axes after the sign rule, so every coordinate flips
     assert torch.allclose(mirrored, -coords, atol=1e-9)
-    again, _ = pca(points.clone())
+    again, _ = pca(points.clone(), 3)
     assert torch.equal(again, coords)
     assert ratio.sum() <= 1 + 1e-9 and (ratio[:-1] >= ratio[1:]).all()
 

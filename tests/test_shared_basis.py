@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from tdw.analysis.pca import pooled_pca
 from tdw.analysis.pipeline import AnalysisPipeline
-from tdw.analysis.shared_basis import shared_pca
 from tdw.families import get_family
 from tdw.run_dir import RunDir
 from tdw.warehouse import build_index, query
@@ -83,7 +83,7 @@ def test_runs_that_differ_by_a_rotation_share_a_basis_and_their_loops_measure_al
 def test_the_shared_pca_is_numpys_svd_of_the_pooled_points():
     generator = np.random.default_rng(0)
     blocks = [generator.normal(size=(7, 50)) * np.linspace(3, 0.1, 50), generator.normal(size=(5, 50)) + 0.3]
-    coords, ratio = shared_pca([torch.from_numpy(b).float() for b in blocks])
+    coords, ratio = pooled_pca([torch.from_numpy(b).float() for b in blocks], 3)
     pooled = np.vstack(blocks).astype(np.float32).astype(np.float64)
     centered = pooled - pooled.mean(0)
     _u, s, vt = np.linalg.svd(centered, full_matrices=False)

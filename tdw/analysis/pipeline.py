@@ -198,7 +198,7 @@ class AnalysisPipeline:
             model = self.family.build_model(self.config).to(self.device)
             for epoch, pending in checkpoints.items():
                 def announce(task: Task, epoch: int = epoch) -> None:
-                    bar.set_postfix(epoch=epoch, analyzer=task.analyzer.name, refresh=False)
+                    bar.set_postfix(epoch=str(epoch), analyzer=task.analyzer.name, refresh=False)  # str: tqdm writes 20000 as 2e+4
                 self.analyze_checkpoint(facts, epoch, pending, data, model, report, announce, bar.update)
                 write_manifest(self.run_dir.artifacts_dir, self.manifest)
         if run_plan:
@@ -255,7 +255,7 @@ class AnalysisPipeline:
                     report.bytes_written += result.report.bytes_written
                     report.checkpoint_loads += result.report.checkpoint_loads
                     report.forward_passes += result.report.forward_passes
-                    bar.set_postfix(epoch=result.epoch, refresh=False)
+                    bar.set_postfix(epoch=str(result.epoch), refresh=False)
                     bar.update(len(checkpoints[result.epoch]))
                 write_manifest(self.run_dir.artifacts_dir, self.manifest)  # what finished is kept
                 if failures:

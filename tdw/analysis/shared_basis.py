@@ -13,9 +13,9 @@ with the members in its metadata, so `tdw index` picks it up like any artifact a
 `--variants`, the members it was last fitted on are used again (after runs grew, say).
 
 Memory: the runs' flattened checkpoints are kept as float32 ([checkpoints, parameters], once for
-"all" and once split by group); the PCA is an eigendecomposition of the small [N, N] Gram matrix
-accumulated in float64 blocks, so the p=113 published run (118 checkpoints x 227k parameters)
-costs ~220 MB per member and no SVD workspace.
+"all" and once split by group); the PCA (`tdw.analysis.pca`, the trajectory analyzer's) is an
+eigendecomposition of the small [N, N] Gram matrix accumulated in float64 blocks, so the p=113
+published run (118 checkpoints x 227k parameters) costs ~220 MB per member and no SVD workspace.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
-import torch
 
 from tdw.analysis.analyzer import TableSpec
 from tdw.analysis.artifacts import file_digest, read_manifest, tidy, write_manifest
+from tdw.analysis.pca import pooled_pca
 from tdw.analyzers.trajectory import N_COMPONENTS, group_points
 from tdw.atomic import write_with
 from tdw.errors import TdwError
@@ -42,7 +42,6 @@ SPEC = TableSpec({"basis": pl.Utf8, "group": pl.Utf8, "component": pl.Utf8})
 MEMBERS_KEY = "tdw.basis_members"
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 RESERVED = {"own"}  # trajectory_loops' name for each run's own PCA
-CHUNK = 1 << 16  # parameters per Gram-matrix block
 
 
 @dataclass(frozen=True)
@@ -110,40 +109,6 @@ def check_same_shape(runs: list[RunDir]) -> None:
                            "a shared basis needs runs of one shape (same p and dimensions)")
 
 
-def shared_pca(blocks: list[torch.Tensor], n_components: int = N_COMPONENTS) -> tuple[list[torch.Tensor], list[float]]:
-    """PCA of the rows of all `blocks` together ([n_i, d] each): each block's coordinates [n_i, k]
-    and the explained variance ratios. Signs as the trajectory analyzer's: each axis points so
-    that its largest-magnitude loading is positive."""
-    total = sum(b.shape[0] for b in blocks)
-    d = blocks[0].shape[1]
-    mean = sum(b.double().sum(0) for b in blocks) / total
-    gram = torch.zeros(total, total, dtype=torch.float64)
-    for start in range(0, d, CHUNK):
-        part = torch.cat([b[:, start:start + CHUNK].double() for b in blocks]) - mean[start:start + CHUNK]
-        gram += part @ part.T
-    eigenvalues, vectors = torch.linalg.eigh(gram)
-    order = eigenvalues.flip(0).clamp_min(0)
-    vectors = vectors.flip(1)
-    k = min(n_components, total)
-    singular = order[:k].sqrt()
-    coords = vectors[:, :k] * singular  # = centred points @ axes
-    # the axes themselves only to fix signs: axis_j = centred^T u_j / s_j, its largest loading
-    signs = torch.ones(k, dtype=torch.float64)
-    best = torch.zeros(k, dtype=torch.float64)
-    for start in range(0, d, CHUNK):
-        part = torch.cat([b[:, start:start + CHUNK].double() for b in blocks]) - mean[start:start + CHUNK]
-        loadings = part.T @ vectors[:, :k]  # [chunk, k], each column axis_j * s_j
-        index = loadings.abs().argmax(0)
-        values = loadings[index, torch.arange(k)]
-        better = values.abs() > best
-        best = torch.where(better, values.abs(), best)
-        signs = torch.where(better, torch.sign(values), signs)
-    signs[signs == 0] = 1
-    coords = coords * signs
-    ratio = (order[:k] / order.sum().clamp_min(1e-300)).tolist()
-    return list(coords.split([b.shape[0] for b in blocks])), ratio
-
-
 def fit_shared_basis(name: str, runs: list[RunDir], results: str | Path | None = None) -> BasisResult:
     """Fit basis `name` on `runs` and write each run's projection (atomically, listed in its
     manifest); runs under `results` that held the basis but are no longer members lose it."""
@@ -158,8 +123,8 @@ def fit_shared_basis(name: str, runs: list[RunDir], results: str | Path | None =
     frames: dict[str, list[pl.DataFrame]] = {run.variant: [] for run in runs}
     explained = {}
     for group in groups:
-        coords, ratio = shared_pca([points[run.variant][group] for run in runs])
-        explained[group] = ratio
+        coords, ratio = pooled_pca([points[run.variant][group] for run in runs], N_COMPONENTS)
+        explained[group] = ratio.tolist()
         for run, block in zip(runs, coords, strict=True):
             epochs = run.checkpoint_epochs()
             for c in range(block.shape[1]):

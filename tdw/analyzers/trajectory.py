@@ -1,10 +1,9 @@
 """trajectory: PCA of the flattened parameters over all checkpoints (REQ_029/REQ_032).
 
 Per group (all, and each parameter group the family has: embedding, attention, mlp, unembedding
-for the transformer): PC1..PC3 coordinates per epoch, the
-explained-variance ratios, and parameter velocity ||theta_i - theta_{i-1}|| / (epoch_i -
-epoch_{i-1}), so an uneven checkpoint schedule does not create spikes. Sign convention: each
-principal axis points so that its largest-magnitude loading is positive (deterministic).
+for the transformer): PC1..PC3 coordinates per epoch and the explained-variance ratios (the PCA
+and its sign convention: `tdw.analysis.pca`), and parameter velocity ||theta_i - theta_{i-1}|| /
+(epoch_i - epoch_{i-1}), so an uneven checkpoint schedule does not create spikes.
 """
 
 from collections.abc import Iterable
@@ -13,24 +12,11 @@ import polars as pl
 import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
+from tdw.analysis.pca import pca
 from tdw.analyzers import register
 
 GROUP_ORDER = ("embedding", "attention", "mlp", "unembedding")  # the usual groups first, others after
 N_COMPONENTS = 3
-
-
-def pca(points: torch.Tensor, n_components: int = N_COMPONENTS) -> tuple[torch.Tensor, torch.Tensor]:
-    """points [n, dim] -> (coordinates [n, k], explained variance ratio [k]), deterministic signs."""
-    centered = points.double() - points.double().mean(0)
-    _u, s, vt = torch.linalg.svd(centered, full_matrices=False)
-    k = min(n_components, vt.shape[0])
-    axes = vt[:k]
-    signs = torch.sign(axes.gather(1, axes.abs().argmax(1, keepdim=True))).flatten()
-    signs[signs == 0] = 1
-    axes = axes * signs[:, None]
-    variance = s.pow(2)
-    ratio = variance[:k] / variance.sum().clamp_min(1e-300)
-    return centered @ axes.T, ratio
 
 
 def velocity(points: torch.Tensor, epochs: list[int]) -> torch.Tensor:
@@ -72,8 +58,9 @@ class Trajectory(Analyzer):
         flat = group_points((ctx.weights(epoch) for epoch in ctx.epochs), ctx.family)
         rows, variance_rows = [], []
         last = ctx.epochs[-1]
-        for group, points in flat.items():
-            coords, ratio = pca(points)
+        for group in list(flat):
+            points = flat.pop(group).double()  # once: the PCA and the velocity both read float64
+            coords, ratio = pca(points, N_COMPONENTS)
             speed = velocity(points, ctx.epochs)
             for i, epoch in enumerate(ctx.epochs):
                 for c in range(coords.shape[1]):
