@@ -12,12 +12,13 @@ import hashlib
 import json
 import struct
 from pathlib import Path
-
-import torch
-from safetensors.torch import load, save
+from typing import TYPE_CHECKING
 
 from tdw import atomic
 from tdw.errors import CorruptFileError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: `tdw list` and `tdw verify` need none
+    import torch
 
 DIGEST_KEY = "tdw.sha256"
 
@@ -26,6 +27,8 @@ def encode(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
     """Safetensors bytes whose metadata holds the SHA-256 of the tensor data. The data section's
     layout does not depend on the header (offsets are relative to its start), so it is the same
     in the first serialization, which is hashed, and the second, which records the hash."""
+    from safetensors.torch import save
+
     cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     draft = save(cpu, metadata)
     digest = hashlib.sha256(draft[8 + header_length(draft):]).hexdigest()
@@ -70,13 +73,23 @@ def write(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str
     atomic.write_bytes(path, encode(tensors, metadata))
 
 
-def checked(blob: bytes) -> tuple[dict[str, torch.Tensor], bool]:
-    """(tensors, whether a digest was recorded and matched); ValueError when the bytes are bad."""
+def checked(blob: bytes, tensors: bool = True) -> tuple[dict[str, torch.Tensor], bool]:
+    """(tensors, whether a digest was recorded and matched); ValueError when the bytes are bad.
+    With tensors=False the file is parsed and checked without torch (`tdw verify`) and no tensors
+    are returned."""
     header, data = split(blob)
     recorded = (header.get("__metadata__") or {}).get(DIGEST_KEY)
     if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
         raise ValueError("checksum mismatch")
-    try:  # sorted: the reader's own order changes from one process to the next
+    try:
+        if not tensors:
+            from safetensors import deserialize
+
+            deserialize(blob)  # every tensor's dtype, shape and offsets checked against the data
+            return {}, recorded is not None
+        from safetensors.torch import load
+
+        # sorted: the reader's own order changes from one process to the next
         return dict(sorted(load(blob).items())), recorded is not None
     except Exception as error:  # noqa: BLE001 - the Rust binding's SafetensorError has no importable base
         raise ValueError(str(error).splitlines()[0]) from None
@@ -96,7 +109,7 @@ def verify(path: str | Path, remedy: str = "") -> str:
     """'ok', 'unverified' (readable, but written before checksums), or raises CorruptFileError."""
     path = Path(path)
     try:
-        _, verified = checked(path.read_bytes())
+        _, verified = checked(path.read_bytes(), tensors=False)
     except ValueError as error:
         raise CorruptFileError(path, str(error), remedy) from None
     return "ok" if verified else "unverified"

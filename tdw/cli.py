@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # commands that compute with tensors for a long time: their process keeps freed memory (tdw.memory)
-# and flushes denormals to zero (tdw.denormals)
-COMPUTE_COMMANDS = frozenset({"train", "extend", "densify", "analyze", "probe", "intervene", "sweep"})
+# and flushes denormals to zero (tdw.denormals); the others need neither (list, probe, sql, verify import no torch)
+COMPUTE_COMMANDS = frozenset({"train", "extend", "densify", "analyze", "intervene", "sweep"})
 
 
 def main(argv: list[str] | None = None) -> int:

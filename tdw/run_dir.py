@@ -16,14 +16,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import torch
 
 from tdw import atomic, checksummed
 from tdw.config import VariantConfig
 from tdw.errors import CorruptFileError, TdwError
+
+if TYPE_CHECKING:  # loading weights imports torch (tdw.checksummed); listing runs needs none
+    import torch
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_epoch_(\d+)\.safetensors$")
 LOSS_SCHEMA = {"variant": pl.Utf8, "epoch": pl.Int32, "split": pl.Utf8, "loss": pl.Float64, "accuracy": pl.Float64}

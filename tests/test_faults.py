@@ -103,6 +103,21 @@ def test_a_flipped_bit_in_a_checkpoint_is_named_with_its_remedy(trained, tmp_pat
     assert verify.returncode == 1 and "checkpoint_epoch_00040.safetensors: corrupt" in verify.stdout
 
 
+def test_verify_parses_files_written_before_checksums_and_names_a_truncated_one(trained, tmp_path, tdw_cli):
+    """Without a recorded digest only the file's structure can be checked; `tdw verify` does that
+    without torch (safetensors' own parser), so it must still refuse a cut-short file."""
+    from safetensors.torch import save_file
+
+    run = copy_of(trained, tmp_path)
+    save_file(run.load_weights(40), run.checkpoint_path(40))  # as a run from before checksums
+    verify = tdw_cli("verify", str(run.path))
+    assert verify.returncode == 0 and "1 written before checksums" in verify.stdout
+    blob = run.checkpoint_path(40).read_bytes()
+    run.checkpoint_path(40).write_bytes(blob[:-16])
+    verify = tdw_cli("verify", str(run.path))
+    assert verify.returncode == 1 and "checkpoint_epoch_00040.safetensors: corrupt" in verify.stdout
+
+
 def test_a_run_trained_again_writes_the_same_bytes(trained, tmp_path):
     """Checkpoint and optimizer files are a function of their contents: safetensors wrote its
     header's metadata in a hash map's order, which differed from file to file (five encodings of
