@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import tdw
 from tdw.analysis.pca import pooled_pca
 from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.families import get_family
@@ -118,3 +119,6 @@ def test_a_refit_without_variants_reuses_the_members_and_bad_bases_are_one_line(
     code, out, _ = cli(capsys, "analyze", "--trajectory-basis", "twins", "--results", str(results))
     assert code == 0 and f"({first.variant}, {second.variant})" in out
     assert fitted() == written  # the same members, the same fit, byte for byte
+    refit = tdw.fit_trajectory_basis("twins", results=str(results))  # a notebook's way, the same refit
+    assert refit.members == [first.variant, second.variant] and fitted() == written
+    assert set(refit.explained) == {"all", "embedding", "attention", "mlp", "unembedding"}
