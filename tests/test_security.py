@@ -94,6 +94,10 @@ def test_the_notebook_connection_is_sandboxed_too(warehouse):
         for sql in attacks(run, root):
             with pytest.raises((TdwError, duckdb.Error)):
                 con.sql(sql).pl()
+    assert tdw.query("select count(*) as n from variants", str(db))["n"].to_list() == [1]
+    for sql in attacks(run, root):  # the notebook's one-query helper
+        with pytest.raises((TdwError, duckdb.Error)):
+            tdw.query(sql, str(db))
     assert tree_digest(db.parent, run.path) == before
     assert not (root / "x.csv").exists()
 
