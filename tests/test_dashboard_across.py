@@ -506,6 +506,8 @@ def test_a_patched_figure_keeps_its_renderers_and_its_legend_beside_the_frame(st
                 assert plot.pipe is pipe and figures[name].renderers == drawn[name], (name, change)
             traced = [state.pair, *[p for p in state.pinned if p != state.pair]]
             assert legend("pair_trace") == [pair_label(store, state.variant, p) for p in traced], change
+            # the title names the traced pair (one curve has no legend), patched in the same figure
+            assert figures["pair_trace"].title.text == f"Margin over training, {pair_label(store, state.variant, state.pair)}"
             # the y axis spans the pairs shown: the first pair's range was kept and a margin ran off the plot
             margins = [store.pair_outcomes(state.variant, *map(int, p.split("+"))).filter(pl.col("measure") == "margin")["value"]
                        for p in traced]

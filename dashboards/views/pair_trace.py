@@ -23,7 +23,7 @@ def caption(store, variant: str, pair: str, pinned: list[str]) -> str:
 @view("pair_trace", "Traced input's margin", group="Trace", needs=("pair", "pinned"), over_epochs=True, order=82,
       caption=caption)
 def pair_trace(store, variant: str, pair: str, pinned: list[str]):
-    title = "Margin over training"
+    title = f"Margin over training, {pair_label(store, variant, pair)}"  # named, as the lens and split name theirs
     curves = []
     for traced in [pair, *[p for p in pinned if p != pair]]:
         a, b = parse_pair(traced)
