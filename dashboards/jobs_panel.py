@@ -8,12 +8,14 @@ import pandas as pd
 import panel as pn
 
 from dashboards.store import WarehouseStore
+from tdw.jobs.task import job_task
 
-COLUMNS = ["id", "kind", "variant", "state", "percent", "progress", "host", "error"]
+COLUMNS = ["id", "kind", "variant", "task", "state", "percent", "progress", "host", "error"]
 
 
 def job_table_frame(jobs: list[dict], kinds: tuple[str, ...]) -> pd.DataFrame:
-    rows = [{"id": j["id"], "kind": j["kind"], "variant": j["variant"] or "", "state": j["state"],
+    rows = [{"id": j["id"], "kind": j["kind"], "variant": j["variant"] or "", "task": job_task(j["kind"], j["params"]),
+             "state": j["state"],
              "percent": round(100 * j["progress"] / j["total"], 1) if j["total"] else 0.0,
              "progress": f"{j['progress']}/{j['total']}", "host": j["host"] or "",
              "error": (j["error"] or "").splitlines()[0] if j["error"] else ""} for j in jobs if j["kind"] in kinds]

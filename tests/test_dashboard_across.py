@@ -113,6 +113,8 @@ def test_an_untraced_input_is_traced_from_the_sidebar_and_the_trace_section_foll
         page.locator(".analyze-launch button").first.click()
         poll(lambda: text(page, "analyze-launched") == "Analysis of p13_seed4 launched.", 10, page, "the launch")
         poll(lambda: jobs() == ["done", "done"], 240, page, f"a second job, done ({jobs()})")
+        tasks = page.locator(".analyze-jobs .tabulator-cell[tabulator-field=task]").all_inner_texts()
+        assert tasks == ["every analyzer", "traces + 5+2"]  # newest first: what each did, not two "analyze" rows
         logs = sorted(path.name.split("-")[0] for path in (root / "warehouse" / "logs").glob("*.log"))
         assert logs == ["analyze", "trace"]
         assert page.errors == []

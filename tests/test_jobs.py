@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from tdw.config import VariantConfig
+from tdw.jobs.task import job_task
 from tdw.run_dir import RunDir, find_runs
 from tdw.training.trainer import train
 from tdw.warehouse.catalog import Catalog
@@ -51,6 +52,10 @@ def test_sweep_runs_the_grid_indexes_it_and_skips_complete_runs(tmp_path, execut
     jobs = query("select variant, state, progress, total from catalog_jobs where kind = 'train' order by variant",
                  tmp_path / "warehouse" / "tdw.duckdb")
     assert jobs.to_dicts() == [{"variant": f"p13_seed{s}", "state": "done", "progress": 60, "total": 60} for s in (1, 2)]
+    listed = run_tdw("jobs", "--db", str(tmp_path / "warehouse" / "tdw.duckdb"), check=True).stdout
+    task = "60 epochs" + (", stacked with 1" if stack != "1" else "")  # what each job does, beside its kind
+    assert [line.split("┆")[3].strip() for line in listed.splitlines() if "┆ train " in line] == [task, task]
+    assert [line.split("┆")[3].strip() for line in listed.splitlines() if "┆ sweep " in line] == ["2 variants"]
     again = sweep(tmp_path, "--seed", "1,2", "--epochs", "60", "--checkpoints", "0:60:20")
     assert "0 done, 0 failed or cancelled, 2 already complete" in again.stdout
 
@@ -224,3 +229,14 @@ def test_bad_sweep_input_is_one_line_before_anything_starts(tmp_path, args, mess
     lines = result.stderr.strip().splitlines()
     assert message in lines[-1] and lines[-1].startswith("tdw sweep: "), result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_job_says_what_it_does_in_the_job_lists():
+    assert job_task("analyze", {"analyzers": None, "epochs": None}) == "every analyzer"
+    assert job_task("analyze", {"analyzers": ["llc"], "epochs": [0, 250, 500], "force": True}) == "llc at 3 epochs forced"
+    assert job_task("analyze", {"analyzers": ["logit_lens"], "trace": "low_sums"}) == "traces of low_sums"
+    assert job_task("analyze", {"analyzers": ["logit_lens"], "trace_add": "4+29"}) == "traces + 4+29"
+    assert job_task("train", {"config": {"num_epochs": 25000}, "stacked_with": 1, "extend": True, "analyze": True}) \
+        == "25,000 epochs, extending, then analyzed"
+    assert job_task("sweep", {"variants": ["p13_seed1"], "analyze": True}) == "1 variant, analyzed"
+    assert job_task("index", None) == ""

@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     import polars as pl
 
     from tdw.errors import TdwError
+    from tdw.jobs.task import job_task
     from tdw.warehouse.catalog import existing_catalog
 
     if args.action == "cancel" and args.job_id is None:
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         rows = catalog.jobs(args.limit) if catalog else []
         frame = pl.DataFrame([{
-            "id": r["id"], "kind": r["kind"], "variant": r["variant"] or "", "state": r["state"],
+            "id": r["id"], "kind": r["kind"], "variant": r["variant"] or "", "task": job_task(r["kind"], r["params"]),
+            "state": r["state"],
             "progress": f"{r['progress']}/{r['total']}" if r["total"] else str(r["progress"]),
             "host": r["host"] or "", "started": f"{r['started_at']:%H:%M:%S}" if r["started_at"] else "",
             "error": (r["error"] or "").splitlines()[0] if r["error"] else "",
