@@ -6,7 +6,7 @@ New (what `tdw analyze RUN --trace-add a+b --job-db DB` does): the traced analyz
 are extended, their rows of inputs still traced kept and only the new input computed, on a
 forward pass of that input alone (`tdw.analysis.pipeline.Task`); the index patches a copy of the
 warehouse in the two tables that changed and the models reading them
-(`tdw.warehouse.indexer.changed_sources`). Baseline: the traced analyzers recomputed for every
+(`tdw.warehouse.changes.changed_sources`). Baseline: the traced analyzers recomputed for every
 traced input (forced; on a forward pass of the traced inputs, as this code runs them) and a full
 index: an analysis that does not extend, and an index that re-copies every table of the run.
 

@@ -29,6 +29,15 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def sql_list(items: list[str]) -> str:
+    return "[" + ", ".join(sql_string(item) for item in items) + "]"
+
+
+def in_list(names: set[str]) -> str:
+    """('a', 'b') for `variant in ...`; ('') when empty, which matches no variant."""
+    return "(" + ", ".join(sql_string(n) for n in sorted(names) or [""]) + ")"
+
+
 def open_readonly(db: str | Path) -> duckdb.DuckDBPyConnection:
     """A fresh sandboxed connection to the warehouse file as it is now.
 
