@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             "id": r["id"], "kind": r["kind"], "variant": r["variant"] or "", "task": job_task(r["kind"], r["params"]),
             "state": r["state"],
             "progress": f"{r['progress']}/{r['total']}" if r["total"] else str(r["progress"]),
-            "host": r["host"] or "", "started": f"{r['started_at']:%H:%M:%S}" if r["started_at"] else "",
+            "host": r["host"] or "", "started": f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",  # UTC, as recorded
             "error": (r["error"] or "").splitlines()[0] if r["error"] else "",
         } for r in rows])
         with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=70, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
