@@ -49,8 +49,9 @@ def checkpoint_epoch(epochs: list[int], variant: str, epoch: int | None) -> int:
 
 
 def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, head: int, backend: str,
-                pair: str = "0+0", epoch_line: bool = True, log_epochs: bool = False):
-    """The view's element for these selections, options set for `backend`. In matplotlib an
+                pair: str = "0+0", epoch_line: bool = True, log_epochs: bool = False, pinned: tuple[str, ...] = ()):
+    """The view's element for these selections (`pinned`: inputs drawn beside `pair` where the view
+    shows pinned ones), options set for `backend`. In matplotlib an
     over-epochs view carries a dashed line at the epoch, unless `epoch_line` is False (a GIF
     draws its own and moves it). With `log_epochs` an over-epochs view is drawn against log
     epochs, as the dashboard's toggle draws it (other views are as they are)."""
@@ -70,10 +71,12 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
         from dashboards.state import parse_pair
 
         p = int(store.variant(variant)["p"])
-        a, b = parse_pair(pair)
-        if f"{a}+{b}" != pair.replace(" ", "") or not (a < p and b < p):
-            raise TdwError(f"--pair {pair}: an input a+b of {variant}, with a and b in 0..{p - 1}")
-    needs = {"epoch": epoch, "neuron": neuron, "head": head, "pair": pair.replace(" ", ""), "pinned": []}
+        for given in (pair, *pinned):
+            a, b = parse_pair(given)
+            if f"{a}+{b}" != given.replace(" ", "") or not (a < p and b < p):
+                raise TdwError(f"--pair {given}: an input a+b of {variant}, with a and b in 0..{p - 1}")
+    needs = {"epoch": epoch, "neuron": neuron, "head": head, "pair": pair.replace(" ", ""),
+             "pinned": [p.replace(" ", "") for p in pinned]}
     previous = hv.Store.current_backend
     hv.Store.set_current_backend(backend if view.backend == "bokeh" else view.backend)
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from dashboards.saved_views import Selection
 from tdw import atomic
 from tdw.errors import TdwError
 from tdw.versions import git_sha, tdw_version
@@ -192,12 +193,19 @@ def draw(element, title: str) -> Figure:
     return Figure(title, buffer.getvalue(), figure)
 
 
-def view_figure(store, view: str, variant: str, epoch: int | None = None, neuron: int = 0) -> Figure:
+def view_figure(store, view: str, variant: str, at: Selection | None = None) -> Figure:
+    """One view of one variant drawn at a selection (the last checkpoint, neuron, head and input 0
+    when none), titled with what it is drawn at."""
     from dashboards.export import render_view
 
-    shown, element = render_view(store, view, variant, epoch, neuron, 0, "matplotlib")
-    where = "" if shown.over_epochs else f" at epoch {epoch if epoch is not None else store.checkpoint_epochs(variant)[-1]}"
-    return draw(element, f"{shown.title}: {variant}{where}" + (f", neuron {neuron}" if "neuron" in shown.needs else ""))
+    at = at or Selection(None)
+    shown, element = render_view(store, view, variant, at.epoch, at.neuron, at.head, "matplotlib", at.pair,
+                                 pinned=at.pinned)
+    where = "" if shown.over_epochs else f" at epoch {at.epoch if at.epoch is not None else store.checkpoint_epochs(variant)[-1]}"
+    what = [f"neuron {at.neuron}"] if "neuron" in shown.needs else []
+    what += [f"head {at.head}"] if "head" in shown.needs else []
+    what += [f"input {' and '.join((at.pair, *at.pinned))}"] if "pair" in shown.needs else []
+    return draw(element, f"{shown.title}: {variant}{where}" + "".join(f", {w}" for w in what))
 
 
 def check_variants(warehouse: Warehouse, variants: list[str]) -> None:
@@ -284,8 +292,8 @@ def comparison_report(db: str | Path, variants: list[str], all_columns: bool = F
 
 
 def saved_view_report(db: str | Path, saved) -> Report:
-    """A saved view (tdw/saved_views.py): its views for each of its variants, at its pinned epochs
-    and neurons (the last checkpoint and neuron 0 when it pins none), after each variant's key facts."""
+    """A saved view (dashboards/saved_views.py): its views for each of its variants, at its pinned
+    epochs, neurons, heads and inputs (`SavedView.selections`), after each variant's key facts."""
     from dashboards.store import WarehouseStore
     from dashboards.views import get_view
 
@@ -296,16 +304,11 @@ def saved_view_report(db: str | Path, saved) -> Report:
         sections = []
         for variant in saved.variants:
             section = Section(variant, facts=variant_facts(warehouse, variant)[:4])
-            epochs = store.checkpoint_epochs(variant)
-            pinned = [e for e in saved.epochs if e in epochs] or epochs[-1:]
+            checkpoints = store.checkpoint_epochs(variant)
             for name in saved.views:
                 view = get_view(name)
-                if view.over_epochs or "epoch" not in view.needs:
-                    section.figures.append(view_figure(store, name, variant))
-                    continue
-                for epoch in pinned:
-                    for neuron in (saved.neurons or [0]) if "neuron" in view.needs else [0]:
-                        section.figures.append(view_figure(store, name, variant, epoch, neuron))
+                section.figures += [view_figure(store, name, variant, at)
+                                    for at in saved.selections(view.needs, view.over_epochs, checkpoints)]
             sections.append(section)
         return Report(saved.name, saved.title or f"tdw report: {saved.name}", sections, provenance(warehouse, saved.variants))
     finally:

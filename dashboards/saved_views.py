@@ -1,5 +1,5 @@
-"""Saved views: a named choice of dashboard views, variants, and pinned epochs and neurons, made for
-one research question. Kept in the catalog (beside the warehouse) and as a small TOML file in
+"""Saved views: a named choice of dashboard views, variants, and pinned epochs, neurons, heads and
+inputs, made for one research question. Kept in the catalog (beside the warehouse) and as a small TOML file in
 `<warehouse folder>/views/<name>.toml`, which can live with a paper's code: `tdw view add FILE`
 brings one back, `tdw report NAME` writes it as a report, and the dashboard's Reports page lists,
 opens (`?page=Reports&report=NAME`), edits and deletes them.
@@ -10,7 +10,14 @@ opens (`?page=Reports&report=NAME`), edits and deletes them.
     variants = ["p53_seed1", "p53_seed999"]
     epochs = [500, 1500]
     neurons = [7]
+    heads = [1]
+    pairs = ["4+29", "17+3"]
     notes = "PR collapses before the turn in both"
+
+Each view is drawn for each variant at what it needs of these (`SavedView.selections`): a view over
+epochs once, a view at an epoch at each pinned epoch (the last checkpoint when none is), a
+neuron's or a head's view for each pinned one (0 when none is), an input's view for each pinned
+input, and the margin view, which shows pinned inputs beside the traced one, once with all of them.
 """
 
 from __future__ import annotations
@@ -20,12 +27,24 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dashboards.state import typed_pair
 from tdw import atomic
 from tdw.errors import TdwError
 from tdw.warehouse.catalog import Catalog, catalog_path, existing_catalog
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-FIELDS = ("name", "title", "views", "variants", "epochs", "neurons", "notes")
+FIELDS = ("name", "title", "views", "variants", "epochs", "neurons", "heads", "pairs", "notes")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one figure of a saved view is drawn at (the dashboard's selection, pinned)."""
+
+    epoch: int | None  # None: over epochs, or the last checkpoint
+    neuron: int = 0
+    head: int = 0
+    pair: str = "0+0"
+    pinned: tuple[str, ...] = ()
 
 
 @dataclass
@@ -35,6 +54,8 @@ class SavedView:
     variants: list[str]
     epochs: list[int] = field(default_factory=list)
     neurons: list[int] = field(default_factory=list)
+    heads: list[int] = field(default_factory=list)
+    pairs: list[str] = field(default_factory=list)  # inputs a+b
     title: str = ""
     notes: str = ""
 
@@ -52,10 +73,30 @@ class SavedView:
         for variant in self.variants:
             if known_variants is not None and variant not in known_variants:
                 raise TdwError(f"saved view {self.name}: variant {variant!r} is not in the warehouse")
-        for what, values in (("epochs", self.epochs), ("neurons", self.neurons)):
+        for what, values in (("epochs", self.epochs), ("neurons", self.neurons), ("heads", self.heads)):
             if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in values):
                 raise TdwError(f"saved view {self.name}: {what} must be whole numbers >= 0")
+        for pair in self.pairs:
+            try:
+                typed_pair(pair, None)
+            except ValueError as error:
+                raise TdwError(f"saved view {self.name}: pairs: {error}") from None
         return self
+
+    def selections(self, needs: tuple[str, ...], over_epochs: bool, checkpoints: list[int]) -> list[Selection]:
+        """Every selection a view (what it `needs`, whether it is drawn `over_epochs`) is drawn at
+        for a variant with these `checkpoints`; pinned epochs the variant lacks are left out."""
+        epochs = [None] if over_epochs or "epoch" not in needs else \
+            [e for e in self.epochs if e in checkpoints] or checkpoints[-1:]
+        neurons = (self.neurons or [0]) if "neuron" in needs else [0]
+        heads = (self.heads or [0]) if "head" in needs else [0]
+        pairs = [typed_pair(p, None) for p in self.pairs] or ["0+0"]
+        if "pinned" in needs:  # one figure: the first input traced, the others beside it
+            inputs = [(pairs[0], tuple(pairs[1:]))]
+        else:
+            inputs = [(pair, ()) for pair in pairs] if "pair" in needs else [("0+0", ())]
+        return [Selection(epoch, neuron, head, pair, pinned) for epoch in epochs for neuron in neurons
+                for head in heads for pair, pinned in inputs]
 
     def to_toml(self) -> str:
         def value(v: object) -> str:
@@ -78,7 +119,7 @@ class SavedView:
             raise TdwError(f"{source}: unknown key {min(unknown)!r}; keys: {', '.join(FIELDS)}")
         if "name" not in data:
             raise TdwError(f"{source}: needs a name")
-        lists = {"views": str, "variants": str, "epochs": int, "neurons": int}
+        lists = {"views": str, "variants": str, "epochs": int, "neurons": int, "heads": int, "pairs": str}
         for key, kind in lists.items():
             if not isinstance(data.get(key, []), list) or not all(isinstance(x, kind) for x in data.get(key, [])):
                 raise TdwError(f"{source}: {key} must be a list of {'strings' if kind is str else 'whole numbers'}")

@@ -240,30 +240,36 @@ def test_a_saved_view_round_trips_file_catalog_dashboard_file_and_reports(study,
     assert main(["view", "list", "--db", str(db)]) == 0
     assert capsys.readouterr().out.startswith("no saved views")
     toml = tmp_path / "paper_fig3.toml"
-    toml.write_text('name = "fig3"\ntitle = "Seed 3 at two epochs"\nviews = ["loss_curves", "neuron_heatmap"]\n'
-                    'variants = ["p13_seed3"]\nepochs = [100, 175]\nneurons = [2]\n')
+    toml.write_text('name = "fig3"\ntitle = "Seed 3 at two epochs"\nviews = ["loss_curves", "neuron_heatmap", '
+                    '"attention_map", "pair_trace", "pair_logit_lens"]\nvariants = ["p13_seed3"]\nepochs = [100, 175]\n'
+                    'neurons = [2]\nheads = [1]\npairs = ["4+9", "2 + 3"]\n')
     assert main(["view", "add", str(toml), "--db", str(db)]) == 0
     capsys.readouterr()
     assert main(["view", "list", "--db", str(db)]) == 0
-    assert capsys.readouterr().out.split()[:3] == ["fig3", "2", "views,"]
+    assert capsys.readouterr().out.split()[:3] == ["fig3", "5", "views,"]
     assert main(["view", "show", "fig3", "--db", str(db)]) == 0
-    assert 'epochs = [100, 175]' in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert 'epochs = [100, 175]' in shown and 'heads = [1]' in shown and 'pairs = ["4+9", "2 + 3"]' in shown
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\nviews = ["nope"]\nvariants = ["p13_seed3"]\n')
-    assert main(["view", "add", str(bad), "--db", str(db)]) == 2
-    assert "unknown view 'nope'" in capsys.readouterr().err
+    for body, says in [('views = ["nope"]', "unknown view 'nope'"), ('views = ["pair_trace"]\npairs = ["4-9"]', "'4-9' is not an input"),
+                       ('views = ["attention_map"]\nheads = [-1]', "heads must be whole numbers")]:
+        bad.write_text(f'name = "x"\n{body}\nvariants = ["p13_seed3"]\n')
+        assert main(["view", "add", str(bad), "--db", str(db)]) == 2
+        assert says in capsys.readouterr().err
     with served(db) as url, browser_page() as page:
         page.goto(url + "?page=Reports&report=fig3")
         page.locator(".report-figure").first.wait_for(timeout=60_000)
-        # loss curves once, the neuron heatmap at each pinned epoch for neuron 2
-        assert page.locator(".report-figure").count() == 3
+        # loss curves once, the neuron heatmap and head 1's attention at each pinned epoch, the margin of
+        # 4+9 with 2+3 beside it once, the logit lens of each input
+        assert page.locator(".report-figure").count() == 8
         assert page.locator(".report-epochs input").input_value() == "100,175"
+        assert page.locator(".report-pairs input").input_value() == "4+9,2 + 3"
         # edit it in the dashboard: a note and one epoch fewer, saved over the same name
         page.locator(".report-epochs input").fill("175")
         page.locator(".report-notes textarea").fill("the heatmap sharpens")
         page.locator(".report-save button").click()
         page.locator(".report-message").get_by_text("Saved fig3").wait_for(timeout=30_000)
-        poll(lambda: page.locator(".report-figure").count() == 2, 30, page, "the edited view redrawn at one epoch")
+        poll(lambda: page.locator(".report-figure").count() == 6, 30, page, "the edited view redrawn at one epoch")
         # a new one made from the current selection, named in the form; the URL follows it
         page.locator(".report-name input").fill("fromdash")
         page.locator(".report-save button").click()
@@ -279,6 +285,9 @@ def test_a_saved_view_round_trips_file_catalog_dashboard_file_and_reports(study,
     assert main(["report", "fig3", "--db", str(db), "--out", str(out), "--formats", "html,md"]) == 0
     html = out.with_suffix(".html").read_text()
     assert "Neuron activation: p13_seed3 at epoch 175, neuron 2" in html and "at epoch 100" not in html
+    assert "Attention: p13_seed3 at epoch 175, head 1" in html
+    assert "margin: p13_seed3, input 4+9 and 2+3" in html  # one figure, the second input beside the first
+    assert all(f"Logit lens of the traced input: p13_seed3, input {pair}<" in html for pair in ("4+9", "2+3"))
     assert main(["view", "remove", "fromdash", "--db", str(db)]) == 0
     assert not (db.parent / "views" / "fromdash.toml").exists()
 

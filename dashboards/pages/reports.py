@@ -1,5 +1,6 @@
 """Reports: the saved views (dashboards/saved_views.py). List them, open one (its views for each of
-its variants at its pinned epochs and neurons; `?page=Reports&report=NAME` opens it from a link),
+its variants at its pinned epochs, neurons, heads and inputs; `?page=Reports&report=NAME` opens it
+from a link),
 make one from the current selection, edit and delete. `tdw report NAME` writes the same as a file."""
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ def numbers(text: str, what: str) -> list[int]:
         raise TdwError(f"{what}: whole numbers separated by commas, e.g. 500,1500") from None
 
 
+def inputs(text: str) -> list[str]:
+    """"4+29, 17 + 3" -> ["4+29", "17+3"]; a bad one is refused when the view is saved."""
+    return [x.replace(" ", "") for x in text.split(",") if x.strip()]
+
+
 def opened_view(store: WarehouseStore, saved: saved_views.SavedView) -> list:
     """The saved view's figures, drawn by the same view functions as the Variant page."""
     from dashboards.export import render_view
@@ -29,17 +35,19 @@ def opened_view(store: WarehouseStore, saved: saved_views.SavedView) -> list:
         if variant not in store.variant_names():
             parts.append(pn.pane.Markdown(f"{variant}: not in the warehouse"))
             continue
-        epochs = store.checkpoint_epochs(variant)
-        pinned = [e for e in saved.epochs if e in epochs] or epochs[-1:]
+        checkpoints = store.checkpoint_epochs(variant)
         figures = []
         for name in saved.views:
             view = get_view(name)
-            at = [None] if view.over_epochs or "epoch" not in view.needs else pinned
-            for epoch in at:
-                for neuron in (saved.neurons or [0]) if "neuron" in view.needs else [0]:
-                    _, element = render_view(store, name, variant, epoch, neuron, 0, "bokeh")
-                    figures.append(pn.pane.HoloViews(element.opts(width=460, height=300), css_classes=["report-figure"],
-                                                     linked_axes=False))
+            for at in saved.selections(view.needs, view.over_epochs, checkpoints):
+                try:
+                    _, element = render_view(store, name, variant, at.epoch, at.neuron, at.head, "bokeh", at.pair,
+                                             pinned=at.pinned)
+                except TdwError as error:  # an input or head the variant does not have
+                    figures.append(pn.pane.Markdown(f"{name}: {error}", css_classes=["report-figure-error"]))
+                    continue
+                figures.append(pn.pane.HoloViews(element.opts(width=460, height=300), css_classes=["report-figure"],
+                                                 linked_axes=False))
         parts += [pn.pane.Markdown(f"#### {variant}"), pn.FlexBox(*figures)]
     return parts
 
@@ -58,6 +66,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     variants = pn.widgets.MultiChoice(name="Variants", options=store.variant_names(), css_classes=["report-variants"])
     epochs = pn.widgets.TextInput(name="Pinned epochs (comma-separated)", css_classes=["report-epochs"])
     neurons = pn.widgets.TextInput(name="Pinned neurons (comma-separated)", css_classes=["report-neurons"])
+    heads = pn.widgets.TextInput(name="Pinned heads (comma-separated)", css_classes=["report-heads"])
+    pairs = pn.widgets.TextInput(name="Pinned inputs (a+b, comma-separated)", css_classes=["report-pairs"])
     notes = pn.widgets.TextAreaInput(name="Notes", height=60, css_classes=["report-notes"])
     from_selection = pn.widgets.Button(name="Fill from the current selection", css_classes=["report-from-selection"])
     save_button = pn.widgets.Button(name="Save view", button_type="success", css_classes=["report-save"])
@@ -72,6 +82,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         name.value, title.value, notes.value = saved.name, saved.title, saved.notes
         views.value, variants.value = list(saved.views), [v for v in saved.variants if v in variants.options]
         epochs.value, neurons.value = ",".join(map(str, saved.epochs)), ",".join(map(str, saved.neurons))
+        heads.value, pairs.value = ",".join(map(str, saved.heads)), ",".join(saved.pairs)
 
     def show(report: str):
         if not report:
@@ -91,7 +102,9 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         try:
             saved = saved_views.SavedView(name=name.value.strip(), title=title.value.strip(), views=list(views.value),
                                           variants=list(variants.value), epochs=numbers(epochs.value, "Pinned epochs"),
-                                          neurons=numbers(neurons.value, "Pinned neurons"), notes=notes.value.strip())
+                                          neurons=numbers(neurons.value, "Pinned neurons"),
+                                          heads=numbers(heads.value, "Pinned heads"), pairs=inputs(pairs.value),
+                                          notes=notes.value.strip())
             path = saved_views.save(db, saved, list(all_views()), store.variant_names())
         except TdwError as error:
             message.object = f"**{error}**"
@@ -115,7 +128,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     def take_selection(_=None):
         if state.variant:
             variants.value = [state.variant]
-        epochs.value, neurons.value = str(state.epoch), str(state.neuron)
+        epochs.value, neurons.value, heads.value = str(state.epoch), str(state.neuron), str(state.head)
+        pairs.value = ",".join(dict.fromkeys([state.pair, *state.pinned]))  # the traced input first
 
     open_button.on_click(lambda _: setattr(state, "report", chooser.value or ""))
     save_button.on_click(save)
@@ -124,7 +138,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     state.param.watch(lambda e: show(e.new), "report")
     refresh_list(state.report)
     show(state.report)
-    editor = pn.Card(name, title, views, variants, epochs, neurons, notes, pn.Row(from_selection, save_button),
+    editor = pn.Card(name, title, views, variants, epochs, neurons, heads, pairs, notes, pn.Row(from_selection, save_button),
                      title="Make or edit a saved view", collapsed=False, sizing_mode="stretch_width", css_classes=["report-editor"])
     return pn.Column(pn.pane.Markdown("### Saved views"), pn.Row(chooser, open_button, delete_button), message, editor, shown,
                      sizing_mode="stretch_width")

@@ -9,7 +9,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cmd = sub.add_parser(
         "view",
         help="save, list, show and remove saved views (named report views)",
-        description="A saved view names dashboard views, variants, and pinned epochs and neurons. add FILE.toml "
+        description="A saved view names dashboard views, variants, and pinned epochs, neurons, heads and inputs (pairs). add FILE.toml "
         "stores one (checked against the warehouse), list and show print them, remove deletes one. The dashboard's "
         "Reports page makes them too; `tdw report NAME` writes one as a report.",
     )
