@@ -86,8 +86,8 @@ class SavedView:
     def selections(self, needs: tuple[str, ...], over_epochs: bool, checkpoints: list[int]) -> list[Selection]:
         """Every selection a view (what it `needs`, whether it is drawn `over_epochs`) is drawn at
         for a variant with these `checkpoints`; pinned epochs the variant lacks are left out."""
-        epochs = [None] if over_epochs or "epoch" not in needs else \
-            [e for e in self.epochs if e in checkpoints] or checkpoints[-1:]
+        epochs = ([None] if over_epochs or "epoch" not in needs
+                  else [e for e in self.epochs if e in checkpoints] or checkpoints[-1:])
         neurons = (self.neurons or [0]) if "neuron" in needs else [0]
         heads = (self.heads or [0]) if "head" in needs else [0]
         pairs = [typed_pair(p, None) for p in self.pairs] or ["0+0"]
