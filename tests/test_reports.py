@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dashboards.reports import Warehouse, variant_facts
+from dashboards.saved_views import SavedView, Selection
 from tdw.cli import main
 from tdw.warehouse.export import cell
 from tdw.warehouse.query import query
@@ -290,6 +291,20 @@ def test_a_saved_view_round_trips_file_catalog_dashboard_file_and_reports(study,
     assert all(f"Logit lens of the traced input: p13_seed3, input {pair}<" in html for pair in ("4+9", "2+3"))
     assert main(["view", "remove", "fromdash", "--db", str(db)]) == 0
     assert not (db.parent / "views" / "fromdash.toml").exists()
+
+
+def test_a_saved_view_draws_each_view_at_what_it_needs_of_the_pinned_selection():
+    saved = SavedView("v", ["x"], ["p13_seed3"], epochs=[100, 999], neurons=[2, 5], heads=[1], pairs=["4+9", "2 + 3"])
+    checkpoints = [0, 100, 175]
+    assert saved.selections((), True, checkpoints) == [Selection(None)]  # over epochs: once, pins unused
+    assert saved.selections(("epoch",), False, checkpoints) == [Selection(100)]  # 999 is no checkpoint of it
+    assert saved.selections(("epoch", "neuron"), False, checkpoints) == [Selection(100, neuron=2), Selection(100, neuron=5)]
+    assert saved.selections(("epoch", "head"), False, checkpoints) == [Selection(100, head=1)]
+    assert saved.selections(("pair", "pinned"), True, checkpoints) == [Selection(None, pair="4+9", pinned=("2+3",))]
+    assert saved.selections(("pair",), True, checkpoints) == [Selection(None, pair="4+9"), Selection(None, pair="2+3")]
+    bare = SavedView("b", ["x"], ["p13_seed3"])  # nothing pinned: the last checkpoint, neuron, head and input 0
+    assert bare.selections(("epoch", "neuron", "head"), False, checkpoints) == [Selection(175)]
+    assert bare.selections(("pair", "pinned"), True, checkpoints) == [Selection(None, pair="0+0")]
 
 
 def test_the_url_carries_the_state_both_ways_and_the_back_button_walks_it(app_url):
