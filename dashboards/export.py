@@ -51,7 +51,8 @@ def checkpoint_epoch(epochs: list[int], variant: str, epoch: int | None) -> int:
 def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, head: int, backend: str,
                 pair: str = "0+0", epoch_line: bool = True, log_epochs: bool = False, pinned: tuple[str, ...] = ()):
     """The view's element for these selections (`pinned`: inputs drawn beside `pair` where the view
-    shows pinned ones), options set for `backend`. In matplotlib an
+    shows pinned ones; `pair` may list them too, "4+29,17+3", as `tdw export figure --pair` takes
+    them), options set for `backend`. In matplotlib an
     over-epochs view carries a dashed line at the epoch, unless `epoch_line` is False (a GIF
     draws its own and moves it). With `log_epochs` an over-epochs view is drawn against log
     epochs, as the dashboard's toggle draws it (other views are as they are)."""
@@ -67,9 +68,13 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     for what, value, bound in (("neuron", neuron, counts["neurons"]), ("head", head, counts["heads"])):
         if what in view.needs and not 0 <= value < bound:
             raise TdwError(f"--{what} {value}: {variant} has {bound} {what}s (0..{bound - 1})")
+    pair, *listed = pair.split(",")
+    pinned = (*listed, *pinned)
     if "pair" in view.needs:
         from dashboards.state import parse_pair
 
+        if pinned and "pinned" not in view.needs:
+            raise TdwError(f"--pair {','.join((pair, *pinned))}: view {name} draws one input (several: pair_trace)")
         p = int(store.variant(variant)["p"])
         for given in (pair, *pinned):
             a, b = parse_pair(given)

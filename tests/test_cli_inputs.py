@@ -70,6 +70,8 @@ BAD_INPUTS = [
     ["export", "figure", "loss_curves", "--variant", "p13_seed3", "--out", "n.gif", "--fps", "0"],
     ["export", "figure", "loss_curves", "--variant", "p13_seed3", "--out", "n.bmp"],
     ["export", "figure", "loss_curves", "--variant", "p13_seed3", "--epoch", "7", "--out", "n.png"],
+    ["export", "figure", "pair_logit_lens", "--variant", "p13_seed3", "--pair", "4+9,2+3", "--out", "n.png"],
+    ["export", "figure", "pair_trace", "--variant", "p13_seed3", "--pair", "4+9,99+1", "--out", "n.png"],
     ["serve", "--db", "no.duckdb"], ["serve", "--port", "0"],
     ["sweep"], ["sweep", "--p", "13", "--workers", "0"], ["sweep", "--p", "13", "--lr", "nan"],
     ["sweep", "--p", "13", "--epochs", "100", "--checkpoints", "500"], ["sweep", "--p", "13", "--executor", "slurm"],

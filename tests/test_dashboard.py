@@ -289,6 +289,23 @@ def test_export_figure_formats(study, tmp_path, suffix, magic):
     assert out.read_bytes().startswith(magic)
 
 
+def test_an_exported_margin_view_draws_every_input_listed_and_names_the_first(study, tmp_path):
+    import dashboards.export
+    from dashboards.store import WarehouseStore
+    from dashboards.views._common import pair_label
+
+    element = dashboards.export.element("pair_trace", "p13_seed3", pair="4+9,2+3", db=study, backend="matplotlib")
+    store = WarehouseStore(study)
+    try:
+        labels = [pair_label(store, "p13_seed3", p) for p in ("4+9", "2+3")]
+    finally:
+        store.close()
+    assert [curve.label for curve in element if isinstance(curve, hv.Curve)] == labels
+    assert hv.Store.lookup_options("matplotlib", element, "plot").kwargs["title"] == f"Margin over training, {labels[0]}"
+    out = dashboards.export.figure("pair_trace", "p13_seed3", tmp_path / "m.png", pair="4+9,2+3", db=study)
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
 def test_every_view_draws_for_a_paper_with_its_epoch_line(study, caplog):
     """Each view through HoloViews' matplotlib backend, as `tdw export figure` and reports draw it
     (the dashboard draws with Bokeh, so a view can work there and fail here): it renders with no

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     figure.add_argument("--epoch", type=int, default=None, help="checkpoint epoch (default: the last)")
     figure.add_argument("--neuron", type=int, default=0, help="MLP neuron, for views of one neuron")
     figure.add_argument("--head", type=int, default=0, help="attention head, for views of one head")
-    figure.add_argument("--pair", default="0+0", help="input a+b, for views of one input (the Trace section)")
+    figure.add_argument("--pair", default="0+0", help="input a+b, for views of one input (the Trace section); "
+                        "the margin view (pair_trace) takes several, 4+29,17+3: the first, the others beside it")
     figure.add_argument("--fps", type=int, default=4, help="GIF frames per second")
     figure.add_argument("--log-epochs", action="store_true",
                         help="a view drawn over epochs against log epochs, from epoch 1 (the dashboard's toggle)")
