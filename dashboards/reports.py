@@ -33,7 +33,7 @@ from tdw.warehouse.query import check_read_only, open_readonly, sql_string
 
 FORMATS = ("html", "pdf", "md")
 STANDARD_FIGURES = ("loss_curves", "event_timeline", "specialization", "participation_ratio", "frequency_norms",
-                    "neuron_clusters")
+                    "neuron_clusters", "graduation_map")
 OVERLAYS = ("test loss", "W_in participation ratio", "specialized fraction")
 TABLE_ROWS = 24
 
@@ -133,6 +133,14 @@ def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
          "pr_w_in_at_turn": "participation ratio of W_in at the turn", "pr_w_in_min": "lowest participation ratio of W_in",
          "final_train_loss": "final train loss", "final_test_loss": "final test loss",
          "outlier": "outlier among its family", "outlier_measures": "measures that made it an outlier"})
+    facts += facts_from(warehouse, f"""
+        select quantile_disc(graduation_epoch, 0.5) filter (where split = 'train') as train_median_graduation,
+               quantile_disc(graduation_epoch, 0.5) filter (where split = 'test') as test_median_graduation,
+               count(*) filter (where split = 'test' and graduation_epoch is null) as test_never_graduated
+        from input_graduation where variant = {v}""",
+        {"train_median_graduation": "median epoch a train input graduates (answered right from then on)",
+         "test_median_graduation": "median epoch a test input graduates",
+         "test_never_graduated": "test inputs never graduated"})
     return facts
 
 

@@ -115,7 +115,8 @@ def test_a_variant_report_states_the_sql_views_numbers_in_html_pdf_and_markdown(
     markdown = variant_report.with_suffix(".md").read_text()
     assert f"| final test loss | {text(summary['final_test_loss'])} | [3] |" in markdown
     figures = re.findall(r"\]\((p13_seed3_figures/figure_\d+\.png)\)", markdown)
-    assert len(figures) == 6 and all((variant_report.parent / f).stat().st_size > 5000 for f in figures)
+    assert len(figures) == 7 and all((variant_report.parent / f).stat().st_size > 5000 for f in figures)
+    assert "Graduation map: p13_seed3" in markdown  # the per-input face of the run, beside the aggregate ones
     assert "neuron_freq v" in page  # provenance: the analyzer versions
 
 
@@ -129,7 +130,7 @@ def test_the_html_report_is_self_contained(variant_report):
         page.route("**/*", cut)
         page.goto(variant_report.with_suffix(".html").as_uri())
         loaded = page.evaluate("() => Array.from(document.images).map(i => i.complete && i.naturalWidth > 100)")
-    assert loaded == [True] * 6
+    assert loaded == [True] * 7
     assert all(url.startswith("file://") for url in requested) and len(requested) == 1
 
 
