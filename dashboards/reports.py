@@ -201,14 +201,14 @@ def draw(element, title: str) -> Figure:
     return Figure(title, buffer.getvalue(), figure)
 
 
-def view_figure(store, view: str, variant: str, at: Selection | None = None) -> Figure:
+def view_figure(store, view: str, variant: str, at: Selection | None = None, log_epochs: bool = False) -> Figure:
     """One view of one variant drawn at a selection (the last checkpoint, neuron, head and input 0
-    when none), titled with what it is drawn at."""
+    when none), titled with what it is drawn at; with `log_epochs` a view over epochs against log epochs."""
     from dashboards.export import render_view
 
     at = at or Selection(None)
     shown, element = render_view(store, view, variant, at.epoch, at.neuron, at.head, "matplotlib", at.pair,
-                                 pinned=at.pinned)
+                                 log_epochs=log_epochs, pinned=at.pinned)
     where = "" if shown.over_epochs else f" at epoch {at.epoch if at.epoch is not None else store.checkpoint_epochs(variant)[-1]}"
     what = [f"neuron {at.neuron}"] if "neuron" in shown.needs else []
     what += [f"head {at.head}"] if "head" in shown.needs else []
@@ -315,7 +315,7 @@ def saved_view_report(db: str | Path, saved) -> Report:
             checkpoints = store.checkpoint_epochs(variant)
             for name in saved.views:
                 view = get_view(name)
-                section.figures += [view_figure(store, name, variant, at)
+                section.figures += [view_figure(store, name, variant, at, saved.log_epochs)
                                     for at in saved.selections(view.needs, view.over_epochs, checkpoints)]
             sections.append(section)
         return Report(saved.name, saved.title or f"tdw report: {saved.name}", sections, provenance(warehouse, saved.variants))

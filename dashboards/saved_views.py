@@ -12,12 +12,14 @@ opens (`?page=Reports&report=NAME`), edits and deletes them.
     neurons = [7]
     heads = [1]
     pairs = ["4+29", "17+3"]
+    log_epochs = false
     notes = "PR collapses before the turn in both"
 
 Each view is drawn for each variant at what it needs of these (`SavedView.selections`): a view over
 epochs once, a view at an epoch at each pinned epoch (the last checkpoint when none is), a
 neuron's or a head's view for each pinned one (0 when none is), an input's view for each pinned
 input, and the margin view, which shows pinned inputs beside the traced one, once with all of them.
+With `log_epochs`, every view over epochs is drawn against log epochs, as the dashboard's toggle.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tdw.errors import TdwError
 from tdw.warehouse.catalog import Catalog, catalog_path, existing_catalog
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-FIELDS = ("name", "title", "views", "variants", "epochs", "neurons", "heads", "pairs", "notes")
+FIELDS = ("name", "title", "views", "variants", "epochs", "neurons", "heads", "pairs", "log_epochs", "notes")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class SavedView:
     neurons: list[int] = field(default_factory=list)
     heads: list[int] = field(default_factory=list)
     pairs: list[str] = field(default_factory=list)  # inputs a+b
+    log_epochs: bool = False  # views over epochs against log epochs (the dashboard's toggle)
     title: str = ""
     notes: str = ""
 
@@ -100,6 +103,8 @@ class SavedView:
 
     def to_toml(self) -> str:
         def value(v: object) -> str:
+            if isinstance(v, bool):
+                return "true" if v else "false"
             if isinstance(v, list):
                 return "[" + ", ".join(value(x) for x in v) + "]"
             if isinstance(v, int):
@@ -119,6 +124,8 @@ class SavedView:
             raise TdwError(f"{source}: unknown key {min(unknown)!r}; keys: {', '.join(FIELDS)}")
         if "name" not in data:
             raise TdwError(f"{source}: needs a name")
+        if not isinstance(data.get("log_epochs", False), bool):
+            raise TdwError(f"{source}: log_epochs must be true or false")
         lists = {"views": str, "variants": str, "epochs": int, "neurons": int, "heads": int, "pairs": str}
         for key, kind in lists.items():
             if not isinstance(data.get(key, []), list) or not all(isinstance(x, kind) for x in data.get(key, [])):

@@ -308,6 +308,21 @@ def test_a_saved_view_draws_each_view_at_what_it_needs_of_the_pinned_selection()
     assert bare.selections(("pair", "pinned"), True, checkpoints) == [Selection(None, pair="0+0")]
 
 
+def test_a_saved_view_with_log_epochs_draws_its_views_over_epochs_on_log_epochs(study):
+    from dashboards.reports import saved_view_report
+    from tdw.errors import TdwError
+
+    saved = SavedView.from_toml('name = "early"\nviews = ["loss_curves", "neuron_heatmap"]\nvariants = ["p13_seed3"]\n'
+                                'log_epochs = true\n')
+    assert saved.log_epochs and SavedView.from_toml(saved.to_toml()) == saved  # its TOML round-trips
+    report = saved_view_report(study, saved)
+    loss, heatmap = report.sections[0].figures
+    assert loss.pdf_figure.axes[0].get_xscale() == "log"
+    assert heatmap.pdf_figure.axes[0].get_xscale() == "linear"  # a map at an epoch is not drawn over epochs
+    with pytest.raises(TdwError, match="log_epochs must be true or false"):
+        SavedView.from_toml('name = "x"\nviews = ["loss_curves"]\nvariants = ["p13_seed3"]\nlog_epochs = "yes"\n')
+
+
 def test_the_url_carries_the_state_both_ways_and_the_back_button_walks_it(app_url):
     def value(css: str) -> str:
         return page.locator(css).input_value()

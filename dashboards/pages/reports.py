@@ -42,7 +42,7 @@ def opened_view(store: WarehouseStore, saved: saved_views.SavedView) -> list:
             for at in saved.selections(view.needs, view.over_epochs, checkpoints):
                 try:
                     _, element = render_view(store, name, variant, at.epoch, at.neuron, at.head, "bokeh", at.pair,
-                                             pinned=at.pinned)
+                                             log_epochs=saved.log_epochs, pinned=at.pinned)
                 except TdwError as error:  # an input or head the variant does not have
                     figures.append(pn.pane.Markdown(f"{name}: {error}", css_classes=["report-figure-error"]))
                     continue
@@ -68,6 +68,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     neurons = pn.widgets.TextInput(name="Pinned neurons (comma-separated)", css_classes=["report-neurons"])
     heads = pn.widgets.TextInput(name="Pinned heads (comma-separated)", css_classes=["report-heads"])
     pairs = pn.widgets.TextInput(name="Pinned inputs (a+b, comma-separated)", css_classes=["report-pairs"])
+    log_epochs = pn.widgets.Checkbox(name="Log epochs (views over epochs)", css_classes=["report-log-epochs"])
     notes = pn.widgets.TextAreaInput(name="Notes", height=60, css_classes=["report-notes"])
     from_selection = pn.widgets.Button(name="Fill from the current selection", css_classes=["report-from-selection"])
     save_button = pn.widgets.Button(name="Save view", button_type="success", css_classes=["report-save"])
@@ -83,6 +84,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
         views.value, variants.value = list(saved.views), [v for v in saved.variants if v in variants.options]
         epochs.value, neurons.value = ",".join(map(str, saved.epochs)), ",".join(map(str, saved.neurons))
         heads.value, pairs.value = ",".join(map(str, saved.heads)), ",".join(saved.pairs)
+        log_epochs.value = saved.log_epochs
 
     def show(report: str):
         if not report:
@@ -104,7 +106,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
                                           variants=list(variants.value), epochs=numbers(epochs.value, "Pinned epochs"),
                                           neurons=numbers(neurons.value, "Pinned neurons"),
                                           heads=numbers(heads.value, "Pinned heads"), pairs=inputs(pairs.value),
-                                          notes=notes.value.strip())
+                                          log_epochs=log_epochs.value, notes=notes.value.strip())
             path = saved_views.save(db, saved, list(all_views()), store.variant_names())
         except TdwError as error:
             message.object = f"**{error}**"
@@ -130,6 +132,7 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
             variants.value = [state.variant]
         epochs.value, neurons.value, heads.value = str(state.epoch), str(state.neuron), str(state.head)
         pairs.value = ",".join(dict.fromkeys([state.pair, *state.pinned]))  # the traced input first
+        log_epochs.value = state.log_epochs
 
     open_button.on_click(lambda _: setattr(state, "report", chooser.value or ""))
     save_button.on_click(save)
@@ -138,7 +141,8 @@ def build(store: WarehouseStore, state: WorkbenchState) -> pn.Column:
     state.param.watch(lambda e: show(e.new), "report")
     refresh_list(state.report)
     show(state.report)
-    editor = pn.Card(name, title, views, variants, epochs, neurons, heads, pairs, notes, pn.Row(from_selection, save_button),
+    editor = pn.Card(name, title, views, variants, epochs, neurons, heads, pairs, log_epochs, notes,
+                     pn.Row(from_selection, save_button),
                      title="Make or edit a saved view", collapsed=False, sizing_mode="stretch_width", css_classes=["report-editor"])
     return pn.Column(pn.pane.Markdown("### Saved views"), pn.Row(chooser, open_button, delete_button), message, editor, shown,
                      sizing_mode="stretch_width")
