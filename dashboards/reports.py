@@ -134,13 +134,15 @@ def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
          "final_train_loss": "final train loss", "final_test_loss": "final test loss",
          "outlier": "outlier among its family", "outlier_measures": "measures that made it an outlier"})
     facts += facts_from(warehouse, f"""
-        select quantile_disc(graduation_epoch, 0.5) filter (where split = 'train') as train_median_graduation,
-               quantile_disc(graduation_epoch, 0.5) filter (where split = 'test') as test_median_graduation,
-               count(*) filter (where split = 'test' and graduation_epoch is null) as test_never_graduated
-        from input_graduation where variant = {v}""",
-        {"train_median_graduation": "median epoch a train input graduates (answered right from then on)",
-         "test_median_graduation": "median epoch a test input graduates",
-         "test_never_graduated": "test inputs never graduated"})
+        select min(epoch) filter (where split = 'train' and graduated_fraction >= 0.5) as train_half_graduated,
+               min(epoch) filter (where split = 'test' and graduated_fraction >= 0.5) as test_half_graduated
+        from graduation_curve where variant = {v}""",
+        {"train_half_graduated": "half the train inputs graduated (answered right from then on) by epoch",
+         "test_half_graduated": "half the test inputs graduated by epoch"})
+    facts += facts_from(warehouse, f"""
+        select count(*) filter (where graduation_epoch is null) as test_never_graduated
+        from input_graduation where variant = {v} and split = 'test'""",
+        {"test_never_graduated": "test inputs never graduated"})
     return facts
 
 

@@ -83,3 +83,7 @@ def test_graduation_is_the_first_checkpoint_from_which_a_pair_stays_right(tmp_pa
                             (0, "train", len(data.train_idx), pytest.approx(init_share["train"])),
                             (1, "test", len(data.test_idx), 1.0), (1, "train", len(data.train_idx), 1.0),
                             (2, "test", len(data.test_idx), 1.0), (2, "train", len(data.train_idx), 1.0)]
+    # the summary's "half the test inputs graduated by": at 1 where all do then; never where only init's few do
+    assert init_share["test"] < 0.5
+    half = query("select variant, test_half_graduated_epoch from variant_summary order by variant", db).rows()
+    assert half == [("mlp_p13_seed1", 1), ("mlp_p13_seed2", None)]

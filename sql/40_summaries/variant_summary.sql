@@ -5,7 +5,10 @@
 -- the variants of its family (needs 3+ of them; the seeds' p101/seed999 kind of anomaly); or it
 -- never groks where 2+ of its family do. Families are compared only within themselves.
 -- Columns: variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch,
---          turn_to_grok, final_train_loss, final_test_loss, key_frequencies, key_frequency_count,
+--          turn_to_grok, test_half_graduated_epoch (the first checkpoint by which half the test inputs
+--          are answered right for good, graduation_curve; NULL when half never are), final_train_loss,
+--          final_test_loss,
+--          key_frequencies, key_frequency_count,
 --          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier,
 --          outlier_measures (which tests made it an outlier: each measure's name with its robust z, or
 --          'never groks'; empty when it is not one)
@@ -29,15 +32,18 @@ with final_loss as (
            arg_min(p.participation_ratio, abs(p.epoch - t.turn_epoch)) as pr_w_in_at_turn
     from participation_ratio p left join grokking_turn t using (variant)
     where p.matrix = 'W_in' group by p.variant
+), graduation as (
+    select variant, min(epoch) filter (where split = 'test' and graduated_fraction >= 0.5) as test_half_graduated_epoch
+    from graduation_curve group by variant
 ), base as (
     select v.variant, v.family, v.p, v.seed, v.status, t.memorization_epoch, t.turn_epoch, t.grok_epoch,
-           t.turn_to_grok, f.final_train_loss, f.final_test_loss, k.key_frequencies,
+           t.turn_to_grok, g.test_half_graduated_epoch, f.final_train_loss, f.final_test_loss, k.key_frequencies,
            coalesce(k.key_frequency_count, 0) as key_frequency_count, s.specialized_fraction,
            pr.pr_w_in_at_turn, pr.pr_w_in_min, i.max_cos_sin_imbalance
     from variants v
     left join grokking_turn t using (variant) left join final_loss f using (variant)
     left join keys k using (variant) left join imbalance i using (variant)
-    left join spec s using (variant) left join pr using (variant)
+    left join spec s using (variant) left join pr using (variant) left join graduation g using (variant)
 ), scored as (
     select *, count(*) over family as n_variants, count(grok_epoch) over family as n_grokked,
            median(turn_to_grok) over family as m1, median(specialized_fraction) over family as m2,
@@ -51,7 +57,7 @@ with final_loss as (
     from scored window family as (partition by family)
 )
 select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok,
-       final_train_loss, final_test_loss, key_frequencies, key_frequency_count, specialized_fraction,
+       test_half_graduated_epoch, final_train_loss, final_test_loss, key_frequencies, key_frequency_count, specialized_fraction,
        pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
        n_variants >= 3 and len(outlier_measures) > 0 as outlier,
        outlier_measures
