@@ -83,6 +83,13 @@ def test_overlays_draw_every_variants_rows_from_sql(study, monkeypatch, legend_l
             expected = (epochs / turn if log_epochs else epochs - turn) if align else epochs
             np.testing.assert_allclose(x, expected)
             np.testing.assert_allclose(y, rows["loss"].to_numpy(), rtol=1e-6)
+    graduated = drawn_curves(overlay(store, variants, "test inputs graduated", False), variants)
+    assert sorted(graduated) == sorted(variants)  # every family has per-input outcomes
+    for variant, (x, y) in graduated.items():
+        rows = query(f"select epoch, graduated_fraction from graduation_curve where variant = '{variant}' "
+                     "and split = 'test' order by epoch", study)
+        np.testing.assert_allclose(x, rows["epoch"].to_numpy())
+        np.testing.assert_allclose(y, rows["graduated_fraction"].to_numpy())
     drawn = drawn_curves(trajectories(store, variants, "seeds"), variants)
     members = query("select distinct variant from trajectory_basis where basis = 'seeds'", study)["variant"].to_list()
     assert sorted(drawn) == sorted(members)
