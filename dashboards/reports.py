@@ -34,7 +34,7 @@ from tdw.warehouse.query import check_read_only, open_readonly, sql_string
 FORMATS = ("html", "pdf", "md")
 STANDARD_FIGURES = ("loss_curves", "event_timeline", "specialization", "participation_ratio", "frequency_norms",
                     "neuron_clusters", "graduation_map")
-OVERLAYS = ("test loss", "W_in participation ratio", "specialized fraction")
+OVERLAYS = ("test loss", "W_in participation ratio", "specialized fraction", "test inputs graduated")
 TABLE_ROWS = 24
 
 
