@@ -106,7 +106,9 @@ def refuse_overwriting_inputs(out: str | Path, db: str | Path) -> None:
 def render(frame: pl.DataFrame, fmt: str, width: int | None = None) -> bytes:
     """`width`: the terminal's columns, for `table`: a grid wider than that prints as records."""
     if fmt == "table":
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=65_000, fmt_table_cell_list_len=-1):
+        # strings whole: piped, a grid is read by grep and `less -S`; on a terminal, a grid a long
+        # string makes too wide prints as records, which never cut a value either
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=65_000, tbl_width_chars=65_000, fmt_table_cell_list_len=-1):
             grid = str(frame) + "\n"
         if width is not None and max(len(line) for line in grid.splitlines()) > width:
             return to_records(frame).encode()
