@@ -677,6 +677,9 @@ def test_the_graduation_map_says_how_many_inputs_a_run_traces_where_not_all(stud
         assert caption(store, "p13_seed4").endswith("; 91 of 169 inputs are traced (logit lens, frequency split; "
                                                       "the sidebar traces any other)")
         assert "traced" not in caption(store, "p13_seed3") and store.traced_inputs("p13_seed3") == 169
+        # these tiny runs never generalize: no "half the test inputs by" (tests/test_input_outcomes.py has one that does)
+        assert query("select count(test_half_graduated_epoch) from variant_summary", study).item() == 0
+        assert "half the test inputs" not in caption(store, "p13_seed3")
     finally:
         store.close()
 

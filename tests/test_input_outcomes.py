@@ -87,3 +87,13 @@ def test_graduation_is_the_first_checkpoint_from_which_a_pair_stays_right(tmp_pa
     assert init_share["test"] < 0.5
     half = query("select variant, test_half_graduated_epoch from variant_summary order by variant", db).rows()
     assert half == [("mlp_p13_seed1", 1), ("mlp_p13_seed2", None)]
+    from dashboards.store import WarehouseStore
+    from dashboards.views import get_view
+
+    store = WarehouseStore(db)  # the Trace section's graduation map says it, beside the turn (none here)
+    try:
+        caption = get_view("graduation_map").caption
+        assert "; half the test inputs by epoch 1)" in caption(store, "mlp_p13_seed1")
+        assert "half the test inputs" not in caption(store, "mlp_p13_seed2")
+    finally:
+        store.close()

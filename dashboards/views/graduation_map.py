@@ -11,7 +11,13 @@ def caption(store, variant: str) -> str:
     if frame.is_empty():
         return "Graduation epoch per input"
     never = frame["graduation_epoch"].null_count()
-    line = f"Graduation epoch per input ({never:,} of {frame.height:,} never graduate, gray); click a pair to trace it, shift-click to pin it"
+    line = f"Graduation epoch per input ({never:,} of {frame.height:,} never graduate, gray"
+    summary = store.variant_summary().filter(variant=variant)
+    half = summary["test_half_graduated_epoch"][0] if summary.height else None
+    if half is not None:  # when the test inputs generalize, against the aggregate turn
+        turn = summary["turn_epoch"][0]
+        line += f"; half the test inputs by epoch {half:,}" + (f", turn {turn:,}" if turn is not None else "")
+    line += "); click a pair to trace it, shift-click to pin it"
     traced = store.traced_inputs(variant)
     if traced < frame.height:  # the published run traces 1,024 of 12,769: most clicks find no logit lens
         line += f"; {traced:,} of {frame.height:,} inputs are traced (logit lens, frequency split; the sidebar traces any other)"
