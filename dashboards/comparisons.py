@@ -26,7 +26,7 @@ MEASURES: dict[str, tuple[Callable[[WarehouseStore, list[str]], pl.DataFrame], s
     "velocity": (lambda s, vs: s.velocity_of(vs).select("variant", "epoch", value="velocity").drop_nulls().drop_nans(),
                  "velocity (log)", True),
     # when each run generalizes input by input: aligned at the turn, which run's test inputs go first
-    "test inputs graduated": (lambda s, vs: s.graduation_of(vs).filter(pl.col("split") == "test")
+    "test inputs graduated": (lambda s, vs: s.graduation_curve_of(vs).filter(pl.col("split") == "test")
                               .select("variant", "epoch", value="graduated_fraction"),
                               "share of test inputs graduated", False),
 }

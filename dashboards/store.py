@@ -148,7 +148,7 @@ class WarehouseStore:
         return self.frame("select variant, epoch, specialized_fraction from neuron_specialization "
                           "where variant in (select unnest($vs)) order by variant, epoch", {"vs": list(variants)})
 
-    def graduation_of(self, variants: list[str]) -> pl.DataFrame:
+    def graduation_curve_of(self, variants: list[str]) -> pl.DataFrame:
         """The share of each split's inputs answered right for good, by checkpoint (graduation_curve)."""
         return self.frame("select variant, epoch, split, graduated_fraction from graduation_curve "
                           "where variant in (select unnest($vs)) order by variant, split, epoch", {"vs": list(variants)})
