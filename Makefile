@@ -75,6 +75,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/analysis_throughput.py --checkpoints 40 --workers 2
 	$(BIN)/python benchmarks/trajectory_pca.py
 	$(BIN)/python benchmarks/llc_cost.py
+	$(BIN)/python benchmarks/llc_settings.py
 	$(BIN)/python benchmarks/warehouse_scale.py
 	$(BIN)/python benchmarks/trace_input.py --results $(DEMO_RESULTS) --db $(DEMO_DB)
 	$(BIN)/python benchmarks/sweep_throughput.py

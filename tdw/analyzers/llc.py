@@ -7,9 +7,9 @@ the rest held at the checkpoint). Statistics per component: `llc` (mean over cha
 (1 when a chain's loss left the finite numbers: the step size is too large for that checkpoint,
 and its llc is NaN). Seeded by (variant seed, epoch, component), so reproducible.
 
-Settings: 2 chains of 20 burn-in steps and 60 full-batch draws; step 0.058 / n_beta and
-localization 2.06 n_beta (3e-4 and 400 at p=53; settings_for below; how they were chosen is in
-docs/events-and-phases.md). Cost: 480 forward-backward
+Settings: 2 chains of 40 burn-in steps and 60 full-batch draws; step 0.029 / n_beta and
+localization 2.06 n_beta (1.5e-4 and 400 at p=53; settings_for below; how they were chosen is in
+docs/events-and-phases.md). Cost: 600 forward-backward
 passes per checkpoint for a transformer (three components), so it is opt-in: `tdw analyze RUN
 --analyzers llc --epochs 0:3000:250` (benchmarks/llc_cost.py measures it).
 """
@@ -21,12 +21,14 @@ from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.llc import SGLDSettings, default_nbeta, estimate_llc
 from tdw.analyzers import register
 
-# Step and localization scale with n_beta (the drift is eps/2 * n_beta * grad), so the sampler is as
-# stable at p=113 (n_beta 464) as where it was calibrated, p=53 (n_beta 194: eps 3e-4, gamma 400);
-# a fixed eps = 3e-4 left the basin at p=113 mid-training.
-STEP_TIMES_NBETA = 0.058
+# Step and localization scale with n_beta (the drift is eps/2 * n_beta * grad): a fixed eps = 3e-4
+# left the basin at p=113 (n_beta 464) mid-training. v2's step, 0.058 / n_beta (3e-4 at p=53, where
+# it was first calibrated), still left it with all weights sampled on the published run's whole
+# memorization plateau (epochs 2,500-10,000); half of it stays in, and reaches the same plateau of
+# the loss trace, twice as slowly (the relaxation 2 / (eps gamma) is 33 steps): hence 40 burn-in steps.
+STEP_TIMES_NBETA = 0.029
 LOCALIZATION_PER_NBETA = 2.06
-CHAINS, DRAWS, BURN_IN = 2, 60, 20
+CHAINS, DRAWS, BURN_IN = 2, 60, 40
 # the training arithmetic (tdw.training.arithmetic) whose loss the chains sample: v2's estimates
 # were made with 2's float64 cross entropy, and a chain follows its rounding as a run does
 LOSS_ARITHMETIC = 2
@@ -42,7 +44,7 @@ COMPONENTS = ("attention", "mlp")  # besides "all", when the family has the grou
 @register
 class LocalLearningCoefficient(Analyzer):
     name = "llc"
-    version = 2  # v2: step and localization scale with n_beta; a chain that leaves the basin is flagged
+    version = 3  # v2: step and localization scale with n_beta, a chain that leaves the basin flagged; v3: half the step
     description = "local learning coefficient (SGLD) for all weights, attention and MLP: llc, llc_std, losses, diverged"
     requires = "weights"
     default = False
