@@ -6,8 +6,9 @@ reference), in one run.
 Usage: python benchmarks/llc_settings.py [--run RUN] [--epochs 2500,5000,12500,24999]
   (default: the published p=113 run in ../shared/runs/p113_seed999)
 
-An estimate is sound when no chain leaves the basin (v2's step did, on the published run's
-memorization plateau: NaN) and it reads the reference's plateau within the chains' spread;
+An estimate is sound when no chain is unsound (`tdw.analysis.llc.sound_chain`; v2's step spiked
+on the published run's memorization plateau: NaN) and it reads the reference's plateau within
+the chains' spread;
 docs/events-and-phases.md quotes what this printed.
 """
 
@@ -68,7 +69,7 @@ def main() -> None:
             with torch.enable_grad():
                 estimates[name] = estimate_llc(loss, weights, sampled, n, settings, generator)
             seconds = time.perf_counter() - start
-            value = "left the basin" if estimates[name].diverged else f"{estimates[name].llc:.2f} +- {estimates[name].llc_std:.2f}"
+            value = "unsound (NaN)" if estimates[name].diverged else f"{estimates[name].llc:.2f} +- {estimates[name].llc_std:.2f}"
             cells.append(f"{value} ({seconds:.0f} s)")
         ratio = estimates["analyzer (v3)"].llc / estimates["reference"].llc
         print(f"{epoch:>6} " + " ".join(f"{cell:>24}" for cell in cells) + f" {ratio:>15.3f}", flush=True)

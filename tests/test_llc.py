@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import torch
 
-from tdw.analysis.llc import SGLDSettings, estimate_llc, sgld_chain
+from tdw.analysis.llc import SPIKE_NATS, SGLDSettings, estimate_llc, sgld_chain, sound_chain
 from tdw.analysis.pipeline import AnalysisPipeline
 from tests.test_traces import mlp_run, transformer_run
 
@@ -154,12 +154,45 @@ def published_llc(epoch: int, step_factor: float = 1.0) -> float:
         return estimate_llc(loss, weights, sampled, len(data.train_idx), settings, generator).llc
 
 
-def test_on_the_published_run_the_chains_stay_in_the_basin_through_memorization_and_the_llc_falls_after_grokking():
-    """v2's step (0.058 / n_beta) left the basin with all weights sampled over the whole
-    memorization plateau (epochs 2,500-10,000: NaN); v3's half step stays in and reads the plateau
-    of the loss trace (162 at epoch 5,000 from chains of 200 burn-in steps and 200 draws,
+def test_on_the_published_run_the_chains_are_sound_through_memorization_and_the_llc_falls_after_grokking():
+    """v2's step (0.058 / n_beta) spiked with all weights sampled over the whole memorization
+    plateau (epochs 2,500-10,000: NaN); v3's half step is sound and reads the plateau of the loss
+    trace (165 at epoch 5,000 from chains of 200 burn-in steps and 200 draws,
     benchmarks/llc_settings.py); after grokking the estimate is a small fraction of it."""
     assert math.isnan(published_llc(5000, step_factor=2))
     plateau = published_llc(5000)
     assert 140 < plateau < 185
     assert published_llc(15_000) < 0.05 * plateau
+
+
+def test_a_chain_is_unsound_when_it_spikes_leaves_the_finite_numbers_or_rises_past_its_dimension():
+    """Known answers for `sound_chain`, on draws built by hand: a steady chain, however high above
+    the checkpoint (2.3 nats: a p=23 run's memorized checkpoint), is sound; three spikes of 10 nats
+    in 60 draws (an unstable step) are not, nor a NaN, nor a rise that makes llc > d."""
+    steady = 2.3 + 0.05 * torch.sin(torch.arange(60, dtype=torch.float64))
+    assert sound_chain(steady, 0.0, nbeta=47.0, dimension=200_000)
+    spiky = steady.clone()
+    spiky[[10, 30, 50]] += 10.0
+    assert float(spiky.mean() - spiky.median()) > SPIKE_NATS
+    assert not sound_chain(spiky, 0.0, nbeta=47.0, dimension=200_000)
+    assert not sound_chain(torch.cat([steady[:59], torch.tensor([float("nan")], dtype=torch.float64)]), 0.0, 47.0, 200_000)
+    assert not sound_chain(steady, 0.0, nbeta=47.0, dimension=100)  # llc = 47 * 2.3 = 108 > 100
+    assert sound_chain(steady, 0.0, nbeta=47.0, dimension=110)
+
+
+def test_a_small_runs_sound_chains_may_rise_more_than_a_nat(tmp_path):
+    """At p=23 (264 train pairs, n_beta 47) a memorized checkpoint's llc of about 100 is a rise of
+    about 2 nats above the checkpoint's loss: v2's one-nat bound called every trained checkpoint's
+    chains diverged. They are sound, and the two chains agree."""
+    from tdw.config import VariantConfig
+    from tdw.training.trainer import train
+
+    config = VariantConfig(p=23, train_frac=0.5, num_epochs=300, checkpoint_epochs=(0, 299))
+    run = train(config, tmp_path / "results", device="cpu", progress=False)
+    AnalysisPipeline(run.path).run(["llc"], [299], progress=False)
+    frame = pl.read_parquet(run.artifacts_dir / "llc" / "epoch_00299.parquet")
+    wide = {(r["component"], r["statistic"]): r["value"] for r in frame.iter_rows(named=True)}
+    assert wide[("all", "mean_loss")] - wide[("all", "init_loss")] > 1.0
+    for component in ("all", "attention", "mlp"):
+        assert wide[(component, "diverged")] == 0
+        assert wide[(component, "llc")] > 0 and wide[(component, "llc_std")] < 0.2 * wide[(component, "llc")]

@@ -4,8 +4,8 @@ SGLD localized at the checkpoint (tdw/analysis/llc.py), on the training loss; co
 "all" (every trained tensor) and each of the family's "attention" and "mlp" groups (sampled alone,
 the rest held at the checkpoint). Statistics per component: `llc` (mean over chains), `llc_std`
 (across chains), `init_loss`, `mean_loss` (the chains' mean draw loss), `nbeta`, and `diverged`
-(1 when a chain's loss left the finite numbers: the step size is too large for that checkpoint,
-and its llc is NaN). Seeded by (variant seed, epoch, component), so reproducible.
+(1 when a chain is unsound, `tdw.analysis.llc.sound_chain`: its loss left the finite numbers or
+spiked, so the step is too large for that checkpoint, and its llc is NaN). Seeded by (variant seed, epoch, component), so reproducible.
 
 Settings: 2 chains of 40 burn-in steps and 60 full-batch draws; step 0.029 / n_beta and
 localization 2.06 n_beta (1.5e-4 and 400 at p=53; settings_for below; how they were chosen is in
@@ -44,7 +44,9 @@ COMPONENTS = ("attention", "mlp")  # besides "all", when the family has the grou
 @register
 class LocalLearningCoefficient(Analyzer):
     name = "llc"
-    version = 3  # v2: step and localization scale with n_beta, a chain that leaves the basin flagged; v3: half the step
+    # v2: step and localization scale with n_beta, a chain that leaves the basin flagged; v3: half
+    # the step, and a chain flagged by its spikes (`sound_chain`), not by a rise of one nat
+    version = 3
     description = "local learning coefficient (SGLD) for all weights, attention and MLP: llc, llc_std, losses, diverged"
     requires = "weights"
     default = False
