@@ -6,6 +6,8 @@
     checkpoints/checkpoint_epoch_{epoch:05d}.safetensors   weights, TransformerLens names
     checkpoints/optimizer_epoch_{epoch:05d}.safetensors    AdamW state for resume and densify
     artifacts/<analyzer>/...         analysis Parquet (see tdw.analysis)
+    trace_probe.json                 the inputs the per-input traces cover (`tdw analyze --trace`)
+    analysis_settings.json           what an analyzer was told for this run, by analyzer (`--llc-step`)
 
 A checkpoint exists once its weights file exists: the optimizer file is written first, and
 both are written atomically.
@@ -100,6 +102,24 @@ class RunDir:
 
     def write_trace_spec(self, spec: str) -> None:
         atomic.write_json(self.trace_path, {"spec": spec})
+
+    # --- what an analyzer was told for this run (`tdw analyze --llc-step`) ---------------------
+    @property
+    def analysis_settings_path(self) -> Path:
+        return self.path / "analysis_settings.json"
+
+    def analysis_settings(self, analyzer: str) -> dict[str, Any]:
+        """The settings `analyzer` keeps for this run ({}: its defaults). Part of its artifacts'
+        dependency fingerprint, so a change recomputes them."""
+        if not self.analysis_settings_path.exists():
+            return {}
+        settings = read_json_object(self.analysis_settings_path, "delete it; the analyzers then use their defaults")
+        return dict(settings.get(analyzer) or {})
+
+    def write_analysis_settings(self, analyzer: str, settings: dict[str, Any]) -> None:
+        everything = (read_json_object(self.analysis_settings_path, "delete it; the analyzers then use their defaults")
+                      if self.analysis_settings_path.exists() else {})
+        atomic.write_json(self.analysis_settings_path, {**everything, analyzer: settings})
 
     @property
     def variant(self) -> str:

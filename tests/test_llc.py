@@ -105,7 +105,7 @@ def test_the_analyzer_estimates_each_component_reproducibly(tmp_path):
     first = pl.read_parquet(run.artifacts_dir / "llc" / "epoch_00000.parquet")
     wide = {(r["component"], r["statistic"]): r["value"] for r in first.iter_rows(named=True)}
     assert {c for c, _ in wide} == {"all", "attention", "mlp"}
-    assert {s for _, s in wide} == {"llc", "llc_std", "init_loss", "mean_loss", "nbeta", "diverged"}
+    assert {s for _, s in wide} == {"llc", "llc_std", "init_loss", "mean_loss", "nbeta", "diverged", "step_size"}
     for component in ("all", "attention", "mlp"):
         assert wide[(component, "diverged")] == 0 and math.isfinite(wide[(component, "llc")])
     AnalysisPipeline(run.path).run(["llc"], None, True, progress=False)
@@ -126,43 +126,22 @@ def test_the_analytic_fourier_mlp_is_a_minimum_with_a_positive_coefficient_below
     assert wide["mean_loss"] > wide["init_loss"]
 
 
-def published_llc(epoch: int, step_factor: float = 1.0) -> float:
-    """The published run's LLC of all its weights at `epoch`, as the analyzer samples it (its step
-    times `step_factor`), from the analyzer's seed for the "all" component."""
-    from dataclasses import replace
-
-    from tdw.analyzers.llc import LOSS_ARITHMETIC, settings_for
-    from tdw.families import get_family
+def test_on_the_published_run_the_chains_are_sound_through_memorization_and_the_llc_falls_after_grokking():
+    """v2's step (twice v3's, 20 burn-in steps) spiked with all weights sampled over the whole
+    memorization plateau (epochs 2,500-10,000: NaN), so calibrating from it picks v3's; v3's step
+    is sound and reads the plateau of the loss trace (165 at epoch 5,000 from chains of 200
+    burn-in steps and 200 draws, benchmarks/llc_settings.py); after grokking the estimate is a
+    small fraction of it."""
+    from tdw.analyzers.llc import calibrate_step
     from tdw.run_dir import RunDir
     from tests.test_science import PUBLISHED
 
     run = RunDir(PUBLISHED)
-    config = run.read_config()
-    family = get_family(config.family)
-    data = family.task_data(config)
-    weights = run.load_weights(epoch)
-    settings = settings_for(len(data.train_idx))
-    settings = replace(settings, step_size=settings.step_size * step_factor)
-
-    def loss(params, rows):
-        train = data.train_idx if rows is None else data.train_idx[rows]
-        return family.loss_terms(params, data.labels, train, data.test_idx, False, LOSS_ARITHMETIC)[0]
-
-    sampled = sorted(name for name in weights if config.trains(name))
-    generator = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 8)
-    with torch.enable_grad():
-        return estimate_llc(loss, weights, sampled, len(data.train_idx), settings, generator).llc
-
-
-def test_on_the_published_run_the_chains_are_sound_through_memorization_and_the_llc_falls_after_grokking():
-    """v2's step (0.058 / n_beta) spiked with all weights sampled over the whole memorization
-    plateau (epochs 2,500-10,000: NaN); v3's half step is sound and reads the plateau of the loss
-    trace (165 at epoch 5,000 from chains of 200 burn-in steps and 200 draws,
-    benchmarks/llc_settings.py); after grokking the estimate is a small fraction of it."""
-    assert math.isnan(published_llc(5000, step_factor=2))
-    plateau = published_llc(5000)
+    calibration = calibrate_step(run, [5000], factors=(2.0, 1.0))
+    assert math.isnan(calibration.trials[2.0][5000]) and calibration.chosen == 1.0
+    plateau = calibration.trials[1.0][5000]
     assert 140 < plateau < 185
-    assert published_llc(15_000) < 0.05 * plateau
+    assert calibrate_step(run, [15_000], factors=(1.0,)).trials[1.0][15_000] < 0.05 * plateau
 
 
 def test_a_chain_is_unsound_when_it_spikes_leaves_the_finite_numbers_or_rises_past_its_dimension():
@@ -180,19 +159,73 @@ def test_a_chain_is_unsound_when_it_spikes_leaves_the_finite_numbers_or_rises_pa
     assert sound_chain(steady, 0.0, nbeta=47.0, dimension=110)
 
 
-def test_a_small_runs_sound_chains_may_rise_more_than_a_nat(tmp_path):
-    """At p=23 (264 train pairs, n_beta 47) a memorized checkpoint's llc of about 100 is a rise of
-    about 2 nats above the checkpoint's loss: v2's one-nat bound called every trained checkpoint's
-    chains diverged. They are sound, and the two chains agree."""
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A p=23 run (the transformer, its default widths) trained 300 epochs: memorized, with its
+    LLC estimated at the last checkpoint and the default analyzers' progress at both."""
     from tdw.config import VariantConfig
     from tdw.training.trainer import train
 
     config = VariantConfig(p=23, train_frac=0.5, num_epochs=300, checkpoint_epochs=(0, 299))
-    run = train(config, tmp_path / "results", device="cpu", progress=False)
+    run = train(config, tmp_path_factory.mktemp("small") / "results", device="cpu", progress=False)
+    AnalysisPipeline(run.path).run(["progress"], [0, 299], progress=False)
     AnalysisPipeline(run.path).run(["llc"], [299], progress=False)
-    frame = pl.read_parquet(run.artifacts_dir / "llc" / "epoch_00299.parquet")
-    wide = {(r["component"], r["statistic"]): r["value"] for r in frame.iter_rows(named=True)}
+    return run
+
+
+def llc_rows(run, epoch: int) -> dict[tuple[str, str], float]:
+    frame = pl.read_parquet(run.artifacts_dir / "llc" / f"epoch_{epoch:05d}.parquet")
+    return {(r["component"], r["statistic"]): r["value"] for r in frame.iter_rows(named=True)}
+
+
+def test_a_small_runs_sound_chains_may_rise_more_than_a_nat(small_run):
+    """At p=23 (264 train pairs, n_beta 47) a memorized checkpoint's llc of about 100 is a rise of
+    about 2 nats above the checkpoint's loss: v2's one-nat bound called every trained checkpoint's
+    chains diverged. They are sound, and the two chains agree."""
+    wide = llc_rows(small_run, 299)
     assert wide[("all", "mean_loss")] - wide[("all", "init_loss")] > 1.0
     for component in ("all", "attention", "mlp"):
         assert wide[(component, "diverged")] == 0
         assert wide[(component, "llc")] > 0 and wide[(component, "llc_std")] < 0.2 * wide[(component, "llc")]
+
+
+def test_a_runs_llc_step_is_recorded_and_its_estimates_redone_with_it_alone(small_run):
+    """`tdw analyze RUN --llc-step 0.5`: the run keeps the factor, its LLC estimates are redone at
+    half the default step (the `step_size` statistic says which), nothing else is; back to 1, the
+    setting is gone and the estimates are the default's again, bit for bit; `auto` keeps the
+    default where its chains are sound."""
+    from tdw.analyzers.llc import settings_for
+    from tests.conftest import run_tdw
+
+    default_step = settings_for(264).step_size
+    before = llc_rows(small_run, 299)
+    progress = {p: p.read_bytes() for p in (small_run.artifacts_dir / "progress").glob("*.parquet")}
+    assert before[("all", "step_size")] == pytest.approx(default_step, rel=1e-6)
+
+    result = run_tdw("analyze", str(small_run.path), "--llc-step", "0.5", "--quiet", check=True)
+    assert "llc step factor 0.5 from now on (was 1)" in result.stdout
+    assert small_run.analysis_settings("llc") == {"step_factor": 0.5}
+    halved = llc_rows(small_run, 299)
+    assert halved[("all", "step_size")] == pytest.approx(default_step / 2, rel=1e-6)
+    assert halved[("all", "llc")] != before[("all", "llc")] and halved[("all", "diverged")] == 0
+    assert not (small_run.artifacts_dir / "llc" / "epoch_00000.parquet").exists()  # only where it had estimates
+    assert {p: p.read_bytes() for p in progress} == progress
+
+    run_tdw("analyze", str(small_run.path), "--llc-step", "1", "--quiet", check=True)
+    assert small_run.analysis_settings("llc") == {}
+    assert llc_rows(small_run, 299) == before
+
+    result = run_tdw("analyze", str(small_run.path), "--llc-step", "auto", "--epochs", "299", "--quiet", check=True)
+    assert "llc step factor 1 from now on (was 1)" in result.stdout and "nothing to do" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-0.5", "1.5", "half"])
+def test_a_bad_llc_step_is_one_line_and_changes_nothing(small_run, value):
+    from tests.conftest import run_tdw
+
+    files = {p: p.read_bytes() for p in small_run.path.rglob("*") if p.is_file()}
+    result = run_tdw("analyze", str(small_run.path), "--llc-step", value)
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"tdw analyze: --llc-step {value}: expected a number in (0, 1], the step as a fraction of the default, or auto"]
+    assert {p: p.read_bytes() for p in small_run.path.rglob("*") if p.is_file()} == files

@@ -27,6 +27,8 @@ RUN_LEVEL_FILE = "run.parquet"
 MANIFEST = "manifest.json"
 TRACE_KEY = "tdw.trace_probe"  # the probe spec a traced analyzer's artifact covers
 TRACE_CHANGED = "the run's traced probe changed"
+SETTINGS_KEY = "tdw.analysis_settings"  # what the analyzer was told for the run (RunDir.analysis_settings), as JSON
+SETTINGS_CHANGED = "the run's settings for it changed"
 
 
 def file_digest(path: Path) -> str:
@@ -96,10 +98,11 @@ STALE_BECAUSE = {  # why an artifact whose recorded dependencies differ is stale
 
 
 def staleness(path: Path, analyzer: Analyzer, depends: str, recorded_digest: str | None,
-              trace: str | None = None) -> str | None:
+              trace: str | None = None, settings: str | None = None) -> str | None:
     """None when the artifact is up to date; otherwise why it must be (re)computed: 'missing', or
-    a reason it is stale (a newer analyzer version, a changed dependency or traced probe, no or a
-    wrong checksum). `trace`: the run's traced probe, for analyzers that compute on it."""
+    a reason it is stale (a newer analyzer version, a changed dependency, settings or traced
+    probe, no or a wrong checksum). `trace`: the run's traced probe, for analyzers that compute on
+    it; `settings`: what the analyzer was told for the run (`settings_text`; None: nothing)."""
     if not path.exists():
         return "missing"
     if recorded_digest is None:
@@ -115,9 +118,17 @@ def staleness(path: Path, analyzer: Analyzer, depends: str, recorded_digest: str
         return "written before tdw recorded dependencies"
     if meta[DEPENDS_KEY] != depends:
         return STALE_BECAUSE[analyzer.depends_on]
+    if meta.get(SETTINGS_KEY) != settings:
+        return SETTINGS_CHANGED
     if trace is not None and meta.get(TRACE_KEY) != trace:
         return TRACE_CHANGED  # last: the artifact is sound but for the inputs it covers (it may be extended)
     return None
+
+
+def settings_text(settings: dict) -> str | None:
+    """An analyzer's settings for a run as artifacts record them (None when it has none, so that
+    artifacts written before settings existed stay up to date)."""
+    return json.dumps(settings, sort_keys=True) if settings else None
 
 
 def tidy(frame: pl.DataFrame, spec: TableSpec, variant: str, epoch: int | None) -> pl.DataFrame:

@@ -33,6 +33,7 @@ class RunFacts:
     _digests: dict[int, str] = field(default_factory=dict)
     _probe_rows: dict[str, Tensor] = field(default_factory=dict)
     _inputs_to_trace: dict[str | None, Tensor] = field(default_factory=dict)
+    _settings: dict[str, dict] = field(default_factory=dict)
 
     @property
     def final_epoch(self) -> int:
@@ -42,6 +43,12 @@ class RunFacts:
         if epoch not in self._digests:
             self._digests[epoch] = self.run.checkpoint_digest(epoch)
         return self._digests[epoch]
+
+    def settings(self, analyzer: str) -> dict:
+        """What `analyzer` was told for this run (`RunDir.analysis_settings`), read once."""
+        if analyzer not in self._settings:
+            self._settings[analyzer] = self.run.analysis_settings(analyzer)
+        return self._settings[analyzer]
 
     def embedding(self, weights: dict[str, Tensor]) -> Tensor:
         """How the p input tokens enter the model [p, d] (the family says which weights)."""

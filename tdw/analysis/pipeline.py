@@ -42,11 +42,13 @@ from tqdm.auto import tqdm
 from tdw.analysis.analyzer import Analyzer
 from tdw.analysis.artifacts import (
     DEPENDS_KEY,
+    SETTINGS_KEY,
     TRACE_CHANGED,
     TRACE_KEY,
     artifact_path,
     file_digest,
     read_manifest,
+    settings_text,
     staleness,
     stored_metadata,
     tidy,
@@ -293,7 +295,8 @@ class AnalysisPipeline:
             depends = dependency_fingerprint(analyzer, epoch, facts)
             paths = {t: artifact_path(self.run_dir.artifacts_dir, t, epoch) for t in analyzer.tables}
             trace = facts.trace.spec if analyzer.traced else None
-            reasons = {t: staleness(path, analyzer, depends, self.manifest.get(self._key(path)), trace)
+            settings = settings_text(facts.settings(analyzer.name))
+            reasons = {t: staleness(path, analyzer, depends, self.manifest.get(self._key(path)), trace, settings)
                        for t, path in paths.items()}
             if not force and not any(reasons.values()):
                 report.skipped += len(reasons)
@@ -375,6 +378,8 @@ class AnalysisPipeline:
         extra = {DEPENDS_KEY: dependency_fingerprint(analyzer, epoch, facts)}
         if analyzer.traced:
             extra[TRACE_KEY] = facts.trace.spec
+        if (settings := settings_text(facts.settings(analyzer.name))) is not None:
+            extra[SETTINGS_KEY] = settings
         for table, spec in analyzer.tables.items():
             if frames is None:
                 tidy_frame = kept[table]

@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      help="add these inputs (a name, a spec, a list like 4+29,17+3) to the run's traced probe: its "
                      "traces are computed on the union from now on, and now (the traced analyzers only, unless "
                      "--analyzers names others; an analyzed trace keeps its inputs and computes the new ones)")
+    cmd.add_argument("--llc-step", default=None, metavar="FACTOR",
+                     help="the llc analyzer's SGLD step for this run from now on, as a fraction of the default in "
+                     "(0, 1], or auto: the largest of 1, 1/2, 1/4, 1/8 whose chains are sound at --epochs (default: "
+                     "5 checkpoints across the run); then re-estimates the run's LLC where it has one and at --epochs")
     cmd.add_argument("--db", default="warehouse/tdw.duckdb", help="warehouse whose catalog names the probes (--trace, --trace-add)")
     cmd.add_argument("--trajectory-basis", default=None, metavar="NAME",
                      help="instead of RUN's analyzers: fit the shared trajectory basis NAME (one PCA of several "
@@ -77,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
         raise TdwError("--trace and --trace-add: give one (--trace replaces the traced probe, --trace-add adds to it)")
     if args.trace is not None or args.trace_add is not None:
         set_trace(args.run, args.trace if args.trace is not None else args.trace_add, args.db, add=args.trace_add is not None)
+    if args.llc_step is not None:
+        names, epochs = set_llc_step(args.run, args.llc_step, names, epochs)
+        if names is not None and not names:
+            return 0
     if args.job_db:
         from tdw.jobs.sweep import run_analysis_job
 
@@ -105,6 +113,55 @@ def fit_basis(args: argparse.Namespace) -> int:
         print(f"  {group:<12} explained variance " + ", ".join(f"PC{i + 1} {r:.1%}" for i, r in enumerate(ratio)))
     print("wrote artifacts/trajectory_basis/" + f"{name}.parquet in each run; run tdw index to query trajectory_basis, trajectory_loops")
     return 0
+
+
+def set_llc_step(run: str, text: str, names: list[str] | None, epochs: list[int] | None) -> tuple[list[str] | None, list[int] | None]:
+    """Record the llc step for the run (a bad value, or a calibration with no sound step, is one
+    line and records nothing) and say what to analyze now: the analyzers named, at the epochs
+    given; else llc alone, where the run has LLC estimates and at the epochs given (none of
+    either: nothing now, ([], None))."""
+    import math
+
+    from tdw.analyzers.llc import STEP_FACTOR, calibrate_step, check_step_factor, step_factor
+    from tdw.errors import TdwError
+    from tdw.run_dir import RunDir
+
+    run_dir = RunDir(run)
+    if not run_dir.exists():
+        raise TdwError(f"{run}: not a run directory (no config.json)")
+    before = step_factor(run_dir.analysis_settings("llc"), run_dir.analysis_settings_path)
+    if text.strip() == "auto":
+        available = run_dir.checkpoint_epochs()
+        if not available:
+            raise TdwError(f"{run}: no checkpoints to calibrate the llc step on")
+        chosen_epochs = epochs or sorted({available[round(i * (len(available) - 1) / 4)] for i in range(5)})
+        calibration = calibrate_step(run_dir, chosen_epochs)
+        print(f"{run_dir.variant}: the LLC of all weights at each step factor (unsound: a chain spiked or left the finite numbers)")
+        print(f"{'factor':>8} " + " ".join(f"{epoch:>10}" for epoch in calibration.epochs))
+        for factor, row in calibration.trials.items():
+            cells = ["-" if epoch not in row else "unsound" if math.isnan(row[epoch]) else f"{row[epoch]:.2f}"
+                     for epoch in calibration.epochs]
+            print(f"{factor:>8g} " + " ".join(f"{cell:>10}" for cell in cells))
+        if calibration.chosen is None:
+            raise TdwError(f"--llc-step auto: no step down to {min(calibration.trials):g} of the default is sound at "
+                           f"epochs {', '.join(map(str, calibration.epochs))}; nothing recorded")
+        factor = calibration.chosen
+    else:
+        factor = check_step_factor(text.strip(), "--llc-step")
+    settings = {key: value for key, value in run_dir.analysis_settings("llc").items() if key != STEP_FACTOR}
+    # the default is kept as no setting, so estimates made before settings existed stay up to date
+    run_dir.write_analysis_settings("llc", settings if factor == 1 else {**settings, STEP_FACTOR: factor})
+    print(f"{run_dir.variant}: llc step factor {factor:g} from now on (was {before:g})")
+    if names is not None:
+        return names, epochs
+    # the run's estimates are redone with the new step, so one run's LLC series has one step
+    folder, available = run_dir.artifacts_dir / "llc", set(run_dir.checkpoint_epochs())
+    estimated = {int(f.stem.split("_")[-1]) for f in folder.glob("epoch_*.parquet")} if folder.is_dir() else set()
+    redo = sorted((estimated & available) | set(epochs or []))
+    if not redo:
+        print(f"no LLC estimates to redo; estimate some: tdw analyze {run} --analyzers llc --epochs 0:E:S")
+        return [], None
+    return ["llc"], redo
 
 
 def set_trace(run: str, text: str, db: str, add: bool = False) -> None:
