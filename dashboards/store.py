@@ -188,6 +188,13 @@ class WarehouseStore:
         return self.frame("select epoch, component, value from llc where variant = $v and statistic = 'llc' "
                           "and not isnan(value) order by component, epoch", {"v": variant})
 
+    def llc_sampler(self, variant: str) -> pl.DataFrame:
+        """How each checkpoint's LLC was sampled: its SGLD step (null before estimates recorded one)
+        and whether any component's chains were unsound (its llc NaN)."""
+        return self.frame("select epoch, max(value) filter (where statistic = 'step_size') as step_size, "
+                          "coalesce(max(value) filter (where statistic = 'diverged'), 0) > 0 as unsound "
+                          "from llc where variant = $v group by epoch order by epoch", {"v": variant})
+
     def progress(self, variant: str) -> pl.DataFrame:
         return self.frame("select epoch, measure, value from progress where variant = $v order by measure, epoch", {"v": variant})
 

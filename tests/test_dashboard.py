@@ -541,6 +541,30 @@ def test_flatness_is_drawn_on_a_log_axis_and_says_which_medians_it_leaves_out(st
     assert max(map(len, hint.splitlines())) <= NO_DATA_LINE
 
 
+def test_the_llc_caption_counts_the_estimates_names_their_step_and_the_unsound_ones(study):
+    """Known answers from the warehouse itself: the study estimates p13_seed3 at three checkpoints
+    with the default step for its 84 train pairs; a checkpoint whose chains are unsound is counted
+    and pointed to the calibration."""
+    from dashboards.store import WarehouseStore
+    from dashboards.views import get_view
+    from tdw.analyzers.llc import settings_for
+
+    unsound = query("select count(distinct epoch) as n from llc where variant = 'p13_seed3' "
+                    "and statistic = 'diverged' and value > 0", study)["n"][0]
+    store = WarehouseStore(study)
+    try:
+        line = get_view("llc").caption(store, "p13_seed3")
+        missing = get_view("llc").caption(store, "p13_seed4")
+    finally:
+        store.close()
+    step = f"{settings_for(84).step_size:.3g}"
+    expected = f"SGLD estimates at 3 checkpoints, step {step}"
+    if unsound:
+        expected += f"; unsound chains at {unsound} (not drawn): tdw analyze RUN --llc-step auto calibrates the step"
+    assert line == expected
+    assert missing == "Local learning coefficient (SGLD): not estimated"
+
+
 def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
     for args, needle in [
         (["no_such_view", "--variant", "p13_seed3"], "VIEW 'no_such_view': unknown view (known: attention_map"),

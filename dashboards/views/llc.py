@@ -6,7 +6,21 @@ from dashboards.views import view
 from dashboards.views._common import curves, no_data
 
 
-@view("llc", "Local learning coefficient", group="Flatness", over_epochs=True, order=72)
+def caption(store, variant: str) -> str:
+    """How many checkpoints were estimated, with which step, and how many had unsound chains (their
+    NaN is not drawn), with the command that calibrates the step for the run."""
+    sampler = store.llc_sampler(variant)
+    if sampler.is_empty():
+        return "Local learning coefficient (SGLD): not estimated"
+    steps = sorted(sampler["step_size"].drop_nulls().unique())
+    step = (f", step {steps[0]:.3g}" if len(steps) == 1 else f", steps {steps[0]:.3g} to {steps[-1]:.3g}" if steps else "")
+    unsound = int(sampler["unsound"].sum())
+    note = (f"; unsound chains at {unsound} (not drawn): tdw analyze RUN --llc-step auto calibrates the step"
+            if unsound else "")
+    return f"SGLD estimates at {sampler.height} checkpoints{step}{note}"
+
+
+@view("llc", "Local learning coefficient", group="Flatness", over_epochs=True, order=72, caption=caption)
 def llc(store, variant: str):
     frame = store.llc(variant)
     if frame.is_empty():
