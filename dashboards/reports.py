@@ -143,6 +143,14 @@ def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
         select count(*) filter (where graduation_epoch is null) as test_never_graduated
         from input_graduation where variant = {v} and split = 'test'""",
         {"test_never_graduated": "test inputs never graduated"})
+    facts += facts_from(warehouse, f"""
+        select max(value) as llc_peak, arg_max(epoch, value) as llc_peak_epoch,
+               (select min(epoch) from metric_events
+                where variant = {v} and metric = 'llc_all' and kind = 'collapse') as llc_collapse_epoch
+        from llc where variant = {v} and component = 'all' and statistic = 'llc' and not isnan(value)""",
+        {"llc_peak": "largest LLC of all weights (SGLD, where estimated: tdw analyze --analyzers llc)",
+         "llc_peak_epoch": "largest LLC at epoch",
+         "llc_collapse_epoch": "the LLC of all weights collapses (its first change point down) at epoch"})
     return facts
 
 
