@@ -29,8 +29,9 @@ def main() -> None:
     store = WarehouseStore(args.db)
     variants = store.variant_names()
     size = {"aspect": 1.0, "fig_size": 260}
+    # the views' legends sit outside their frames, on the right: room between the panels for them
     layout = (trajectories(store, variants, args.basis).opts(**size)
-              + overlay(store, variants, "test loss", align_at_turn=True).opts(**size)).cols(2)
+              + overlay(store, variants, "test loss", align_at_turn=True).opts(**size)).cols(2).opts(hspace=0.9, sublabel_format="")
     hv.save(layout, args.out, fmt="png", dpi=110)
     print(f"wrote {args.out} ({', '.join(variants)})")
 
