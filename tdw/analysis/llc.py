@@ -125,7 +125,9 @@ def sgld_chain(loss: LossFunction, center: dict[str, Tensor], sampled: list[str]
                 w = weights[name]
                 drift = grad * nbeta
                 drift.add_(w - center[name], alpha=settings.localization)
-                noise = torch.normal(mean=0.0, std=1.0, size=drift.size(), generator=generator)
+                # drawn by the CPU generator on every device (one chain from one seed anywhere),
+                # then moved to the weights' (a no-op on the CPU)
+                noise = torch.normal(mean=0.0, std=1.0, size=drift.size(), generator=generator).to(w.device)
                 w.add_(drift, alpha=-0.5 * settings.step_size)
                 w.add_(noise, alpha=settings.step_size ** 0.5)
     return torch.tensor(losses, dtype=torch.float64)
