@@ -140,3 +140,19 @@ def test_a_loop_that_crosses_itself_is_told_from_one_that_does_not_and_rotation_
     spiral = np.column_stack([(1 + theta) * np.cos(theta), (1 + theta) * np.sin(theta)])
     open_path = LOOPS.loop_measures(np.arange(40), spiral)
     assert not open_path["self_intersects"] and open_path["loop_area"] is None
+
+
+def test_the_share_of_inputs_graduated_is_a_series_its_events_are_found_on(study):
+    """metric_series carries graduation_curve's shares as graduated_train and graduated_test, row for
+    row, so the change points, the event order and the cross-variant summary read them like any
+    other measure (on the published run the test inputs' first onset is at 11,500, before the turn
+    at 12,848; on the 4-seed study a median 168 epochs before it)."""
+    from tdw.warehouse import query
+
+    series = query("select variant, metric, epoch, value from metric_series where metric like 'graduated_%' "
+                   "order by all", study)
+    curve = query("select variant, 'graduated_' || split as metric, epoch, graduated_fraction as value "
+                  "from graduation_curve order by all", study)
+    assert series.height > 0 and series.equals(curve)
+    events = query("select distinct variant, metric from metric_events where metric like 'graduated_%'", study)
+    assert set(events["metric"]) == {"graduated_train", "graduated_test"}

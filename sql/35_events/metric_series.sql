@@ -6,7 +6,9 @@
 --          spectral_gap_<matrix> per weight matrix, specialized_fraction, velocity, the progress
 --          measures (log10 of restricted_loss and excluded_loss; gini_embedding, gini_neuron_logit,
 --          weight_norm), head_frequency_diversity, llc_<component> (the local learning
---          coefficient of all weights, attention, mlp; chains that diverged left out)), epoch, value
+--          coefficient of all weights, attention, mlp; chains that diverged left out),
+--          graduated_train and graduated_test (the share of each split's pairs answered right from
+--          then on: graduation_curve)), epoch, value
 -- Losses are read at the checkpoints only, so every series shares the run's epochs.
 create or replace view metric_series as
 select l.variant, 'log10_' || l.split || '_loss' as metric, l.epoch, log10(greatest(l.loss, 1e-30)) as value
@@ -27,4 +29,6 @@ from progress where measure in ('restricted_loss', 'excluded_loss', 'gini_embedd
 union all
 select distinct variant, 'head_frequency_diversity', epoch, distinct_frequencies from attention_head_frequency
 union all
-select variant, 'llc_' || component, epoch, value from llc where statistic = 'llc' and not isnan(value);
+select variant, 'llc_' || component, epoch, value from llc where statistic = 'llc' and not isnan(value)
+union all
+select variant, 'graduated_' || split, epoch, graduated_fraction from graduation_curve;
