@@ -29,6 +29,8 @@ MEASURES: dict[str, tuple[Callable[[WarehouseStore, list[str]], pl.DataFrame], s
     "test inputs graduated": (lambda s, vs: s.graduation_curve_of(vs).filter(pl.col("split") == "test")
                               .select("variant", "epoch", value="graduated_fraction"),
                               "share of test inputs graduated", False),
+    # where estimated (the opt-in llc analyzer): how much of the weights each run uses, run beside run
+    "LLC of all weights": (lambda s, vs: s.llc_of(vs), "LLC, all weights (log)", True),
 }
 
 

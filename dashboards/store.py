@@ -153,6 +153,12 @@ class WarehouseStore:
         return self.frame("select variant, epoch, split, graduated_fraction from graduation_curve "
                           "where variant in (select unnest($vs)) order by variant, split, epoch", {"vs": list(variants)})
 
+    def llc_of(self, variants: list[str]) -> pl.DataFrame:
+        """The LLC of all weights where it was estimated and sound, by checkpoint (llc)."""
+        return self.frame("select variant, epoch, value from llc where component = 'all' and statistic = 'llc' "
+                          "and not isnan(value) and variant in (select unnest($vs)) order by variant, epoch",
+                          {"vs": list(variants)})
+
     def velocity_of(self, variants: list[str]) -> pl.DataFrame:
         return self.frame("select variant, epoch, value as velocity from trajectory where \"group\" = 'all' and "
                           "component = 'velocity' and variant in (select unnest($vs)) order by variant, epoch",

@@ -90,6 +90,12 @@ def test_overlays_draw_every_variants_rows_from_sql(study, monkeypatch, legend_l
                      "and split = 'test' order by epoch", study)
         np.testing.assert_allclose(x, rows["epoch"].to_numpy())
         np.testing.assert_allclose(y, rows["graduated_fraction"].to_numpy())
+    llc = drawn_curves(overlay(store, variants, "LLC of all weights", False), variants)
+    assert sorted(llc) == ["p13_seed3"]  # the one run the study estimated it for
+    rows = query("select epoch, value from llc where variant = 'p13_seed3' and component = 'all' and statistic = 'llc' "
+                 "and not isnan(value) and value > 0 order by epoch", study)  # NaN: unsound chains
+    np.testing.assert_allclose(llc["p13_seed3"][0], rows["epoch"].to_numpy())
+    np.testing.assert_allclose(llc["p13_seed3"][1], rows["value"].to_numpy(), rtol=1e-6)
     drawn = drawn_curves(trajectories(store, variants, "seeds"), variants)
     members = query("select distinct variant from trajectory_basis where basis = 'seeds'", study)["variant"].to_list()
     assert sorted(drawn) == sorted(members)
