@@ -146,14 +146,19 @@ def test_on_the_published_run_the_chains_are_sound_through_memorization_and_the_
 
 def test_a_chain_is_unsound_when_it_spikes_leaves_the_finite_numbers_or_rises_past_its_dimension():
     """Known answers for `sound_chain`, on draws built by hand: a steady chain, however high above
-    the checkpoint (2.3 nats: a p=23 run's memorized checkpoint), is sound; three spikes of 10 nats
-    in 60 draws (an unstable step) are not, nor a NaN, nor a rise that makes llc > d."""
+    the checkpoint (2.3 nats: a p=23 run's memorized checkpoint), is sound, and so is a wide one;
+    three spikes of 10 nats in 60 draws (an unstable step) are not, nor a NaN, nor a rise that
+    makes llc > d."""
     steady = 2.3 + 0.05 * torch.sin(torch.arange(60, dtype=torch.float64))
     assert sound_chain(steady, 0.0, nbeta=47.0, dimension=200_000)
     spiky = steady.clone()
     spiky[[10, 30, 50]] += 10.0
     assert float(spiky.mean() - spiky.median()) > SPIKE_NATS
     assert not sound_chain(spiky, 0.0, nbeta=47.0, dimension=200_000)
+    # a wide, skewed but steady chain (p=13, n_beta 19): its mean 0.105 nat above its median, its
+    # largest draw only 2.1 times the median's rise
+    wide = torch.cat([torch.full((57,), 1.9, dtype=torch.float64), torch.full((3,), 4.0, dtype=torch.float64)])
+    assert float(wide.mean() - wide.median()) > SPIKE_NATS and sound_chain(wide, 0.0, nbeta=19.0, dimension=200_000)
     assert not sound_chain(torch.cat([steady[:59], torch.tensor([float("nan")], dtype=torch.float64)]), 0.0, 47.0, 200_000)
     assert not sound_chain(steady, 0.0, nbeta=47.0, dimension=100)  # llc = 47 * 2.3 = 108 > 100
     assert sound_chain(steady, 0.0, nbeta=47.0, dimension=110)
