@@ -109,8 +109,8 @@ class RunDir:
         return self.path / "analysis_settings.json"
 
     def analysis_settings(self, analyzer: str) -> dict[str, Any]:
-        """The settings `analyzer` keeps for this run ({}: its defaults). Part of its artifacts'
-        dependency fingerprint, so a change recomputes them."""
+        """The settings `analyzer` keeps for this run ({}: its defaults). Its artifacts record
+        them, so a change makes them stale (`tdw.analysis.artifacts.staleness`)."""
         if not self.analysis_settings_path.exists():
             return {}
         settings = read_json_object(self.analysis_settings_path, "delete it; the analyzers then use their defaults")

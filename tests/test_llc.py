@@ -234,3 +234,15 @@ def test_a_bad_llc_step_is_one_line_and_changes_nothing(small_run, value):
     assert result.stderr.strip().splitlines() == [
         f"tdw analyze: --llc-step {value}: expected a number in (0, 1], the step as a fraction of the default, or auto"]
     assert {p: p.read_bytes() for p in small_run.path.rglob("*") if p.is_file()} == files
+
+
+def test_the_llc_step_is_never_changed_under_a_running_analysis(small_run):
+    from tdw.locks import exclusive
+    from tests.conftest import run_tdw
+
+    files = {p: p.read_bytes() for p in small_run.path.rglob("*") if p.is_file()}
+    with exclusive(small_run.path, "analyze", "analyzed"):
+        result = run_tdw("analyze", str(small_run.path), "--llc-step", "0.5")
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
+    assert "is being analyzed by" in result.stderr
+    assert {p: p.read_bytes() for p in small_run.path.rglob("*") if p.is_file()} == files

@@ -124,6 +124,7 @@ def set_llc_step(run: str, text: str, names: list[str] | None, epochs: list[int]
 
     from tdw.analyzers.llc import STEP_FACTOR, calibrate_step, check_step_factor, step_factor
     from tdw.errors import TdwError
+    from tdw.locks import exclusive
     from tdw.run_dir import RunDir
 
     run_dir = RunDir(run)
@@ -149,8 +150,10 @@ def set_llc_step(run: str, text: str, names: list[str] | None, epochs: list[int]
     else:
         factor = check_step_factor(text.strip(), "--llc-step")
     settings = {key: value for key, value in run_dir.analysis_settings("llc").items() if key != STEP_FACTOR}
-    # the default is kept as no setting, so estimates made before settings existed stay up to date
-    run_dir.write_analysis_settings("llc", settings if factor == 1 else {**settings, STEP_FACTOR: factor})
+    # never under a running analysis of the run (one line, nothing written); the default is kept as
+    # no setting, so estimates made before settings existed stay up to date
+    with exclusive(run_dir.path, "analyze", "analyzed"):
+        run_dir.write_analysis_settings("llc", settings if factor == 1 else {**settings, STEP_FACTOR: factor})
     print(f"{run_dir.variant}: llc step factor {factor:g} from now on (was {before:g})")
     if names is not None:
         return names, epochs
