@@ -560,7 +560,7 @@ def test_the_llc_caption_counts_the_estimates_names_their_step_and_the_unsound_o
     step = f"{settings_for(84).step_size:.3g}"
     expected = f"SGLD estimates at 3 checkpoints, step {step}"
     if unsound:
-        expected += f"; unsound chains at {unsound} (not drawn): tdw analyze RUN --llc-step auto calibrates the step"
+        expected += f"; unsound chains at {unsound} (not drawn): calibrate the step (the Analyze page, or tdw analyze RUN --llc-step auto)"
     assert line == expected
     assert missing == "Local learning coefficient (SGLD): not estimated"
 

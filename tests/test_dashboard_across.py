@@ -115,8 +115,26 @@ def test_an_untraced_input_is_traced_from_the_sidebar_and_the_trace_section_foll
         poll(lambda: jobs() == ["done", "done"], 240, page, f"a second job, done ({jobs()})")
         tasks = page.locator(".analyze-jobs .tabulator-cell[tabulator-field=task]").all_inner_texts()
         assert tasks == ["every analyzer", "traces + 5+2"]  # newest first: what each did, not two "analyze" rows
+        # the opt-in LLC at chosen checkpoints, its step calibrated first; epochs without a
+        # checkpoint are one line, and nothing is launched
+        llc_epochs = page.locator(".analyze-llc-epochs input").first
+        llc_epochs.fill("0,7")
+        llc_epochs.press("Enter")
+        page.locator(".analyze-llc button").first.click()
+        poll(lambda: text(page, "analyze-launched") == "LLC at epochs '0,7': no checkpoint of p13_seed4 at epoch 7",
+             10, page, "the refusal")
+        llc_epochs.fill("0,100")
+        llc_epochs.press("Enter")
+        page.locator(".analyze-llc-calibrate input").first.check()
+        page.locator(".analyze-llc button").first.click()
+        poll(lambda: text(page, "analyze-launched") == "LLC of p13_seed4 at 2 checkpoints launched, its step calibrated first.",
+             10, page, "the LLC launch")
+        poll(lambda: jobs() == ["done", "done", "done"], 240, page, f"the LLC job, done ({jobs()})")
+        assert page.locator(".analyze-jobs .tabulator-cell[tabulator-field=task]").all_inner_texts()[0] == "llc at 2 epochs"
+        poll(lambda: query("select distinct epoch from llc where variant = 'p13_seed4' order by epoch", db)["epoch"].to_list()
+             == [0, 100], 60, page, "the LLC in the warehouse")
         logs = sorted(path.name.split("-")[0] for path in (root / "warehouse" / "logs").glob("*.log"))
-        assert logs == ["analyze", "trace"]
+        assert logs == ["analyze", "llc", "trace"]
         assert page.errors == []
     assert RunDir(study.parent.parent / "results" / "modular_addition" / "p13_seed4").trace_spec() == "a <= b"
 

@@ -15,8 +15,8 @@ def caption(store, variant: str) -> str:
     steps = sorted(sampler["step_size"].drop_nulls().unique())
     step = (f", step {steps[0]:.3g}" if len(steps) == 1 else f", steps {steps[0]:.3g} to {steps[-1]:.3g}" if steps else "")
     unsound = int(sampler["unsound"].sum())
-    note = (f"; unsound chains at {unsound} (not drawn): tdw analyze RUN --llc-step auto calibrates the step"
-            if unsound else "")
+    note = (f"; unsound chains at {unsound} (not drawn): calibrate the step (the Analyze page, or tdw analyze RUN "
+            "--llc-step auto)" if unsound else "")
     return f"SGLD estimates at {sampler.height} checkpoints{step}{note}"
 
 
