@@ -5,15 +5,16 @@ SGLD localized at the checkpoint (tdw/analysis/llc.py), on the training loss; co
 the rest held at the checkpoint). Statistics per component: `llc` (mean over chains), `llc_std`
 (across chains), `init_loss`, `mean_loss` (the chains' mean draw loss), `nbeta`, and `diverged`
 (1 when a chain is unsound, `tdw.analysis.llc.sound_chain`: its loss left the finite numbers or
-spiked, so the step is too large for that checkpoint, and its llc is NaN). Seeded by (variant seed, epoch, component), so reproducible.
+spiked, so the step is too large for that checkpoint, and its llc is NaN), and `step_size`.
+Seeded by (variant seed, epoch, component), so reproducible.
 
 Settings: 2 chains of 40 burn-in steps and 60 full-batch draws; step 0.029 / n_beta and
 localization 2.06 n_beta (1.5e-4 and 400 at p=53; settings_for below; how they were chosen is in
 docs/events-and-phases.md). A run can keep a smaller step (`tdw analyze RUN --llc-step 0.5`, or
 `auto`: the largest of 1, 1/2, 1/4, 1/8 whose chains are sound at the chosen checkpoints,
-`calibrate_step`), with burn-in as much longer. Cost: 600 forward-backward
-passes per checkpoint for a transformer (three components), so it is opt-in: `tdw analyze RUN
---analyzers llc --epochs 0:3000:250` (benchmarks/llc_cost.py measures it).
+`calibrate_step`), with burn-in as much longer. Cost: 600 forward-backward passes per checkpoint
+for a transformer (three components), so it is opt-in: `tdw analyze RUN --analyzers llc --epochs
+0:3000:250` (benchmarks/llc_cost.py measures it).
 """
 
 import math
