@@ -144,10 +144,7 @@ def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
         from input_graduation where variant = {v} and split = 'test'""",
         {"test_never_graduated": "test inputs never graduated"})
     facts += facts_from(warehouse, f"""
-        select max(value) as llc_peak, arg_max(epoch, value) as llc_peak_epoch,
-               (select min(epoch) from metric_events
-                where variant = {v} and metric = 'llc_all' and kind = 'collapse') as llc_collapse_epoch
-        from llc where variant = {v} and component = 'all' and statistic = 'llc' and not isnan(value)""",
+        select llc_peak, llc_peak_epoch, llc_collapse_epoch from variant_summary where variant = {v}""",
         {"llc_peak": "largest LLC of all weights (SGLD, where estimated: tdw analyze --analyzers llc)",
          "llc_peak_epoch": "largest LLC at epoch",
          "llc_collapse_epoch": "the LLC of all weights collapses (its first change point down) at epoch"})

@@ -89,9 +89,24 @@ def build_hand_made(tmp_path):
         put(grokker, "answer_frequencies", "answer_frequencies", epoch, pl.DataFrame(
             {"a": [0] * 8, "b": [1] * 4 + [2] * 4, "component": ["key", "key", "other", "constant"] * 2,
              "frequency": [1, 4, 0, 0] * 2, "value": [4.5, 2.0, 0.0, 0.0] * 2}))
+    # the grokker's LLC of all weights: up from 10 to 150 by 400, creeping to its peak of 154 at 800,
+    # down to 5 by 1,200; unsound (NaN) at 700, which no summary may read as a value
+    for epoch in range(0, 3000, 100):
+        value = hand_made_llc(epoch)
+        put(grokker, "llc", "llc", epoch, pl.DataFrame(
+            {"component": ["all", "all"], "statistic": ["llc", "diverged"],
+             "value": [float("nan") if epoch == 700 else value, 1.0 if epoch == 700 else 0.0]}))
     db = tmp_path / "warehouse" / "tdw.duckdb"
     build_index(results, db)
     return results, db
+
+
+def hand_made_llc(epoch: int) -> float:
+    if epoch <= 400:
+        return 10 + 140 * epoch / 400
+    if epoch <= 800:
+        return 150 + (epoch - 400) / 100
+    return max(5.0, 154 - 149 * (epoch - 800) / 400)
 
 
 def test_grokking_turn_on_a_hand_made_knee(warehouse):
@@ -140,6 +155,18 @@ def test_variant_summary_has_one_row_per_variant_with_unique_keys(warehouse):
         dupes = query(f"select count(*) - count(distinct ({keys})) as d from {view}", db)["d"][0]
         nulls = query(f"select count(*) as n from {view} where variant is null", db)["n"][0]
         assert dupes == 0 and nulls == 0, view
+
+
+def test_variant_summary_reads_the_llc_peak_and_its_first_collapse(warehouse):
+    """Known answers on the hand-made LLC: the peak of the sound estimates (154 at 800; the NaN
+    at 700 is not one), its collapse found where the planted fall begins, and NULLs for the run
+    without an LLC."""
+    _, db = warehouse
+    rows = {r["variant"]: r for r in query("select * from variant_summary", db).iter_rows(named=True)}
+    grokker, never = rows["p13_seed1"], rows["p13_seed2"]
+    assert grokker["llc_peak"] == pytest.approx(154.0) and grokker["llc_peak_epoch"] == 800
+    assert abs(grokker["llc_collapse_epoch"] - 800) <= 100
+    assert never["llc_peak"] is None and never["llc_peak_epoch"] is None and never["llc_collapse_epoch"] is None
 
 
 def test_sql_is_read_only_with_one_line_errors(warehouse):
@@ -210,7 +237,7 @@ def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, mo
     assert empty.startswith("(0 rows; columns: variant, family, p, seed,")
     monkeypatch.delenv("COLUMNS")  # piped, no terminal: the grid whole, one line per row, for grep and less -S
     piped = tdw_here("sql", "--db", str(db), "select * from variant_summary order by variant", check=True).stdout
-    assert piped.startswith("shape: (2, 20)") and sum("p13_seed" in line for line in piped.splitlines()) == 2
+    assert piped.startswith("shape: (2, 23)") and sum("p13_seed" in line for line in piped.splitlines()) == 2
     long = tdw_here("sql", "--db", str(db), "select repeat('ab', 60) || 'END' as method", check=True).stdout
     assert "ab" * 60 + "END" in long  # a long string whole (polars cut it at 60 characters with an ellipsis)
 

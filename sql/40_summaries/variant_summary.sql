@@ -9,7 +9,10 @@
 --          are answered right for good, graduation_curve; NULL when half never are), final_train_loss,
 --          final_test_loss,
 --          key_frequencies, key_frequency_count,
---          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, outlier,
+--          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
+--          llc_peak, llc_peak_epoch (the largest LLC of all weights where estimated and sound, and its
+--          epoch; NULL without the opt-in llc), llc_collapse_epoch (its first fall, metric_events),
+--          outlier,
 --          outlier_measures (which tests made it an outlier: each measure's name with its robust z, or
 --          'never groks'; empty when it is not one)
 create or replace view variant_summary as
@@ -32,6 +35,12 @@ with final_loss as (
            arg_min(p.participation_ratio, abs(p.epoch - t.turn_epoch)) as pr_w_in_at_turn
     from participation_ratio p left join grokking_turn t using (variant)
     where p.matrix = 'W_in' group by p.variant
+), llc_all as (
+    select variant, max(value) as llc_peak, arg_max(epoch, value) as llc_peak_epoch
+    from llc where component = 'all' and statistic = 'llc' and not isnan(value) group by variant
+), llc_fall as (
+    select variant, min(epoch) as llc_collapse_epoch
+    from metric_events where metric = 'llc_all' and kind = 'collapse' group by variant
 ), graduation as (
     select variant, min(epoch) filter (where split = 'test' and graduated_fraction >= 0.5) as test_half_graduated_epoch
     from graduation_curve group by variant
@@ -39,11 +48,13 @@ with final_loss as (
     select v.variant, v.family, v.p, v.seed, v.status, t.memorization_epoch, t.turn_epoch, t.grok_epoch,
            t.turn_to_grok, g.test_half_graduated_epoch, f.final_train_loss, f.final_test_loss, k.key_frequencies,
            coalesce(k.key_frequency_count, 0) as key_frequency_count, s.specialized_fraction,
-           pr.pr_w_in_at_turn, pr.pr_w_in_min, i.max_cos_sin_imbalance
+           pr.pr_w_in_at_turn, pr.pr_w_in_min, i.max_cos_sin_imbalance, l.llc_peak, l.llc_peak_epoch,
+           lf.llc_collapse_epoch
     from variants v
     left join grokking_turn t using (variant) left join final_loss f using (variant)
     left join keys k using (variant) left join imbalance i using (variant)
     left join spec s using (variant) left join pr using (variant) left join graduation g using (variant)
+    left join llc_all l using (variant) left join llc_fall lf using (variant)
 ), scored as (
     select *, count(*) over family as n_variants, count(grok_epoch) over family as n_grokked,
            median(turn_to_grok) over family as m1, median(specialized_fraction) over family as m2,
@@ -58,7 +69,7 @@ with final_loss as (
 )
 select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok,
        test_half_graduated_epoch, final_train_loss, final_test_loss, key_frequencies, key_frequency_count, specialized_fraction,
-       pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
+       pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, llc_peak, llc_peak_epoch, llc_collapse_epoch,
        n_variants >= 3 and len(outlier_measures) > 0 as outlier,
        outlier_measures
 from (
