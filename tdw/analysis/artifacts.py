@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,14 @@ EPOCH_FILE_PATTERN = r"epoch_([0-9]+)[.]parquet"
 def artifact_path(artifacts_dir: Path, table: str, epoch: int | None) -> Path:
     name = RUN_LEVEL_FILE if epoch is None else EPOCH_FILE_NAME.format(epoch=epoch)
     return artifacts_dir / table / name
+
+
+def artifact_epochs(artifacts_dir: Path, table: str) -> list[int]:
+    """The epochs whose checkpoint has a file of `table`, ascending."""
+    folder = artifacts_dir / table
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for f in folder.iterdir() if (m := re.fullmatch(EPOCH_FILE_PATTERN, f.name)))
 
 
 def stored_metadata(path: Path) -> dict[str, str] | None:

@@ -126,11 +126,12 @@ def calibrate_step(run: RunDir, epochs: list[int], factors: tuple[float, ...] = 
     family = get_family(config.family)
     data = family.task_data(config)
     checkpoints = {epoch: run.load_weights(epoch) for epoch in epochs}
+    sampled = components_of(family, config, checkpoints[epochs[0]])["all"]  # every checkpoint has the same tensors
     trials: dict[float, dict[int, float]] = {}
     for factor in factors:
         trials[factor] = {}
         for epoch, weights in checkpoints.items():
-            estimate = estimate_component(family, config, data, weights, epoch, 0, components_of(family, config, weights)["all"], factor)
+            estimate = estimate_component(family, config, data, weights, epoch, 0, sampled, factor)
             trials[factor][epoch] = estimate.llc  # NaN when a chain was unsound
             if estimate.diverged:
                 break

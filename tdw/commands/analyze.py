@@ -122,6 +122,7 @@ def set_llc_step(run: str, text: str, names: list[str] | None, epochs: list[int]
     either: nothing now, ([], None))."""
     import math
 
+    from tdw.analysis.artifacts import artifact_epochs
     from tdw.analyzers.llc import STEP_FACTOR, calibrate_step, check_step_factor, step_factor
     from tdw.errors import TdwError
     from tdw.locks import exclusive
@@ -158,9 +159,8 @@ def set_llc_step(run: str, text: str, names: list[str] | None, epochs: list[int]
     if names is not None:
         return names, epochs
     # the run's estimates are redone with the new step, so one run's LLC series has one step
-    folder, available = run_dir.artifacts_dir / "llc", set(run_dir.checkpoint_epochs())
-    estimated = {int(f.stem.split("_")[-1]) for f in folder.glob("epoch_*.parquet")} if folder.is_dir() else set()
-    redo = sorted((estimated & available) | set(epochs or []))
+    estimated = set(artifact_epochs(run_dir.artifacts_dir, "llc")) & set(run_dir.checkpoint_epochs())
+    redo = sorted(estimated | set(epochs or []))
     if not redo:
         print(f"no LLC estimates to redo; estimate some: tdw analyze {run} --analyzers llc --epochs 0:E:S")
         return [], None
