@@ -130,7 +130,8 @@ def test_an_untraced_input_is_traced_from_the_sidebar_and_the_trace_section_foll
         poll(lambda: text(page, "analyze-launched") == "LLC of p13_seed4 at 2 checkpoints launched, its step calibrated first.",
              10, page, "the LLC launch")
         poll(lambda: jobs() == ["done", "done", "done"], 240, page, f"the LLC job, done ({jobs()})")
-        assert page.locator(".analyze-jobs .tabulator-cell[tabulator-field=task]").all_inner_texts()[0] == "llc at 2 epochs"
+        assert page.locator(".analyze-jobs .tabulator-cell[tabulator-field=task]").all_inner_texts()[0] \
+            == "llc at 2 epochs (step calibrated)"
         poll(lambda: query("select distinct epoch from llc where variant = 'p13_seed4' order by epoch", db)["epoch"].to_list()
              == [0, 100], 60, page, "the LLC in the warehouse")
         logs = sorted(path.name.split("-")[0] for path in (root / "warehouse" / "logs").glob("*.log"))

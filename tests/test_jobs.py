@@ -236,6 +236,8 @@ def test_a_job_says_what_it_does_in_the_job_lists():
     assert job_task("analyze", {"analyzers": ["llc"], "epochs": [0, 250, 500], "force": True}) == "llc at 3 epochs forced"
     assert job_task("analyze", {"analyzers": ["logit_lens"], "trace": "low_sums"}) == "traces of low_sums"
     assert job_task("analyze", {"analyzers": ["logit_lens"], "trace_add": "4+29"}) == "traces + 4+29"
+    assert job_task("analyze", {"analyzers": ["llc"], "epochs": [0, 100], "llc_step": "auto"}) == "llc at 2 epochs (step calibrated)"
+    assert job_task("analyze", {"analyzers": ["llc"], "epochs": [0], "llc_step": "0.5"}) == "llc at 1 epoch (step x0.5)"
     assert job_task("train", {"config": {"num_epochs": 25000}, "stacked_with": 1, "extend": True, "analyze": True}) \
         == "25,000 epochs, extending, then analyzed"
     assert job_task("sweep", {"variants": ["p13_seed1"], "analyze": True}) == "1 variant, analyzed"

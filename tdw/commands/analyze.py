@@ -88,9 +88,11 @@ def run(args: argparse.Namespace) -> int:
     if args.job_db:
         from tdw.jobs.sweep import run_analysis_job
 
-        trace = ({"trace_add": args.trace_add} if args.trace_add is not None
-                 else {"trace": args.trace} if args.trace is not None else None)  # for the job lists
-        outcome = run_analysis_job(args.run, args.job_db, names, epochs, args.force, args.device, args.workers, trace)
+        said = ({"trace_add": args.trace_add} if args.trace_add is not None  # what the job lists say it does
+                else {"trace": args.trace} if args.trace is not None else {})
+        if args.llc_step is not None:
+            said["llc_step"] = args.llc_step.strip()
+        outcome = run_analysis_job(args.run, args.job_db, names, epochs, args.force, args.device, args.workers, said or None)
         print(f"job {outcome.job_id} {outcome.variant}: {outcome.state}" + (f": {outcome.error.splitlines()[0]}" if outcome.error else ""))
         return 0 if outcome.state == "done" else 1
     report = AnalysisPipeline(args.run, device=args.device).run(names, epochs, args.force, progress=not args.quiet,

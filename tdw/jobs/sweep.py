@@ -156,10 +156,11 @@ def run_sweep(configs: list[VariantConfig], results: str | Path, db: str | Path,
 
 def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] | None = None,
                      epochs: list[int] | None = None, force: bool = False, device: str = "cpu",
-                     workers: int | str = 1, trace: dict[str, str] | None = None) -> JobOutcome:
+                     workers: int | str = 1, said: dict[str, str] | None = None) -> JobOutcome:
     """Analyze one run as a catalog job in this process (with `tdw analyze`'s own options: force,
-    device, worker processes), then re-index its results folder. `trace` ({"trace": spec} or
-    {"trace_add": spec}) records a change of the traced probe the job follows, for the job lists."""
+    device, worker processes), then re-index its results folder. `said` records, for the job
+    lists, what the command changed before the job: the traced probe ({"trace": spec} or
+    {"trace_add": spec}) and the llc step ({"llc_step": "auto" or a factor})."""
     from tdw.jobs.worker import run_job
     from tdw.warehouse.indexer import build_index
 
@@ -169,7 +170,7 @@ def run_analysis_job(run_path: str | Path, db: str | Path, analyzers: list[str] 
     catalog = Catalog(catalog_path(db))
     try:
         spec = {"run": str(run.path.resolve()), "analyzers": analyzers, "epochs": epochs, "force": force,
-                "device": device, "workers": workers, **(trace or {})}
+                "device": device, "workers": workers, **(said or {})}
         job_id = catalog.create_job("analyze", spec, variant=run.read_config().name, total=len(run.checkpoint_epochs()))
     finally:
         catalog.dispose()

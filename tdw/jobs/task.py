@@ -11,7 +11,8 @@ from typing import Any
 
 
 def job_task(kind: str, params: dict[str, Any] | None) -> str:
-    """'traces + 4+29', 'llc at 13 epochs', '25,000 epochs, stacked with 8', '4 variants, analyzed'."""
+    """'traces + 4+29', 'llc at 13 epochs (step calibrated)', '25,000 epochs, stacked with 8', '4 variants,
+    analyzed'."""
     params = params or {}
     if kind == "analyze":
         return analysis_task(params)
@@ -47,4 +48,7 @@ def analysis_task(params: dict[str, Any]) -> str:
         words.append(f"at {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}")
     if params.get("force"):
         words.append("forced")
+    step = params.get("llc_step")
+    if step:
+        words.append("(step calibrated)" if step == "auto" else f"(step x{step})")
     return " ".join(words)
