@@ -20,12 +20,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdw.analysis.llc import LLCEstimate, SGLDSettings, default_nbeta, estimate_llc
-from tdw.analyzers.llc import LOSS_ARITHMETIC, settings_for
+from tdw.analysis.llc import LLCEstimate, SGLDSettings, default_nbeta
+from tdw.analyzers.llc import components_of, estimate_component, settings_for
 from tdw.denormals import flush_denormals_to_zero
 from tdw.families import get_family
 from tdw.run_dir import RunDir
@@ -44,11 +42,6 @@ def main() -> None:
     family = get_family(config.family)
     data = family.task_data(config)
     n = len(data.train_idx)
-
-    def loss(params, rows):
-        train = data.train_idx if rows is None else data.train_idx[rows]
-        return family.loss_terms(params, data.labels, train, data.test_idx, False, LOSS_ARITHMETIC)[0]
-
     ours = settings_for(n)
     candidates: dict[str, SGLDSettings] = {
         "v2 step": replace(ours, step_size=2 * ours.step_size, burn_in=20),
@@ -60,14 +53,12 @@ def main() -> None:
     print(f"{'epoch':>6} " + " ".join(f"{name:>24}" for name in candidates) + f" {'v3 / reference':>15}")
     for epoch in [int(e) for e in args.epochs.split(",")]:
         weights = run.load_weights(epoch)
-        sampled = sorted(name for name in weights if config.trains(name))
+        sampled = components_of(family, config, weights)["all"]
         estimates: dict[str, LLCEstimate] = {}
         cells = []
         for name, settings in candidates.items():
-            generator = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 8)
-            start = time.perf_counter()
-            with torch.enable_grad():
-                estimates[name] = estimate_llc(loss, weights, sampled, n, settings, generator)
+            start = time.perf_counter()  # the analyzer's own estimate of all weights, from its seed
+            estimates[name] = estimate_component(family, config, data, weights, epoch, 0, sampled, settings)
             seconds = time.perf_counter() - start
             value = "unsound (NaN)" if estimates[name].diverged else f"{estimates[name].llc:.2f} +- {estimates[name].llc_std:.2f}"
             cells.append(f"{value} ({seconds:.0f} s)")

@@ -96,13 +96,12 @@ def components_of(family: Family, config: VariantConfig, weights: dict[str, Tens
 
 
 def estimate_component(family: Family, config: VariantConfig, data: TaskData, weights: dict[str, Tensor], epoch: int,
-                       index: int, sampled: list[str], step_factor: float) -> LLCEstimate:
+                       index: int, sampled: list[str], settings: SGLDSettings) -> LLCEstimate:
     """One component's estimate at one checkpoint, seeded by (variant seed, epoch, component index)."""
     generator = torch.Generator().manual_seed((config.seed * 1_000_003 + epoch) * 8 + index)
     center = {n: w.detach() for n, w in weights.items()}
     with torch.enable_grad():  # the pipeline runs analyzers under no_grad
-        return estimate_llc(training_loss(family, data), center, sampled, len(data.train_idx),
-                            settings_for(len(data.train_idx), step_factor), generator)
+        return estimate_llc(training_loss(family, data), center, sampled, len(data.train_idx), settings, generator)
 
 
 @dataclass(frozen=True)
@@ -129,9 +128,9 @@ def calibrate_step(run: RunDir, epochs: list[int], factors: tuple[float, ...] = 
     sampled = components_of(family, config, checkpoints[epochs[0]])["all"]  # every checkpoint has the same tensors
     trials: dict[float, dict[int, float]] = {}
     for factor in factors:
-        trials[factor] = {}
+        trials[factor], settings = {}, settings_for(len(data.train_idx), factor)
         for epoch, weights in checkpoints.items():
-            estimate = estimate_component(family, config, data, weights, epoch, 0, sampled, factor)
+            estimate = estimate_component(family, config, data, weights, epoch, 0, sampled, settings)
             trials[factor][epoch] = estimate.llc  # NaN when a chain was unsound
             if estimate.diverged:
                 break
@@ -155,11 +154,12 @@ class LocalLearningCoefficient(Analyzer):
 
     def analyze(self, ctx):
         factor = step_factor(ctx.facts.settings(self.name), ctx.facts.run.analysis_settings_path)
+        settings = settings_for(len(ctx.data.train_idx), factor)
         rows = []
         for index, (component, sampled) in enumerate(components_of(ctx.family, ctx.config, ctx.weights).items()):
-            estimate = estimate_component(ctx.family, ctx.config, ctx.data, ctx.weights, ctx.epoch, index, sampled, factor)
+            estimate = estimate_component(ctx.family, ctx.config, ctx.data, ctx.weights, ctx.epoch, index, sampled, settings)
             stats = {"llc": estimate.llc, "llc_std": estimate.llc_std, "init_loss": estimate.init_loss,
                      "mean_loss": estimate.mean_loss, "nbeta": estimate.nbeta, "diverged": float(estimate.diverged),
-                     "step_size": settings_for(len(ctx.data.train_idx), factor).step_size}
+                     "step_size": settings.step_size}
             rows += [(component, statistic, value) for statistic, value in stats.items()]
         return {"llc": pl.DataFrame(rows, schema=["component", "statistic", "value"], orient="row")}
