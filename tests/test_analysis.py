@@ -215,8 +215,12 @@ def test_quantized_activation_maps_round_trip_within_one_level():
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
+    """A p=23 run that groks cleanly by epoch 899 (key frequencies 2 and 5, standing apart by a
+    norm ratio above 5). A full-batch run follows the CPU's rounding, so the seed is one whose run
+    takes the same path at one and two threads: seed 3's did not, and on an AMD EPYC its final
+    frequencies (8, 5, 4) stood apart by ratios of 1.9, under the key-frequency rule's 2."""
     results = tmp_path_factory.mktemp("analysis") / "results"
-    config = tiny_config(p=23, train_frac=0.6, d_model=64, n_heads=4, d_head=16, d_mlp=128, lr=1e-2,
+    config = tiny_config(p=23, seed=5, train_frac=0.6, d_model=64, n_heads=4, d_head=16, d_mlp=128, lr=1e-2,
                          num_epochs=900, checkpoint_epochs=(0, 100, 300, 500, 700))
     return train(config, results, device="cpu", progress=False)
 
@@ -479,6 +483,7 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
     )
     from tdw.families import get_family
 
+    epoch = 300  # memorized and not yet cleaned up: the perturbations still move its loss
     if family_changes:
         config = tiny_config(**family_changes, num_epochs=2)
         family = get_family("mlp")
@@ -487,9 +492,9 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
     else:
         config = trained_run.read_config()
         family = get_family(config.family)
-        weights = trained_run.load_weights(500)
+        weights = trained_run.load_weights(epoch)
         facts = RunFacts(trained_run, config, trained_run.checkpoint_epochs(), family)
-    ctx = CheckpointContext(facts, family, family.task_data(config), 500, weights, None)
+    ctx = CheckpointContext(facts, family, family.task_data(config), epoch, weights, None)
 
     def training_forward_loss(_ctx, weights: dict[str, torch.Tensor]) -> float:
         return float(family.losses(weights, ctx.data, with_test=False).train_loss)
@@ -521,7 +526,7 @@ def test_batched_flatness_equals_a_serial_loop_over_the_perturbations(trained_ru
     # pytest-xdist every process has one, and then the losses are computed in turn)
     with torch_threads(2):
         frame = Flatness().analyze(ctx)["flatness"]
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + 500)
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
     expected = []
     for radius in RADII:
         inc = serial(radius, generator, train_loss)  # the analyzer's read-only train loss
