@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import torch.nn.functional as F
 import transformer_lens.model_bridge.sources  # noqa: F401  (attaches boot_native)
+from safetensors.torch import load_file
 from transformer_lens.model_bridge import TransformerBridge
 
 from tdw.config import VariantConfig
@@ -16,6 +20,7 @@ from tdw.model import (
     equals_position_logits,
     equals_residual_grid,
     equals_residual_pairs,
+    fast_forward,
     folded_readout_logits,
     pair_bag,
     pair_blocks,
@@ -23,11 +28,12 @@ from tdw.model import (
     token_tables,
 )
 from tdw.model.bridge import bridge_config, bridge_state_dict
-from tdw.model.fast_forward import without_zero_biases
+from tdw.model.fast_forward import folded_bag_weights_and_tables, mlp_to_logits, without_zero_biases
 from tdw.model.transformer import HookedGrokkingTransformer
 from tests.conftest import torch_threads
 
 P = 23
+PUBLISHED_CHECKPOINTS = Path(__file__).resolve().parents[2] / "shared/runs/p113_seed999/checkpoints"
 
 
 def random_model(seed: int = 0, with_biases: bool = True) -> HookedGrokkingTransformer:
@@ -169,6 +175,49 @@ def test_folded_readout_logits_equal_the_hooked_models_logits_and_the_products()
     # the biases really move the logits, so the comparisons above cover them (b_in and b_out @ W_U + b_U join
     # the base row, once per pair)
     assert (ours - without).abs().max() > 0.1
+
+
+def one_product_readout_logits(params: dict[str, torch.Tensor], tables, bag) -> torch.Tensor:
+    """`folded_readout_logits` as one product over every pair at the vocabulary's own width (the
+    code before session 37, which trained every run's recorded test losses until then)."""
+    weights, into_mlp, into_logits = folded_bag_weights_and_tables(params, tables, bag)
+    mlp_pre = F.embedding_bag(bag.rows, into_mlp, per_sample_weights=weights, mode="sum")
+    direct = F.embedding_bag(bag.rows, into_logits, per_sample_weights=weights, mode="sum")
+    return direct.addmm_(mlp_pre.relu_(), mlp_to_logits(params))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_read_outs_chunks_of_padded_products_equal_one_product_bit_for_bit(threads, monkeypatch):
+    """The read-only logits are taken in chunks of rows, each product writing 128 columns for the
+    vocabulary's 113 (`folded_readout_logits`), and are still one product's bits at the vocabulary's
+    width: the BLAS sums each output in the same order whatever rows and columns it is given. That
+    is what keeps the test losses of runs trained before the chunks replaying bit for bit, so it is
+    checked where it matters, at the published run's checkpoints (initialization, memorization,
+    circuit formation, cleanup, the end), on both its splits (8,939 and 3,830 rows, in 9 and 4
+    chunks), at one and two threads; and with biases on a small model, its 23
+    columns padded to 32, its 200 pairs in 5 chunks of 40 rows."""
+    config = VariantConfig(p=113, seed=999, data_seed=598, train_frac=0.3)
+    family = get_family(config.family)
+    data = family.task_data(config)
+    checkpoints = [family.build_model(config).state_dict()]
+    checkpoints += [load_file(PUBLISHED_CHECKPOINTS / f"checkpoint_epoch_{epoch:05d}.safetensors")
+                    for epoch in (1500, 9000, 14000, 24999)]
+    cases = [(without_zero_biases(params), 113, split) for params in checkpoints for split in (data.test_idx, data.train_idx)]
+    biased = random_model(seed=7, with_biases=True)
+    small = ({name: value.detach() for name, value in biased.named_parameters()}, P,
+             torch.randperm(P * P, generator=torch.Generator().manual_seed(3))[:200])
+    with torch_threads(threads), torch.no_grad():
+        for params, p, pairs in cases:
+            bag = pair_bag(pairs, p, 4)
+            tables = token_tables(params, p)
+            ours, reference = folded_readout_logits(params, tables, bag), one_product_readout_logits(params, tables, bag)
+            assert ours.shape == reference.shape == (len(pairs), p)
+            assert torch.equal(ours, reference)
+        monkeypatch.setattr(fast_forward, "READOUT_CHUNK_BYTES", 45 * 96 * 4)  # 45 rows of the small model's 96 neurons
+        params, p, pairs = small
+        bag, tables = pair_bag(pairs, p, 4), token_tables(params, p)
+        ours, reference = folded_readout_logits(params, tables, bag), one_product_readout_logits(params, tables, bag)
+    assert "unembed.b_U" in params and torch.equal(ours, reference)
 
 
 @pytest.mark.parametrize("family_name", ["modular_addition", "mlp"])
