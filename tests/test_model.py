@@ -218,6 +218,8 @@ def test_the_read_outs_chunks_of_padded_products_equal_one_product_bit_for_bit(t
         bag, tables = pair_bag(pairs, p, 4), token_tables(params, p)
         ours, reference = folded_readout_logits(params, tables, bag), one_product_readout_logits(params, tables, bag)
     assert "unembed.b_U" in params and torch.equal(ours, reference)
+    with torch.no_grad():
+        assert folded_readout_logits(params, tables, pair_bag(pairs[:0], p, 4)).shape == (0, p)  # no pairs, no chunk
 
 
 @pytest.mark.parametrize("family_name", ["modular_addition", "mlp"])

@@ -288,7 +288,7 @@ def folded_readout_logits(params: dict[str, Tensor], t: TokenTables, bag: PairBa
     logits = F.embedding_bag(bag.rows, F.pad(into_logits, padding), per_sample_weights=weights, mode="sum")
     to_logits = F.pad(to_logits, padding)
     pairs = len(bag.rows)
-    chunks = -(-pairs // max(1, READOUT_CHUNK_BYTES // (into_mlp.shape[1] * into_mlp.element_size())))
+    chunks = max(1, -(-pairs // max(1, READOUT_CHUNK_BYTES // (into_mlp.shape[1] * into_mlp.element_size()))))
     bounds = [pairs * i // chunks for i in range(chunks + 1)]  # equal chunks: none of a few rows
     for start, end in itertools.pairwise(bounds):
         rows = slice(start, end)
