@@ -332,6 +332,37 @@ def test_killing_an_analysis_stops_its_worker_processes(trained, tmp_path, tdw_c
     assert result.returncode == 0 and tdw_cli("verify", str(run.path)).returncode == 0
 
 
+def test_an_analysis_in_worker_processes_keeps_each_checkpoint_as_it_finishes(tmp_path, tdw_cli):
+    """`tdw analyze --workers 2` records each checkpoint in the run's manifest as its worker
+    finishes it (and moves its progress bar), not once all are done: killed halfway, the analysis
+    keeps what it finished, and the next one finds those artifacts up to date and completes the rest."""
+    import json
+    import re
+
+    run = train(tiny_config(num_epochs=130, checkpoint_epochs=tuple(range(0, 130, 10))), tmp_path / "results",
+                device="cpu", progress=False)
+    checkpoints = len(run.checkpoint_epochs())
+    manifest_path = run.artifacts_dir / "manifest.json"
+    analysis = subprocess.Popen([sys.executable, "-m", "tdw.cli", "analyze", str(run.path), "--workers", "2", "--quiet"],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    listed: dict[str, str] = {}
+    while not listed:
+        assert analysis.poll() is None, "the analysis finished before its manifest listed any checkpoint"
+        assert time.monotonic() < deadline, "the analysis never listed a checkpoint"
+        listed = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        time.sleep(0.01)
+    os.killpg(analysis.pid, signal.SIGKILL)  # the analysis and its workers
+    analysis.wait()
+    kept = {int(re.search(r"epoch_(\d+)", key)[1]) for key in listed}
+    assert 0 < len(kept) < checkpoints, kept  # some checkpoints, listed while the others ran
+    result = tdw_cli("analyze", str(run.path), "--workers", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    up_to_date = int(re.search(r"(\d+) already up to date", result.stdout)[1])
+    assert up_to_date >= len(listed)
+    assert tdw_cli("verify", str(run.path)).returncode == 0
+
+
 def test_killing_a_sweep_stops_its_workers(tmp_path, tdw_cli):
     results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
     sweep = subprocess.Popen([sys.executable, "-m", "tdw.cli", "sweep", "--p", "13", "--seed", "5", "--epochs", "100000",
