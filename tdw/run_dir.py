@@ -111,15 +111,16 @@ class RunDir:
     def analysis_settings(self, analyzer: str) -> dict[str, Any]:
         """The settings `analyzer` keeps for this run ({}: its defaults). Its artifacts record
         them, so a change makes them stale (`tdw.analysis.artifacts.staleness`)."""
-        if not self.analysis_settings_path.exists():
-            return {}
-        settings = read_json_object(self.analysis_settings_path, "delete it; the analyzers then use their defaults")
-        return dict(settings.get(analyzer) or {})
+        return dict(self._every_analysis_setting().get(analyzer) or {})
 
     def write_analysis_settings(self, analyzer: str, settings: dict[str, Any]) -> None:
-        everything = (read_json_object(self.analysis_settings_path, "delete it; the analyzers then use their defaults")
-                      if self.analysis_settings_path.exists() else {})
-        atomic.write_json(self.analysis_settings_path, {**everything, analyzer: settings})
+        atomic.write_json(self.analysis_settings_path, {**self._every_analysis_setting(), analyzer: settings})
+
+    def _every_analysis_setting(self) -> dict[str, Any]:
+        """analysis_settings.json by analyzer ({} without one); a damaged file is one line."""
+        if not self.analysis_settings_path.exists():
+            return {}
+        return read_json_object(self.analysis_settings_path, "delete it; the analyzers then use their defaults")
 
     @property
     def variant(self) -> str:
