@@ -54,10 +54,15 @@ def verify_run(run: RunDir) -> RunHealth:
 
 def read_parquet(path, remedy: str) -> str:
     """Parse the file through one open handle: Arrow opening the path twice could meet a training
-    run's rewrite between the opens and call a sound file corrupt (`tdw.atomic.pinned`)."""
+    run's rewrite between the opens and call a sound file corrupt (`tdw.atomic.pinned`).
+
+    Without Arrow's thread pool: a read through a Python file object can leave its workers to be
+    torn down at interpreter exit, which hangs or aborts the process (apache/arrow#50482, #34314);
+    `tdw verify` in a fresh process died so once (SIGABRT) in session 37's CI, after it had
+    answered. One small file gains nothing from threads."""
     try:
         with open(path, "rb") as handle:
-            pq.read_table(handle)
+            pq.read_table(handle, use_threads=False)
     except (OSError, pa.ArrowException) as error:
         raise CorruptFileError(path, str(error).splitlines()[0][:160], remedy) from None
     return "ok"
