@@ -4,6 +4,7 @@ range), page navigation, figure export and the application version; main area: t
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import sys
@@ -16,6 +17,7 @@ from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.models import CustomJS, CustomJSTickFormatter
 
 from dashboards.batch import one_update
+from dashboards.closed_tabs import quiet_closed_tabs
 from dashboards.launch import launch_tdw
 from dashboards.local_layout import lay_out_fixed_figures_alone
 from dashboards.state import WorkbenchState, typed_pair
@@ -230,6 +232,10 @@ def log_timings() -> None:
 def build_app(db: str | Path, results: str | Path = "results", read_only: bool = False) -> pn.Row:
     """`read_only` (a bundle): no page that trains or analyzes."""
     log_timings()
+    try:  # the server's loop (`tdw serve` and `panel serve` alike): a reloaded tab logs nothing
+        quiet_closed_tabs(asyncio.get_running_loop())
+    except RuntimeError:  # built outside a server (a test, a notebook): no loop runs
+        pass
     store = shared_store(db, results)
     state = WorkbenchState()
     if read_only:
