@@ -27,6 +27,7 @@ from tests.dashboard_harness import (
     log_problems,
     poll,
     scroll_to_view,
+    served,
     text,
     wait_idle,
 )
@@ -765,8 +766,6 @@ def test_a_tab_reloaded_while_the_server_still_draws_it_logs_nothing(study, tmp_
     per message in flight, about every other reload (dashboards/closed_tabs.py). The server's
     debug lines (TDW_DASHBOARD_TIMINGS=2) show that such messages were in flight and dropped, so
     the quiet is the handling's and not a reload that met no message."""
-    from tests.dashboard_harness import served
-
     log = tmp_path / "serve.log"
     with served(study, log_path=log, env={"TDW_DASHBOARD_TIMINGS": "2"}) as url, browser_page() as page:
         for delay in (0, 50, 100, 150, 200, 300):
@@ -777,6 +776,41 @@ def test_a_tab_reloaded_while_the_server_still_draws_it_logs_nothing(study, tmp_
         assert page.errors == []
     # (served() has asserted that the log holds no warning, error or traceback)
     assert "tdw.dashboard.closed_tabs a tab closed with a message in flight" in log.read_text()
+
+
+def test_only_a_closed_tabs_errors_are_dropped_and_every_other_reaches_the_loops_handler():
+    """`quiet_closed_tabs` on a real event loop: an unretrieved WebSocketClosedError or
+    StreamClosedError goes nowhere; any other exception reaches the handler the loop had; Bokeh's
+    closed-connection warning is filtered and its other warnings are not; installing twice wraps once."""
+    import asyncio
+    import logging
+
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+
+    from dashboards.closed_tabs import BOKEH_CLOSED_WARNING, quiet_closed_tabs
+
+    loop = asyncio.new_event_loop()
+    reached = []
+    try:
+        loop.set_exception_handler(lambda _loop, context: reached.append(context["exception"]))
+        quiet_closed_tabs(loop)
+        installed = loop.get_exception_handler()
+        quiet_closed_tabs(loop)
+        assert loop.get_exception_handler() is installed
+        other = ValueError("a real bug")
+        for error in (WebSocketClosedError(), StreamClosedError(), other):
+            loop.call_exception_handler({"message": "Task exception was never retrieved", "exception": error})
+        assert reached == [other]
+    finally:
+        loop.close()
+    logger = logging.getLogger("bokeh.server.views.ws")
+
+    def record(message: str) -> logging.LogRecord:
+        return logger.makeRecord(logger.name, logging.WARNING, __file__, 0, message, (), None)
+
+    assert not logger.filter(record(BOKEH_CLOSED_WARNING))
+    assert logger.filter(record("Failed sending message: something else"))
 
 
 def map_cell_js(view: str, a: int, b: int) -> str:
