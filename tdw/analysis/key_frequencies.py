@@ -18,6 +18,8 @@ the demo the rule gives exactly the frequencies of the neuron clusters at the la
 (tests/test_science.py). What it misses: a group that falls off in steps under 2. A p=23 run that
 grokked on an AMD EPYC ended with norms 2.83, 2.32, 1.22 (frequencies 8, 5, 4), then 0.65: ratios
 of 1.22, 1.90 and 1.88, so none; the restricted loss of a run without key frequencies is log p.
+Its neurons say 8 and 5 (clusters of 79 and 37 neurons, 69 and 34 of them specialized; frequency
+4's 12, none). Of 20 seeds of that configuration, 14 grokked and the rule found keys in 13.
 """
 
 from __future__ import annotations
