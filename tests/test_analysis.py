@@ -13,8 +13,9 @@ from conftest import tdw_here, tiny_config, torch_threads
 from polars.testing import assert_frame_equal
 
 from tdw.analysis.artifacts import artifact_path, file_digest
+from tdw.analysis.context import RunFacts
 from tdw.analysis.fourier import fourier_basis, frequency_fractions_2d, gini
-from tdw.analysis.key_frequencies import key_frequencies
+from tdw.analysis.key_frequencies import key_frequencies, neuron_key_frequencies
 from tdw.analysis.pca import pca
 from tdw.analysis.pipeline import AnalysisPipeline
 from tdw.analyzers import all_analyzers
@@ -63,6 +64,31 @@ def test_key_frequencies_are_the_group_above_the_largest_norm_gap():
     # ... but nothing under a quarter of the largest does, whatever gap lies below it
     W_E[:, 3] = 1.4 * torch.cos(2 * math.pi * 2 * x / p) / math.sqrt(p / 2)
     assert key_frequencies(W_E) == [4, 9, 11]
+
+
+def test_where_the_embedding_has_no_gap_the_clusters_of_specialized_neurons_are_the_key_frequencies():
+    """Planted neurons over a p=29 grid: 60 on cos(w_8 (a + b)), 30 on cos(w_5 a) cos(w_5 b), 10
+    on frequency 3 (a sixth of the largest cluster: not key), 20 of noise (specialized on
+    nothing). Keys 5 and 8. A cluster of a quarter of the largest counts; none counts when the
+    largest holds under 5% of the neurons, or when no neuron is specialized."""
+    p = 29
+    a = torch.arange(p, dtype=torch.float64)[:, None]
+    b = torch.arange(p, dtype=torch.float64)[None, :]
+    w = 2 * math.pi / p
+    generator = torch.Generator().manual_seed(0)
+
+    def neurons(count: int, k: int, product: bool = False) -> torch.Tensor:
+        phases = torch.rand(count, 1, 1, generator=generator, dtype=torch.float64) * 2 * math.pi
+        if product:
+            return torch.cos(w * k * a + phases) * torch.cos(w * k * b)
+        return torch.cos(w * k * (a + b) + phases)
+
+    noise = torch.randn(20, p, p, generator=generator, dtype=torch.float64)
+    maps = torch.cat((neurons(60, 8), neurons(30, 5, product=True), neurons(10, 3), noise))
+    assert neuron_key_frequencies(maps.float(), specialized_share=0.5) == [5, 8]
+    assert neuron_key_frequencies(torch.cat((maps, neurons(5, 3))), specialized_share=0.5) == [3, 5, 8]  # 15 >= 60 / 4
+    assert neuron_key_frequencies(torch.cat((neurons(4, 8), noise, noise, noise, noise)), 0.5) == []  # 4 of 84: under 5%
+    assert neuron_key_frequencies(noise, 0.5) == []
 
 
 def test_random_embeddings_have_no_key_frequencies():
@@ -299,6 +325,19 @@ def test_auto_workers_take_one_process_per_thread_where_checkpoints_repay_it():
 def test_weight_only_analyzers_need_no_forward_pass(trained_run):
     report = AnalysisPipeline(trained_run.path).run(["singular_values", "embedding_fourier"], force=True, progress=False)
     assert report.forward_passes == 0 and report.checkpoint_loads == len(trained_run.checkpoint_epochs())
+
+
+def test_a_trained_runs_neurons_give_the_key_frequencies_its_embedding_gives(trained_run):
+    """The fallback reads a real model's neurons the right way round: on the fixture run (keys 2
+    and 5 by its embedding's gap) its final checkpoint's specialized neurons, through the family's
+    "neurons" hook over the whole grid, give the same two frequencies."""
+    config = trained_run.read_config()
+    family = get_family(config.family)
+    facts = RunFacts(trained_run, config, trained_run.checkpoint_epochs(), family)
+    assert facts.key_frequencies == key_frequencies(family.embedding(facts.final_weights, config.p)) == [2, 5]
+    maps = facts.final_neuron_maps()
+    assert maps.shape == (config.d_mlp, config.p, config.p)
+    assert neuron_key_frequencies(maps, family.specialized_share) == [2, 5]
 
 
 def test_newer_analyzer_version_invalidates_older_artifacts(trained_run, monkeypatch):

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tdw.analysis.key_frequencies import key_frequencies
+from tdw.analysis.key_frequencies import key_frequencies, neuron_key_frequencies
 from tdw.config import VariantConfig
-from tdw.families.base import Family, TaskData
+from tdw.families.base import Family, TaskData, hook_names
 from tdw.probes import Probe, trace_probe
 from tdw.run_dir import RunDir
 
@@ -96,8 +96,23 @@ class RunFacts:
 
     @cached_property
     def key_frequencies(self) -> list[int]:
-        """The final checkpoint's key frequencies (tdw.analysis.key_frequencies)."""
-        return key_frequencies(self.embedding(self.final_weights))
+        """The final checkpoint's key frequencies (tdw.analysis.key_frequencies): the embedding's
+        frequencies above its largest norm gap, or, where it has none, its specialized neurons'."""
+        keys = key_frequencies(self.embedding(self.final_weights))
+        if keys or "neurons" not in self.family.hooks:
+            return keys
+        return neuron_key_frequencies(self.final_neuron_maps(), self.family.specialized_share)
+
+    def final_neuron_maps(self) -> Tensor:
+        """The final checkpoint's neurons' activations over the whole grid [neuron, a, b]: one
+        forward pass, made only for a run whose embedding shows no key frequencies."""
+        model = self.family.build_model(self.config)
+        model.load_state_dict(self.final_weights)
+        inputs = self.family.task_data(self.config).inputs
+        wanted = hook_names(self.family, ("neurons",))
+        with torch.no_grad():
+            _, cache = model.run_with_cache(inputs, names_filter=lambda name: name in wanted, **self.family.readout_forward)
+        return self.family.neuron_activations(cache).T.reshape(-1, self.config.p, self.config.p)
 
 
 class SeesTheRun:

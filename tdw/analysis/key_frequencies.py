@@ -20,17 +20,30 @@ grokked on an AMD EPYC ended with norms 2.83, 2.32, 1.22 (frequencies 8, 5, 4), 
 of 1.22, 1.90 and 1.88, so none; the restricted loss of a run without key frequencies is log p.
 Its neurons say 8 and 5 (clusters of 79 and 37 neurons, 69 and 34 of them specialized; frequency
 4's 12, none). Of 20 seeds of that configuration, 14 grokked and the rule found keys in 13.
+
+So where the embedding shows no such gap, the neurons decide (`neuron_key_frequencies`): the key
+frequencies are those of the final checkpoint's clusters of specialized neurons (a neuron's best
+frequency explaining at least the family's `specialized_share` of its variance over the grid, as
+the warehouse's `neuron_clusters` counts them), each cluster at least a quarter of the largest,
+and the largest at least 5% of the neurons. That run gets 5 and 8; a run halfway through
+grokking (test accuracy 0.73) the one frequency its neurons have formed. At initialization and
+in runs that have not grokked no neuron is specialized (10 p=23 runs at test accuracy 0.02-0.10,
+10 initializations), so they still get none; where the gap is there (the published run, the
+demo, 18 of the 20 seeds) the neurons are never asked.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 from jaxtyping import Float
 from torch import Tensor
 
-from tdw.analysis.fourier import component_norms, fourier_basis
+from tdw.analysis.fourier import component_norms, fourier_basis, frequency_fractions_2d
 
 MIN_GAP = 2.0  # the norm ratio that separates key frequencies from the rest
-MIN_SHARE_OF_LARGEST = 0.25  # a key frequency's norm is at least this share of the largest
+MIN_SHARE_OF_LARGEST = 0.25  # a key frequency's norm (or its neuron cluster) is at least this share of the largest
+MIN_NEURON_SHARE = 0.05  # the largest cluster of specialized neurons holds at least this share of the neurons
 
 
 def frequency_norms(embedding: Float[Tensor, "token d_model"]) -> dict[int, float]:
@@ -59,3 +72,17 @@ def key_frequencies(embedding: Float[Tensor, "token d_model"]) -> list[int]:
         if gap > best_gap:
             best_gap, cut = gap, i + 1
     return sorted(ranked[:cut]) if best_gap >= MIN_GAP else []
+
+
+def neuron_key_frequencies(maps: Float[Tensor, "neuron a b"], specialized_share: float) -> list[int]:
+    """The key frequencies by the neurons [neuron, a, b] (each one's activation over the grid), for
+    an embedding without a gap: the frequencies of the clusters of specialized neurons, each at
+    least `MIN_SHARE_OF_LARGEST` of the largest, the largest at least `MIN_NEURON_SHARE` of the
+    neurons; [] when there are none (the module's docstring says why and on what runs)."""
+    fractions = frequency_fractions_2d(maps.double())  # [neuron, frequency 1..]
+    best_fraction, best = fractions.max(dim=1)
+    clusters = Counter((best[best_fraction >= specialized_share] + 1).tolist())
+    largest = max(clusters.values(), default=0)
+    if largest == 0 or largest < MIN_NEURON_SHARE * maps.shape[0]:
+        return []
+    return sorted(k for k, neurons in clusters.items() if neurons >= MIN_SHARE_OF_LARGEST * largest)

@@ -40,6 +40,7 @@ def frequency_contributions(logits: torch.Tensor, labels: torch.Tensor) -> torch
 class AnswerFrequencies(Analyzer):
     name = "answer_frequencies"
     description = "per traced input: each key frequency's contribution to the correct logit, the rest, the constant"
+    version = 2  # v2: the key frequencies by the neurons where the embedding has no norm gap
     requires = "activations"  # the answer logits of the shared forward pass
     depends_on = "final_checkpoint"  # the run's key frequencies
     traced = True

@@ -1,5 +1,6 @@
-"""key_frequencies: the frequencies the final model uses (the rule in tdw.analysis.key_frequencies),
-with their embedding norms, from the run's last checkpoint. Recomputed when that checkpoint changes."""
+"""key_frequencies: the frequencies the final model uses (the rule in tdw.analysis.key_frequencies:
+the embedding's largest norm gap, or where it has none the clusters of specialized neurons), with
+their embedding norms, from the run's last checkpoint. Recomputed when that checkpoint changes."""
 
 import polars as pl
 
@@ -11,7 +12,8 @@ from tdw.analyzers import register
 @register
 class KeyFrequencies(Analyzer):
     name = "key_frequencies"
-    description = "key frequencies of the final checkpoint's embedding (largest norm gap) and their norms"
+    description = "key frequencies of the final checkpoint (its embedding's largest norm gap, else its neurons' clusters) and their norms"
+    version = 2  # v2: where the embedding has no norm gap, the specialized neurons' clusters decide
     requires = "run"
     depends_on = "final_checkpoint"
     tables = {"final_key_frequencies": TableSpec({"frequency": pl.Int16})}

@@ -49,7 +49,7 @@ def key_frequency_projection(logits: torch.Tensor, keys: list[int]) -> torch.Ten
 @register
 class Progress(Analyzer):
     name = "progress"
-    version = 2  # v2: key frequencies by the largest-gap rule, always from the final checkpoint
+    version = 3  # v2: key frequencies by the largest-gap rule, always from the final checkpoint; v3: by the neurons where the embedding has no gap
     description = "restricted and excluded loss on the key frequencies, Gini of Fourier norms, weight norm"
     requires = "activations"
     depends_on = "final_checkpoint"
