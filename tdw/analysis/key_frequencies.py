@@ -19,7 +19,7 @@ the demo the rule gives exactly the frequencies of the neuron clusters at the la
 grokked on an AMD EPYC ended with norms 2.83, 2.32, 1.22 (frequencies 8, 5, 4), then 0.65: ratios
 of 1.22, 1.90 and 1.88, so none; the restricted loss of a run without key frequencies is log p.
 Its neurons say 8 and 5 (clusters of 79 and 37 neurons, 69 and 34 of them specialized; frequency
-4's 12, none). Of 20 seeds of that configuration, 14 grokked and the rule found keys in 13.
+4's 12, none). Of 20 seeds of that configuration, 14 grokked and the gap found keys in 13.
 
 So where the embedding shows no such gap, the neurons decide (`neuron_key_frequencies`): the key
 frequencies are those of the final checkpoint's clusters of specialized neurons (a neuron's best
