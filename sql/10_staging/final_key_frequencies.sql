@@ -1,4 +1,4 @@
--- final_key_frequencies: one row per a key frequency of the final checkpoint (tdw/analysis/key_frequencies.py) and its embedding norm.
+-- final_key_frequencies: one row per a key frequency of the final checkpoint (tdw/analysis/key_frequencies.py: the embedding's norm gap, or the specialized neurons' clusters) and its embedding norm.
 -- grain: variant, epoch, frequency
 -- Question: Which frequencies does the trained model use? (read through the key_frequencies mart)
 -- Columns: variant, epoch, frequency, value

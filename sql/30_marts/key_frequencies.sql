@@ -5,8 +5,11 @@
 -- The rule (tdw/analysis/key_frequencies.py, applied by the `key_frequencies` analyzer to the run's
 -- final checkpoint and used by the `progress` analyzer too, so it exists once): sort frequencies by
 -- the embedding's Fourier norm; the group above the largest norm ratio (at least 2x) among the top
--- half, and at least a quarter of the largest norm. On the published p=113 run and the demo it
--- gives exactly the neuron clusters' frequencies; at initialization it gives none.
+-- half, and at least a quarter of the largest norm. Where the embedding has no such gap, the
+-- frequencies of the final checkpoint's clusters of specialized neurons (neuron_clusters' count),
+-- each at least a quarter of the largest, the largest at least 5% of the neurons. On the published
+-- p=113 run and the demo the gap gives exactly the neuron clusters' frequencies; at initialization
+-- and in runs that have not grokked there are none. The norm is the embedding's either way.
 -- Columns: variant, epoch (the final checkpoint), frequency, norm, rank (1 = largest norm)
 create or replace view key_frequencies as
 select variant, epoch, frequency, value::double as norm,
