@@ -781,14 +781,15 @@ def test_a_tab_reloaded_while_the_server_still_draws_it_logs_nothing(study, tmp_
 def test_only_a_closed_tabs_errors_are_dropped_and_every_other_reaches_the_loops_handler():
     """`quiet_closed_tabs` on a real event loop: an unretrieved WebSocketClosedError or
     StreamClosedError goes nowhere; any other exception reaches the handler the loop had; Bokeh's
-    closed-connection warning is filtered and its other warnings are not; installing twice wraps once."""
+    and Panel's closed-connection warnings are filtered and their other warnings are not; installing
+    twice wraps once."""
     import asyncio
     import logging
 
     from tornado.iostream import StreamClosedError
     from tornado.websocket import WebSocketClosedError
 
-    from dashboards.closed_tabs import BOKEH_CLOSED_WARNING, quiet_closed_tabs
+    from dashboards.closed_tabs import CLOSED_WARNING, quiet_closed_tabs
 
     loop = asyncio.new_event_loop()
     reached = []
@@ -804,13 +805,12 @@ def test_only_a_closed_tabs_errors_are_dropped_and_every_other_reaches_the_loops
         assert reached == [other]
     finally:
         loop.close()
-    logger = logging.getLogger("bokeh.server.views.ws")
-
-    def record(message: str) -> logging.LogRecord:
-        return logger.makeRecord(logger.name, logging.WARNING, __file__, 0, message, (), None)
-
-    assert not logger.filter(record(BOKEH_CLOSED_WARNING))
-    assert logger.filter(record("Failed sending message: something else"))
+    for name in ("bokeh.server.views.ws", "panel.io.document"):  # Bokeh's and Panel's warning of a closed tab
+        logger = logging.getLogger(name)
+        record = logger.makeRecord(name, logging.WARNING, __file__, 0, CLOSED_WARNING, (), None)
+        assert not logger.filter(record), name
+        other = logger.makeRecord(name, logging.WARNING, __file__, 0, "Failed sending message: something else", (), None)
+        assert logger.filter(other), name
 
 
 def map_cell_js(view: str, a: int, b: int) -> str:
