@@ -64,10 +64,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# a tab closed while its own last change was in flight: Bokeh then finds the connection's session
-# gone ("assert self._session is not None", once in a CI run). A tab closed while the server still
-# sent it an update logs nothing (dashboards/closed_tabs.py), and a test checks that it does not.
-CLOSED_TAB = ("assert self._session is not None",)
+# a tab closed while the server still sent it an update, or while its own last change was in flight
+# (Bokeh then finds the connection's session gone: "assert self._session is not None", once in a CI
+# run): the test's doing, excused here. The server logs none of the first kind that it knows
+# (dashboards/closed_tabs.py); a test reloads a tab mid-update and checks that, strictly.
+CLOSED_TAB = ("as connection was closed", "WebSocketClosedError", "StreamClosedError", "assert self._session is not None")
 # what Python's asyncio and Tornado print without a level when an exception escapes a task or a callback
 UNCAUGHT = ("Traceback (most recent call last)", "Task exception was never retrieved", "Exception in callback")
 
