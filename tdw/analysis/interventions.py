@@ -31,7 +31,7 @@ from torch import Tensor
 
 from tdw.analysis.analyzer import TableSpec
 from tdw.analysis.artifacts import file_digest, read_manifest, tidy, write_manifest
-from tdw.analysis.fourier import frequency_fractions_2d
+from tdw.analysis.key_frequencies import specialized_frequency
 from tdw.analyzers.input_outcomes import outcomes
 from tdw.atomic import write_with
 from tdw.config import VariantConfig
@@ -107,9 +107,7 @@ def frequency_projector(p: int, k: int, dtype=torch.float64, component: str = "b
 
 def specialized_neurons(maps: Tensor, frequency: int, share: float) -> list[int]:
     """Neurons [neuron, a, b] whose best frequency is `frequency` with at least `share` of their variance."""
-    fractions = frequency_fractions_2d(maps.double())
-    best_fraction, best = fractions.max(dim=1)
-    return torch.nonzero((best + 1 == frequency) & (best_fraction >= share)).flatten().tolist()
+    return torch.nonzero(specialized_frequency(maps, share) == frequency).flatten().tolist()
 
 
 def check(intervention: Intervention, family: Family, config: VariantConfig, weights: dict[str, Tensor]) -> None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from tdw.analysis.fourier import component_norms, fourier_basis, frequency_fractions_2d
@@ -77,14 +77,21 @@ def key_frequencies(embedding: Float[Tensor, "token d_model"]) -> list[int]:
     return sorted(ranked[:cut]) if best_gap >= MIN_GAP else []
 
 
+def specialized_frequency(maps: Float[Tensor, "neuron a b"], specialized_share: float) -> Int[Tensor, " neuron"]:
+    """Each neuron's best frequency (1..) where it explains at least `specialized_share` of the
+    neuron's variance over the grid, 0 where none does: a neuron's specialization, as the warehouse's
+    `neuron_clusters` counts it and a `neurons` intervention selects it."""
+    best_fraction, best = frequency_fractions_2d(maps.double()).max(dim=1)  # over frequencies 1..
+    return (best + 1).where(best_fraction >= specialized_share, 0)
+
+
 def neuron_key_frequencies(maps: Float[Tensor, "neuron a b"], specialized_share: float) -> list[int]:
     """The key frequencies by the neurons [neuron, a, b] (each one's activation over the grid), for
     an embedding without a gap: the frequencies of the clusters of specialized neurons, each at
     least `MIN_SHARE_OF_LARGEST` of the largest, the largest at least `MIN_NEURON_SHARE` of the
     neurons; [] when there are none (the module's docstring says why and on what runs)."""
-    fractions = frequency_fractions_2d(maps.double())  # [neuron, frequency 1..]
-    best_fraction, best = fractions.max(dim=1)
-    clusters = Counter((best[best_fraction >= specialized_share] + 1).tolist())
+    frequency = specialized_frequency(maps, specialized_share)
+    clusters = Counter(frequency[frequency > 0].tolist())
     largest = max(clusters.values(), default=0)
     if largest == 0 or largest < MIN_NEURON_SHARE * maps.shape[0]:
         return []
