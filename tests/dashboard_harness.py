@@ -68,7 +68,7 @@ def free_port() -> int:
 # (Bokeh then finds the connection's session gone: "assert self._session is not None", once in a CI
 # run): the test's doing, excused here. The server logs none of the first kind that it knows
 # (dashboards/closed_tabs.py); a test reloads a tab mid-update and checks that, strictly.
-CLOSED_TAB = ("as connection was closed", "WebSocketClosedError", "StreamClosedError", "assert self._session is not None")
+CLOSED_TAB = ("as connection was closed", "WebSocketClosedError", "assert self._session is not None")
 # what Python's asyncio and Tornado print without a level when an exception escapes a task or a callback
 UNCAUGHT = ("Traceback (most recent call last)", "Task exception was never retrieved", "Exception in callback")
 
