@@ -272,9 +272,9 @@ def folded_readout_logits(params: dict[str, Tensor], t: TokenTables, bag: PairBa
     output is the same sum in the same order (MKL blocks the 512 inner terms alike whatever rows
     and columns it is given), so the logits are the one product's bits, which keeps every run's
     test losses replaying bit for bit; measured on an AMD EPYC, and tested wherever the suite runs
-    at the published run's checkpoints, at one and two threads. (Not for a handful of rows: MKL takes other paths there, and a product of 5 to
-    11 rows gave other bits at two threads, hence equal chunks, never a short last one; from 12
-    rows to 1,100 every size gave the same bits.) Measured at p=113 (AMD EPYC, two threads): the
+    at the published run's checkpoints, at one and two threads. (Not for a handful of rows: MKL
+    takes other paths there, and a product of 5 to 11 rows gave other bits at two threads, hence
+    equal chunks, never a short last one; from 12 rows to 1,100 every size gave the same bits.) Measured at p=113 (AMD EPYC, two threads): the
     read-out 14.2 -> 11.2 ms, a training step 1.077x faster (paired A/B, 12 rounds).
 
     The sums are grouped differently from `readout_logits` (equal to about 1e-6 relative,
