@@ -126,10 +126,12 @@ def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
         from training_phases where variant = {v} and phase = 'cleanup'""",
         {"cleanup_start": "cleanup begins", "cleanup_end": "cleanup ends"})
     facts += facts_from(warehouse, f"""
-        select key_frequencies, specialized_fraction, pr_w_in_at_turn, pr_w_in_min, final_train_loss,
+        select key_frequencies, key_frequency_rule, specialized_fraction, pr_w_in_at_turn, pr_w_in_min, final_train_loss,
                final_test_loss, outlier, outlier_measures
         from variant_summary where variant = {v}""",
-        {"key_frequencies": "key frequencies", "specialized_fraction": "specialized neurons (final fraction)",
+        {"key_frequencies": "key frequencies",
+         "key_frequency_rule": "rule that found the key frequencies",
+         "specialized_fraction": "specialized neurons (final fraction)",
          "pr_w_in_at_turn": "participation ratio of W_in at the turn", "pr_w_in_min": "lowest participation ratio of W_in",
          "final_train_loss": "final train loss", "final_test_loss": "final test loss",
          "outlier": "outlier among its family", "outlier_measures": "measures that made it an outlier"})

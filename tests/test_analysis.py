@@ -340,6 +340,33 @@ def test_a_trained_runs_neurons_give_the_key_frequencies_its_embedding_gives(tra
     assert neuron_key_frequencies(maps, family.specialized_share) == [2, 5]
 
 
+def test_the_warehouse_says_which_rule_found_a_runs_key_frequencies(trained_run, tmp_path, monkeypatch):
+    """The fixture run's keys come from its embedding's gap. Asking a gap no embedding has (the
+    rule's threshold raised to 100) leaves the neurons to decide: the same keys, analyzed and
+    indexed as a user runs them, now say `neuron_clusters` in the key_frequencies view and in
+    variant_summary, and the restricted loss still reads them."""
+    target = tmp_path / "results" / "modular_addition" / trained_run.variant
+    shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+    chosen = ["key_frequencies", "progress"]
+
+    def indexed() -> tuple[list, list, float]:
+        build_index(tmp_path / "results", db)
+        keys = query("select frequency, rule from key_frequencies order by frequency", db).rows()
+        summary = query("select key_frequencies, key_frequency_rule from variant_summary", db).row(0)
+        restricted = query("select value from progress where measure = 'restricted_loss' order by epoch desc limit 1", db).item()
+        return keys, list(summary), restricted
+
+    AnalysisPipeline(target).run(chosen, progress=False)
+    keys, summary, by_gap = indexed()
+    assert keys == [(2, "embedding_gap"), (5, "embedding_gap")] and summary == [[2, 5], "embedding_gap"]
+    monkeypatch.setattr("tdw.analysis.key_frequencies.MIN_GAP", 100.0)
+    AnalysisPipeline(target).run(chosen, force=True, progress=False)
+    keys, summary, by_neurons = indexed()
+    assert keys == [(2, "neuron_clusters"), (5, "neuron_clusters")] and summary == [[2, 5], "neuron_clusters"]
+    assert by_neurons == by_gap < 0.1  # the same keys restrict the logits alike
+
+
 def test_newer_analyzer_version_invalidates_older_artifacts(trained_run, monkeypatch):
     analyzer = all_analyzers()["embedding_fourier"]
     AnalysisPipeline(trained_run.path).run(["embedding_fourier"], progress=False)

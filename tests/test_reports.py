@@ -93,6 +93,8 @@ def test_a_variant_report_states_the_sql_views_numbers_in_html_pdf_and_markdown(
     assert html.facts["pr_w_in_min"] == text(summary["pr_w_in_min"])
     assert html.facts["final_test_loss"] == text(summary["final_test_loss"])
     assert html.facts["key_frequencies"] == text(summary["key_frequencies"])
+    assert html.facts["key_frequency_rule"] == text(summary["key_frequency_rule"])
+    assert (summary["key_frequency_rule"] is None) == (summary["key_frequency_count"] == 0)
     assert {f.name for f in facts} == set(html.facts)
     # each fact's SQL, run as printed, gives the number printed
     page = variant_report.with_suffix(".html").read_text()

@@ -73,7 +73,7 @@ def build_hand_made(tmp_path):
             {"frequency": [f for f in range(1, 7) for _ in (0, 1)], "component": ["cos", "sin"] * 6,
              "value": [6.0, 1.0, 0.1, 0.1, 0.1, 0.1, 3.0, 3.0, 0.1, 0.1, 0.1, 0.1]}))
         put(run, "key_frequencies", "final_key_frequencies", None, pl.DataFrame(
-            {"epoch": [0, 0], "frequency": [1, 4], "value": [37 ** 0.5, 18 ** 0.5]}))
+            {"epoch": [0, 0], "frequency": [1, 4], "rule": ["embedding_gap"] * 2, "value": [37 ** 0.5, 18 ** 0.5]}))
         put(run, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
             {"neuron": [0, 1, 2, 3], "frequency": [1, 1, 4, 2], "value": [0.9, 0.95, 0.5, 0.86]}))
     # the grokker's restricted loss falls from 1,000 to 2,000 (a change of course for the events), and
@@ -226,7 +226,7 @@ def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, mo
         else:
             key, value = line.split("|", 1)
             records[-1][key.strip()] = value.strip()
-    assert records[0]["key_frequencies"] == "[1, 4]" and records[1]["grok_epoch"] == "null"  # seed 2 never groks
+    assert records[0]["key_frequencies"] == "[1, 4]" and records[0]["key_frequency_rule"] == "embedding_gap" and records[1]["grok_epoch"] == "null"  # seed 2 never groks
     assert len({line.index("|") for line in lines if "|" in line}) == 1  # the values in one column
     assert sum(line.startswith("-[ row ") for line in lines) == 2
     narrow = tdw_here("sql", "--db", str(db), "select variant from variant_summary order by variant", check=True).stdout
@@ -237,7 +237,7 @@ def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, mo
     assert empty.startswith("(0 rows; columns: variant, family, p, seed,")
     monkeypatch.delenv("COLUMNS")  # piped, no terminal: the grid whole, one line per row, for grep and less -S
     piped = tdw_here("sql", "--db", str(db), "select * from variant_summary order by variant", check=True).stdout
-    assert piped.startswith("shape: (2, 23)") and sum("p13_seed" in line for line in piped.splitlines()) == 2
+    assert piped.startswith("shape: (2, 24)") and sum("p13_seed" in line for line in piped.splitlines()) == 2
     long = tdw_here("sql", "--db", str(db), "select repeat('ab', 60) || 'END' as method", check=True).stdout
     assert "ab" * 60 + "END" in long  # a long string whole (polars cut it at 60 characters with an ellipsis)
 

@@ -10,8 +10,9 @@
 -- each at least a quarter of the largest, the largest at least 5% of the neurons. On the published
 -- p=113 run and the demo the gap gives exactly the neuron clusters' frequencies; at initialization
 -- and in runs that have not grokked there are none. The norm is the embedding's either way.
--- Columns: variant, epoch (the final checkpoint), frequency, norm, rank (1 = largest norm)
+-- Columns: variant, epoch (the final checkpoint), frequency, norm, rank (1 = largest norm),
+--          rule (which rule found the variant's keys: 'embedding_gap' or 'neuron_clusters')
 create or replace view key_frequencies as
 select variant, epoch, frequency, value::double as norm,
-       row_number() over (partition by variant order by value desc, frequency) as rank
+       row_number() over (partition by variant order by value desc, frequency) as rank, rule
 from final_key_frequencies;

@@ -8,7 +8,8 @@
 --          turn_to_grok, test_half_graduated_epoch (the first checkpoint by which half the test inputs
 --          are answered right for good, graduation_curve; NULL when half never are), final_train_loss,
 --          final_test_loss,
---          key_frequencies, key_frequency_count,
+--          key_frequencies, key_frequency_count, key_frequency_rule (the rule that found them:
+--          'embedding_gap' or 'neuron_clusters', key_frequencies; NULL when there are none),
 --          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
 --          llc_peak, llc_peak_epoch (the largest LLC of all weights where estimated and sound, and its
 --          epoch; NULL without the opt-in llc), llc_collapse_epoch (its first fall, metric_events),
@@ -22,7 +23,8 @@ with final_loss as (
            arg_max(loss, epoch) filter (where split = 'test') as final_test_loss
     from losses group by variant
 ), keys as (
-    select variant, list(frequency order by frequency) as key_frequencies, count(*) as key_frequency_count
+    select variant, list(frequency order by frequency) as key_frequencies, count(*) as key_frequency_count,
+           any_value(rule) as key_frequency_rule
     from key_frequencies group by variant
 ), imbalance as (
     select k.variant, max(c.imbalance) as max_cos_sin_imbalance
@@ -47,7 +49,7 @@ with final_loss as (
 ), base as (
     select v.variant, v.family, v.p, v.seed, v.status, t.memorization_epoch, t.turn_epoch, t.grok_epoch,
            t.turn_to_grok, g.test_half_graduated_epoch, f.final_train_loss, f.final_test_loss, k.key_frequencies,
-           coalesce(k.key_frequency_count, 0) as key_frequency_count, s.specialized_fraction,
+           coalesce(k.key_frequency_count, 0) as key_frequency_count, k.key_frequency_rule, s.specialized_fraction,
            pr.pr_w_in_at_turn, pr.pr_w_in_min, i.max_cos_sin_imbalance, l.llc_peak, l.llc_peak_epoch,
            lf.llc_collapse_epoch
     from variants v
@@ -68,7 +70,8 @@ with final_loss as (
     from scored window family as (partition by family)
 )
 select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok,
-       test_half_graduated_epoch, final_train_loss, final_test_loss, key_frequencies, key_frequency_count, specialized_fraction,
+       test_half_graduated_epoch, final_train_loss, final_test_loss, key_frequencies, key_frequency_count, key_frequency_rule,
+       specialized_fraction,
        pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, llc_peak, llc_peak_epoch, llc_collapse_epoch,
        n_variants >= 3 and len(outlier_measures) > 0 as outlier,
        outlier_measures

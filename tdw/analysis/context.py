@@ -12,9 +12,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tdw.analysis.key_frequencies import key_frequencies, neuron_key_frequencies
+from tdw.analysis.key_frequencies import (
+    EMBEDDING_GAP,
+    NEURON_CLUSTERS,
+    key_frequencies,
+    neuron_key_frequencies,
+)
 from tdw.config import VariantConfig
-from tdw.families.base import Family, TaskData, hook_names
+from tdw.families.base import Family, TaskData, hook_names, neuron_maps
 from tdw.probes import Probe, trace_probe
 from tdw.run_dir import RunDir
 
@@ -95,13 +100,22 @@ class RunFacts:
         return self._inputs_to_trace[covered]
 
     @cached_property
-    def key_frequencies(self) -> list[int]:
-        """The final checkpoint's key frequencies (tdw.analysis.key_frequencies): the embedding's
-        frequencies above its largest norm gap, or, where it has none, its specialized neurons'."""
+    def found_key_frequencies(self) -> tuple[list[int], str | None]:
+        """The final checkpoint's key frequencies (tdw.analysis.key_frequencies) and the rule that
+        found them: the embedding's frequencies above its largest norm gap (`EMBEDDING_GAP`), or,
+        where it has none, its specialized neurons' (`NEURON_CLUSTERS`); ([], None) for none."""
         keys = key_frequencies(self.embedding(self.final_weights))
-        if keys or "neurons" not in self.family.hooks:
-            return keys
-        return neuron_key_frequencies(self.final_neuron_maps(), self.family.specialized_share)
+        if keys:
+            return keys, EMBEDDING_GAP
+        if "neurons" in self.family.hooks:
+            keys = neuron_key_frequencies(self.final_neuron_maps(), self.family.specialized_share)
+            if keys:
+                return keys, NEURON_CLUSTERS
+        return [], None
+
+    @property
+    def key_frequencies(self) -> list[int]:
+        return self.found_key_frequencies[0]
 
     def final_neuron_maps(self) -> Tensor:
         """The final checkpoint's neurons' activations over the whole grid [neuron, a, b]: one
@@ -112,7 +126,7 @@ class RunFacts:
         wanted = hook_names(self.family, ("neurons",))
         with torch.no_grad():
             _, cache = model.run_with_cache(inputs, names_filter=lambda name: name in wanted, **self.family.readout_forward)
-        return self.family.neuron_activations(cache).T.reshape(-1, self.config.p, self.config.p)
+        return neuron_maps(self.family, cache, self.config.p)
 
 
 class SeesTheRun:
@@ -131,6 +145,10 @@ class SeesTheRun:
     @property
     def key_frequencies(self) -> list[int]:
         return self.facts.key_frequencies
+
+    @property
+    def found_key_frequencies(self) -> tuple[list[int], str | None]:
+        return self.facts.found_key_frequencies
 
 
 @dataclass
@@ -187,7 +205,7 @@ class CheckpointContext(SeesTheRun):
         if maps is None:
             native = self._neuron_maps.get(None)
             if native is None:
-                native = self.family.neuron_activations(self.cache).T.contiguous().reshape(-1, self.p, self.p)
+                native = neuron_maps(self.family, self.cache, self.p)
                 self._neuron_maps[None] = native
             maps = native.to(dtype)
             self._neuron_maps[dtype] = maps

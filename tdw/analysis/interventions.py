@@ -37,7 +37,7 @@ from tdw.atomic import write_with
 from tdw.config import VariantConfig
 from tdw.errors import TdwError
 from tdw.families import get_family
-from tdw.families.base import Family, hook_names
+from tdw.families.base import Family, hook_names, neuron_maps
 from tdw.locks import exclusive
 from tdw.probes import Probe
 from tdw.run_dir import RunDir
@@ -157,8 +157,7 @@ def intervened_logits(intervention: Intervention, family: Family, model, weights
     if intervention.neurons:
         chosen = list(intervention.neurons)
     else:  # the neurons specialized on the frequency at this checkpoint, over the full grid
-        maps = family.neuron_activations(cache).T.reshape(-1, p, p)
-        chosen = specialized_neurons(maps, intervention.frequency, family.specialized_share)
+        chosen = specialized_neurons(neuron_maps(family, cache, p), intervention.frequency, family.specialized_share)
     index = torch.tensor(chosen, dtype=torch.long, device=inputs.device)
 
     def scale_neurons(activation: Tensor, hook) -> Tensor:

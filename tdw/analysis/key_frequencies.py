@@ -48,6 +48,10 @@ MIN_GAP = 2.0  # the norm ratio that separates key frequencies from the rest
 MIN_SHARE_OF_LARGEST = 0.25  # a key frequency's norm (or its neuron cluster) is at least this share of the largest
 MIN_NEURON_SHARE = 0.05  # the largest cluster of specialized neurons holds at least this share of the neurons
 
+# which of the two rules found a run's key frequencies (the warehouse's `key_frequencies.rule`)
+EMBEDDING_GAP = "embedding_gap"
+NEURON_CLUSTERS = "neuron_clusters"
+
 
 def frequency_norms(embedding: Float[Tensor, "token d_model"]) -> dict[int, float]:
     """{frequency k >= 1: sqrt(cos_k^2 + sin_k^2)} of the embedding's Fourier components over its tokens."""

@@ -150,6 +150,12 @@ def hook_names(family: Family, roles: set[str] | tuple[str, ...]) -> set[str]:
     return names
 
 
+def neuron_maps(family: Family, cache: ActivationCache, p: int) -> Tensor:
+    """Each neuron's activation over the input grid as a map [neuron, a, b], contiguous map by
+    map (the hook's [pair, neuron] transposed is a strided view, and every reader walks maps)."""
+    return family.neuron_activations(cache).T.contiguous().reshape(-1, p, p)
+
+
 # --- what the families share: the task a + b mod p, its split, the loss ------------------------
 def grid_pairs(p: int) -> tuple[Tensor, Tensor]:
     """All pairs (a, b), a-major (row index a * p + b), as the TransformerLens Grokking demo orders them."""
