@@ -365,6 +365,14 @@ def test_the_warehouse_says_which_rule_found_a_runs_key_frequencies(trained_run,
     keys, summary, by_neurons = indexed()
     assert keys == [(2, "neuron_clusters"), (5, "neuron_clusters")] and summary == [[2, 5], "neuron_clusters"]
     assert by_neurons == by_gap < 0.1  # the same keys restrict the logits alike
+    # checkpoints analyzed in worker processes take the keys the parent found, once: here none (no
+    # neuron cluster big enough either), where workers finding their own, with the thresholds
+    # they import unchanged, would say 2 and 5
+    monkeypatch.setattr("tdw.analysis.key_frequencies.MIN_NEURON_SHARE", 2.0)
+    AnalysisPipeline(target).run(["progress"], force=True, progress=False, workers=2)
+    build_index(tmp_path / "results", db)
+    counts = query("select distinct value from progress where measure = 'key_frequency_count'", db)["value"].to_list()
+    assert counts == [0.0]
 
 
 def test_newer_analyzer_version_invalidates_older_artifacts(trained_run, monkeypatch):

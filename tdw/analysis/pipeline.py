@@ -194,7 +194,7 @@ class AnalysisPipeline:
         if workers == AUTO:
             workers = auto_workers(round(sum(self._grid_share(tasks, facts) for tasks in checkpoints.values())), self.device)
         if workers > 1 and len(checkpoints) > 1:
-            self._analyze_in_processes(checkpoints, available, min(workers, len(checkpoints)), report, bar)
+            self._analyze_in_processes(checkpoints, facts, min(workers, len(checkpoints)), report, bar)
         elif checkpoints:
             data = self.family.task_data(self.config).to(self.device)
             model = self.family.build_model(self.config).to(self.device)
@@ -241,11 +241,15 @@ class AnalysisPipeline:
             if after is not None:
                 after(1)
 
-    def _analyze_in_processes(self, checkpoints: dict[int, list[Analyzer]], available: list[int], workers: int,
+    def _analyze_in_processes(self, checkpoints: dict[int, list[Task]], facts: RunFacts, workers: int,
                               report: AnalysisReport, bar) -> None:
         threads = max(1, torch.get_num_threads() // workers)
+        # the run's key frequencies, found here once for what reads them (a run without an embedding
+        # gap asks its neurons: a forward pass over the grid each worker would otherwise repeat)
+        reads_keys = any(task.analyzer.depends_on == "final_checkpoint" for tasks in checkpoints.values() for task in tasks)
+        found_keys = facts.found_key_frequencies if reads_keys else None
         with spawned_pool(workers, start_checkpoint_worker,
-                          (str(self.run_dir.path), str(self.device), threads, available)) as pool:
+                          (str(self.run_dir.path), str(self.device), threads, facts.epochs, found_keys)) as pool:
             futures = {pool.submit(analyze_checkpoint_in_worker, epoch, [(t.analyzer.name, t.covered) for t in tasks])
                        for epoch, tasks in checkpoints.items()}
             while futures:
@@ -415,13 +419,18 @@ class CheckpointResult:
 WORKER: dict = {}  # this worker process's pipeline, facts, data and model, loaded once
 
 
-def start_checkpoint_worker(run_dir: str, device: str, threads: int, available: list[int]) -> None:
-    """Pool initializer: a compute worker's setup (before torch makes its threads), then the run."""
+def start_checkpoint_worker(run_dir: str, device: str, threads: int, available: list[int],
+                            found_keys: tuple[list[int], str | None] | None) -> None:
+    """Pool initializer: a compute worker's setup (before torch makes its threads), then the run
+    (its key frequencies as the parent found them, where the tasks read them)."""
     set_up_compute_worker(threads)
     pipeline = AnalysisPipeline(run_dir, device)
     # the parent's list of checkpoints, not the run's now: a run training beside the analysis
     # may have added one, and the artifacts' dependency fingerprints must match the parent's plan
-    WORKER.update(pipeline=pipeline, facts=RunFacts(pipeline.run_dir, pipeline.config, available, pipeline.family),
+    facts = RunFacts(pipeline.run_dir, pipeline.config, available, pipeline.family)
+    if found_keys is not None:
+        facts.found_key_frequencies = found_keys
+    WORKER.update(pipeline=pipeline, facts=facts,
                   data=pipeline.family.task_data(pipeline.config).to(pipeline.device),
                   model=pipeline.family.build_model(pipeline.config).to(pipeline.device))
 
