@@ -109,9 +109,9 @@ class WarehouseStore:
         return self.frame("select epoch, frequency, norm, rank from dominant_frequencies where variant = $v "
                           "order by epoch, frequency", {"v": variant})
 
-    def key_frequencies(self, variant: str) -> list[int]:
-        return self.frame("select frequency from key_frequencies where variant = $v order by frequency",
-                          {"v": variant})["frequency"].to_list()
+    def key_frequencies(self, variant: str) -> pl.DataFrame:
+        """The variant's key frequencies and the rule that found them (one row each)."""
+        return self.frame("select frequency, rule from key_frequencies where variant = $v order by frequency", {"v": variant})
 
     def specialization(self, variant: str) -> pl.DataFrame:
         return self.frame("select * from neuron_specialization where variant = $v order by epoch", {"v": variant})

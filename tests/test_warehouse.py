@@ -60,20 +60,21 @@ def warehouse(tmp_path):
 
 def build_hand_made(tmp_path):
     """Two runs with hand-set losses and artifacts of known answers (a knee at 1000, key
-    frequencies 1 and 4, a 6:1 cos/sin imbalance, PR 144/84), indexed."""
+    frequencies 1 and 4, found by the embedding's gap in one run and by its neurons in the other,
+    a 6:1 cos/sin imbalance, PR 144/84), indexed."""
     results = tmp_path / "results"
     grokker = make_run(results, "p13_seed1", 13, 1, knee_curve(1000, 1500),
                        lambda e: 1.0 if e >= 1300 else 0.3, lambda e: 1.0 if e >= 100 else 0.5, 3000)
     never = make_run(results, "p13_seed2", 13, 2, lambda e: 1.0, lambda e: 0.3, lambda e: 1.0 if e >= 100 else 0.5, 3000)
     # spectra with known participation ratio: s = (3, 1, 1, 1) -> PR = 12^2 / (81 + 3) = 144 / 84
-    for run in (grokker, never):
+    for run, rule in ((grokker, "embedding_gap"), (never, "neuron_clusters")):
         put(run, "singular_values", "singular_values", 0, pl.DataFrame(
             {"matrix": ["W_in"] * 4 + ["W_U"] * 2, "head": [-1] * 6, "index": [0, 1, 2, 3, 0, 1], "value": [3.0, 1, 1, 1, 2.0, 2.0]}))
         put(run, "embedding_fourier", "embedding_fourier", 0, pl.DataFrame(
             {"frequency": [f for f in range(1, 7) for _ in (0, 1)], "component": ["cos", "sin"] * 6,
              "value": [6.0, 1.0, 0.1, 0.1, 0.1, 0.1, 3.0, 3.0, 0.1, 0.1, 0.1, 0.1]}))
         put(run, "key_frequencies", "final_key_frequencies", None, pl.DataFrame(
-            {"epoch": [0, 0], "frequency": [1, 4], "rule": ["embedding_gap"] * 2, "value": [37 ** 0.5, 18 ** 0.5]}))
+            {"epoch": [0, 0], "frequency": [1, 4], "rule": [rule] * 2, "value": [37 ** 0.5, 18 ** 0.5]}))
         put(run, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
             {"neuron": [0, 1, 2, 3], "frequency": [1, 1, 4, 2], "value": [0.9, 0.95, 0.5, 0.86]}))
     # the grokker's restricted loss falls from 1,000 to 2,000 (a change of course for the events), and
@@ -132,9 +133,24 @@ def test_participation_ratio_and_gap_of_known_spectra(warehouse):
 
 
 def test_frequency_views(warehouse):
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # the views set Bokeh options
+
+    from dashboards.store import WarehouseStore
+    from dashboards.views import get_view
+
     _, db = warehouse
     keys = query("select frequency from key_frequencies where variant = 'p13_seed1' order by frequency", db)
     assert keys["frequency"].to_list() == [1, 4]
+    rules = query("select variant, key_frequency_rule from variant_summary order by variant", db).rows()
+    assert rules == [("p13_seed1", "embedding_gap"), ("p13_seed2", "neuron_clusters")]
+    store = WarehouseStore(db)
+    try:  # the key frequencies' norms view says where the neurons named them (their norms need not stand apart)
+        titles = [hv.Store.lookup_options("bokeh", get_view("frequency_norms").element(store, v), "plot").kwargs["title"]
+                  for v in ("p13_seed1", "p13_seed2")]
+    finally:
+        store.close()
+    assert titles == ["Key frequencies: embedding norm", "Key frequencies: embedding norm (keys by neuron clusters)"]
     balance = query("select frequency, imbalance from cos_sin_balance where variant = 'p13_seed1' and frequency in (1, 4) order by 1", db)
     assert balance["imbalance"].to_list() == pytest.approx([6.0, 1.0])
     top = query("select frequency from dominant_frequencies where variant = 'p13_seed1' and rank = 1", db)
