@@ -83,7 +83,7 @@ def main() -> None:
     for (epoch, split), published in PUBLISHED.items():
         ours = losses.filter(epoch=epoch, split=split)["loss"].item()
         print(f"{epoch:>6} {split:>6} {published:>10.4g} {ours:>12.4g}")
-    summary = query("select memorization_epoch, turn_epoch, grok_epoch, turn_to_grok, key_frequencies, "
+    summary = query("select memorization_epoch, turn_epoch, grok_epoch, turn_to_grok, key_frequencies, key_frequency_rule, "
                     "specialized_fraction, pr_w_in_at_turn from variant_summary", db).row(0, named=True)
     turn = query("select peak_epoch, steepest_epoch, cleanup_end_epoch from grokking_turn", db).row(0, named=True)
     clusters = query("select frequency, neurons from neuron_clusters where epoch = (select max(epoch) from "
