@@ -411,3 +411,23 @@ def test_the_light_commands_import_no_torch(warehouse, command):
             "print('torch imported:', 'torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-2:] == ["exit 0", "torch imported: False"], done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("checkpoints", [(0,), (0, 59), (0, 30, 59)])
+def test_a_run_with_few_checkpoints_is_analyzed_and_indexed_whole(tmp_path, checkpoints):
+    """A short run's every analyzer and every view: with 2 checkpoints the trajectory's PCA spans
+    one direction and writes no pc3, and indexing such runs alone failed in trajectory_loops (a
+    polars ColumnNotFoundError) and wrote no warehouse. Now its summary row is there, and it has no
+    loop where it has no PC2/PC3 plane."""
+    from tdw.analysis.pipeline import AnalysisPipeline
+    from tdw.training.trainer import train
+
+    config = tiny_config(num_epochs=checkpoints[-1] + 1, checkpoint_epochs=checkpoints)
+    run = train(config, tmp_path / "results", device="cpu", progress=False)
+    AnalysisPipeline(run.path).run(progress=False)
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+    build_index(tmp_path / "results", db)
+    assert query("select variant from variant_summary", db)["variant"].to_list() == [run.variant]
+    planes = query("select count(distinct epoch) as n from trajectory where component = 'pc3'", db).item()
+    loops = query("select points from trajectory_loops where basis = 'own'", db)["points"].to_list()
+    assert (planes, sorted(set(loops))) == ((0, []) if len(checkpoints) < 3 else (3, [3]))  # a row per group

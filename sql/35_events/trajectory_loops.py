@@ -83,6 +83,8 @@ def model(con, variants: list[str] | None) -> pl.DataFrame:
     if frame.height:
         keys = ["variant", "basis", "group"]
         wide = frame.pivot(on="component", index=[*keys, "epoch"], values="value").sort([*keys, "epoch"])
+        # a path of 2 checkpoints spans one component (pc3 is never written): no plane, no row
+        wide = wide.with_columns(pl.lit(None, pl.Float64).alias(pc) for pc in ("pc2", "pc3") if pc not in wide.columns)
         for (variant, basis, group), part in wide.drop_nulls().group_by(keys, maintain_order=True):
             points = part.select("pc2", "pc3").to_numpy().astype(np.float64)
             rows.append({"variant": variant, "basis": basis, "group": group,
