@@ -89,6 +89,12 @@ def test_where_the_embedding_has_no_gap_the_clusters_of_specialized_neurons_are_
     assert neuron_key_frequencies(torch.cat((maps, neurons(5, 3))), specialized_share=0.5) == [3, 5, 8]  # 15 >= 60 / 4
     assert neuron_key_frequencies(torch.cat((neurons(4, 8), noise, noise, noise, noise)), 0.5) == []  # 4 of 84: under 5%
     assert neuron_key_frequencies(noise, 0.5) == []
+    # the mlp family's picture, every frequency used: 5 neurons on each of frequencies 1-3, 3 on
+    # each of the other 11; a quarter of the largest cluster names all 14, over half: none. Half is
+    # the most, as the gap rule's
+    spread = torch.cat([neurons(3 + (k <= 3) * 2, k) for k in range(1, 15)])
+    assert spread.shape[0] == 48 and neuron_key_frequencies(spread, 0.5) == []
+    assert neuron_key_frequencies(torch.cat([neurons(5, k) for k in range(1, 8)]), 0.5) == list(range(1, 8))  # 7 of 14
 
 
 def test_random_embeddings_have_no_key_frequencies():
@@ -493,25 +499,30 @@ def test_analyze_as_a_job_takes_force_and_workers_too(trained_run, tmp_path):
     assert (jobs[0]["params"]["force"], jobs[1]["params"]["force"], jobs[1]["params"]["workers"]) == (False, True, 1)
 
 
-def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(trained_run, tmp_path):
-    """Analyze the run as it stood at epoch 300 (later checkpoints not written yet), let it "grow"
-    to its end, analyze again: every table equals a fresh analysis of the whole run, and the second
-    pass names what it invalidated (progress and key frequencies: the final checkpoint changed;
-    trajectory: the set of checkpoints changed)."""
+@pytest.mark.parametrize("stood_at", [100, 300])
+def test_a_run_analyzed_while_training_then_extended_equals_a_fresh_analysis(trained_run, tmp_path, stood_at):
+    """Analyze the run as it stood at epoch 100 or 300 (later checkpoints not written yet), let it
+    "grow" to its end, analyze again: every table equals a fresh analysis of the whole run, and
+    the second pass names what it invalidated (key frequencies: the final checkpoint changed;
+    trajectory: the set of checkpoints changed). The progress measures read the keys: at 100 the
+    run had none (invalidated: the key frequencies changed), at 300 it had its final 2 and 5 (by
+    its neurons; by the gap from 500), so its earlier checkpoints' progress stands."""
     grown, fresh = tmp_path / "grown" / trained_run.variant, tmp_path / "fresh" / trained_run.variant
     for target in (grown, fresh):
         shutil.copytree(trained_run.path, target, ignore=shutil.ignore_patterns("artifacts"))
     later = tmp_path / "not-yet-written"
     later.mkdir()
     for path in (grown / "checkpoints").iterdir():
-        if int(path.stem.rsplit("_", 1)[1]) > 300:
+        if int(path.stem.rsplit("_", 1)[1]) > stood_at:
             path.rename(later / path.name)
     AnalysisPipeline(grown).run(progress=False)
     for path in later.iterdir():
         path.rename(grown / "checkpoints" / path.name)
 
     result = tdw_here("analyze", str(grown), "--quiet", check=True)
-    assert "invalidated 3 progress artifacts (the final checkpoint changed)" in result.stdout
+    invalidated_progress = [line for line in result.stdout.splitlines() if " progress artifact" in line]
+    expected = ["invalidated 2 progress artifacts (the key frequencies changed)"] if stood_at == 100 else []
+    assert invalidated_progress == expected
     assert "invalidated 1 final_key_frequencies artifact (the final checkpoint changed)" in result.stdout
     assert "invalidated 1 trajectory artifact (the set of checkpoints changed)" in result.stdout
     assert "invalidated 3 neuron_freq" not in result.stdout  # per-checkpoint tables of old epochs stay

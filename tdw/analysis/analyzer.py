@@ -4,11 +4,13 @@ Every table is long format. The pipeline prepends `variant` and `epoch`; an anal
 its own key columns and a `value` column. Per-checkpoint analyzers see one CheckpointContext;
 run-level analyzers (`requires = "run"`) see every checkpoint of the run at once.
 
-`depends_on` says which checkpoints an artifact's values depend on, so that the pipeline can
-recompute it when they change (a run that grew, a re-trained checkpoint): only its own
-checkpoint; also the run's final checkpoint (progress measures use the final key frequencies);
-or every checkpoint (a PCA over the trajectory). Artifacts record a fingerprint of those
-checkpoints' digests.
+`depends_on` says what beyond the analyzer's code an artifact's values depend on, so that the
+pipeline can recompute it when that changes (a run that grew, a re-trained checkpoint): only its
+own checkpoint; also the run's final checkpoint (the key frequencies themselves); its own
+checkpoint and the run's key frequencies (progress measures, which read them: a run that grows
+by a checkpoint keeps its keys, and then its artifacts, once it has grokked); or every checkpoint
+(a PCA over the trajectory). Artifacts record a fingerprint of those checkpoints' digests (and of
+the key frequencies).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from tdw.families.base import Family
 
 Requirement = Literal["weights", "activations", "run"]
-Dependency = Literal["checkpoint", "final_checkpoint", "checkpoints"]
+Dependency = Literal["checkpoint", "final_checkpoint", "key_frequencies", "checkpoints"]
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ DEPENDS_KEY = "tdw.depends"
 STALE_BECAUSE = {  # why an artifact whose recorded dependencies differ is stale, by Analyzer.depends_on
     "checkpoint": "its checkpoint changed",
     "final_checkpoint": "the final checkpoint changed",
+    "key_frequencies": "the key frequencies changed",
     "checkpoints": "the set of checkpoints changed",
 }
 

@@ -33,6 +33,12 @@ demo, 18 of the 20 seeds) the neurons are never asked. A run analyzed while it t
 latest checkpoint as final: the published run's checkpoints from 2,500 to 14,000 taken so get
 none either way (at 14,000, half its test inputs answered, 18 and 14 of its 512 neurons are
 specialized, on 41 and 38: under 5%).
+
+Key frequencies are a few, by either rule: at most half of the frequencies (the gap is looked for
+in the top half). The `mlp` family (Gromov's quadratic MLP) groks at p=59 with its specialized
+neurons spread over all 29 frequencies, 1-6 on each, and no group standing apart: at d_mlp 64 its
+largest cluster (4 neurons) reached 5% and the clusters of a quarter of it named 26 frequencies,
+which the bound refuses; at the default 128 (largest clusters 5-6 of 128) none reach 5%.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from tdw.analysis.fourier import component_norms, fourier_basis, frequency_fract
 MIN_GAP = 2.0  # the norm ratio that separates key frequencies from the rest
 MIN_SHARE_OF_LARGEST = 0.25  # a key frequency's norm (or its neuron cluster) is at least this share of the largest
 MIN_NEURON_SHARE = 0.05  # the largest cluster of specialized neurons holds at least this share of the neurons
+MAX_SHARE_OF_FREQUENCIES = 0.5  # key frequencies are a few: at most this share of the frequencies, by either rule
 
 # which of the two rules found a run's key frequencies (the warehouse's `key_frequencies.rule`)
 EMBEDDING_GAP = "embedding_gap"
@@ -71,7 +78,7 @@ def key_frequencies(embedding: Float[Tensor, "token d_model"]) -> list[int]:
     ranked = sorted(norms, key=lambda k: (-norms[k], k))
     largest = norms[ranked[0]] if ranked else 0.0
     best_gap, cut = 0.0, 0
-    for i in range(len(ranked) // 2):
+    for i in range(int(len(ranked) * MAX_SHARE_OF_FREQUENCIES)):
         here, below = norms[ranked[i]], norms[ranked[i + 1]]
         if here < MIN_SHARE_OF_LARGEST * largest:
             break
@@ -93,10 +100,12 @@ def neuron_key_frequencies(maps: Float[Tensor, "neuron a b"], specialized_share:
     """The key frequencies by the neurons [neuron, a, b] (each one's activation over the grid), for
     an embedding without a gap: the frequencies of the clusters of specialized neurons, each at
     least `MIN_SHARE_OF_LARGEST` of the largest, the largest at least `MIN_NEURON_SHARE` of the
-    neurons; [] when there are none (the module's docstring says why and on what runs)."""
+    neurons, and at most `MAX_SHARE_OF_FREQUENCIES` of the frequencies; [] when there are none (the
+    module's docstring says why and on what runs)."""
     frequency = specialized_frequency(maps, specialized_share)
     clusters = Counter(frequency[frequency > 0].tolist())
     largest = max(clusters.values(), default=0)
     if largest == 0 or largest < MIN_NEURON_SHARE * maps.shape[0]:
         return []
-    return sorted(k for k, neurons in clusters.items() if neurons >= MIN_SHARE_OF_LARGEST * largest)
+    keys = sorted(k for k, neurons in clusters.items() if neurons >= MIN_SHARE_OF_LARGEST * largest)
+    return keys if len(keys) <= int(maps.shape[1] // 2 * MAX_SHARE_OF_FREQUENCIES) else []  # p // 2 frequencies

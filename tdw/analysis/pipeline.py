@@ -9,11 +9,12 @@ needing a role the family lacks is skipped and reported. Run-level analyzers run
 checkpoints. A traced artifact stale only because the run's traced probe changed is extended
 rather than recomputed (`Task`).
 
-An artifact is stale when its analyzer has a newer version or when the checkpoints it depended on
-(`Analyzer.depends_on`: its own, also the final one, or all of them) are not the ones the run has
-now: each artifact records a fingerprint of those checkpoints' digests. So analyzing a run while
-it trains, or after it was extended, recomputes the progress measures (which use the final key
-frequencies) and the trajectory PCA, and the report says what was invalidated and why. Every file
+An artifact is stale when its analyzer has a newer version or when what it depended on
+(`Analyzer.depends_on`: its own checkpoint, also the final one, also the run's key frequencies, or
+every checkpoint) is not what the run has now: each artifact records a fingerprint of those
+checkpoints' digests (and of the keys). So analyzing a run while it trains, or after it was
+extended, recomputes the key frequencies and the trajectory PCA, and the progress measures
+(which read the keys) only where the keys changed; the report says what was invalidated and why. Every file
 is written atomically, so a killed run resumes where it stopped.
 
 With `workers` > 1 the checkpoints are analyzed in that many spawned processes, each with its
@@ -126,10 +127,13 @@ class Task:
 
 
 def dependency_fingerprint(analyzer: Analyzer, epoch: int | None, facts: RunFacts) -> str:
-    """What an artifact's values depend on, as a short digest of the checkpoints involved."""
+    """What an artifact's values depend on, as a short digest of the checkpoints involved (and of
+    the run's key frequencies, for what reads them: found here, once per pipeline run)."""
     parts = [] if epoch is None else [f"checkpoint {epoch} {facts.digest(epoch)}"]
     if analyzer.depends_on == "final_checkpoint":
         parts.append(f"final {facts.final_epoch} {facts.digest(facts.final_epoch)}")
+    elif analyzer.depends_on == "key_frequencies":
+        parts.append("keys " + ",".join(map(str, facts.key_frequencies)))
     elif analyzer.depends_on == "checkpoints":
         parts.append("all " + ",".join(f"{e}:{facts.digest(e)}" for e in facts.epochs))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
@@ -246,7 +250,7 @@ class AnalysisPipeline:
         threads = max(1, torch.get_num_threads() // workers)
         # the run's key frequencies, found here once for what reads them (a run without an embedding
         # gap asks its neurons: a forward pass over the grid each worker would otherwise repeat)
-        reads_keys = any(task.analyzer.depends_on == "final_checkpoint" for tasks in checkpoints.values() for task in tasks)
+        reads_keys = any(task.analyzer.depends_on == "key_frequencies" for tasks in checkpoints.values() for task in tasks)
         found_keys = facts.found_key_frequencies if reads_keys else None
         with spawned_pool(workers, start_checkpoint_worker,
                           (str(self.run_dir.path), str(self.device), threads, facts.epochs, found_keys)) as pool:

@@ -40,9 +40,9 @@ def frequency_contributions(logits: torch.Tensor, labels: torch.Tensor) -> torch
 class AnswerFrequencies(Analyzer):
     name = "answer_frequencies"
     description = "per traced input: each key frequency's contribution to the correct logit, the rest, the constant"
-    version = 2  # v2: the key frequencies by the neurons where the embedding has no norm gap
+    version = 3  # v2: the key frequencies by the neurons where the embedding has no norm gap; v3: at most half the frequencies
     requires = "activations"  # the answer logits of the shared forward pass
-    depends_on = "final_checkpoint"  # the run's key frequencies
+    depends_on = "key_frequencies"
     traced = True
     tables = {"answer_frequencies": TableSpec({"a": pl.Int16, "b": pl.Int16, "component": pl.Utf8,
                                                "frequency": pl.Int16})}

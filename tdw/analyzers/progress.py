@@ -49,10 +49,12 @@ def key_frequency_projection(logits: torch.Tensor, keys: list[int]) -> torch.Ten
 @register
 class Progress(Analyzer):
     name = "progress"
-    version = 3  # v2: key frequencies by the largest-gap rule, always from the final checkpoint; v3: by the neurons where the embedding has no gap
+    # v2: key frequencies by the largest-gap rule, always from the final checkpoint; v3: by the
+    # neurons where the embedding has no gap; v4: at most half the frequencies by the neurons too
+    version = 4
     description = "restricted and excluded loss on the key frequencies, Gini of Fourier norms, weight norm"
     requires = "activations"
-    depends_on = "final_checkpoint"
+    depends_on = "key_frequencies"
     hooks = ()
     tables = {"progress": TableSpec({"measure": pl.Utf8})}
 
