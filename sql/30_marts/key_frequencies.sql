@@ -7,7 +7,8 @@
 -- the embedding's Fourier norm; the group above the largest norm ratio (at least 2x) among the top
 -- half, and at least a quarter of the largest norm. Where the embedding has no such gap, the
 -- frequencies of the final checkpoint's clusters of specialized neurons (neuron_clusters' count),
--- each at least a quarter of the largest, the largest at least 5% of the neurons. On the published
+-- each at least a quarter of the largest, the largest at least 5% of the neurons. Either way at
+-- most half of the frequencies (a model using all of them, the mlp family's, has none). On the published
 -- p=113 run and the demo the gap gives exactly the neuron clusters' frequencies; at initialization
 -- and in runs that have not grokked there are none. The norm is the embedding's either way.
 -- Columns: variant, epoch (the final checkpoint), frequency, norm, rank (1 = largest norm),
