@@ -145,7 +145,10 @@ class EpochAnnotations:
 
 def shape(element: hv.Element) -> tuple:
     """What must stay the same for new data to be patched into the drawn figure: the element types,
-    the number of layers and the frame's size. Anything else (a view going from "no data" to data,
+    the number of layers, the frame's size and whether the view sets its y range itself. A patched
+    frame's `ylim` moves the axis, but a frame without one leaves the last one in place: after a
+    run of one checkpoint (its flatness on a log axis around one value, `views/_common.curves`)
+    the next run's curves were drawn in that range, mostly off the plot. Anything else (a view going from "no data" to data,
     another variant with more key frequencies) needs another figure (`LivePlot` keeps one per
     shape, `MAX_FIGURES`): HoloViews never resizes a drawn
     frame (the event timeline's height is its number of series). So a view keeps its layers from
@@ -160,7 +163,7 @@ def shape(element: hv.Element) -> tuple:
     server time apiece, 2.4 s of a switch between a p=17 run and the published run.)"""
     layers = list(element) if isinstance(element, hv.Overlay) else [element]
     size = hv.Store.lookup_options("bokeh", element, "plot").kwargs
-    return (size.get("frame_width"), size.get("frame_height"), *(type(layer) for layer in layers))
+    return (size.get("frame_width"), size.get("frame_height"), "ylim" in size, *(type(layer) for layer in layers))
 
 
 def forget_ranges(plot) -> None:

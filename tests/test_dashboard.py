@@ -515,6 +515,38 @@ def test_legends_sit_beside_the_frame_in_the_dashboard_and_in_exports(study):
     assert legend.get_window_extent(renderer).x0 > axes.get_window_extent(renderer).x1  # outside, to the right
 
 
+def test_a_log_axis_view_of_one_positive_value_or_none_draws_without_a_warning(caplog):
+    """A run of one checkpoint, at initialization: its flatness medians are at or below zero but
+    for one (a perturbation lowers the loss about as often as it raises it). Bokeh padded that one
+    value's log range below zero and logged a warning on every draw; it now spans two decades
+    around it. With no positive value at all the view says so in a line."""
+    import holoviews.plotting.bokeh  # noqa: F401  (the views set Bokeh options)
+    import polars as pl
+
+    from dashboards.views._common import curves
+
+    radii = [f"radius {r}" for r in (0.01, 0.02, 0.05, 0.1)]
+    frame = pl.DataFrame({"epoch": [0] * 4, "value": [-1.4e-5, -1.9e-4, -4e-6, 2e-3], "radius": radii})  # p=17, seed 3
+    with caplog.at_level("WARNING"):
+        drawn = curves(frame, "epoch", "value", "radius", "Flatness", "increase", logy=True)
+        figure = hv.render(drawn, backend="bokeh")
+    assert [r.getMessage() for r in caplog.records] == []
+    assert [len(curve) for curve in drawn] == [0, 0, 0, 1]
+    assert (figure.y_range.start, figure.y_range.end) == pytest.approx((2e-4, 2e-2))
+    # the range set for this frame is a plot option, which a frame patched in after it would not
+    # reset: such a frame gets a figure of its own (`panes.shape`), another run's keep theirs
+    from dashboards.panes import shape
+
+    grown = pl.DataFrame({"epoch": [0, 100] * 4, "value": [v for i in range(4) for v in (-1.4e-5, 1e-3 * (i + 1))],
+                          "radius": [r for r in radii for _ in (0, 1)]})
+    longer = curves(grown, "epoch", "value", "radius", "Flatness", "increase", logy=True)
+    assert shape(drawn) != shape(longer) == shape(curves(grown.with_columns(pl.col("value") * 2), "epoch", "value", "radius",
+                                                          "Flatness", "increase", logy=True))
+    none = curves(frame.filter(pl.col("value") <= 0), "epoch", "value", "radius", "Flatness", "increase", logy=True)
+    assert isinstance(none, hv.Text)
+    assert " ".join(none.text.split()) == "no positive values to draw on a log scale (3 at or below zero)"
+
+
 def test_flatness_is_drawn_on_a_log_axis_and_says_which_medians_it_leaves_out(study):
     import holoviews.plotting.bokeh  # noqa: F401  (the views set Bokeh options)
 

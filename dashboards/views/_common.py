@@ -33,9 +33,17 @@ def no_data(title: str, why: str = "no data in the warehouse for this selection"
 
 def curves(frame: pl.DataFrame, x: str, y: str, by: str, title: str, ylabel: str, logy: bool = False,
            labels: dict | None = None) -> hv.Overlay | hv.Element:
-    """One curve per value of `by` (a tidy frame straight from a query)."""
+    """One curve per value of `by` (a tidy frame straight from a query); on a log axis (`logy`)
+    its positive values, and where it has none a line that says so.
+
+    Where the positive values are one value (a run of one checkpoint, at initialization: one
+    flatness median above zero), the log axis spans two decades around it: Bokeh padded the
+    range of width zero linearly, below zero, and logged a warning on every draw."""
     if frame.is_empty():
         return no_data(title)
+    positive = frame[y].filter(frame[y] > 0) if logy else None
+    if positive is not None and positive.is_empty():
+        return no_data(title, f"no positive values to draw on a log scale ({frame.height} at or below zero)")
     keys = frame[by].unique(maintain_order=True).to_list()
     legend = [(labels or {}).get(key, str(key)) for key in keys]
     # HoloViews' matplotlib backend reads a style value that names one of the element's dimensions
@@ -49,7 +57,10 @@ def curves(frame: pl.DataFrame, x: str, y: str, by: str, title: str, ylabel: str
         if logy:
             part = part.filter(pl.col(y) > 0)
         elements.append(hv.Curve((part[x].to_numpy(), part[y].to_numpy()), x_dim, y_dim, label=label))
-    return with_legend(hv.Overlay(elements).opts(title=title, xlabel=x, ylabel=ylabel, logy=logy), len(elements))
+    overlay = hv.Overlay(elements).opts(title=title, xlabel=x, ylabel=ylabel, logy=logy)
+    if positive is not None and positive.min() == positive.max():
+        overlay = overlay.opts(ylim=(positive.min() / 10, positive.max() * 10))
+    return with_legend(overlay, len(elements))
 
 
 # The run's training events, marked on over-epochs views: (grokking_turn's column, name, colour)
