@@ -74,6 +74,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/late_training.py
 	$(BIN)/python benchmarks/analysis_throughput.py --checkpoints 40 --workers 2
 	$(BIN)/python benchmarks/trajectory_pca.py
+	$(BIN)/python benchmarks/analysis_growth.py
 	$(BIN)/python benchmarks/llc_cost.py
 	$(BIN)/python benchmarks/llc_settings.py
 	$(BIN)/python benchmarks/warehouse_scale.py
