@@ -145,13 +145,13 @@ class EpochAnnotations:
 
 def shape(element: hv.Element) -> tuple:
     """What must stay the same for new data to be patched into the drawn figure: the element types,
-    the number of layers, the frame's size and whether the view sets its y range itself. A patched
+    the number of layers, the frame's size and whether the view sets its y range itself (a patched
     frame's `ylim` moves the axis, but a frame without one leaves the last one in place: after a
-    run of one checkpoint (its flatness on a log axis around one value, `views/_common.curves`)
-    the next run's curves were drawn in that range, mostly off the plot. Anything else (a view going from "no data" to data,
-    another variant with more key frequencies) needs another figure (`LivePlot` keeps one per
-    shape, `MAX_FIGURES`): HoloViews never resizes a drawn
-    frame (the event timeline's height is its number of series). So a view keeps its layers from
+    run of one checkpoint, its flatness on a log axis around one value, `views/_common.curves`,
+    the next run's curves were drawn in that range, mostly off the plot). Anything else (a view
+    going from "no data" to data, another variant with more key frequencies) needs another figure
+    (`LivePlot` keeps one per shape, `MAX_FIGURES`): HoloViews never resizes a drawn frame (the
+    event timeline's height is its number of series). So a view keeps its layers from
     run to run where it can: a layer per training mark, empty where a run has none
     (`views/_common.training_marks`), the timeline's rows for every series.
 
