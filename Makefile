@@ -59,7 +59,7 @@ demo: $(STAMP)
 		--checkpoints 0:100:10,100:3000:50 --results $(DEMO_RESULTS)
 	$(BIN)/tdw analyze $(DEMO_RUN)
 	$(BIN)/tdw index --results $(DEMO_RESULTS) --db $(DEMO_DB)
-	$(BIN)/tdw sql --db $(DEMO_DB) "select variant, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok, key_frequencies, specialized_fraction from variant_summary"
+	$(BIN)/tdw sql --db $(DEMO_DB) "select variant, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok, key_frequencies, key_frequency_rule, specialized_fraction from variant_summary"
 	$(BIN)/tdw serve --db $(DEMO_DB) --results $(DEMO_RESULTS) --port $(DEMO_PORT)
 
 BENCH_STAMP := $(VENV)/.bench-stamp
