@@ -14,8 +14,8 @@ An artifact is stale when its analyzer has a newer version or when what it depen
 every checkpoint) is not what the run has now: each artifact records a fingerprint of those
 checkpoints' digests (and of the keys). So analyzing a run while it trains, or after it was
 extended, recomputes the key frequencies and the trajectory PCA, and the progress measures
-(which read the keys) only where the keys changed; the report says what was invalidated and why. Every file
-is written atomically, so a killed run resumes where it stopped.
+(which read the keys) only where the keys changed; the report says what was invalidated and
+why. Every file is written atomically, so a killed run resumes where it stopped.
 
 With `workers` > 1 the checkpoints are analyzed in that many spawned processes, each with its
 share of the torch threads. Why: a checkpoint's products are small (3,830 to 12,769 rows at
@@ -248,8 +248,9 @@ class AnalysisPipeline:
     def _analyze_in_processes(self, checkpoints: dict[int, list[Task]], facts: RunFacts, workers: int,
                               report: AnalysisReport, bar) -> None:
         threads = max(1, torch.get_num_threads() // workers)
-        # the run's key frequencies, found here once for what reads them (a run without an embedding
-        # gap asks its neurons: a forward pass over the grid each worker would otherwise repeat)
+        # the run's key frequencies, found once in planning (`dependency_fingerprint`) and handed to
+        # the workers where their tasks read them (a run without an embedding gap asks its neurons:
+        # a forward pass over the grid each worker would otherwise repeat)
         reads_keys = any(task.analyzer.depends_on == "key_frequencies" for tasks in checkpoints.values() for task in tasks)
         found_keys = facts.found_key_frequencies if reads_keys else None
         with spawned_pool(workers, start_checkpoint_worker,
