@@ -58,6 +58,7 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
     epochs, as the dashboard's toggle draws it (other views are as they are)."""
     from dashboards.log_epochs import FIRST_EPOCH, on_log_epochs
     from dashboards.views import get_view
+    from dashboards.views._common import no_data_reason
 
     hv = _holoviews()
     view = get_view(name)
@@ -89,7 +90,8 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
         log_epochs = log_epochs and view.over_epochs
         if log_epochs:
             element = on_log_epochs(element)
-        if view.over_epochs and backend == "matplotlib" and epoch_line and not (log_epochs and epoch < FIRST_EPOCH):
+        drawn = no_data_reason(element) is None  # a line at the epoch across "no data" marks nothing
+        if view.over_epochs and backend == "matplotlib" and epoch_line and drawn and not (log_epochs and epoch < FIRST_EPOCH):
             # `*` builds a new overlay, which has none of the view's own plot options (its title,
             # axis labels, ticks, legend): carried over, or the figure came out untitled
             carried = hv.Store.lookup_options("matplotlib", element, "plot").kwargs if isinstance(element, hv.Overlay) else {}
@@ -149,7 +151,8 @@ def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, n
     store = WarehouseStore(db)
     try:
         with backend_lock:
-            data = render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs, pair, log_epochs)
+            data = render_bytes(store, view, variant, epoch, neuron, head, fmt, fps, epochs, pair, log_epochs,
+                                refuse_empty=True)
     finally:
         store.close()
     atomic.write_bytes(out, data)
@@ -157,14 +160,26 @@ def figure(view: str, variant: str, out: str | Path, epoch: int | None = None, n
 
 
 def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pair: str = "0+0",
-                 log_epochs: bool = False) -> bytes:
+                 log_epochs: bool = False, refuse_empty: bool = False) -> bytes:
+    """The figure file's bytes. `refuse_empty` (a figure written to a file, for a paper): a view
+    with nothing to draw for these selections is one line saying why, not a figure of that line
+    (the dashboard's export button saves what the page shows, "no data" included)."""
     import tempfile
+
+    from dashboards.views._common import no_data_reason
+
+    def checked(element):
+        why = no_data_reason(element) if refuse_empty else None
+        if why is not None:
+            raise TdwError(f"{name}: nothing to draw for {variant}: {why}")
+        return element
 
     hv = _holoviews()
     with tempfile.TemporaryDirectory(prefix="tdw-export-") as tmp:
         target = Path(tmp) / f"figure.{fmt}"
         if fmt == "html":
             view, element = render_view(store, name, variant, epoch, neuron, head, "bokeh", pair, log_epochs=log_epochs)
+            checked(element)
             if view.backend != "bokeh":
                 raise TdwError(f"view {name}: drawn by matplotlib only; export it as png, svg, pdf or gif")
             # the page's size, not the dashboard's frame for a legend beside it (`with_legend`)
@@ -180,9 +195,11 @@ def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pa
             if get_view(name).over_epochs:
                 _, element = render_view(store, name, variant, chosen[0], neuron, head, "matplotlib", pair, epoch_line=False,
                                          log_epochs=log_epochs)
-                animate_epoch_line(element, chosen, fps, target)
+                animate_epoch_line(checked(element), chosen, fps, target)
             else:
                 frames = {e: render_view(store, name, variant, e, neuron, head, "matplotlib", pair)[1] for e in chosen}
+                if all(no_data_reason(frame) is not None for frame in frames.values()):
+                    checked(frames[chosen[-1]])  # a frame without data among others is drawn as it is, "no data"
                 previous = hv.Store.current_backend
                 hv.Store.set_current_backend("matplotlib")
                 try:
@@ -191,7 +208,7 @@ def render_bytes(store, name, variant, epoch, neuron, head, fmt, fps, epochs, pa
                     hv.Store.set_current_backend(previous)
         else:
             _, element = render_view(store, name, variant, epoch, neuron, head, "matplotlib", pair, log_epochs=log_epochs)
-            hv.save(element, target, backend="matplotlib", fmt=fmt)
+            hv.save(checked(element), target, backend="matplotlib", fmt=fmt)
         return target.read_bytes()
 
 

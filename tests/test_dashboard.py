@@ -311,26 +311,34 @@ def test_every_view_draws_for_a_paper_with_its_epoch_line(study, caplog):
     """Each view through HoloViews' matplotlib backend, as `tdw export figure` and reports draw it
     (the dashboard draws with Bokeh, so a view can work there and fail here): it renders with no
     option HoloViews warns matplotlib lacks (a Bokeh-only option is silently not drawn), and an
-    over-epochs view marks the chosen epoch with one vertical line."""
+    over-epochs view marks the chosen epoch with one vertical line, unless it has nothing to draw
+    (then the line would cross "no data"; 5+2 is not traced in p13_seed4)."""
     import matplotlib.pyplot as plt
 
     from dashboards.export import _holoviews, render_view
     from dashboards.store import WarehouseStore
     from dashboards.views import all_views
+    from dashboards.views._common import no_data_reason
 
     _holoviews()
     store = WarehouseStore(study)
+    empty = []
     try:
-        for name, view in all_views().items():
-            _, element = render_view(store, name, "p13_seed3", 100, 5, 0, "matplotlib", "4+9")
-            figure = hv.render(element, backend="matplotlib")
-            assert figure.axes, name
-            if view.over_epochs:
-                marks = [line for ax in figure.axes for line in ax.lines if list(line.get_xdata()) == [100, 100]]
-                assert len(marks) == 1, name
-            plt.close(figure)
+        for variant, pair in (("p13_seed3", "4+9"), ("p13_seed4", "5+2")):
+            for name, view in all_views().items():
+                _, element = render_view(store, name, variant, 100, 5, 0, "matplotlib", pair)
+                figure = hv.render(element, backend="matplotlib")
+                assert figure.axes, name
+                if no_data_reason(element) is not None:
+                    empty.append((variant, name))
+                if view.over_epochs:
+                    marks = [line for ax in figure.axes for line in ax.lines if list(line.get_xdata()) == [100, 100]]
+                    assert len(marks) == (no_data_reason(element) is None), (variant, name)
+                plt.close(figure)
     finally:
         store.close()
+    assert ("p13_seed4", "pair_frequencies") in empty and ("p13_seed4", "pair_logit_lens") in empty
+    assert not [name for variant, name in empty if variant == "p13_seed3"]
     assert [r.getMessage() for r in caplog.records if "not valid for selected backend" in r.getMessage()] == []
 
 
@@ -604,10 +612,17 @@ def test_export_bad_input_is_one_line_and_writes_nothing(study, tmp_path):
         (["spectrum", "--variant", "p99_seed1"], "--variant p99_seed1: not in the warehouse"),
         (["spectrum", "--variant", "p13_seed3", "--epoch", "13"], "--epoch 13: p13_seed3 has no checkpoint there"),
         (["spectrum", "--variant", "p13_seed3", "--log-epochs"], "--log-epochs: view spectrum is not drawn over epochs"),
+        # p13_seed4 traces a <= b: a figure of "not traced" is no figure for a paper
+        (["pair_frequencies", "--variant", "p13_seed4", "--pair", "5+2"],
+         ('pair_frequencies: nothing to draw for p13_seed4: 5+2 is not traced (probe a <= b); '
+          'tdw analyze RUN --trace-add "5+2" adds it')),
+        (["pair_logit_lens", "--variant", "p13_seed4", "--pair", "5+2", "--out", str(tmp_path / "x.gif")],
+         "pair_logit_lens: nothing to draw for p13_seed4: 5+2 is not traced"),
     ]:
-        result = tdw_here("export", "figure", *args, "--db", str(study), "--out", str(tmp_path / "x.png"))
+        out = () if "--out" in args else ("--out", str(tmp_path / "x.png"))
+        result = tdw_here("export", "figure", *args, "--db", str(study), *out)
         assert result.returncode == 2 and needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "x.png").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 FIGURES_JS = """() => {

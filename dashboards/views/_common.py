@@ -31,6 +31,21 @@ def no_data(title: str, why: str = "no data in the warehouse for this selection"
     return hv.Text(0.5, 0.5, textwrap.fill(why, NO_DATA_LINE)).opts(title=title, xaxis=None, yaxis=None)
 
 
+def no_data_reason(element: hv.Element) -> str | None:
+    """What a `no_data` element says, on one line (None for a view that drew something): a view's
+    whole element is a Text only when it has nothing to draw."""
+    return " ".join(element.text.split()) if isinstance(element, hv.Text) else None
+
+
+def not_traced(store, variant: str, a: int, b: int, command: bool = True) -> str:
+    """Why a view of the traced input has nothing for a+b, and (`command`) the command that traces it."""
+    from tdw.probes import without_auto
+
+    probe = without_auto(store.trace_probe(variant), int(store.variant(variant)["p"]))
+    why = f"{a}+{b} is not traced (probe {probe})"
+    return f"{why}; tdw analyze RUN --trace-add \"{a}+{b}\" adds it" if command else why
+
+
 def curves(frame: pl.DataFrame, x: str, y: str, by: str, title: str, ylabel: str, logy: bool = False,
            labels: dict | None = None) -> hv.Overlay | hv.Element:
     """One curve per value of `by` (a tidy frame straight from a query); on a log axis (`logy`)

@@ -6,7 +6,7 @@ import holoviews as hv
 
 from dashboards.state import parse_pair
 from dashboards.views import view
-from dashboards.views._common import no_data, with_legend
+from dashboards.views._common import no_data, not_traced, with_legend
 
 
 @view("pair_frequencies", "Traced input by frequency", group="Trace", needs=("pair",), over_epochs=True, order=84,
@@ -16,7 +16,7 @@ def pair_frequencies(store, variant: str, pair: str):
     frame = store.pair_frequencies(variant, a, b)
     title = f"Correct logit by frequency, {a}+{b}"
     if frame.is_empty():
-        return no_data(title, "not traced: no frequency split for this pair")
+        return no_data(title, not_traced(store, variant, a, b))
     curves = []
     for (component, frequency), part in frame.group_by(["component", "frequency"], maintain_order=True):
         label = f"k={frequency}" if component == "key" else component

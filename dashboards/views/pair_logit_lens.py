@@ -6,8 +6,7 @@ import holoviews as hv
 
 from dashboards.state import parse_pair
 from dashboards.views import view
-from dashboards.views._common import no_data, with_legend
-from tdw.probes import without_auto
+from dashboards.views._common import no_data, not_traced, with_legend
 
 LAYERS = ("embed", "attention", "mlp")
 
@@ -15,8 +14,7 @@ LAYERS = ("embed", "attention", "mlp")
 def caption(store, variant: str, pair: str) -> str:
     a, b = parse_pair(pair)
     if store.pair_lens(variant, a, b).is_empty():
-        probe = without_auto(store.trace_probe(variant), int(store.variant(variant)["p"]))
-        return f"Logit lens: {a}+{b} is not traced (probe {probe}); tdw analyze RUN --trace-add \"{a}+{b}\" adds it"
+        return f"Logit lens: {not_traced(store, variant, a, b, command=False)}"  # the plot says how to trace it
     return f"Logit lens for {a}+{b}: margin read after each layer"
 
 
@@ -27,7 +25,7 @@ def pair_logit_lens(store, variant: str, pair: str):
     frame = store.pair_lens(variant, a, b)
     title = f"Logit lens, {a}+{b}"
     if frame.is_empty():
-        return no_data(title, "not traced: no logit lens for this pair")
+        return no_data(title, not_traced(store, variant, a, b))
     curves = [hv.Curve((part["epoch"].to_numpy(), part["value"].to_numpy()), "epoch", "margin", label=f"after {layer}")
               for layer in LAYERS for part in [frame.filter(frame["layer"] == layer)] if part.height]
     return with_legend(hv.Overlay([*curves, hv.HLine(0).opts(color="lightgray")]).opts(
