@@ -20,7 +20,7 @@ from dashboards.batch import one_update
 from dashboards.closed_tabs import quiet_closed_tabs
 from dashboards.launch import launch_tdw
 from dashboards.local_layout import lay_out_fixed_figures_alone
-from dashboards.state import WorkbenchState, typed_pair
+from dashboards.state import WorkbenchState, parse_pair, typed_pair
 from dashboards.store import WarehouseStore, shared_store
 from dashboards.views import all_views
 from tdw.versions import git_sha, tdw_version
@@ -229,6 +229,15 @@ def log_timings() -> None:
         logging.getLogger("tdw.dashboard").setLevel(logging.DEBUG if detail else logging.INFO)
 
 
+def opening_pair(store: WarehouseStore, variant: str, default: str) -> str:
+    """The input the Trace section opens on: `default` where the run traces it (every run up to
+    p = 64 traces the grid), else its first traced input. The published run traces 1,024 sampled
+    inputs, and opened on 0+0 its logit lens and frequency split said "not traced"."""
+    if not store.pair_frequencies(variant, *parse_pair(default)).is_empty():
+        return default
+    return store.first_traced_pair(variant) or default
+
+
 def build_app(db: str | Path, results: str | Path = "results", read_only: bool = False) -> pn.Row:
     """`read_only` (a bundle): no page that trains or analyzes."""
     log_timings()
@@ -252,6 +261,8 @@ def build_app(db: str | Path, results: str | Path = "results", read_only: bool =
         state.neuron = min(state.neuron, max(0, counts["neurons"] - 1))
         state.head = min(state.head, max(0, counts["heads"] - 1))
         keep_pairs()
+        if first_load:  # a pair in the URL is applied after this
+            state.pair = opening_pair(store, state.variant, state.param.pair.default)
         if epochs and (state.epoch not in epochs or first_load):
             state.epoch = epochs[-1]  # open a variant where it ended up
 

@@ -232,6 +232,13 @@ class WarehouseStore:
         return self.frame("select count(*) as n from (select distinct a, b from answer_frequencies where variant = $v "
                           "and epoch = (select max(epoch) from answer_frequencies where variant = $v))", {"v": variant})["n"][0]
 
+    def first_traced_pair(self, variant: str) -> str | None:
+        """The run's first traced input in grid order, "a+b" (None: it traces none), at its last
+        checkpoint as `traced_inputs` counts them."""
+        rows = self.frame("select a, b from answer_frequencies where variant = $v and epoch = (select max(epoch) from "
+                          "answer_frequencies where variant = $v) order by a, b limit 1", {"v": variant})
+        return f"{rows['a'][0]}+{rows['b'][0]}" if rows.height else None
+
     def pair_frequencies(self, variant: str, a: int, b: int) -> pl.DataFrame:
         return self.frame("select epoch, component, frequency, value from answer_frequencies where variant = $v "
                           "and a = $a and b = $b order by component, frequency, epoch", {"v": variant, "a": a, "b": b})

@@ -297,3 +297,23 @@ def test_the_python_api_names_probes_and_intervenes_as_the_cli_does(tmp_path):
     cli = tdw_here("intervene", str(run.path), "--epoch", "1", "--ablate-frequency", "5", "--where", "logits",
                   "--probe", "diagonal", "--db", db, check=True)
     assert f"epoch 1: accuracy 100.0% -> 100.0% on {P} inputs" in cli.stdout
+
+
+def test_the_trace_section_opens_on_an_input_the_run_traces(tmp_path):
+    """The dashboard's Trace section opens on 0+0 where the run traces it, else on the run's first
+    traced input in grid order (the published run traces 1,024 sampled inputs: on 0+0 its logit
+    lens and frequency split said "not traced")."""
+    from dashboards.app import opening_pair
+    from dashboards.store import WarehouseStore
+
+    results, db = tmp_path / "results", tmp_path / "warehouse" / "tdw.duckdb"
+    run, _ = transformer_run(results)
+    assert tdw_here("analyze", str(run.path), "--trace", "a > b and b > 0", "--analyzers", "answer_frequencies",
+                    "--db", str(db), "--quiet").returncode == 0
+    build_index(results, db)
+    store = WarehouseStore(db)
+    try:
+        assert opening_pair(store, run.variant, "0+0") == "2+1"  # a > b > 0: the first in grid order
+        assert opening_pair(store, run.variant, "5+3") == "5+3"  # traced: kept
+    finally:
+        store.close()
