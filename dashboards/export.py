@@ -99,6 +99,11 @@ def render_view(store, name: str, variant: str, epoch: int | None, neuron: int, 
         if backend == "matplotlib" and view.backend == "bokeh":
             own = hv.Store.lookup_options("matplotlib", element, "plot").kwargs  # a view may size its own figure
             element = element.opts(**{k: v for k, v in MATPLOTLIB_SIZE.items() if k not in own})
+            if isinstance(element, hv.Overlay) and "aspect" not in own:
+                # each layer too: an overlay's colour bar (the trajectory's epochs) was placed from the
+                # axes before the overlay's aspect reshaped them, across the plot's right edge
+                for layer in element:
+                    layer.opts(aspect=MATPLOTLIB_SIZE["aspect"])
     finally:
         hv.Store.set_current_backend(previous)
     return view, element

@@ -14,7 +14,8 @@ def path(store, variant: str, epoch: int, x: str, y: str, title: str):
     frame = store.trajectory(variant)
     if frame.is_empty() or frame[x].null_count() == frame.height:
         return no_data(title)
-    points = hv.Points(frame.select(x, y, "epoch").to_numpy(), [x, y], ["epoch"]).opts(color="epoch", cmap="viridis")
+    # the colour bar says which end of the path is early (a paper figure has no hover)
+    points = hv.Points(frame.select(x, y, "epoch").to_numpy(), [x, y], ["epoch"]).opts(color="epoch", cmap="viridis", colorbar=True)
     line = hv.Path([frame.select(x, y).to_numpy()]).opts(color="lightgray")
     here = frame.filter(frame["epoch"] == epoch)
     # a marker's size is `size` (pixels across) to Bokeh and `s` (points squared) to matplotlib
