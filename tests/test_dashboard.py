@@ -342,6 +342,29 @@ def test_every_view_draws_for_a_paper_with_its_epoch_line(study, caplog):
     assert [r.getMessage() for r in caplog.records if "not valid for selected backend" in r.getMessage()] == []
 
 
+def test_an_exported_trajectory_has_its_epochs_colour_bar_beside_the_plot(study):
+    """The trajectory's points are coloured by epoch, with a colour bar saying which end is early.
+    In matplotlib an overlay's colour bar was placed from the axes before the figure's aspect
+    reshaped them, and crossed the plot's right edge (the layers now take the aspect too)."""
+    import matplotlib.pyplot as plt
+
+    from dashboards.export import _holoviews, render_view
+    from dashboards.store import WarehouseStore
+
+    _holoviews()
+    store = WarehouseStore(study)
+    try:
+        for name in ("trajectory_pc12", "trajectory_pc23"):
+            _, element = render_view(store, name, "p13_seed3", 100, 0, 0, "matplotlib")
+            figure = hv.render(element, backend="matplotlib")
+            plot, bar = figure.axes
+            assert bar.get_ylabel() == "epoch", name
+            assert bar.get_position().x0 >= plot.get_position().x1, name
+            plt.close(figure)
+    finally:
+        store.close()
+
+
 def test_every_over_epochs_view_draws_on_log_epochs_from_epoch_one(study):
     """Each over-epochs view with `log_epochs`, in both backends: a log x axis, every chart layer
     the linear view's rows from epoch 1, every rectangle (a phase) starting at 1 at the earliest;
