@@ -1,9 +1,13 @@
 -- variant_summary: one row per variant for cross-variant tables and papers.
 -- grain: variant
--- Outlier: a robust z-score |x - median| / (1.4826 * MAD) > 3.5 on any of turn_to_grok,
--- final specialized fraction, max key-frequency cos/sin imbalance, key frequency count, across
--- the variants of its family (needs 3+ of them; the seeds' p101/seed999 kind of anomaly); or it
--- never groks where 2+ of its family do. Families are compared only within themselves.
+-- Outlier: a robust z-score |x - median| / max(1.4826 * MAD, 0.1 * |median|) > 3.5 on any of
+-- turn_to_grok, final specialized fraction, max key-frequency cos/sin imbalance, key frequency
+-- count, across the variants of its family (needs 3+ of them; the seeds' p101/seed999 kind of
+-- anomaly); or it never groks where 2+ of its family do. Families are compared only within
+-- themselves. The spread's floor, a tenth of the median, is for few variants and ties: the MAD of
+-- 3 variants is one distance, and two that happen to agree (imbalance 1.017 and 1.027) made a
+-- third at 2.1 "z = 73"; and where most variants tie (key counts 5, 5, 5, 6, 20) the MAD is 0
+-- and the z was 0 for any value. With the floor a measure must be 35% off the median at least.
 -- Columns: variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch,
 --          turn_to_grok, test_half_graduated_epoch (the first checkpoint by which half the test inputs
 --          are answered right for good, graduation_curve; NULL when half never are), final_train_loss,
@@ -84,10 +88,10 @@ from (
         case when grok_epoch is null and n_grokked >= 2 then 'never groks' end], lambda x: x is not null)
         else []::varchar[] end as outlier_measures
     from (
-        select *, coalesce(abs(turn_to_grok - m1) / nullif(1.4826 * d1, 0), 0) as z1,
-               coalesce(abs(specialized_fraction - m2) / nullif(1.4826 * d2, 0), 0) as z2,
-               coalesce(abs(max_cos_sin_imbalance - m3) / nullif(1.4826 * d3, 0), 0) as z3,
-               coalesce(abs(key_frequency_count - m4) / nullif(1.4826 * d4, 0), 0) as z4
+        select *, coalesce(abs(turn_to_grok - m1) / nullif(greatest(1.4826 * d1, 0.1 * abs(m1)), 0), 0) as z1,
+               coalesce(abs(specialized_fraction - m2) / nullif(greatest(1.4826 * d2, 0.1 * abs(m2)), 0), 0) as z2,
+               coalesce(abs(max_cos_sin_imbalance - m3) / nullif(greatest(1.4826 * d3, 0.1 * abs(m3)), 0), 0) as z3,
+               coalesce(abs(key_frequency_count - m4) / nullif(greatest(1.4826 * d4, 0.1 * abs(m4)), 0), 0) as z4
         from mad
     )
 ) order by p, seed, variant;

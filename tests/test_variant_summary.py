@@ -1,0 +1,81 @@
+"""variant_summary's outlier test (sql/40_summaries/variant_summary.sql) on planted variants with
+hand-computed robust z-scores: the warehouse's own SQL run over small tables named as the views it
+reads, in an in-memory DuckDB."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tdw.warehouse.sql_models import read_models
+
+# (variant, family, turn_to_grok (None: never groks), specialized fraction, max cos/sin imbalance, key count)
+PLANTED = [
+    # three variants: two imbalances that happen to agree, a third at 2.1. Median 1.027, MAD 0.010:
+    # 1.088 / (1.4826 * 0.010) made it z = 73.4; with the floor, 1.088 / (0.1 * 1.027) = 10.6
+    ("a1", "three", 690, 0.43, 1.017, 4),
+    ("a2", "three", 624, 0.37, 2.115, 6),
+    ("a3", "three", 974, 0.30, 1.027, 3),
+    # five variants, key counts 5, 5, 5, 6, 20: MAD 0, so the z of 20 was 0; with the floor
+    # (0.1 * 5) it is 15 / 0.5 = 30.0, and 6 is 1 / 0.5 = 2.0, no outlier. b5 never groks where
+    # four do. Their turn_to_grok, 1000 +- 100: MAD 100, 148.26 over the floor's 100.
+    ("b1", "five", 900, 0.80, 1.0, 5),
+    ("b2", "five", 1000, 0.80, 1.0, 5),
+    ("b3", "five", 1100, 0.80, 1.0, 5),
+    ("b4", "five", 1000, 0.80, 1.0, 6),
+    ("b5", "five", None, 0.80, 1.0, 20),
+    # two variants: never compared, however far apart
+    ("c1", "two", 100, 0.10, 1.0, 1),
+    ("c2", "two", 9000, 0.90, 9.0, 30),
+]
+
+
+def variant_summary(planted: list[tuple]) -> dict[str, dict]:
+    con = duckdb.connect()
+    try:
+        con.execute("create table variants (variant varchar, family varchar, p integer, seed bigint, status varchar)")
+        con.execute("create table grokking_turn (variant varchar, memorization_epoch integer, turn_epoch integer, "
+                    "grok_epoch integer, turn_to_grok integer)")
+        con.execute("create table losses (variant varchar, epoch integer, split varchar, loss double)")
+        con.execute("create table key_frequencies (variant varchar, epoch integer, frequency smallint, rule varchar)")
+        con.execute("create table cos_sin_balance (variant varchar, epoch integer, frequency smallint, imbalance double)")
+        con.execute("create table neuron_specialization (variant varchar, epoch integer, specialized_fraction double)")
+        con.execute("create table participation_ratio (variant varchar, epoch integer, matrix varchar, "
+                    "participation_ratio double)")
+        con.execute("create table llc (variant varchar, epoch integer, component varchar, statistic varchar, value float)")
+        con.execute("create table metric_events (variant varchar, metric varchar, kind varchar, epoch integer)")
+        con.execute("create table graduation_curve (variant varchar, epoch integer, split varchar, graduated_fraction double)")
+        for seed, (variant, family, turn_to_grok, specialized, imbalance, keys) in enumerate(planted):
+            con.execute("insert into variants values (?, ?, 13, ?, 'complete')", [variant, family, seed])
+            grok = None if turn_to_grok is None else 100 + turn_to_grok
+            con.execute("insert into grokking_turn values (?, 10, 100, ?, ?)", [variant, grok, turn_to_grok])
+            con.execute("insert into neuron_specialization values (?, 5000, ?)", [variant, specialized])
+            for frequency in range(1, keys + 1):  # the largest imbalance on the first key frequency
+                con.execute("insert into key_frequencies values (?, 5000, ?, 'embedding_gap')", [variant, frequency])
+                con.execute("insert into cos_sin_balance values (?, 5000, ?, ?)",
+                            [variant, frequency, imbalance if frequency == 1 else 1.0])
+        con.execute(next(model for model in read_models() if model.name == "variant_summary").text)
+        rows = con.sql("select variant, outlier, outlier_measures from variant_summary").fetchall()
+        return {variant: {"outlier": outlier, "measures": measures} for variant, outlier, measures in rows}
+    finally:
+        con.close()
+
+
+def test_outliers_are_robust_z_scores_with_a_floor_on_the_spread():
+    summary = variant_summary(PLANTED)
+    assert summary["a2"] == {"outlier": True, "measures": ["max_cos_sin_imbalance (z=10.6)"]}
+    assert summary["b5"] == {"outlier": True, "measures": ["key_frequency_count (z=30.0)", "never groks"]}
+    flagged = sorted(variant for variant, row in summary.items() if row["outlier"])
+    assert flagged == ["a2", "b5"]
+    assert all(row["measures"] == [] for variant, row in summary.items() if variant not in flagged)
+
+
+@pytest.mark.parametrize("turn_to_grok, flagged", [(1518, False), (1519, True)])
+def test_a_slow_grokker_is_an_outlier_past_3_5_robust_deviations(turn_to_grok, flagged):
+    """Turn to grok 900, 1000, 1000, 1100 and a fifth beyond: median 1000, deviations 100, 0, 0,
+    100 and the fifth's, so the MAD is 100 and the spread 148.26 (over the floor's 100). The fifth
+    is an outlier past 1000 + 3.5 * 148.26 = 1518.9 (z = 519 / 148.26 = 3.50)."""
+    planted = [(f"d{i}", "five", t, 0.8, 1.0, 5) for i, t in enumerate((900, 1000, 1000, 1100, turn_to_grok))]
+    summary = variant_summary(planted)
+    assert summary["d4"]["outlier"] is flagged
+    assert summary["d4"]["measures"] == (["turn_to_grok (z=3.5)"] if flagged else [])
