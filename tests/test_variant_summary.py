@@ -1,13 +1,10 @@
 """variant_summary's outlier test (sql/40_summaries/variant_summary.sql) on planted variants with
-hand-computed robust z-scores: the warehouse's own SQL run over small tables named as the views it
-reads, in an in-memory DuckDB."""
+hand-computed robust z-scores (`planted_sql`: the view's own SQL over planted tables)."""
 
 from __future__ import annotations
 
-import duckdb
 import pytest
-
-from tdw.warehouse.sql_models import read_models
+from planted_sql import run_model
 
 # (variant, family, turn_to_grok (None: never groks), specialized fraction, max cos/sin imbalance, key count)
 PLANTED = [
@@ -31,34 +28,27 @@ PLANTED = [
 
 
 def variant_summary(planted: list[tuple]) -> dict[str, dict]:
-    con = duckdb.connect()
-    try:
-        con.execute("create table variants (variant varchar, family varchar, p integer, seed bigint, status varchar)")
-        con.execute("create table grokking_turn (variant varchar, memorization_epoch integer, turn_epoch integer, "
-                    "grok_epoch integer, turn_to_grok integer)")
-        con.execute("create table losses (variant varchar, epoch integer, split varchar, loss double)")
-        con.execute("create table key_frequencies (variant varchar, epoch integer, frequency smallint, rule varchar)")
-        con.execute("create table cos_sin_balance (variant varchar, epoch integer, frequency smallint, imbalance double)")
-        con.execute("create table neuron_specialization (variant varchar, epoch integer, specialized_fraction double)")
-        con.execute("create table participation_ratio (variant varchar, epoch integer, matrix varchar, "
-                    "participation_ratio double)")
-        con.execute("create table llc (variant varchar, epoch integer, component varchar, statistic varchar, value float)")
-        con.execute("create table metric_events (variant varchar, metric varchar, kind varchar, epoch integer)")
-        con.execute("create table graduation_curve (variant varchar, epoch integer, split varchar, graduated_fraction double)")
-        for seed, (variant, family, turn_to_grok, specialized, imbalance, keys) in enumerate(planted):
-            con.execute("insert into variants values (?, ?, 13, ?, 'complete')", [variant, family, seed])
-            grok = None if turn_to_grok is None else 100 + turn_to_grok
-            con.execute("insert into grokking_turn values (?, 10, 100, ?, ?)", [variant, grok, turn_to_grok])
-            con.execute("insert into neuron_specialization values (?, 5000, ?)", [variant, specialized])
-            for frequency in range(1, keys + 1):  # the largest imbalance on the first key frequency
-                con.execute("insert into key_frequencies values (?, 5000, ?, 'embedding_gap')", [variant, frequency])
-                con.execute("insert into cos_sin_balance values (?, 5000, ?, ?)",
-                            [variant, frequency, imbalance if frequency == 1 else 1.0])
-        con.execute(next(model for model in read_models() if model.name == "variant_summary").text)
-        rows = con.sql("select variant, outlier, outlier_measures from variant_summary").fetchall()
-        return {variant: {"outlier": outlier, "measures": measures} for variant, outlier, measures in rows}
-    finally:
-        con.close()
+    tables = {
+        "variants": ("variant varchar, family varchar, p integer, seed bigint, status varchar",
+                     [(v, family, 13, seed, "complete") for seed, (v, family, *_) in enumerate(planted)]),
+        "grokking_turn": ("variant varchar, memorization_epoch integer, turn_epoch integer, grok_epoch integer, turn_to_grok integer",
+                          [(v, 10, 100, None if t is None else 100 + t, t) for v, _, t, *_ in planted]),
+        "neuron_specialization": ("variant varchar, epoch integer, specialized_fraction double",
+                                  [(v, 5000, specialized) for v, _, _, specialized, *_ in planted]),
+        # the largest imbalance on the first key frequency
+        "key_frequencies": ("variant varchar, epoch integer, frequency smallint, rule varchar",
+                            [(v, 5000, k, "embedding_gap") for v, *_, keys in planted for k in range(1, keys + 1)]),
+        "cos_sin_balance": ("variant varchar, epoch integer, frequency smallint, imbalance double",
+                            [(v, 5000, k, imbalance if k == 1 else 1.0)
+                             for v, *_, imbalance, keys in planted for k in range(1, keys + 1)]),
+        "losses": ("variant varchar, epoch integer, split varchar, loss double", []),
+        "participation_ratio": ("variant varchar, epoch integer, matrix varchar, participation_ratio double", []),
+        "llc": ("variant varchar, epoch integer, component varchar, statistic varchar, value float", []),
+        "metric_events": ("variant varchar, metric varchar, kind varchar, epoch integer", []),
+        "graduation_curve": ("variant varchar, epoch integer, split varchar, graduated_fraction double", []),
+    }
+    rows = run_model("variant_summary", tables).select("variant", "outlier", "outlier_measures").rows()
+    return {variant: {"outlier": outlier, "measures": measures} for variant, outlier, measures in rows}
 
 
 def test_outliers_are_robust_z_scores_with_a_floor_on_the_spread():
