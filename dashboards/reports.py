@@ -146,6 +146,12 @@ def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
         from input_graduation where variant = {v} and split = 'test'""",
         {"test_never_graduated": "test inputs never graduated"})
     facts += facts_from(warehouse, f"""
+        select list(frequency order by first_epoch, frequency) as clusters_formed,
+               coalesce(list(frequency order by last_epoch, frequency) filter (where status = 'lost'), []) as clusters_dropped
+        from frequency_lifecycle where variant = {v}""",
+        {"clusters_formed": "frequencies whose neurons form a cluster (5% of the neurons), in the order they form",
+         "clusters_dropped": "clusters formed and gone by the last checkpoint"})
+    facts += facts_from(warehouse, f"""
         select llc_peak, llc_peak_epoch, llc_collapse_epoch from variant_summary where variant = {v}""",
         {"llc_peak": "largest LLC of all weights (SGLD, where estimated: tdw analyze --analyzers llc)",
          "llc_peak_epoch": "largest LLC at epoch",
@@ -342,7 +348,9 @@ details summary{cursor:pointer;color:#555;font-size:85%}img{max-width:100%}.prov
 
 
 def value_text(value: object) -> str:
-    return "n/a" if value is None or value == [] else cell(value)
+    """A fact's value as printed: n/a where the warehouse has none, "none" for an empty list (no
+    frequency dropped, no measure making it an outlier)."""
+    return "n/a" if value is None else "none" if value == [] else cell(value)
 
 
 def to_html(report: Report) -> str:

@@ -62,7 +62,7 @@ class Cells(HTMLParser):
 
 
 def text(value) -> str:
-    return "n/a" if value is None or value == [] else cell(value)
+    return "n/a" if value is None else "none" if value == [] else cell(value)
 
 
 def parsed(path: Path) -> Cells:
