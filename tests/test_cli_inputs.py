@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -98,6 +99,28 @@ def test_serve_on_a_busy_port_is_one_line(workspace, capsys, monkeypatch):
         busy.listen()
         code, lines = run_cli(["serve", "--port", str(busy.getsockname()[1])], capsys)
     assert code == 2 and len(lines) == 1 and "cannot listen" in lines[0]
+
+
+def test_serve_of_a_warehouse_indexed_by_other_views_is_one_line_until_reindexed(workspace, capsys, monkeypatch):
+    """A warehouse indexed by another version of sql/ (tdw upgraded since) may lack a view the
+    dashboard queries: serving it said nothing and the page's views failed. It is one line naming
+    `tdw index`, which brings it up to date (the copy here: its recorded SQL fingerprint changed)."""
+    import sqlite3
+
+    copy = workspace.parent / "outdated"
+    shutil.copytree(workspace / "warehouse", copy / "warehouse")
+    with sqlite3.connect(copy / "warehouse" / "catalog.sqlite") as catalog:
+        assert catalog.execute("update runs set fingerprint = 'older' where variant = '__sql__'").rowcount == 1
+    with socket.socket() as busy:  # a port taken, so that a serve past the warehouse's check stops there
+        busy.bind(("localhost", 0))
+        busy.listen()
+        serve = ["serve", "--db", str(copy / "warehouse" / "tdw.duckdb"), "--port", str(busy.getsockname()[1])]
+        code, lines = run_cli(serve, capsys)
+        assert code == 2 and len(lines) == 1 and "indexed by another version of tdw's views" in lines[0], lines
+        assert "`tdw index` brings it up to date" in lines[0]
+        build_index(workspace / "results", copy / "warehouse" / "tdw.duckdb")
+        code, lines = run_cli(serve, capsys)
+    assert code == 2 and len(lines) == 1 and "cannot listen" in lines[0], lines
 
 
 @pytest.mark.parametrize("argv, code, answer", [

@@ -38,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
         atexit.register(shutil.rmtree, scratch, True)
         args.db, args.results = str(index_bundle(args.bundle, scratch)), str(Path(args.bundle) / "runs")
     open_readonly(args.db).close()  # a missing or corrupt warehouse is one line here, not an empty page
+    from tdw.warehouse.sql_models import indexed_with_other_sql
+
+    if indexed_with_other_sql(args.db):  # views the dashboard queries may be missing: errors on the page
+        raise TdwError(f"--db {args.db}: indexed by another version of tdw's views (sql/ changed since); "
+                       "`tdw index` brings it up to date")
     with socket.socket() as probe:
         try:
             probe.bind((args.address, args.port))

@@ -20,7 +20,6 @@ from pathlib import Path
 from tdw.run_dir import RunDir
 from tdw.warehouse.catalog import Catalog, NamedSchedule
 from tdw.warehouse.sources import artifact_tables, replaced_tables
-from tdw.warehouse.sql_models import SQL_DIR, SqlModel
 
 RUN_PART = "run"  # a run's fingerprint part of its own files (config, metadata, losses, checkpoints)
 
@@ -78,12 +77,6 @@ def run_fingerprint(run: RunDir) -> str:
             digest.update(f"{'/'.join(names)}:{size}:{mtime}\n".encode())
         digests[part] = digest.hexdigest()
     return json.dumps(digests, sort_keys=True)
-
-
-def sql_fingerprint(models: list[SqlModel]) -> str:
-    """The SQL project as built: every file's text and how its layer is kept."""
-    layers = (SQL_DIR / "layers.toml").read_bytes()
-    return hashlib.sha1(layers + b"".join(m.text.encode() for m in models)).hexdigest()
 
 
 def schema_fingerprint() -> str:

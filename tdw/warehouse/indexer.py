@@ -36,12 +36,11 @@ from tdw.warehouse.changes import (
     changed_sources,
     run_fingerprint,
     schema_fingerprint,
-    sql_fingerprint,
 )
 from tdw.warehouse.materialize import apply_sql, models_to_refresh, refresh_sql
 from tdw.warehouse.query import sql_string
 from tdw.warehouse.sources import create_sources, update_sources
-from tdw.warehouse.sql_models import read_models
+from tdw.warehouse.sql_models import read_models, sql_fingerprint
 
 DEFAULT_DB = Path("warehouse/tdw.duckdb")
 

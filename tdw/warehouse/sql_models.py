@@ -21,6 +21,7 @@ tables, and SQL models read it like any other.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import re
 import tomllib
@@ -201,3 +202,20 @@ def upstream(target: str, models: list[SqlModel] | None = None) -> list[SqlModel
         needed.add(name)
         frontier.extend(r for r in by_name[name].reads if r in by_name)
     return [m for m in models if m.name in needed]
+
+
+def sql_fingerprint(models: list[SqlModel]) -> str:
+    """The SQL project as built: every file's text and how its layer is kept."""
+    layers = (SQL_DIR / "layers.toml").read_bytes()
+    return hashlib.sha1(layers + b"".join(m.text.encode() for m in models)).hexdigest()
+
+
+def indexed_with_other_sql(db: str | Path) -> bool:
+    """Whether the warehouse `db` was last indexed with another SQL project than this tdw's `sql/`
+    (a tdw upgraded since): its views may lack what the dashboard now queries. False where its
+    catalog records none (a warehouse indexed before fingerprints, or copied without its catalog)."""
+    from tdw.warehouse.catalog import existing_catalog
+
+    catalog = existing_catalog(db)
+    recorded = catalog.run_fingerprints().get("__sql__") if catalog is not None else None
+    return recorded is not None and recorded != sql_fingerprint(read_models())
