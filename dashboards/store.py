@@ -144,6 +144,16 @@ class WarehouseStore:
         return self.frame("select variant, epoch, participation_ratio from participation_ratio where matrix = $m "
                           "and variant in (select unnest($vs)) order by variant, epoch", {"vs": list(variants), "m": matrix})
 
+    def cluster_growth(self, variant: str) -> pl.DataFrame:
+        """Specialized neurons per frequency at every checkpoint (0 where none), for the frequencies
+        that ever hold a cluster (frequency_lifecycle), with each one's status there."""
+        return self.frame(
+            "with epochs as (select distinct epoch from neuron_clusters where variant = $v) "
+            "select e.epoch, f.frequency, f.status, coalesce(c.specialized_neurons, 0) as specialized_neurons "
+            "from frequency_lifecycle f cross join epochs e left join neuron_clusters c "
+            "on c.variant = f.variant and c.epoch = e.epoch and c.frequency = f.frequency "
+            "where f.variant = $v order by f.first_epoch, f.frequency, e.epoch", {"v": variant})
+
     def specialization_of(self, variants: list[str]) -> pl.DataFrame:
         return self.frame("select variant, epoch, specialized_fraction from neuron_specialization "
                           "where variant in (select unnest($vs)) order by variant, epoch", {"vs": list(variants)})

@@ -338,7 +338,9 @@ def test_every_view_draws_for_a_paper_with_its_epoch_line(study, caplog):
     finally:
         store.close()
     assert ("p13_seed4", "pair_frequencies") in empty and ("p13_seed4", "pair_logit_lens") in empty
-    assert not [name for variant, name in empty if variant == "p13_seed3"]
+    # the study's 200-epoch runs specialize no neuron, so no frequency holds a cluster
+    # (tests/test_frequency_lifecycle.py draws the view on planted clusters)
+    assert [name for variant, name in empty if variant == "p13_seed3"] == ["cluster_growth"]
     assert [r.getMessage() for r in caplog.records if "not valid for selected backend" in r.getMessage()] == []
 
 
