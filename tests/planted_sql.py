@@ -11,7 +11,6 @@ import polars as pl
 
 from tdw.warehouse.sql_models import read_models
 
-
 Tables = dict[str, tuple[str, list[tuple]]]  # {name: (its columns as SQL, "variant varchar, epoch integer", its rows)}
 
 

@@ -54,3 +54,11 @@ def test_the_cluster_growth_view_draws_each_cluster_in_the_order_it_forms_with_z
     assert list(curves[0].dimension_values(0)) == [0, 100, 200, 300]
     assert caption == "Clusters (5% of the neurons) form on 3, 11, 7, in that order; dropped: 3, 11"
     assert isinstance(empty, hv.Text)
+    # a dropped cluster is dashed in both backends (the exported figure, for a paper, too)
+    import matplotlib.pyplot as plt
+
+    figure = hv.render(element, backend="matplotlib")
+    assert [line.get_linestyle() for line in figure.axes[0].lines] == ["--", "--", "-"]
+    plt.close(figure)
+    assert [glyph.glyph.line_dash for glyph in hv.render(element, backend="bokeh").renderers] == [
+        [6], [6], []]
