@@ -149,7 +149,7 @@ def variant_facts(warehouse: Warehouse, variant: str) -> list[Fact]:
         select list(frequency order by first_epoch, frequency) as clusters_formed,
                coalesce(list(frequency order by last_epoch, frequency) filter (where status = 'lost'), []) as clusters_dropped
         from frequency_lifecycle where variant = {v}""",
-        {"clusters_formed": "frequencies whose neurons form a cluster (5% of the neurons), in the order they form",
+        {"clusters_formed": "frequencies whose neurons form a cluster (frequency_lifecycle), in the order they form",
          "clusters_dropped": "clusters formed and gone by the last checkpoint"})
     facts += facts_from(warehouse, f"""
         select llc_peak, llc_peak_epoch, llc_collapse_epoch from variant_summary where variant = {v}""",

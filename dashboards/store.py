@@ -149,7 +149,8 @@ class WarehouseStore:
         that ever hold a cluster (frequency_lifecycle), with each one's status there."""
         return self.frame(
             "with epochs as (select distinct epoch from neuron_clusters where variant = $v) "
-            "select e.epoch, f.frequency, f.status, coalesce(c.specialized_neurons, 0) as specialized_neurons "
+            "select e.epoch, f.frequency, f.status, f.cluster_share, "
+            "coalesce(c.specialized_neurons, 0) as specialized_neurons "
             "from frequency_lifecycle f cross join epochs e left join neuron_clusters c "
             "on c.variant = f.variant and c.epoch = e.epoch and c.frequency = f.frequency "
             "where f.variant = $v order by f.first_epoch, f.frequency, e.epoch", {"v": variant})

@@ -23,11 +23,11 @@ def test_a_cluster_formed_and_gone_is_lost_and_one_held_at_the_end_is_kept():
     neurons and one checkpoint, holds a cluster of one neuron there: kept."""
     lifecycle = run_model("frequency_lifecycle", TABLES)
     assert lifecycle.rows() == [
-        # variant, frequency, first_epoch, last_epoch, peak_epoch, peak_neurons, final_neurons, status, is_key
-        ("v", 3, 100, 200, 100, 20, 1, "lost", False),
-        ("v", 7, 200, 300, 300, 30, 30, "kept", True),
-        ("v", 11, 100, 100, 100, 5, 0, "lost", False),
-        ("w", 2, 0, 0, 0, 1, 1, "kept", False),
+        # variant, frequency, first_epoch, last_epoch, peak_epoch, peak_neurons, final_neurons, status, is_key, share
+        ("v", 3, 100, 200, 100, 20, 1, "lost", False, 0.05),
+        ("v", 7, 200, 300, 300, 30, 30, "kept", True, 0.05),
+        ("v", 11, 100, 100, 100, 5, 0, "lost", False, 0.05),
+        ("w", 2, 0, 0, 0, 1, 1, "kept", False, 0.05),
     ]
 
 

@@ -1,7 +1,7 @@
 """Specialized neurons on each frequency over training (frequency_lifecycle): which frequencies the
 MLP takes up, in what order and how fast, and whether it drops one it had formed (the seeds'
 p101/seed999 "lost a low frequency", drawn dashed). The frequencies are those that ever hold a
-cluster, 5% of the neurons, in the order they first do."""
+cluster (a share of the neurons, `frequency_lifecycle.cluster_share`), in the order they first do."""
 
 import holoviews as hv
 
@@ -16,7 +16,7 @@ TITLE = "Neuron clusters over training"
 def cluster_growth(store, variant: str):
     frame = store.cluster_growth(variant)
     if frame.is_empty():
-        return no_data(TITLE, "no frequency holds a cluster (5% of the neurons) at any checkpoint")
+        return no_data(TITLE, "no frequency holds a cluster (frequency_lifecycle) at any checkpoint")
     curves = []
     for (frequency, status), part in frame.group_by(["frequency", "status"], maintain_order=True):
         label = f"k={frequency}" + (" (dropped)" if status == "lost" else "")
@@ -33,5 +33,6 @@ def cluster_caption(frame) -> str:
     order = frame.unique(["frequency"], maintain_order=True)
     dropped = order.filter(order["status"] == "lost")["frequency"].to_list()
     formed = ", ".join(str(k) for k in order["frequency"])
-    return f"Clusters (5% of the neurons) form on {formed}, in that order; " + (
+    share = frame["cluster_share"][0]
+    return f"Clusters ({share:.0%} of the neurons) form on {formed}, in that order; " + (
         f"dropped: {', '.join(map(str, dropped))}" if dropped else "none dropped")
