@@ -27,7 +27,7 @@ PLANTED = [
 ]
 
 
-def variant_summary(planted: list[tuple]) -> dict[str, dict]:
+def variant_summary(planted: list[tuple], lifecycle: list[tuple] = ()) -> dict[str, dict]:
     tables = {
         "variants": ("variant varchar, family varchar, p integer, seed bigint, status varchar",
                      [(v, family, 13, seed, "complete") for seed, (v, family, *_) in enumerate(planted)]),
@@ -46,15 +46,17 @@ def variant_summary(planted: list[tuple]) -> dict[str, dict]:
         "llc": ("variant varchar, epoch integer, component varchar, statistic varchar, value float", []),
         "metric_events": ("variant varchar, metric varchar, kind varchar, epoch integer", []),
         "graduation_curve": ("variant varchar, epoch integer, split varchar, graduated_fraction double", []),
+        "frequency_lifecycle": ("variant varchar, frequency smallint, first_epoch integer", list(lifecycle)),
     }
-    rows = run_model("variant_summary", tables).select("variant", "outlier", "outlier_measures").rows()
-    return {variant: {"outlier": outlier, "measures": measures} for variant, outlier, measures in rows}
+    rows = run_model("variant_summary", tables).select("variant", "outlier", "outlier_measures", "first_cluster_epoch")
+    return {variant: {"outlier": outlier, "measures": measures, "first_cluster_epoch": first}
+            for variant, outlier, measures, first in rows.rows()}
 
 
 def test_outliers_are_robust_z_scores_with_a_floor_on_the_spread():
     summary = variant_summary(PLANTED)
-    assert summary["a2"] == {"outlier": True, "measures": ["max_cos_sin_imbalance (z=10.6)"]}
-    assert summary["b5"] == {"outlier": True, "measures": ["key_frequency_count (z=30.0)", "never groks"]}
+    assert summary["a2"]["outlier"] and summary["a2"]["measures"] == ["max_cos_sin_imbalance (z=10.6)"]
+    assert summary["b5"]["outlier"] and summary["b5"]["measures"] == ["key_frequency_count (z=30.0)", "never groks"]
     flagged = sorted(variant for variant, row in summary.items() if row["outlier"])
     assert flagged == ["a2", "b5"]
     assert all(row["measures"] == [] for variant, row in summary.items() if variant not in flagged)
@@ -69,3 +71,10 @@ def test_a_slow_grokker_is_an_outlier_past_3_5_robust_deviations(turn_to_grok, f
     summary = variant_summary(planted)
     assert summary["d4"]["outlier"] is flagged
     assert summary["d4"]["measures"] == (["turn_to_grok (z=3.5)"] if flagged else [])
+
+
+def test_the_first_cluster_is_the_earliest_any_frequency_forms():
+    """first_cluster_epoch: the earliest first_epoch of the run's frequency_lifecycle rows (NULL
+    for a run whose neurons never form one)."""
+    summary = variant_summary(PLANTED[:3], lifecycle=[("a1", 5, 300), ("a1", 9, 200), ("a2", 4, 700)])
+    assert [summary[v]["first_cluster_epoch"] for v in ("a1", "a2", "a3")] == [200, 700, None]

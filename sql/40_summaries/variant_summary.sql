@@ -14,7 +14,9 @@
 --          final_test_loss,
 --          key_frequencies, key_frequency_count, key_frequency_rule (the rule that found them:
 --          'embedding_gap' or 'neuron_clusters', key_frequencies; NULL when there are none),
---          specialized_fraction, pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
+--          specialized_fraction, first_cluster_epoch (the first checkpoint at which the neurons of
+--          some frequency form a cluster, frequency_lifecycle; NULL when none ever does),
+--          pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance,
 --          llc_peak, llc_peak_epoch (the largest LLC of all weights where estimated and sound, and its
 --          epoch; NULL without the opt-in llc), llc_collapse_epoch (its first fall, metric_events),
 --          outlier,
@@ -47,6 +49,8 @@ with final_loss as (
 ), llc_fall as (
     select variant, min(epoch) as llc_collapse_epoch
     from metric_events where metric = 'llc_all' and kind = 'collapse' group by variant
+), first_cluster as (
+    select variant, min(first_epoch) as first_cluster_epoch from frequency_lifecycle group by variant
 ), graduation as (
     select variant, min(epoch) filter (where split = 'test' and graduated_fraction >= 0.5) as test_half_graduated_epoch
     from graduation_curve group by variant
@@ -54,13 +58,13 @@ with final_loss as (
     select v.variant, v.family, v.p, v.seed, v.status, t.memorization_epoch, t.turn_epoch, t.grok_epoch,
            t.turn_to_grok, g.test_half_graduated_epoch, f.final_train_loss, f.final_test_loss, k.key_frequencies,
            coalesce(k.key_frequency_count, 0) as key_frequency_count, k.key_frequency_rule, s.specialized_fraction,
-           pr.pr_w_in_at_turn, pr.pr_w_in_min, i.max_cos_sin_imbalance, l.llc_peak, l.llc_peak_epoch,
+           fc.first_cluster_epoch, pr.pr_w_in_at_turn, pr.pr_w_in_min, i.max_cos_sin_imbalance, l.llc_peak, l.llc_peak_epoch,
            lf.llc_collapse_epoch
     from variants v
     left join grokking_turn t using (variant) left join final_loss f using (variant)
     left join keys k using (variant) left join imbalance i using (variant)
     left join spec s using (variant) left join pr using (variant) left join graduation g using (variant)
-    left join llc_all l using (variant) left join llc_fall lf using (variant)
+    left join llc_all l using (variant) left join llc_fall lf using (variant) left join first_cluster fc using (variant)
 ), scored as (
     select *, count(*) over family as n_variants, count(grok_epoch) over family as n_grokked,
            median(turn_to_grok) over family as m1, median(specialized_fraction) over family as m2,
@@ -75,7 +79,7 @@ with final_loss as (
 )
 select variant, family, p, seed, status, memorization_epoch, turn_epoch, grok_epoch, turn_to_grok,
        test_half_graduated_epoch, final_train_loss, final_test_loss, key_frequencies, key_frequency_count, key_frequency_rule,
-       specialized_fraction,
+       specialized_fraction, first_cluster_epoch,
        pr_w_in_at_turn, pr_w_in_min, max_cos_sin_imbalance, llc_peak, llc_peak_epoch, llc_collapse_epoch,
        n_variants >= 3 and len(outlier_measures) > 0 as outlier,
        outlier_measures
