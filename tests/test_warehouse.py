@@ -253,7 +253,7 @@ def test_a_result_wider_than_the_terminal_prints_one_block_per_row(warehouse, mo
     assert empty.startswith("(0 rows; columns: variant, family, p, seed,")
     monkeypatch.delenv("COLUMNS")  # piped, no terminal: the grid whole, one line per row, for grep and less -S
     piped = tdw_here("sql", "--db", str(db), "select * from variant_summary order by variant", check=True).stdout
-    assert piped.startswith("shape: (2, 24)") and sum("p13_seed" in line for line in piped.splitlines()) == 2
+    assert piped.startswith("shape: (2, 25)") and sum("p13_seed" in line for line in piped.splitlines()) == 2
     long = tdw_here("sql", "--db", str(db), "select repeat('ab', 60) || 'END' as method", check=True).stdout
     assert "ab" * 60 + "END" in long  # a long string whole (polars cut it at 60 characters with an ellipsis)
 
