@@ -159,7 +159,7 @@ def trace_controls(store: WarehouseStore, state: WorkbenchState) -> list:
     def traced() -> bool:
         a, b = state.pair_ab()
         return (state.variant is None or (state.variant, state.pair, state.generation) in launched
-                or not store.pair_frequencies(state.variant, a, b).is_empty())
+                or store.traces(state.variant, a, b))
 
     def follow(*events):
         # a style, never `disabled` or `visible`: Bokeh renders a button again when it is enabled or
@@ -233,7 +233,7 @@ def opening_pair(store: WarehouseStore, variant: str, default: str) -> str:
     """The input the Trace section opens on: `default` where the run traces it (every run up to
     p = 64 traces the grid), else its first traced input. The published run traces 1,024 sampled
     inputs, and opened on 0+0 its logit lens and frequency split said "not traced"."""
-    if not store.pair_frequencies(variant, *parse_pair(default)).is_empty():
+    if store.traces(variant, *parse_pair(default)):
         return default
     return store.first_traced_pair(variant) or default
 

@@ -243,6 +243,10 @@ class WarehouseStore:
         return self.frame("select count(*) as n from (select distinct a, b from answer_frequencies where variant = $v "
                           "and epoch = (select max(epoch) from answer_frequencies where variant = $v))", {"v": variant})["n"][0]
 
+    def traces(self, variant: str, a: int, b: int) -> bool:
+        """Whether the run's per-input traces cover a+b (its frequency split has rows for it)."""
+        return not self.pair_frequencies(variant, a, b).is_empty()
+
     def first_traced_pair(self, variant: str) -> str | None:
         """The run's first traced input in grid order, "a+b" (None: it traces none), at its last
         checkpoint as `traced_inputs` counts them."""
