@@ -383,26 +383,34 @@ def test_a_point_lookup_in_a_parquet_backed_table_opens_one_file_and_reads_its_r
         con.close()
 
 
-def test_indexing_imports_no_transformer_lens(warehouse):
-    """`tdw index` reads runs and never builds a model, so it does not import TransformerLens
-    (1.6 s of a 2.9 s no-op index): families are looked up by their own module, and the hooked
-    models are imported where a model is built. In a fresh process, a full build."""
+def test_indexing_imports_no_torch(warehouse):
+    """`tdw index` reads runs and never builds a model, so it imports neither TransformerLens nor
+    torch (1.6 s each of a no-op index): families are looked up by their own module, the hooked
+    models are imported where a model is built, and the modules declaring what the warehouse reads
+    name torch through `tdw.deferred_imports`. In a fresh process: a full build, then every
+    family's and every artifact table's declarations, which a run of any family would read."""
     results, db = warehouse
     code = ("import sys; from tdw.warehouse import build_index; "
             f"report = build_index({str(results)!r}, {str(db)!r}, force=True); "
-            "print(report.rebuilt, 'torch' in sys.modules, 'transformer_lens' in sys.modules)")
+            "from tdw.families import family_names, get_family; "
+            "from tdw.warehouse.sources import artifact_tables, replaced_tables; "
+            "hooks = [get_family(name).hooks for name in family_names()]; "
+            "tables = artifact_tables(); replaced_tables(); "
+            "print(report.rebuilt, len(hooks), 'neuron_freq' in tables, 'torch' in sys.modules, "
+            "'transformer_lens' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["True", "True", "False"]
+    assert done.stdout.split() == ["True", "2", "True", "False", "False"], done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("command", [["list"], ["probe", "list"], ["verify"], ["sql", "select count(*) from variants"]])
+@pytest.mark.parametrize("command", [["list"], ["probe", "list"], ["verify"], ["sql", "select count(*) from variants"], ["index"]])
 def test_the_light_commands_import_no_torch(warehouse, command):
     """Listing runs and probes, verifying files and querying the warehouse make no tensors, so
     they do not import torch (0.8 s of every such command: `tdw list` 1.31 -> 0.22 s, `tdw verify`
     of the published run 2.2 -> 1.1 s). In a fresh process, as the CLI runs them; each must work."""
     results, db = warehouse
     run = next(results.glob("*/*"))
-    where = {"list": ["--results", str(results)], "probe": ["--db", str(db)], "verify": [str(run)], "sql": ["--db", str(db)]}
+    where = {"list": ["--results", str(results)], "probe": ["--db", str(db)], "verify": [str(run)], "sql": ["--db", str(db)],
+             "index": ["--results", str(results), "--db", str(db), "--force"]}
     argv = ["tdw", *command, *where[command[0]]]
     code = ("import runpy, sys\n"
             f"sys.argv = {argv!r}\n"

@@ -23,11 +23,10 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import torch
-from torch import Tensor
 
 from tdw.analysis.analyzer import TableSpec
 from tdw.analysis.artifacts import file_digest, read_manifest, tidy, write_manifest
@@ -35,12 +34,16 @@ from tdw.analysis.key_frequencies import specialized_frequency
 from tdw.analyzers.input_outcomes import outcomes
 from tdw.atomic import write_with
 from tdw.config import VariantConfig
+from tdw.deferred_imports import torch
 from tdw.errors import TdwError
 from tdw.families import get_family
 from tdw.families.base import Family, hook_names, neuron_maps
 from tdw.locks import exclusive
 from tdw.probes import Probe
 from tdw.run_dir import RunDir
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 WHERE = ("embed", "neurons", "logits")
 COMPONENTS = ("both", "cos", "sin")
@@ -90,10 +93,10 @@ class Intervention:
         return re.sub(r"[^A-Za-z0-9.=,-]+", "_", self.key).replace(",", "-")[:120]
 
 
-def frequency_projector(p: int, k: int, dtype=torch.float64, component: str = "both") -> Tensor:
+def frequency_projector(p: int, k: int, dtype: torch.dtype | None = None, component: str = "both") -> Tensor:
     """[p, p] the orthogonal projector onto span{cos(w_k t), sin(w_k t)} over t = 0..p-1 (or onto
     one of them): (2/p) cos(w_k t) cos(w_k t') + (2/p) sin(w_k t) sin(w_k t') = (2/p) cos(w_k (t - t'))
-    for 0 < k < p/2."""
+    for 0 < k < p/2. In float64 unless `dtype` says otherwise."""
     t = torch.arange(p, dtype=torch.float64)
     w = 2 * math.pi * k / p
     cos, sin = torch.cos(w * t), torch.sin(w * t)
@@ -102,7 +105,7 @@ def frequency_projector(p: int, k: int, dtype=torch.float64, component: str = "b
         projector += (2.0 / p) * torch.outer(cos, cos)
     if component in ("both", "sin"):
         projector += (2.0 / p) * torch.outer(sin, sin)
-    return projector.to(dtype)
+    return projector if dtype is None else projector.to(dtype)
 
 
 def specialized_neurons(maps: Tensor, frequency: int, share: float) -> list[int]:

@@ -46,11 +46,13 @@ which the bound refuses; at the default 128 (largest clusters 5-6 of 128) none r
 from __future__ import annotations
 
 from collections import Counter
-
-from jaxtyping import Float, Int
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from tdw.analysis.fourier import component_norms, fourier_basis, frequency_fractions_2d
+
+if TYPE_CHECKING:
+    from jaxtyping import Float, Int
+    from torch import Tensor
 
 MIN_GAP = 2.0  # the norm ratio that separates key frequencies from the rest
 MIN_SHARE_OF_LARGEST = 0.25  # a key frequency's norm (or its neuron cluster) is at least this share of the largest

@@ -26,9 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+from tdw.deferred_imports import torch
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # A chain thrown about by a step too large for the basin's sharpest directions shows it in spikes:
 # a few draws far above the rest lift its mean draw loss above its median. Unsound: the mean more
@@ -40,7 +43,8 @@ from torch import Tensor
 SPIKE_NATS = 0.1
 SPIKE_RATIO = 2.5
 
-LossFunction = Callable[[dict[str, Tensor], Tensor | None], Tensor]  # (params, batch rows or None) -> mean loss
+# (params, batch rows or None) -> mean loss; a string, since torch is imported where first used
+LossFunction = Callable[[dict[str, "Tensor"], "Tensor | None"], "Tensor"]
 
 
 @dataclass(frozen=True)

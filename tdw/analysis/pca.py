@@ -16,7 +16,7 @@ on the same points gives the same coordinates, and mirrored points give mirrored
 
 from __future__ import annotations
 
-import torch
+from tdw.deferred_imports import torch
 
 BLOCK = 1 << 16  # parameters per Gram-matrix block
 

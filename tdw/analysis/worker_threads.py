@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-import torch
+from tdw.deferred_imports import torch
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

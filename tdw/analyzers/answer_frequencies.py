@@ -12,13 +12,15 @@ answer wins); they add up to the correct logit.
 Any family: it reads only the answer logits. Computed on the run's traced probe.
 """
 
+from __future__ import annotations
+
 import math
 
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
+from tdw.deferred_imports import torch
 
 
 def frequency_contributions(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,14 @@
 """attention: per head, the attention from "=" to a and to b over the grid, and each head's
 frequency specialization (fraction of the map's variance per frequency)."""
 
+from __future__ import annotations
+
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.fourier import fractions_frame, frequency_fractions_2d
 from tdw.analyzers import register
+from tdw.deferred_imports import torch
 
 SOURCES = ("a", "b")
 

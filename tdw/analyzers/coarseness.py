@@ -6,13 +6,14 @@ Metrics (research notes, 2026-02-02):
   gradient       mean absolute difference between neighbours (edge density)
 """
 
+from __future__ import annotations
+
 import polars as pl
-import torch
-import torch.nn.functional as F
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
 from tdw.analyzers.attention import attention_maps
+from tdw.deferred_imports import F, torch
 
 METRICS = ("fft_low_freq", "variance_kept", "gradient")
 

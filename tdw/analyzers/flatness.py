@@ -18,15 +18,17 @@ loss at p=113 and within 3e-7 relative of v3's). Every path draws the directions
 order, so they agree to float rounding.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
 from functools import partial
 
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.worker_threads import map_on_single_threaded_workers
 from tdw.analyzers import register
+from tdw.deferred_imports import torch
 
 RADII = (0.01, 0.02, 0.05, 0.1)
 SAMPLES = 16

@@ -7,12 +7,13 @@ did the model come to know 4 + 29", which the warehouse's `input_graduation` ans
 Any family: it reads the answer logits through `Family.answer_logits` and the split from the task.
 """
 
+from __future__ import annotations
+
 import polars as pl
-import torch
-import torch.nn.functional as F
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
+from tdw.deferred_imports import F, torch
 from tdw.families.base import at_labels
 
 MEASURES = ("correct_logit", "margin", "rank", "loss")

@@ -17,22 +17,27 @@ for a transformer (three components), so it is opt-in: `tdw analyze RUN --analyz
 0:3000:250` (benchmarks/llc_cost.py measures it).
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
-import torch
-from torch import Tensor
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.llc import LLCEstimate, SGLDSettings, default_nbeta, estimate_llc
 from tdw.analyzers import register
 from tdw.config import VariantConfig
+from tdw.deferred_imports import torch
 from tdw.errors import TdwError
 from tdw.families.base import Family, TaskData
 from tdw.run_dir import RunDir
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # Step and localization scale with n_beta (the drift is eps/2 * n_beta * grad): a fixed eps = 3e-4
 # left the basin at p=113 (n_beta 464) mid-training. v2's step, 0.058 / n_beta (3e-4 at p=53, where

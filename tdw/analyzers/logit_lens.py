@@ -10,12 +10,14 @@ Computed on the run's traced probe (`tdw analyze --trace`), not the whole grid u
 Families without a residual stream (the MLP) are skipped by the pipeline with one line.
 """
 
+from __future__ import annotations
+
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
 from tdw.analyzers.input_outcomes import MEASURES, outcomes
+from tdw.deferred_imports import torch
 
 
 @register

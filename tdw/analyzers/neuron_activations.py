@@ -16,12 +16,14 @@ query reads it (about 2 ms a map, 1 s a p=113 checkpoint when every map is read)
 checkpoints are gone (a study bundle without them) keeps its maps; `tdw analyze` rewrites them.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, ReplacedTable, TableSpec
 from tdw.analyzers import register
+from tdw.deferred_imports import torch
 
 LEVELS = 255
 

@@ -1,12 +1,14 @@
 """neuron_freq: per neuron, the fraction of its activation variance over the grid explained by
 each frequency's 2D Fourier terms (REQ_006), and each neuron's best frequency."""
 
+from __future__ import annotations
+
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.fourier import fractions_frame, frequency_fractions_2d
 from tdw.analyzers import register
+from tdw.deferred_imports import torch
 
 
 @register

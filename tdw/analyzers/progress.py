@@ -12,15 +12,16 @@ output), so every epoch's measures are computed with the same, final key frequen
 recomputed when the final checkpoint changes.
 """
 
+from __future__ import annotations
+
 import math
 
 import polars as pl
-import torch
-import torch.nn.functional as F
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.fourier import component_norms, gini
 from tdw.analyzers import register
+from tdw.deferred_imports import F, torch
 
 
 def key_frequency_projection(logits: torch.Tensor, keys: list[int]) -> torch.Tensor:

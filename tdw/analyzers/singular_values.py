@@ -3,11 +3,13 @@
 head = -1, and per head, W_in, W_out, W_U). Participation ratio and spectral gap are computed from
 these in SQL."""
 
+from __future__ import annotations
+
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analyzers import register
+from tdw.deferred_imports import torch
 
 
 @register

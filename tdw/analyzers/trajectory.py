@@ -6,14 +6,16 @@ and its sign convention: `tdw.analysis.pca`), and parameter velocity ||theta_i -
 (epoch_i - epoch_{i-1}), so an uneven checkpoint schedule does not create spikes.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 
 import polars as pl
-import torch
 
 from tdw.analysis.analyzer import Analyzer, TableSpec
 from tdw.analysis.pca import pca
 from tdw.analyzers import register
+from tdw.deferred_imports import torch
 
 GROUP_ORDER = ("embedding", "attention", "mlp", "unembedding")  # the usual groups first, others after
 N_COMPONENTS = 3

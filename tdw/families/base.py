@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
+from tdw.deferred_imports import F, torch
 from tdw.model.one_pass_cross_entropy import one_pass_cross_entropy
 
-if TYPE_CHECKING:  # TransformerLens is imported where a model is built (1.6 s), not by `tdw index`
+if TYPE_CHECKING:  # torch and TransformerLens are imported where used (1.6 s each), not by `tdw index`
+    from torch import Tensor
     from transformer_lens.ActivationCache import ActivationCache
     from transformer_lens.HookedRootModule import HookedRootModule
 

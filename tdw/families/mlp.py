@@ -18,15 +18,10 @@ memorizes by epoch ~200 and groks by ~1,500 of its 4,000 epochs: about 15 s on o
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
-
-import torch
-from jaxtyping import Float, Int
-from torch import Tensor, nn
-from transformer_lens.hook_points import HookPoint
-from transformer_lens.HookedRootModule import HookedRootModule
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tdw.config import VariantConfig
+from tdw.deferred_imports import torch
 from tdw.families import register_family
 from tdw.families.base import (
     ALL_HEADS,
@@ -39,30 +34,10 @@ from tdw.families.base import (
     train_loss_and_accuracy,
 )
 
+if TYPE_CHECKING:
+    from torch import Tensor
 
-class HookedModularMLP(HookedRootModule):
-    """logits = (W_a[a] + W_b[b])^2 @ W_U, hooked before and after the square."""
-
-    def __init__(self, p: int, d_mlp: int) -> None:
-        super().__init__()
-        self.p, self.d_mlp = p, d_mlp
-        self.W_a = nn.Parameter(torch.empty(p, d_mlp))
-        self.W_b = nn.Parameter(torch.empty(p, d_mlp))
-        self.W_U = nn.Parameter(torch.empty(d_mlp, p))
-        self.hook_pre = HookPoint()  # [pair, d_mlp]
-        self.hook_hidden = HookPoint()  # [pair, d_mlp], the neurons
-        self.setup()
-
-    def forward(self, pairs: Int[Tensor, "pair 2"]) -> Float[Tensor, "pair p"]:
-        pre = self.hook_pre(self.W_a[pairs[:, 0]] + self.W_b[pairs[:, 1]])
-        return self.hook_hidden(pre * pre) @ self.W_U
-
-    def init_weights(self, seed: int) -> None:
-        """Every weight N(0, 1/d_mlp), drawn in the order W_a, W_b, W_U from `seed`."""
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for param in (self.W_a, self.W_b, self.W_U):
-                param.copy_(torch.randn(param.shape, generator=generator) / self.d_mlp**0.5)
+    from tdw.model.mlp import HookedModularMLP
 
 
 def hidden_logits(params: dict[str, Tensor], a: Tensor, b: Tensor) -> Tensor:
@@ -101,6 +76,9 @@ class ModularMLP(FamilyBase):
     specialized_share = 0.85 * 0.8
 
     def build_model(self, config: VariantConfig) -> HookedModularMLP:
+        # imported here: it brings TransformerLens, which indexing (reading runs alone) never needs
+        from tdw.model.mlp import HookedModularMLP
+
         model = HookedModularMLP(config.p, config.d_mlp)
         model.init_weights(config.seed)
         return model

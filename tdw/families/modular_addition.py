@@ -8,10 +8,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import Tensor
-
 from tdw.config import VariantConfig
+from tdw.deferred_imports import torch
 from tdw.families import register_family
 from tdw.families.base import (
     ALL_HEADS,
@@ -39,6 +37,8 @@ from tdw.model import (
 )
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from tdw.model.transformer import HookedGrokkingTransformer
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-
-import torch
-import torch.nn.functional as F
-from jaxtyping import Float, Int
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from tdw.config import is_bias
+from tdw.deferred_imports import F, torch
+
+if TYPE_CHECKING:
+    from jaxtyping import Float, Int
+    from torch import Tensor
 
 
 @dataclass

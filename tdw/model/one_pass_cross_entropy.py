@@ -25,30 +25,42 @@ float64's.
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from functools import cache
+from typing import TYPE_CHECKING
+
+from tdw.deferred_imports import torch
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
-class _OnePassCrossEntropy(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        top = logits.amax(-1)
-        exps = torch.exp(logits - top[:, None])
-        column = labels[:, None]
-        label_exp = exps.gather(-1, column)[:, 0]
-        others = exps.scatter_(-1, column, 0.0).sum(-1)  # the label's exp left out: S
-        label_logit = logits.gather(-1, column)[:, 0]
-        rows = (top.double() - label_logit.double()) + torch.log1p((label_exp.double() - 1.0) + others.double())
-        ctx.save_for_backward(exps, others, label_exp, labels)
-        ctx.mark_non_differentiable(top, label_logit, others)
-        return rows.mean(), top, label_logit, others
+@cache
+def _autograd_function() -> type[torch.autograd.Function]:
+    """The autograd Function, defined on first use: its base class is torch's, and this module is
+    imported by the families, which `tdw index` reads without importing torch."""
 
-    @staticmethod
-    def backward(ctx, grad_loss: Tensor, *_unused: Tensor) -> tuple[Tensor, None]:
-        exps, others, label_exp, labels = ctx.saved_tensors
-        scale = (grad_loss.to(exps.dtype) / exps.shape[0]) / (others + label_exp)  # per row: 1 / (n T)
-        grad = exps * scale[:, None]  # the label's column is 0 here
-        return grad.scatter_(-1, labels[:, None], (-others * scale)[:, None]), None
+    class _OnePassCrossEntropy(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+            top = logits.amax(-1)
+            exps = torch.exp(logits - top[:, None])
+            column = labels[:, None]
+            label_exp = exps.gather(-1, column)[:, 0]
+            others = exps.scatter_(-1, column, 0.0).sum(-1)  # the label's exp left out: S
+            label_logit = logits.gather(-1, column)[:, 0]
+            rows = (top.double() - label_logit.double()) + torch.log1p((label_exp.double() - 1.0) + others.double())
+            ctx.save_for_backward(exps, others, label_exp, labels)
+            ctx.mark_non_differentiable(top, label_logit, others)
+            return rows.mean(), top, label_logit, others
+
+        @staticmethod
+        def backward(ctx, grad_loss: Tensor, *_unused: Tensor) -> tuple[Tensor, None]:
+            exps, others, label_exp, labels = ctx.saved_tensors
+            scale = (grad_loss.to(exps.dtype) / exps.shape[0]) / (others + label_exp)  # per row: 1 / (n T)
+            grad = exps * scale[:, None]  # the label's column is 0 here
+            return grad.scatter_(-1, labels[:, None], (-others * scale)[:, None]), None
+
+    return _OnePassCrossEntropy
 
 
 def one_pass_cross_entropy(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -58,4 +70,4 @@ def one_pass_cross_entropy(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tens
 
     The three per-row values give the accuracy without an argmax: the label is the only maximum
     when its logit equals the maximum and S < 1 (a second maximum adds exp(0) = 1 to S)."""
-    return _OnePassCrossEntropy.apply(logits, labels)
+    return _autograd_function().apply(logits, labels)

@@ -236,7 +236,9 @@ def probe_pairs(runs: list[RunDir], named: dict[str, str]) -> pl.DataFrame:
     """`src_probe_pairs`: every named probe resolved against every run (its p and split). A probe
     that does not fit a run (a pair beyond its p) selects nothing there."""
     frames = [pl.DataFrame(schema={"probe": pl.Utf8, "variant": pl.Utf8, "a": pl.Int16, "b": pl.Int16, "split": pl.Utf8})]
-    for run in runs:
+    # a run's split is drawn with torch (`Family.task_data`), imported for it alone: not at all
+    # while no probe is named
+    for run in runs if named else []:
         config = run.read_config()
         p = config.p
         train = get_family(config.family).task_data(config).train_mask
