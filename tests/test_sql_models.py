@@ -5,6 +5,8 @@ layer is kept as declared once in sql/layers.toml, and only staging reads raw so
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -133,6 +135,33 @@ def test_a_cycle_a_higher_layer_read_or_a_missing_grain_is_one_line(tmp_path):
     (project / "10_a" / "base.sql").write_text("create or replace view base as select 1 as id;\n")
     with pytest.raises(TdwError, match=r"base.sql: no `-- grain: column, \.\.\.` header line"):
         read_models(project)
+
+
+def test_a_python_models_imports_are_read_checked_and_imported_ahead(tmp_path):
+    """IMPORTS names the libraries a Python model's function imports where it runs (ruptures,
+    hmmlearn: 0.6-0.75 s each), so an index computing it imports them in a background thread while
+    it copies the runs' rows. Read from the file; not a tuple of names is one line; `imported_ahead`
+    has imported them when its block ends (a module nothing else here imports, in a fresh process),
+    and a module that does not exist is left for the model's own import to report."""
+    project = tiny_project(tmp_path / "ok")
+    write(project / "20_b", "counted.py", '"""counted\n\n-- grain: id\n"""\nREADS = ("base",)\n'
+          'IMPORTS = ("wave", "tdw_no_such_module")\n\n\ndef model(con, variants):\n    import wave\n')
+    models = {m.name: m for m in read_models(project)}
+    assert models["counted"].imports == ("wave", "tdw_no_such_module") and models["base"].imports == ()
+    project = tiny_project(tmp_path / "wrong")
+    write(project / "20_b", "counted.py", '"""counted\n\n-- grain: id\n"""\nREADS = ("base",)\nIMPORTS = "wave"\n\n\n'
+          "def model(con, variants):\n    pass\n")
+    with pytest.raises(TdwError, match=r"counted.py: IMPORTS is a tuple of module names"):
+        read_models(project)
+    code = ("import pathlib, sys, threading; from tdw.warehouse.sql_models import read_models; "
+            "from tdw.warehouse.materialize import imported_ahead; "
+            f"models = [m for m in read_models(pathlib.Path({str(tmp_path / 'ok')!r})) if m.is_python]; before = 'wave' in sys.modules\n"
+            "with imported_ahead(models):\n    pass\n"
+            "print(before, 'wave' in sys.modules, 'tdw_no_such_module' in sys.modules, threading.active_count())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "False", "1"], done.stdout + done.stderr
+    real = {m.name: m for m in read_models()}
+    assert real["metric_events"].imports == ("ruptures",) and real["training_phases"].imports == ("hmmlearn.hmm",)
 
 
 def test_upstream_is_a_view_and_everything_it_reads_in_creation_order():

@@ -32,6 +32,7 @@ import polars as pl
 logging.getLogger("hmmlearn").setLevel(logging.ERROR)  # EM's "not converging" notes on flat stretches
 
 READS = ("metric_series", "grokking_turn")
+IMPORTS = ("hmmlearn.hmm",)  # imported where used (0.6 s); an index computing this model imports it ahead
 FEATURES = ("log10_train_loss", "log10_test_loss", "log10_restricted_loss", "pr_W_in", "specialized_fraction")
 GRID = 200
 STAY = 0.95
@@ -53,7 +54,7 @@ def left_to_right(n_states: int) -> np.ndarray:
 def segment(features: np.ndarray, n_states: int, cuts: list[int] | None = None) -> np.ndarray:
     """The decoded state of each row of `features` [time, feature] (standardized), non-decreasing;
     EM starts from the means of the slices cut at rows `cuts` (n_states - 1 of them), or of equal slices."""
-    # imported here: every `tdw index` reads this file for its READS, and hmmlearn takes 0.6 s to import
+    # IMPORTS: here, not at the top, since every `tdw index` reads this file
     from hmmlearn.hmm import GaussianHMM
 
     hmm = GaussianHMM(n_components=n_states, covariance_type="diag", n_iter=100, random_state=0,

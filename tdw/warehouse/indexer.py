@@ -37,7 +37,7 @@ from tdw.warehouse.changes import (
     run_fingerprint,
     schema_fingerprint,
 )
-from tdw.warehouse.materialize import apply_sql, models_to_refresh, refresh_sql
+from tdw.warehouse.materialize import apply_sql, imported_ahead, models_to_refresh, refresh_sql
 from tdw.warehouse.query import sql_string
 from tdw.warehouse.sources import create_sources, update_sources
 from tdw.warehouse.sql_models import read_models, sql_fingerprint
@@ -191,8 +191,11 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
             con.execute("detach previous")
         apply_sql(con, models)
 
+    # the Python models this index computes rows of (not those it only deletes a run's rows from)
+    computed = [m for m in models if m.is_python and (not patchable or refresh.get(m.name, set()) & set(names))]
     try:
-        write_warehouse(db, patch if patchable else lambda con: build(con, bool(previous)), from_copy=patchable)
+        with imported_ahead(computed):
+            write_warehouse(db, patch if patchable else lambda con: build(con, bool(previous)), from_copy=patchable)
         patched = patchable
     except (TdwError, duckdb.Error) as error:
         # a damaged block of the previous warehouse, met while reusing it: build from the runs alone

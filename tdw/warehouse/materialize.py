@@ -4,6 +4,12 @@ a patched copy recomputed only where what they read changed.
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 
 from tdw.errors import TdwError
@@ -89,3 +95,30 @@ def apply_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
                 con.execute(f"alter table {model.name}__materialized rename to {model.name}")
         except duckdb.Error as error:
             raise TdwError(f"{model.path}: {str(error).splitlines()[0]}") from None
+
+
+@contextmanager
+def imported_ahead(models: list[SqlModel]) -> Iterator[None]:
+    """The libraries the Python models among `models` import (their IMPORTS), imported in a
+    background thread while the block runs: an index copies the runs' rows first (in DuckDB, which
+    releases the GIL), so the imports overlap it. The models' own imports then find the modules
+    loaded, or wait for them under the import lock; a failed import is left for the model's own,
+    which reports it. The thread is joined before the block's exit."""
+    names = sorted({name for model in models for name in model.imports if name not in sys.modules})
+    if not names:
+        yield
+        return
+
+    def import_all() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S110 - the model's own import raises it where it is used
+                pass
+
+    thread = threading.Thread(target=import_all, name="tdw-index-imports", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()

@@ -15,7 +15,10 @@ file in the same folders, as dbt's Python models are: `sql/<layer>/<name>.py` cr
 `<name>`, states its grain and columns in its docstring with the SQL header's lines, names the relations it
 reads in `READS`, and defines `model(con, variants) -> polars.DataFrame`, computed from those
 relations (for `variants` only when given, else every variant). It lives in a layer kept as
-tables, and SQL models read it like any other.
+tables, and SQL models read it like any other. Every index reads the file for its READS, so a
+library its computation needs (ruptures, hmmlearn: 0.6-0.75 s each to import) is imported where it
+is used, and named in `IMPORTS`: an index about to compute the model imports them in the background
+while it copies the runs' rows (`tdw.warehouse.materialize.imported_ahead`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class SqlModel:
     refresh: str = "whole"  # a table layer's: "by_variant" or "whole" (see the module's docstring)
     # a Python model's function (con, variants or None) -> the table's rows; None for SQL
     function: Callable | None = None
+    imports: tuple[str, ...] = ()  # a Python model's IMPORTS: the libraries its function imports
 
     @property
     def is_python(self) -> bool:
@@ -144,8 +148,11 @@ def read_python_model(path: Path, materialized: dict[str, str]) -> SqlModel:
         raise TdwError(f"{path}: no `-- grain: column, ...` line in its docstring (what identifies one row)")
     if not callable(getattr(module, "model", None)) or not isinstance(getattr(module, "READS", None), tuple):
         raise TdwError(f"{path}: a Python model defines READS (a tuple of relations) and model(con, variants)")
+    imports = getattr(module, "IMPORTS", ())
+    if not isinstance(imports, tuple) or not all(isinstance(name, str) for name in imports):
+        raise TdwError(f"{path}: IMPORTS is a tuple of module names (the libraries its model imports)")
     return SqlModel(path.stem, path, layer, tuple(c.strip() for c in grain.group(1).split(",")), path.read_text(),
-                    frozenset(r.lower() for r in module.READS), "table", function=module.model)
+                    frozenset(r.lower() for r in module.READS), "table", function=module.model, imports=imports)
 
 
 def read_models(sql_dir: Path = SQL_DIR) -> list[SqlModel]:
