@@ -355,6 +355,15 @@ def test_an_index_replaces_only_the_tables_that_changed_and_equals_a_full_build(
     assert named.rebuilt and named.patched and named.parts == {}
     assert query("select probe, count(*) as n from probe_pairs group by probe", db).rows() == [("diagonal", 2 * 13)]
     assert_equals_a_full_build(results, db, tmp_path / "full_with_probe")
+    # a run's artifacts changed again, the probe still named: the patch keeps both runs' probe
+    # pairs, drawing no split (torch); in a fresh process, and still equal to a full build
+    put(run, "neuron_freq", "neuron_best_freq", 0, pl.DataFrame(
+        {"neuron": [0, 1, 2, 3], "frequency": [2, 6, 6, 6], "value": [0.99, 0.7, 0.9, 0.95]}))
+    code = ("import sys; from tdw.warehouse import build_index; "
+            f"report = build_index({str(results)!r}, {str(db)!r}); print(report.patched, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"], done.stdout + done.stderr
+    assert_equals_a_full_build(results, db, tmp_path / "full_after_probe")
 
 
 def test_a_point_lookup_in_a_parquet_backed_table_opens_one_file_and_reads_its_rows(study):

@@ -187,12 +187,17 @@ def create_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: 
             create_artifact_view(con, table, spec, runs)
 
 
+# (the runs whose probe pairs are known, their rows): a patch's pairs of runs that did not change
+KnownPairs = tuple[set[str], pl.DataFrame]
+
 RUN_SOURCES = ("src_runs", "src_checkpoints", "src_losses", "src_traced_probes", "catalog_schedules", "catalog_jobs",
                "catalog_probes", "src_probe_pairs")
 
 
-def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog) -> None:
-    """The small sources, rebuilt whole every time: runs, checkpoints, losses, the catalog's tables."""
+def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog,
+                       known_pairs: KnownPairs | None = None) -> None:
+    """The small sources, rebuilt whole every time: runs, checkpoints, losses, the catalog's tables
+    (`known_pairs`: probe pairs still valid, see `probe_pairs`)."""
     runs_frame = run_rows(runs)
     con.register("runs_frame", runs_frame.to_arrow())
     con.execute("create table src_runs as select * from runs_frame")
@@ -228,18 +233,24 @@ def create_run_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catal
     con.register("probes_frame", pl.DataFrame({"name": list(named), "spec": list(named.values())},
                                               schema={"name": pl.Utf8, "spec": pl.Utf8}).to_arrow())
     con.execute("create table catalog_probes as select * from probes_frame")
-    con.register("probe_pairs_frame", probe_pairs(runs, named).to_arrow())
+    con.register("probe_pairs_frame", probe_pairs(runs, named, known_pairs).to_arrow())
     con.execute("create table src_probe_pairs as select * from probe_pairs_frame order by probe, variant, a, b")
 
 
-def probe_pairs(runs: list[RunDir], named: dict[str, str]) -> pl.DataFrame:
+def probe_pairs(runs: list[RunDir], named: dict[str, str], known: KnownPairs | None = None) -> pl.DataFrame:
     """`src_probe_pairs`: every named probe resolved against every run (its p and split). A probe
-    that does not fit a run (a pair beyond its p) selects nothing there."""
+    that does not fit a run (a pair beyond its p) selects nothing there. A run `known` (in the
+    previous warehouse, where neither the probes nor that run's files changed since) keeps its
+    rows: a run's split is drawn with torch (`Family.task_data`), which indexing imports for
+    new and changed runs alone, and not at all while no probe is named."""
     frames = [pl.DataFrame(schema={"probe": pl.Utf8, "variant": pl.Utf8, "a": pl.Int16, "b": pl.Int16, "split": pl.Utf8})]
-    # a run's split is drawn with torch (`Family.task_data`), imported for it alone: not at all
-    # while no probe is named
+    kept, rows = known if known is not None else (set(), None)
+    if rows is not None:
+        frames.append(rows)
     for run in runs if named else []:
         config = run.read_config()
+        if config.name in kept:
+            continue
         p = config.p
         train = get_family(config.family).task_data(config).train_mask
         for name, spec in named.items():
@@ -253,14 +264,24 @@ def probe_pairs(runs: list[RunDir], named: dict[str, str]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical_relaxed").cast({"a": pl.Int16, "b": pl.Int16})
 
 
+def unchanged_probe_pairs(con: duckdb.DuckDBPyConnection, catalog: Catalog, unchanged: set[str]) -> KnownPairs | None:
+    """(`unchanged`, the warehouse's probe pairs of those runs): runs whose files are as indexed,
+    where the catalog names the same probes as it did then; None where it does not."""
+    indexed = dict(con.execute("select name, spec from catalog_probes").fetchall())
+    if indexed != catalog.probes() or not unchanged:
+        return None
+    return unchanged, con.sql(f"select probe, variant, a, b, split from src_probe_pairs where variant in {in_list(unchanged)}").pl()
+
+
 def update_sources(con: duckdb.DuckDBPyConnection, runs: list[RunDir], catalog: Catalog,
                    stale: dict[str, set[str]]) -> None:
     """Bring a copy of the previous warehouse up to date: the small sources rebuilt, and in each
     artifact table the rows of the variants `stale` in it (`changed_sources`: changed, new or gone)
     replaced by their runs' current Parquet; the other rows are left where they are."""
+    known_pairs = unchanged_probe_pairs(con, catalog, {run.read_config().name for run in runs} - stale.get("src_runs", set()))
     for source in RUN_SOURCES:
         con.execute(f"drop table if exists {source}")
-    create_run_sources(con, runs, catalog)
+    create_run_sources(con, runs, catalog, known_pairs)
     for table, spec in artifact_tables().items():
         variants = stale.get(f"src_{table}", set())
         if spec.warehouse == "table":
