@@ -167,14 +167,18 @@ def test_a_chain_is_unsound_when_it_spikes_leaves_the_finite_numbers_or_rises_pa
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     """A p=23 run (the transformer, its default widths) trained 300 epochs: memorized, with its
-    LLC estimated at the last checkpoint and the default analyzers' progress at both."""
+    LLC estimated at the last checkpoint and the default analyzers' progress at both. The LLC by
+    `tdw analyze`, as the tests redo it: its chains follow the reductions' order, which a process's
+    thread count sets, and this one's (pytest run alone, after other tests) may differ from a
+    fresh process's."""
     from tdw.config import VariantConfig
     from tdw.training.trainer import train
+    from tests.conftest import run_tdw
 
     config = VariantConfig(p=23, train_frac=0.5, num_epochs=300, checkpoint_epochs=(0, 299))
     run = train(config, tmp_path_factory.mktemp("small") / "results", device="cpu", progress=False)
     AnalysisPipeline(run.path).run(["progress"], [0, 299], progress=False)
-    AnalysisPipeline(run.path).run(["llc"], [299], progress=False)
+    run_tdw("analyze", str(run.path), "--analyzers", "llc", "--epochs", "299", "--quiet", check=True)
     return run
 
 
