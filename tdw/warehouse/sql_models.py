@@ -16,7 +16,7 @@ file in the same folders, as dbt's Python models are: `sql/<layer>/<name>.py` cr
 reads in `READS`, and defines `model(con, variants) -> polars.DataFrame`, computed from those
 relations (for `variants` only when given, else every variant). It lives in a layer kept as
 tables, and SQL models read it like any other. Every index reads the file for its READS, so a
-library its computation needs (ruptures, hmmlearn: 0.6-0.75 s each to import) is imported where it
+library its computation needs (ruptures, hmmlearn: 0.6-1.7 s each to import) is imported where it
 is used, and named in `IMPORTS`: an index about to compute the model imports them in the background
 while it copies the runs' rows (`tdw.warehouse.materialize.imported_ahead`).
 """
