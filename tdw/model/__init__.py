@@ -1,7 +1,9 @@
-"""Models: the hooked reference transformer, its components, the fast training forward and its loss.
+"""Models: the hooked reference transformer, its components, the fast training forward and its
+loss, and the `mlp` family's hooked MLP.
 
-The hooked model itself is `tdw.model.transformer.HookedGrokkingTransformer`, imported where a
-model is built: it brings TransformerLens (1.6 s to import), which `tdw index` never needs."""
+The hooked models themselves, `tdw.model.transformer.HookedGrokkingTransformer` and
+`tdw.model.mlp.HookedModularMLP`, are imported where a model is built: they bring TransformerLens
+(1.6 s to import), which `tdw index` never needs."""
 
 from tdw.model.fast_forward import (
     PairBag,
