@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tdw.cli import main
 from tdw.training.trainer import train
-from tdw.warehouse import build_index
+from tdw.warehouse import build_index, query
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -59,7 +59,7 @@ BAD_INPUTS = [
     ["analyze"], ["analyze", RUN, "--analyzers", "nope"], ["analyze", RUN, "--epochs", "7"],
     ["analyze", RUN, "--device", "tpu"], ["analyze", RUN, "--device", "cuda"], ["analyze", "no/such/run"],
     ["analyze", RUN, "--workers", "0"],
-    ["index", "--results", "no_such_dir"], ["index", "--db", "warehouse"],
+    ["index", "--results", "no_such_dir"], ["index", "--db", "warehouse"], ["index", "--db", f"{RUN}/config.json"],
     ["sql", "delete from variants"], ["sql", "select * form variants"], ["sql", "select 1", "--db", "no.duckdb"],
     ["sql", "select 1", "--format", "parquet"], ["sql", "select 1", "--format", "xml"],
     ["sql", "select 1", "--format", "csv", "--out", "one.parquet"],
@@ -90,6 +90,15 @@ def test_bad_input_is_one_line_a_nonzero_exit_and_no_change(argv, workspace, cap
     assert "Traceback" not in lines[0] and "unexpected error" not in lines[0], lines
     assert snapshot(workspace) == before
     print(" ".join(argv), "->", lines[0])
+
+
+def test_a_warehouse_named_without_a_suffix_is_indexed_and_then_up_to_date(workspace, tmp_path, capsys):
+    """`--db warehouse/study` (no .duckdb): the stale-file sweep's glob pattern once became `.tmp-**`,
+    which pathlib refuses, and every such index was an unexpected error."""
+    db = tmp_path / "study"
+    assert run_cli(["index", "--results", str(workspace / "results"), "--db", str(db)], capsys) == (0, [])
+    assert "up to date" in build_index(workspace / "results", db).summary()
+    assert query("select variant from variants", db).rows() == [("p13_seed3",)]
 
 
 def test_serve_on_a_busy_port_is_one_line(workspace, capsys, monkeypatch):

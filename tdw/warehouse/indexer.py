@@ -75,9 +75,21 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
         raise TdwError(f"--db {db}: is a directory; name the warehouse file, e.g. {db / 'tdw.duckdb'}")
     if not Path(results).is_dir():  # before the warehouse's folder and lock are made: bad input changes nothing
         raise TdwError(f"--results {results}: no such directory")
+    if db.is_file() and db.stat().st_size and not is_duckdb_file(db):  # a damaged warehouse is rebuilt; this is not one
+        raise TdwError(f"--db {db}: exists and is not a DuckDB file, so not a warehouse: name the warehouse file "
+                       "(a new name makes a new one); a warehouse whose header is damaged: delete it and index again")
     db.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(db, "index", "indexed", wait=True):
         return build_index_locked(results, db, force)
+
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether `path` starts as a DuckDB database file does, however damaged the rest of it is."""
+    with open(path, "rb") as handle:
+        return handle.read(12)[8:] == DUCKDB_MAGIC
 
 
 MAX_FREE_SHARE = 0.5  # of the warehouse file free (blocks), beyond which an index is a full build (which compacts)
@@ -143,7 +155,9 @@ def verify_artifacts(run: RunDir, parts: set[str]) -> None:
 def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexReport:
     started = time.perf_counter()
     results = Path(results)
-    for stale_file in db.parent.glob(f"{atomic.TEMP_PREFIX}*{db.suffix}*"):  # a killed indexer's (we hold the lock)
+    # a killed indexer's files, named as `atomic.atomic_path` names them (we hold the lock); `*{suffix}*`
+    # covers their .wal, and is no valid pattern for a name without a suffix
+    for stale_file in db.parent.glob(f"{atomic.TEMP_PREFIX}*{db.suffix}*" if db.suffix else f"{atomic.TEMP_PREFIX}*"):
         stale_file.unlink()
     runs, problems = readable_runs(results)
     names = [r.read_config().name for r in runs]
