@@ -60,6 +60,7 @@ BAD_INPUTS = [
     ["analyze", RUN, "--device", "tpu"], ["analyze", RUN, "--device", "cuda"], ["analyze", "no/such/run"],
     ["analyze", RUN, "--workers", "0"],
     ["index", "--results", "no_such_dir"], ["index", "--db", "warehouse"], ["index", "--db", f"{RUN}/config.json"],
+    ["probe", "add", "diagonal", "a == b", "--db", f"{RUN}/config.json"], ["jobs", "--db", f"{RUN}/config.json"],
     ["sql", "delete from variants"], ["sql", "select * form variants"], ["sql", "select 1", "--db", "no.duckdb"],
     ["sql", "select 1", "--format", "parquet"], ["sql", "select 1", "--format", "xml"],
     ["sql", "select 1", "--format", "csv", "--out", "one.parquet"],

@@ -87,8 +87,28 @@ class SavedViewRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether `path` starts as a DuckDB database file does, however damaged the rest of it is."""
+    with open(path, "rb") as handle:
+        return handle.read(12)[8:] == DUCKDB_MAGIC
+
+
+def refuse_non_warehouse(db: str | Path) -> None:
+    """One line where `db` names a file that exists and is not a DuckDB file, so no warehouse
+    (`--db results/.../config.json`): it must not be overwritten by an index, nor get a catalog
+    beside it. A damaged warehouse still starts as a DuckDB file, and is rebuilt by `tdw index`."""
+    db = Path(db)
+    if db.is_file() and db.stat().st_size and not is_duckdb_file(db):
+        raise TdwError(f"--db {db}: exists and is not a DuckDB file, so not a warehouse: name the warehouse file "
+                       "(a new name makes a new one); a warehouse whose header is damaged: delete it and index again")
+
+
 def catalog_path(db: str | Path) -> Path:
-    """The catalog of the warehouse file `db`: beside it."""
+    """The catalog of the warehouse file `db`: beside it (refused beside a file that is no warehouse)."""
+    refuse_non_warehouse(db)
     return Path(db).with_name("catalog.sqlite")
 
 

@@ -28,7 +28,7 @@ from tdw.analysis.artifacts import read_manifest, verify_artifact
 from tdw.errors import TdwError
 from tdw.locks import exclusive
 from tdw.run_dir import RunDir, find_runs
-from tdw.warehouse.catalog import Catalog, catalog_path
+from tdw.warehouse.catalog import Catalog, catalog_path, refuse_non_warehouse
 from tdw.warehouse.changes import (
     ALL_PARTS,
     catalog_fingerprint,
@@ -75,21 +75,10 @@ def build_index(results: str | Path = "results", db: str | Path = DEFAULT_DB, fo
         raise TdwError(f"--db {db}: is a directory; name the warehouse file, e.g. {db / 'tdw.duckdb'}")
     if not Path(results).is_dir():  # before the warehouse's folder and lock are made: bad input changes nothing
         raise TdwError(f"--results {results}: no such directory")
-    if db.is_file() and db.stat().st_size and not is_duckdb_file(db):  # a damaged warehouse is rebuilt; this is not one
-        raise TdwError(f"--db {db}: exists and is not a DuckDB file, so not a warehouse: name the warehouse file "
-                       "(a new name makes a new one); a warehouse whose header is damaged: delete it and index again")
+    refuse_non_warehouse(db)  # a damaged warehouse is rebuilt; a file that is none is never overwritten
     db.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(db, "index", "indexed", wait=True):
         return build_index_locked(results, db, force)
-
-
-DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
-
-
-def is_duckdb_file(path: Path) -> bool:
-    """Whether `path` starts as a DuckDB database file does, however damaged the rest of it is."""
-    with open(path, "rb") as handle:
-        return handle.read(12)[8:] == DUCKDB_MAGIC
 
 
 MAX_FREE_SHARE = 0.5  # of the warehouse file free (blocks), beyond which an index is a full build (which compacts)
