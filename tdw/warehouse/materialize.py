@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
+import polars as pl
 
 from tdw.errors import TdwError
 from tdw.warehouse.query import in_list
@@ -68,9 +69,18 @@ def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], refresh:
             raise TdwError(f"{model.path}: {str(error).splitlines()[0]}") from None
 
 
+def python_rows(con: duckdb.DuckDBPyConnection, model: SqlModel, variants: list[str] | None) -> pl.DataFrame:
+    """A Python model's rows (for `variants`, or all), computed once the libraries imported ahead
+    are in (`imported_ahead`): a module imported by two threads at once can deadlock on its
+    import lock, which Python breaks by handing one thread the module half made."""
+    if _importing_ahead is not None:
+        _importing_ahead.join()
+    return model.function(con, variants)
+
+
 def insert_python_rows(con: duckdb.DuckDBPyConnection, model: SqlModel, variants: list[str]) -> None:
     """A Python model's rows for `variants`, appended to its table."""
-    frame = model.function(con, variants)
+    frame = python_rows(con, model, variants)
     if frame.height:
         con.register(f"{model.name}__frame", frame.to_arrow())
         con.execute(f"insert into {model.name} by name select * from {model.name}__frame {model.storage_order}")
@@ -83,7 +93,7 @@ def apply_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
     for model in models:
         try:
             if model.is_python:
-                frame = model.function(con, None)
+                frame = python_rows(con, model, None)
                 con.register(f"{model.name}__frame", frame.to_arrow())
                 con.execute(f"create table {model.name} as select * from {model.name}__frame {model.storage_order}")
                 con.unregister(f"{model.name}__frame")
@@ -97,13 +107,16 @@ def apply_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
             raise TdwError(f"{model.path}: {str(error).splitlines()[0]}") from None
 
 
+_importing_ahead: threading.Thread | None = None  # the thread of `imported_ahead`, while it runs
+
+
 @contextmanager
 def imported_ahead(models: list[SqlModel]) -> Iterator[None]:
     """The libraries the Python models among `models` import (their IMPORTS), imported in a
     background thread while the block runs: an index copies the runs' rows first (in DuckDB, which
-    releases the GIL), so the imports overlap it. The models' own imports then find the modules
-    loaded, or wait for them under the import lock; a failed import is left for the model's own,
-    which reports it. The thread is joined before the block's exit."""
+    releases the GIL), so the imports overlap it. A Python model is computed only once the thread
+    is done (`python_rows`), so its own imports find the modules loaded; a failed import is left
+    for the model's own, which reports it. The thread is joined before the block's exit."""
     names = sorted({name for model in models for name in model.imports if name not in sys.modules})
     if not names:
         yield
@@ -116,9 +129,12 @@ def imported_ahead(models: list[SqlModel]) -> Iterator[None]:
             except Exception:  # noqa: BLE001, S110 - the model's own import raises it where it is used
                 pass
 
+    global _importing_ahead
     thread = threading.Thread(target=import_all, name="tdw-index-imports", daemon=True)
     thread.start()
+    _importing_ahead = thread
     try:
         yield
     finally:
         thread.join()
+        _importing_ahead = None
