@@ -164,6 +164,29 @@ def test_a_python_models_imports_are_read_checked_and_imported_ahead(tmp_path):
     assert real["metric_events"].imports == ("ruptures",) and real["training_phases"].imports == ("hmmlearn.hmm",)
 
 
+def test_a_python_model_runs_only_once_its_imports_ahead_are_done(tmp_path):
+    """Computed while the background thread still imported its library, a model imported it too,
+    and two threads importing one module at once can deadlock on its lock, which Python breaks by
+    handing one of them the module half made: a CI run's LLC job failed its index so (`cannot
+    import name 'euclidean' from partially initialized module 'scipy.spatial.distance'`, ruptures
+    in the model, hmmlearn in the thread). A library half a second to import, in a fresh process:
+    the model sees it whole."""
+    (tmp_path / "slow_library.py").write_text("import time\n\ntime.sleep(0.5)\nREADY = True\n")
+    project = tiny_project(tmp_path / "project")
+    write(project / "20_b", "waits.py", '"""waits\n\n-- grain: id\n"""\nimport sys\n\nimport polars as pl\n\n'
+          'READS = ("base",)\nIMPORTS = ("slow_library",)\n\n\ndef model(con, variants):\n'
+          '    module = sys.modules.get("slow_library")\n'
+          '    return pl.DataFrame({"id": [1], "ready": [getattr(module, "READY", False)]})\n')
+    code = ("import pathlib, sys; import duckdb; from tdw.warehouse.sql_models import read_models; "
+            "from tdw.warehouse.materialize import imported_ahead, python_rows; "
+            f"sys.path.insert(0, {str(tmp_path)!r}); "
+            f"models = [m for m in read_models(pathlib.Path({str(project)!r})) if m.is_python]\n"
+            "with imported_ahead(models):\n    frame = python_rows(duckdb.connect(), models[0], None)\n"
+            "print(frame['ready'].to_list())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[True]"], done.stdout + done.stderr
+
+
 def test_upstream_is_a_view_and_everything_it_reads_in_creation_order():
     models = upstream("variant_summary")
     names = [m.name for m in models]
