@@ -69,6 +69,9 @@ def refresh_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel], refresh:
             raise TdwError(f"{model.path}: {str(error).splitlines()[0]}") from None
 
 
+_importing_ahead: threading.Thread | None = None  # the thread of `imported_ahead`, while it runs
+
+
 def python_rows(con: duckdb.DuckDBPyConnection, model: SqlModel, variants: list[str] | None) -> pl.DataFrame:
     """A Python model's rows (for `variants`, or all), computed once the libraries imported ahead
     are in (`imported_ahead`): a module imported by two threads at once can deadlock on its
@@ -105,9 +108,6 @@ def apply_sql(con: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
                 con.execute(f"alter table {model.name}__materialized rename to {model.name}")
         except duckdb.Error as error:
             raise TdwError(f"{model.path}: {str(error).splitlines()[0]}") from None
-
-
-_importing_ahead: threading.Thread | None = None  # the thread of `imported_ahead`, while it runs
 
 
 @contextmanager
