@@ -92,7 +92,7 @@ def artifact_files(run: RunDir, table: str) -> list[str]:
     if not folder.is_dir():
         return []
     where = folder.resolve()
-    return sorted(str(where / name) for name in os.listdir(where) if name.endswith(".parquet") and ".tmp-" not in name)
+    return sorted(str(where / name) for name in os.listdir(where) if name.endswith(".parquet") and not name.startswith(atomic.TEMP_PREFIX))
 
 
 def table_reads(run: RunDir, table: str) -> list[tuple[str, list[str]]]:
