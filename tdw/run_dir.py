@@ -2,7 +2,8 @@
 
     config.json                      the VariantConfig (what determines the run)
     metadata.json                    versions, git sha, timings, status
-    losses.parquet                   variant, epoch, split, loss, accuracy (every evaluated epoch)
+    losses.parquet                   variant, epoch, split, loss, accuracy (every evaluated epoch), and
+                                     the SHA-256 of those values in its metadata (`losses_digest`)
     checkpoints/checkpoint_epoch_{epoch:05d}.safetensors   weights, TransformerLens names
     checkpoints/optimizer_epoch_{epoch:05d}.safetensors    AdamW state for resume and densify
     artifacts/<analyzer>/...         analysis Parquet (see tdw.analysis)
@@ -15,6 +16,7 @@ both are written atomically.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -31,6 +33,26 @@ if TYPE_CHECKING:  # loading weights imports torch (tdw.checksummed); listing ru
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_epoch_(\d+)\.safetensors$")
 LOSS_SCHEMA = {"variant": pl.Utf8, "epoch": pl.Int32, "split": pl.Utf8, "loss": pl.Float64, "accuracy": pl.Float64}
+LOSSES_DIGEST_KEY = "tdw.sha256"  # in the losses file's Parquet key-value metadata: `losses_digest` of its rows
+
+
+def losses_digest(losses: pl.DataFrame) -> str:
+    """SHA-256 of a losses frame's values, column by column in `LOSS_SCHEMA`'s order, nulls marked.
+
+    Why: the losses file is rewritten as a run trains, so it has no entry in a manifest, and
+    Parquet's pages carry no checksum that polars or pyarrow write; a flipped bit inside a
+    compressed page often still decodes, into other losses (and another grokking turn). The
+    file records this digest in its metadata and `tdw verify` recomputes it. Over the decoded
+    values, not the file's bytes, so the writer's encoding and compression do not enter it."""
+    digest = hashlib.sha256()
+    for name, dtype in LOSS_SCHEMA.items():
+        column = losses[name].cast(dtype)
+        digest.update(name.encode() + b"\0" + column.is_null().to_numpy().tobytes())
+        if dtype == pl.Utf8:
+            digest.update(column.fill_null("").str.join("\0").item().encode())
+        else:
+            digest.update(column.fill_null(0).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 class RunDir:
@@ -179,7 +201,8 @@ class RunDir:
 
     def write_losses(self, losses: pl.DataFrame) -> None:
         frame = losses.select(list(LOSS_SCHEMA)).cast(LOSS_SCHEMA).sort("epoch", "split")
-        atomic.write_with(self.losses_path, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
+        metadata = {LOSSES_DIGEST_KEY: losses_digest(frame)}
+        atomic.write_with(self.losses_path, lambda tmp: frame.write_parquet(tmp, compression="zstd", metadata=metadata))
 
 
 def read_json_object(path: Path, remedy: str) -> dict[str, Any]:

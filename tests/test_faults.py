@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 import torch
@@ -252,6 +253,30 @@ def test_a_truncated_losses_file_is_named_by_verify(trained, tmp_path, tdw_cli):
     run.losses_path.write_bytes(data[: len(data) // 2])
     verify = tdw_cli("verify", str(run.path))
     assert verify.returncode == 1 and "losses.parquet: corrupt" in verify.stdout and "re-train the run" in verify.stdout
+
+
+def test_a_changed_value_in_the_losses_is_named_by_verify(trained, tmp_path, tdw_cli):
+    """A flipped bit inside a Parquet page can still decode (the pages carry no checksum), into
+    another loss; the losses file records the SHA-256 of its values and `tdw verify` checks it. A
+    file from before that digest is parsed and counted as unverified."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = copy_of(trained, tmp_path)
+    verify = tdw_cli("verify", str(run.path))
+    assert verify.returncode == 0 and "written before checksums" not in verify.stdout  # the losses' digest is read
+    table = pq.ParquetFile(run.losses_path).read()
+    losses = table.column("loss").to_numpy().copy()
+    losses[7] = float(np.nextafter(losses[7], np.inf))  # one ulp: one bit of one value
+    changed = table.set_column(table.column_names.index("loss"), "loss", pa.array(losses))
+    assert changed.schema.metadata == table.schema.metadata  # the recorded digest kept, as a flipped bit keeps it
+    pq.write_table(changed, run.losses_path)
+    verify = tdw_cli("verify", str(run.path))
+    assert verify.returncode == 1 and "losses.parquet: corrupt (checksum mismatch)" in verify.stdout
+    assert "re-train the run" in verify.stdout
+    pq.write_table(table.replace_schema_metadata(None), run.losses_path)  # as tdw wrote it before digests
+    verify = tdw_cli("verify", str(run.path))
+    assert verify.returncode == 0 and "1 written before checksums" in verify.stdout
 
 
 def test_a_pinned_file_is_read_at_its_version_while_a_writer_replaces_it(tmp_path):
