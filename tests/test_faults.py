@@ -259,24 +259,51 @@ def test_a_changed_value_in_the_losses_is_named_by_verify(trained, tmp_path, tdw
     """A flipped bit inside a Parquet page can still decode (the pages carry no checksum), into
     another loss; the losses file records the SHA-256 of its values and `tdw verify` checks it. A
     file from before that digest is parsed and counted as unverified."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     run = copy_of(trained, tmp_path)
     verify = tdw_cli("verify", str(run.path))
     assert verify.returncode == 0 and "written before checksums" not in verify.stdout  # the losses' digest is read
-    table = pq.ParquetFile(run.losses_path).read()
-    losses = table.column("loss").to_numpy().copy()
-    losses[7] = float(np.nextafter(losses[7], np.inf))  # one ulp: one bit of one value
-    changed = table.set_column(table.column_names.index("loss"), "loss", pa.array(losses))
-    assert changed.schema.metadata == table.schema.metadata  # the recorded digest kept, as a flipped bit keeps it
-    pq.write_table(changed, run.losses_path)
+    table = change_one_loss(run.losses_path)
     verify = tdw_cli("verify", str(run.path))
     assert verify.returncode == 1 and "losses.parquet: corrupt (checksum mismatch)" in verify.stdout
     assert "re-train the run" in verify.stdout
     pq.write_table(table.replace_schema_metadata(None), run.losses_path)  # as tdw wrote it before digests
     verify = tdw_cli("verify", str(run.path))
     assert verify.returncode == 0 and "1 written before checksums" in verify.stdout
+
+
+def change_one_loss(path: Path):
+    """Rewrite a losses file with one loss one ulp larger (one bit of one value) and the digest it
+    recorded kept, as a flipped bit that still decodes leaves a file; returns the original table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.ParquetFile(path).read()
+    losses = table.column("loss").to_numpy().copy()
+    losses[7] = float(np.nextafter(losses[7], np.inf))
+    changed = table.set_column(table.column_names.index("loss"), "loss", pa.array(losses))
+    assert changed.schema.metadata == table.schema.metadata
+    pq.write_table(changed, path)
+    return table
+
+
+def test_a_run_whose_losses_do_not_verify_is_left_out_of_the_index(trained, tmp_path, tdw_cli):
+    """As a run whose config does not read: skipped with one line (its remedy is re-training it,
+    never a reason the other runs cannot be indexed), and back once its losses verify again."""
+    run = copy_of(trained, tmp_path)
+    db = tmp_path / "warehouse" / "tdw.duckdb"
+    index = ("index", "--results", str(tmp_path / "results"), "--db", str(db))
+    tdw_cli(*index, check=True)
+    original = run.losses_path.read_bytes()
+    change_one_loss(run.losses_path)
+    result = tdw_cli(*index, check=True)
+    assert f"skipped {run.losses_path}: corrupt (checksum mismatch); re-train the run" in result.stdout
+    assert query("select variant from variants", db).height == 0
+    assert "nothing to do" in tdw_cli(*index, check=True).stdout  # still skipped, and nothing rebuilt for it
+    run.losses_path.write_bytes(original)
+    tdw_cli(*index, check=True)
+    assert query("select variant from variants", db)["variant"].to_list() == [run.variant]
 
 
 def test_a_pinned_file_is_read_at_its_version_while_a_writer_replaces_it(tmp_path):

@@ -28,9 +28,11 @@ from tdw.analysis.artifacts import read_manifest, verify_artifact
 from tdw.errors import TdwError
 from tdw.locks import exclusive
 from tdw.run_dir import RunDir, find_runs
+from tdw.verify import verify_losses
 from tdw.warehouse.catalog import Catalog, catalog_path, refuse_non_warehouse
 from tdw.warehouse.changes import (
     ALL_PARTS,
+    RUN_PART,
     catalog_fingerprint,
     changed_parts,
     changed_sources,
@@ -129,6 +131,22 @@ def readable_runs(results: Path) -> tuple[list[RunDir], list[str]]:
     return good, problems
 
 
+def runs_with_corrupt_losses(runs: list[RunDir], parts: dict[str, set[str]]) -> dict[str, str]:
+    """{variant: one line} for the runs whose own files changed since the last index (`parts`)
+    and whose losses file does not verify (`tdw.verify.verify_losses`: it parses, and its values
+    have the digest it records). Such a run is left out of the warehouse, as one whose config does
+    not read: its remedy is re-training it, never a reason the other runs cannot be indexed."""
+    skipped = {}
+    for run in runs:
+        name = run.read_config().name
+        if {RUN_PART, ALL_PARTS} & parts.get(name, set()) and run.losses_path.exists():
+            try:
+                verify_losses(run.losses_path)
+            except TdwError as error:
+                skipped[name] = f"skipped {error}"
+    return skipped
+
+
 def verify_artifacts(run: RunDir, parts: set[str]) -> None:
     """Every artifact of a run about to be copied (its folders among the changed `parts`, or all)
     matches its recorded checksum (CorruptFileError names the file and the remedy); files written
@@ -161,6 +179,12 @@ def build_index_locked(results: str | Path, db: Path, force: bool) -> IndexRepor
     current["__catalog__"] = catalog_fingerprint(catalog)
     previous = catalog.run_fingerprints()
     previous.pop("__patched__", None)  # an older tdw counted patches to decide when to compact
+    skipped = runs_with_corrupt_losses(runs, changed_parts({} if force else previous, current))
+    if skipped:
+        problems += skipped.values()
+        runs = [run for run in runs if run.read_config().name not in skipped]
+        names = [name for name in names if name not in skipped]
+        current = {name: fingerprint for name, fingerprint in current.items() if name not in skipped}
     problem = warehouse_problem(db)
     if problem is None and previous == current and not force:
         return IndexReport(len(runs), [], time.perf_counter() - started, rebuilt=False, problems=problems)
