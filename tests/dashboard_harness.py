@@ -193,9 +193,10 @@ def caption(page, view: str) -> str:
     return poll(lambda: text(page, f"caption-{view}"), 30, page, f"the {view} caption")
 
 
-def caption_when(page, view: str, condition, message: str) -> str:
-    """The view's caption once `condition(caption)` holds."""
-    return poll(lambda: (line if condition(line := caption(page, view)) else None), 30, page, message)
+def caption_when(page, view: str, condition, message: str, timeout_s: float = 30) -> str:
+    """The view's caption once `condition(caption)` holds (a guard against a hang, not a speed
+    check: speed is measured in benchmarks/)."""
+    return poll(lambda: (line if condition(line := caption(page, view)) else None), timeout_s, page, message)
 
 
 def bokeh_views_js(collect: str, result: str = "found") -> str:
