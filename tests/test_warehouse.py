@@ -418,8 +418,8 @@ def test_the_light_commands_import_no_torch(warehouse, command):
     of the published run 2.2 -> 1.1 s). In a fresh process, as the CLI runs them; each must work.
 
     Nor do they go through Arrow's dataset layer (`pq.read_table`), whose thread pools, torn down
-    at exit beside polars, aborted one `tdw verify` process in about eight (run three at a time)
-    after it had answered (`tdw.verify.read_parquet`)."""
+    at exit beside polars, aborted about one such process in eight after it had answered (`tdw
+    verify`: 4 of about 300, run three at a time; `tdw.verify.verify_losses`)."""
     results, db = warehouse
     run = next(results.glob("*/*"))
     where = {"list": ["--results", str(results)], "probe": ["--db", str(db)], "verify": [str(run)], "sql": ["--db", str(db)],
